@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from accounts.models import EmailAddress, User
+
+
+class EmailAddressInline(admin.TabularInline):
+    model = EmailAddress
+    extra = 0
+    fields = ("email", "verified", "primary", "verified_at", "created_at")
+    readonly_fields = ("created_at",)
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    list_display = (
+        "username",
+        "email",
+        "is_active",
+        "is_staff",
+        "quota_mb",
+        "requests_link",
+        "date_joined",
+    )
+    list_filter = ("is_active", "is_staff", "date_joined")
+    search_fields = ("username", "email", "addresses__email", "first_name", "last_name")
+    inlines = (EmailAddressInline,)
+    fieldsets = (
+        *DjangoUserAdmin.fieldsets,
+        ("Staging", {"fields": ("quota_mb",)}),
+    )
+
+    @admin.display(description="requests")
+    def requests_link(self, obj: User) -> str:
+        url = reverse("admin:extraction_request_changelist") + f"?user__id__exact={obj.pk}"
+        return format_html('<a href="{}">requests</a>', url)
+
+
+@admin.register(EmailAddress)
+class EmailAddressAdmin(admin.ModelAdmin):
+    list_display = ("email", "user", "verified", "primary", "created_at")
+    list_filter = ("verified", "primary")
+    search_fields = ("email", "user__username")
+    autocomplete_fields = ("user",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[EmailAddress]:
+        return super().get_queryset(request).select_related("user")

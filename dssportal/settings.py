@@ -1,0 +1,216 @@
+"""Settings for dssportal, read from the environment only (see README.md and .env.example).
+
+A ``.env`` file in the project root, when present, supplies defaults for variables that are not
+already set in the real environment (``make`` writes one for local development).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from dotenv import load_dotenv
+
+from dssportal.env import (
+    env_bool,
+    env_email,
+    env_float,
+    env_int,
+    env_list,
+    env_path,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+load_dotenv(BASE_DIR / ".env", override=False)
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is required when DEBUG is off. Set SECRET_KEY (or SECRET_KEY_FILE), "
+            "or DEBUG=1 for local development; see .env.example."
+        )
+    SECRET_KEY = "dssportal-insecure-development-key-not-for-production"
+
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else []
+)
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# --- Data directories -------------------------------------------------------------------------
+DATA_DIR = env_path("DSSPORTAL_DATA_DIR", BASE_DIR / "var")
+PLATES_DIR = DATA_DIR / "plates"
+STAGING_DIR = DATA_DIR / "staging"
+OUTBOX_DIR = DATA_DIR / "outbox"
+PREVIEWS_DIR = DATA_DIR / "previews"
+
+# --- Service policy -----------------------------------------------------------------------------
+DSSPORTAL_REQUEST_ADDRESS = env_email("DSSPORTAL_REQUEST_ADDRESS", "dss-request@localhost")
+DSSPORTAL_DELETE_ADDRESS = env_email("DSSPORTAL_DELETE_ADDRESS", "dss-delete@localhost")
+DSSPORTAL_STAGING_DAYS = env_int("DSSPORTAL_STAGING_DAYS", 10, minimum=1)
+DSSPORTAL_DEFAULT_QUOTA_MB = env_int("DSSPORTAL_DEFAULT_QUOTA_MB", 500, minimum=0)
+DSSPORTAL_MAX_FIELD_ARCMIN = env_float("DSSPORTAL_MAX_FIELD_ARCMIN", 60.0, minimum=0.1)
+DSSPORTAL_MAX_REQUEST_LINES = env_int("DSSPORTAL_MAX_REQUEST_LINES", 2000, minimum=1)
+DSSPORTAL_MAX_MAIL_BYTES = env_int("DSSPORTAL_MAX_MAIL_BYTES", 1_000_000, minimum=1024)
+DSSPORTAL_PUBLIC_URL = env_str("DSSPORTAL_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+DSSPORTAL_TASKS_SYNC = env_bool("DSSPORTAL_TASKS_SYNC", False)
+
+# --- FTP ----------------------------------------------------------------------------------------
+DSSPORTAL_FTP_HOST = env_str("DSSPORTAL_FTP_HOST", "127.0.0.1")
+DSSPORTAL_FTP_PORT = env_int("DSSPORTAL_FTP_PORT", 2121, minimum=1)
+DSSPORTAL_FTP_PUBLIC_URL = env_str(
+    "DSSPORTAL_FTP_PUBLIC_URL", f"ftp://{DSSPORTAL_FTP_HOST}:{DSSPORTAL_FTP_PORT}"
+).rstrip("/")
+DSSPORTAL_FTP_PASSIVE_PORTS = env_str("DSSPORTAL_FTP_PASSIVE_PORTS", "")  # e.g. "60000-60100"
+DSSPORTAL_FTP_MASQUERADE_ADDRESS = env_str("DSSPORTAL_FTP_MASQUERADE_ADDRESS", "")
+DSSPORTAL_FTP_TLS_CERTFILE = env_str("DSSPORTAL_FTP_TLS_CERTFILE", "")
+DSSPORTAL_FTP_TLS_KEYFILE = env_str("DSSPORTAL_FTP_TLS_KEYFILE", "")
+
+# --- Django ------------------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_q",
+    "accounts",
+    "extraction",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "dssportal.urls"
+WSGI_APPLICATION = "dssportal.wsgi.application"
+ASGI_APPLICATION = "dssportal.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "dssportal.context_processors.service",
+            ],
+        },
+    },
+]
+
+
+def _database_config() -> dict[str, object]:
+    url = env_str("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'dssportal.sqlite3'}"
+    try:
+        config = dj_database_url.parse(url, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL={url!r} cannot be parsed: {exc}") from exc
+    if not config.get("ENGINE"):
+        raise ImproperlyConfigured(f"DATABASE_URL={url!r} names no database engine Django knows.")
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        # Web, worker and mail gate share one SQLite file: wait for locks instead of failing.
+        config["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+        config["CONN_MAX_AGE"] = 0
+    return dict(config)
+
+
+DATABASES = {"default": _database_config()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "accounts.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
+    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+
+# --- Mail ---------------------------------------------------------------------------------------
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "dssportal.mail.OutboxEmailBackend"
+)
+DEFAULT_FROM_EMAIL = env_email("DEFAULT_FROM_EMAIL", DSSPORTAL_REQUEST_ADDRESS)
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Task queue (django-q2) ---------------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+Q_CLUSTER: dict[str, object] = {
+    "name": "dssportal",
+    "workers": env_int("DSSPORTAL_WORKERS", 2, minimum=1),
+    # A cut-out takes well under a second; five minutes means something is stuck. ``retry``
+    # must exceed ``timeout`` or a slow task would be handed to a second worker while running.
+    "timeout": 300,
+    "retry": 360,
+    "max_attempts": 3,
+    "ack_failures": True,
+    "catch_up": False,
+    "save_limit": 1000,
+    "label": "Task queue",
+    "sync": DSSPORTAL_TASKS_SYNC,
+}
+if REDIS_URL:
+    if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured(f"REDIS_URL={REDIS_URL!r} is not a redis:// URL.")
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
+}
+
+AUTHENTICATION_BACKENDS = ["accounts.backends.UsernameOrEmailBackend"]

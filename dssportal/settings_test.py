@@ -1,0 +1,27 @@
+"""Test configuration: the real settings with a fast hasher, inline tasks and a private data dir."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("SECRET_KEY", "dssportal-test-secret-key")
+os.environ.setdefault(
+    "DSSPORTAL_DATA_DIR", tempfile.mkdtemp(prefix="dssportal-test-")
+)
+
+from dssportal.settings import *  # noqa: E402,F403
+from dssportal.settings import DATA_DIR, Q_CLUSTER  # noqa: E402
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+Q_CLUSTER = {**Q_CLUSTER, "sync": True}
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+TEST_DATA_DIR: Path = DATA_DIR

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+
+EXAMPLE_LINES = (
+    "field01 12      5       13      30      45      32      10.     10.     B1950   DSS1    e       G\n"
+    "N7793   23      57      49.4    -32     35      24.     60.     60.     J2000   DSS1    04IN    U\n"
+    "NGC253  0       47      34.3    -25     17      32.     45.     45.     J2000   DSS2    c       B\n"
+)
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "home.html", {"example_lines": EXAMPLE_LINES})
+
+
+def healthz(request: HttpRequest) -> HttpResponse:
+    """Liveness for load balancers: the process answers and the database is reachable."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"ok": True})

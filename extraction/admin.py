@@ -1,0 +1,187 @@
+"""The operators' console: plates, requests with their fields, staging directories."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from extraction.models import Field, Plate, Request, StagingDirectory
+
+
+def _admin_link(obj: object, label: str | None = None) -> str:
+    if obj is None:
+        return "-"
+    meta = obj._meta  # type: ignore[attr-defined]
+    url = reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[obj.pk])  # type: ignore[attr-defined]
+    return format_html('<a href="{}">{}</a>', url, label or str(obj))
+
+
+@admin.register(Plate)
+class PlateAdmin(admin.ModelAdmin):
+    list_display = (
+        "plate_id",
+        "survey",
+        "region",
+        "band",
+        "emulsion",
+        "epoch",
+        "ra_deg",
+        "dec_deg",
+        "online",
+        "synthetic",
+    )
+    list_filter = ("survey", "band", "online", "synthetic", "telescope")
+    search_fields = ("plate_id", "region", "label")
+    readonly_fields = ("imported_at", "updated_at", "header_cards")
+    exclude = ("header",)
+    list_per_page = 100
+
+    @admin.display(description="plate-solution header")
+    def header_cards(self, obj: Plate) -> str:
+        return format_html("<pre>{}</pre>", obj.header)
+
+
+class FieldInline(admin.TabularInline):
+    model = Field
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = (
+        "line_no",
+        "identifier",
+        "survey",
+        "mode",
+        "compression",
+        "status",
+        "plate",
+        "output_name",
+        "bytes",
+        "message",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Request)
+class RequestAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "user_link",
+        "source",
+        "status",
+        "received_at",
+        "n_fields",
+        "n_done",
+        "n_skipped",
+        "n_failed",
+        "n_rejected",
+        "staging_link",
+    )
+    list_filter = (
+        "status",
+        "source",
+        "fields__survey",
+        ("user", admin.RelatedOnlyFieldListFilter),
+        "received_at",
+    )
+    search_fields = (
+        "fields__identifier",
+        "user__email",
+        "user__username",
+        "message_id",
+        "fields__plate_id_asked",
+        "fields__plate__plate_id",
+    )
+    date_hierarchy = "received_at"
+    inlines = (FieldInline,)
+    readonly_fields = (
+        "user",
+        "source",
+        "message_id",
+        "received_at",
+        "raw_text",
+        "rejected_lines",
+        "n_fields",
+        "n_rejected",
+        "n_done",
+        "n_skipped",
+        "n_failed",
+        "expected_bytes",
+        "finished_at",
+        "notified_at",
+        "staging_link",
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Request]:
+        return super().get_queryset(request).select_related("user", "staging").distinct()
+
+    @admin.display(description="user", ordering="user__username")
+    def user_link(self, obj: Request) -> str:
+        return _admin_link(obj.user, obj.user.username)
+
+    @admin.display(description="staging directory")
+    def staging_link(self, obj: Request) -> str:
+        return _admin_link(getattr(obj, "staging", None))
+
+
+@admin.register(Field)
+class FieldAdmin(admin.ModelAdmin):
+    list_display = (
+        "identifier",
+        "request_link",
+        "line_no",
+        "survey",
+        "mode",
+        "status",
+        "plate",
+        "bytes",
+        "finished_at",
+    )
+    list_filter = ("status", "survey", "mode", "compression", "clipped")
+    search_fields = ("identifier", "plate_id_asked", "plate__plate_id", "request__user__email")
+    readonly_fields = [f.name for f in Field._meta.fields]
+    list_select_related = ("request", "plate")
+
+    @admin.display(description="request", ordering="request_id")
+    def request_link(self, obj: Field) -> str:
+        return _admin_link(obj.request, f"#{obj.request_id}")
+
+
+@admin.register(StagingDirectory)
+class StagingDirectoryAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "user_link",
+        "request_link",
+        "created_at",
+        "expires_at",
+        "deleted_at",
+        "bytes",
+    )
+    list_filter = ("deleted_at", "created_at", "expires_at")
+    search_fields = ("name", "user__username", "user__email")
+    readonly_fields = (
+        "name",
+        "path",
+        "user_link",
+        "request_link",
+        "created_at",
+        "deleted_at",
+        "deleted_reason",
+        "bytes",
+    )
+    exclude = ("user", "request")
+    list_select_related = ("user", "request")
+
+    @admin.display(description="user", ordering="user__username")
+    def user_link(self, obj: StagingDirectory) -> str:
+        return _admin_link(obj.user, obj.user.username)
+
+    @admin.display(description="request")
+    def request_link(self, obj: StagingDirectory) -> str:
+        return _admin_link(obj.request, f"#{obj.request_id}" if obj.request_id else None)

@@ -1,0 +1,262 @@
+"""Plates, requests, fields and staging directories.
+
+State changes of requests and fields go through ``extraction.services``; these classes only
+describe what is stored and the constraints that keep it consistent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from extraction.core.naming import STAGING_NAME_RE
+
+
+class Survey(models.TextChoices):
+    DSS1 = "DSS1", "DSS1"
+    DSS2 = "DSS2", "DSS2"
+
+
+class Band(models.TextChoices):
+    BLUE = "B", "blue (J)"
+    RED = "R", "red (E/F)"
+    INFRARED = "I", "near infrared (N)"
+
+
+class Plate(models.Model):
+    """One photographic plate of a survey, catalogued and (when ``online``) stored here.
+
+    Pixel coordinates follow the DSS convention: the digitized extent is the box of the full
+    plate starting at ``(x0, y0)`` (the CNPIX1/CNPIX2 of the stored scan) with ``width_px`` x
+    ``height_px`` pixels; a whole-plate scan has ``x0 = y0 = 0``.
+    """
+
+    survey = models.CharField(max_length=4, choices=Survey.choices)
+    plate_id = models.CharField("plate id", max_length=8)
+    region = models.CharField("region id", max_length=8, blank=True)
+    label = models.CharField("plate label", max_length=16, blank=True)
+    band = models.CharField(max_length=1, choices=Band.choices, blank=True)
+    emulsion = models.CharField(max_length=16, blank=True)
+    filter_name = models.CharField("filter", max_length=16, blank=True)
+    telescope = models.CharField(max_length=48, blank=True)
+    epoch = models.FloatField(null=True, blank=True, help_text="Decimal year of the exposure.")
+    date_obs = models.DateField("observation date", null=True, blank=True)
+    exposure_min = models.FloatField("exposure (min)", null=True, blank=True)
+    ra_deg = models.FloatField("plate centre RA (J2000, deg)")
+    dec_deg = models.FloatField("plate centre Dec (J2000, deg)")
+    pixel_scale_arcsec = models.FloatField("pixel scale (arcsec)")
+    plate_width_px = models.PositiveIntegerField("full plate width (px)")
+    plate_height_px = models.PositiveIntegerField("full plate height (px)")
+    x0 = models.IntegerField("digitized origin x (CNPIX1)", default=0)
+    y0 = models.IntegerField("digitized origin y (CNPIX2)", default=0)
+    width_px = models.PositiveIntegerField("digitized width (px)")
+    height_px = models.PositiveIntegerField("digitized height (px)")
+    header = models.TextField("plate-solution header", help_text="FITS cards, 80 characters each.")
+    data_file = models.CharField(
+        max_length=255, blank=True, help_text="Path of the pixel data below the plates directory."
+    )
+    online = models.BooleanField(default=False, help_text="Pixel data are stored here.")
+    synthetic = models.BooleanField(default=False, help_text="Made by synthesize_plates.")
+    imported_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["survey", "plate_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["survey", "plate_id"], name="plate_survey_id_unique"),
+            models.CheckConstraint(
+                condition=Q(online=False) | ~Q(data_file=""), name="plate_online_has_data"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["survey", "band"], name="plate_survey_band"),
+            models.Index(fields=["survey", "online"], name="plate_survey_online"),
+            models.Index(fields=["region"], name="plate_region"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.survey} {self.plate_id} ({self.region or 'no region'})"
+
+    @property
+    def data_path(self) -> Path | None:
+        return settings.PLATES_DIR / self.data_file if self.data_file else None
+
+
+class RequestSource(models.TextChoices):
+    MAIL = "mail", "e-mail"
+    WEB = "web", "web form"
+    API = "api", "JSON API"
+
+
+class RequestStatus(models.TextChoices):
+    QUEUED = "queued", "queued"
+    RUNNING = "running", "running"
+    DONE = "done", "done"
+    REJECTED = "rejected", "rejected (no valid field)"
+    CANCELLED = "cancelled", "cancelled"
+
+
+class Request(models.Model):
+    """One list of fields as it arrived: an e-mail or a form submission, stored even when
+    every line was rejected, so that staff see what came in."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="requests"
+    )
+    source = models.CharField(max_length=4, choices=RequestSource.choices)
+    message_id = models.CharField("Message-ID", max_length=255, null=True, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    raw_text = models.TextField("request list as received")
+    status = models.CharField(
+        max_length=10, choices=RequestStatus.choices, default=RequestStatus.QUEUED
+    )
+    rejected_lines = models.JSONField(
+        default=list, blank=True, help_text="[{line, text, error}] for lines that did not parse."
+    )
+    n_fields = models.PositiveIntegerField("fields", default=0)
+    n_rejected = models.PositiveIntegerField("rejected lines", default=0)
+    n_done = models.PositiveIntegerField("done", default=0)
+    n_skipped = models.PositiveIntegerField("skipped", default=0)
+    n_failed = models.PositiveIntegerField("failed", default=0)
+    expected_bytes = models.BigIntegerField(default=0)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    notified_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the completion message was sent (exactly once)."
+    )
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message_id"],
+                condition=Q(message_id__isnull=False),
+                name="request_message_id_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "received_at"], name="request_status_received"),
+            models.Index(fields=["user", "received_at"], name="request_user_received"),
+        ]
+
+    def __str__(self) -> str:
+        return f"request {self.pk} by {self.user} ({self.status})"
+
+
+class FieldMode(models.TextChoices):
+    EDGE = "e", "e: furthest from the plate edge"
+    CENTRE = "c", "c: closest plate centre"
+    PLATE = "plate", "a given plate id"
+    LIST = "n", "n: list the plates, no image"
+
+
+class Compression(models.TextChoices):
+    GZIP = "G", "gzip"
+    BZIP2 = "B", "bzip2"
+    XZ = "X", "xz"
+    NONE = "U", "none"
+
+
+class FieldStatus(models.TextChoices):
+    QUEUED = "queued", "queued"
+    RUNNING = "running", "running"
+    DONE = "done", "done"
+    SKIPPED = "skipped", "skipped"
+    FAILED = "failed", "failed"
+
+
+class Field(models.Model):
+    """One valid line of a request: one image (or, in mode n, one plate list)."""
+
+    request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="fields")
+    line_no = models.PositiveIntegerField("line")
+    raw_line = models.TextField("line as received")
+    identifier = models.CharField(max_length=64)
+    stem = models.CharField("file stem", max_length=80)
+    equinox = models.CharField(max_length=5)
+    ra_text = models.CharField("RA as given", max_length=40)
+    dec_text = models.CharField("Dec as given", max_length=40)
+    ra_deg = models.FloatField("RA (J2000, deg)")
+    dec_deg = models.FloatField("Dec (J2000, deg)")
+    width_arcmin = models.FloatField()
+    height_arcmin = models.FloatField()
+    survey = models.CharField(max_length=5)  # DSS1, DSS2, DSS2R, DSS2B, DSS2I
+    mode = models.CharField(max_length=5, choices=FieldMode.choices)
+    plate_id_asked = models.CharField(max_length=8, blank=True)
+    compression = models.CharField(max_length=1, choices=Compression.choices)
+    expected_bytes = models.BigIntegerField(default=0)
+    status = models.CharField(
+        max_length=8, choices=FieldStatus.choices, default=FieldStatus.QUEUED
+    )
+    plate = models.ForeignKey(
+        Plate, on_delete=models.SET_NULL, null=True, blank=True, related_name="fields"
+    )
+    plate_reason = models.CharField("why this plate", max_length=200, blank=True)
+    clipped = models.BooleanField(default=False)
+    output_name = models.CharField(max_length=100, blank=True)
+    bytes = models.BigIntegerField(null=True, blank=True)
+    message = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["request", "line_no"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "line_no"], name="field_request_line"),
+            models.UniqueConstraint(fields=["request", "stem"], name="field_request_stem"),
+        ]
+        indexes = [
+            models.Index(fields=["request", "status"], name="field_request_status"),
+            models.Index(fields=["status", "started_at"], name="field_status_started"),
+            models.Index(fields=["identifier"], name="field_identifier"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.identifier} (line {self.line_no}, {self.status})"
+
+
+class StagingDirectory(models.Model):
+    """Where one request's files are staged for FTP and HTTP, until it expires."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staging_directories"
+    )
+    request = models.OneToOneField(
+        Request, on_delete=models.SET_NULL, null=True, blank=True, related_name="staging"
+    )
+    name = models.CharField(max_length=40, unique=True)
+    path = models.CharField(
+        max_length=255, help_text="Relative to the staging root: <user area>/<name>."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_reason = models.CharField(max_length=40, blank=True)
+    bytes = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "staging directories"
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(name__regex=STAGING_NAME_RE.pattern), name="staging_name_pattern"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["user", "deleted_at"], name="staging_user_deleted"),
+            models.Index(fields=["deleted_at", "expires_at"], name="staging_live_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def absolute_path(self) -> Path:
+        return settings.STAGING_DIR / self.path
+
+    @property
+    def is_live(self) -> bool:
+        return self.deleted_at is None
