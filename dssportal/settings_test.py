@@ -25,3 +25,4 @@ ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 TEST_DATA_DIR: Path = DATA_DIR
+(DATA_DIR / "static").mkdir(parents=True, exist_ok=True)

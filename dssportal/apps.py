@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DssportalConfig(AppConfig):
+    name = "dssportal"
+    verbose_name = "dssportal"

@@ -1,0 +1,40 @@
+"""Shared fixtures: users and plates built through the services the portal itself uses."""
+
+from __future__ import annotations
+
+import pytest
+
+from accounts.models import User
+from accounts.services import user_create
+
+
+@pytest.fixture
+def make_user(db: None):
+    counter = iter(range(1, 10_000))
+
+    def _make(
+        username: str | None = None,
+        email: str | None = None,
+        *,
+        password: str = "correct horse battery",
+        quota_mb: int | None = None,
+        is_staff: bool = False,
+    ) -> User:
+        n = next(counter)
+        return user_create(
+            username=username or f"astronomer{n}",
+            email=email or f"astronomer{n}@example.org",
+            password=password,
+            quota_mb=quota_mb,
+            is_staff=is_staff,
+        )
+
+    return _make
+
+
+@pytest.fixture
+def staff_user(make_user) -> User:
+    user = make_user("operator", "operator@example.org", is_staff=True)
+    user.is_superuser = True
+    user.save(update_fields=["is_superuser"])
+    return user
