@@ -1,0 +1,342 @@
+"""The plate store: one tile-compressed FITS image per plate, read a box at a time.
+
+Pure numpy/astropy; no Django.
+
+A plate file is an empty primary HDU followed by a ``CompImageHDU`` (RICE_1 by default,
+HCOMPRESS_1 accepted, 500x500-pixel tiles as on the original DSS media) holding the plate's
+int16 pixels and its DSS header. Boxes are read through ``CompImageHDU.section``, which
+decompresses only the tiles a box touches; a whole plate is never read. Plain FITS files
+(``PrimaryHDU``/``ImageHDU``, optionally gzipped) are read the same way through
+``ImageHDU.section``.
+
+Pixel coordinates here are 0-based stored-image pixels: ``x`` along FITS axis 1 (numpy
+column), ``y`` along FITS axis 2 (numpy row); boxes are half-open, ``array[y0:y1, x0:x1]``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from astropy.io import fits
+
+from extraction.core.plates import PlateGeometry
+
+#: Fill value for pixels off the image when the header has no BLANK (the DSS convention).
+BLANK_DEFAULT = -32768
+COMPRESSION_TYPES = ("RICE_1", "HCOMPRESS_1")
+
+# Cards that describe the file layout rather than the plate; astropy writes its own.
+_STRUCTURAL_KEYWORDS = frozenset(
+    {"SIMPLE", "XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "PCOUNT", "GCOUNT"}
+    | {"BZERO", "BSCALE", "CHECKSUM", "DATASUM", "ZIMAGE", "ZBITPIX", "ZCMPTYPE"}
+)
+
+
+class PlateStoreError(Exception):
+    """A plate file cannot be written or read as a plate."""
+
+
+# -- Writing ----------------------------------------------------------------------------
+
+
+def write_plate(
+    path: str | os.PathLike[str],
+    data: npt.NDArray[np.int16],
+    header: fits.Header,
+    *,
+    compression: str = "RICE_1",
+    tile: tuple[int, int] = (500, 500),
+) -> Path:
+    """Write a plate file atomically: empty primary HDU + tile-compressed image HDU.
+
+    Parameters
+    ----------
+    path
+        Destination; its directory must exist. The file is written under a temporary name in
+        the same directory and renamed into place, so a half-written plate is never visible.
+    data
+        The plate pixels, numpy order ``[y, x]`` (rows along FITS axis 2), 16-bit signed.
+        Stored losslessly: no BZERO/BSCALE and no quantisation (HCOMPRESS_1 with scale 0).
+    header
+        The plate header (DSS keywords, CNPIX1/2 ...). Layout cards (SIMPLE, NAXISn, BZERO,
+        BSCALE, ...) are dropped; BLANK is kept.
+    compression
+        ``"RICE_1"`` or ``"HCOMPRESS_1"``.
+    tile
+        Tile shape in numpy order ``(rows, columns)``, pixels.
+
+    Returns
+    -------
+    Path
+        The final path.
+    """
+    path = Path(path)
+    data = _checked_pixels(data)
+    if compression not in COMPRESSION_TYPES:
+        raise PlateStoreError(
+            f"compression must be one of {COMPRESSION_TYPES}, got {compression!r}"
+        )
+    tile_shape = (min(tile[0], data.shape[0]), min(tile[1], data.shape[1]))
+    if compression == "HCOMPRESS_1":
+        _check_hcompress_tiles(data.shape, tile_shape)
+    image = fits.CompImageHDU(
+        data=data,
+        header=_plate_cards(header),
+        compression_type=compression,
+        tile_shape=tile_shape,
+        hcomp_scale=0,
+    )
+    _write_atomically(path, fits.HDUList([fits.PrimaryHDU(), image]))
+    return path
+
+
+def _checked_pixels(data: npt.NDArray[Any]) -> npt.NDArray[np.int16]:
+    array = np.asarray(data)
+    if array.ndim != 2:
+        raise PlateStoreError(f"a plate is a 2-D image, got {array.ndim} dimensions")
+    if array.dtype.kind != "i" or array.dtype.itemsize != 2:
+        raise PlateStoreError(f"plate pixels must be 16-bit signed integers, got {array.dtype}")
+    return array.astype(np.int16, copy=False)
+
+
+def _check_hcompress_tiles(shape: tuple[int, ...], tile_shape: tuple[int, int]) -> None:
+    # HCOMPRESS works on tiles of at least 4x4 pixels, including the partial tiles at the edge.
+    for axis, (size, step) in enumerate(zip(shape, tile_shape, strict=True)):
+        last = size % step or step
+        if last < 4:
+            raise PlateStoreError(
+                f"HCOMPRESS_1 needs tiles of at least 4 pixels: axis {axis} of length {size} "
+                f"leaves a last tile of {last} with tiles of {step}; choose another tile size"
+            )
+
+
+def _plate_cards(header: fits.Header) -> fits.Header:
+    cards = header.copy(strip=True)
+    for key in list(cards.keys()):
+        if key in _STRUCTURAL_KEYWORDS:
+            cards.remove(key, ignore_missing=True, remove_all=True)
+    for card in cards.cards:
+        # Real DSS headers carry non-standard cards (e.g. SKEW's unquoted list); fix them
+        # quietly now rather than have astropy warn about each one while writing.
+        card.verify("silentfix")
+    return cards
+
+
+def _write_atomically(path: Path, hdul: fits.HDUList) -> None:
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    # os.open rather than tempfile: the plate gets the usual umask-derived permissions.
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            # silentfix: non-standard but harmless DSS cards (e.g. SKEW) are fixed quietly.
+            hdul.writeto(handle, output_verify="silentfix")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+# -- Reading ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BoxRead:
+    """Pixels of a box read from a plate.
+
+    Attributes
+    ----------
+    data
+        ``(y1 - y0, x1 - x0)`` int16 array; pixels off the image hold ``fill``.
+    valid
+        Boolean array of the same shape, True where the pixel came from the image.
+    inside
+        ``(rows, cols)`` slices of ``data`` that came from the image, or ``None`` when the
+        box misses the image entirely.
+    fill
+        The value written off the image (the plate's BLANK, default -32768).
+    """
+
+    data: npt.NDArray[np.int16]
+    valid: npt.NDArray[np.bool_]
+    inside: tuple[slice, slice] | None
+    fill: int
+
+    @property
+    def complete(self) -> bool:
+        """The whole box lies on the image."""
+        return bool(self.valid.all())
+
+
+class PlateReader:
+    """An open plate file serving boxes of pixels.
+
+    The file is opened once (memory-mapped where possible) and stays open until
+    :meth:`close` or garbage collection. Reads are serialised by a lock, so one reader may be
+    shared by the threads of a worker.
+
+    Parameters
+    ----------
+    path
+        A plate file: tile-compressed (as written by :func:`write_plate`) or plain FITS,
+        16-bit integer, without BZERO/BSCALE scaling.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        # Raw integers: with BLANK in the header astropy would otherwise return float + NaN.
+        self._hdul = fits.open(self.path, do_not_scale_image_data=True)
+        try:
+            self._hdu = _image_hdu(self._hdul, self.path)
+        except BaseException:
+            self._hdul.close()
+            raise
+        self.header: fits.Header = self._hdu.header
+        self.compressed = isinstance(self._hdu, fits.CompImageHDU)
+        self.shape: tuple[int, int] = (int(self.header["NAXIS2"]), int(self.header["NAXIS1"]))
+        self.fill = int(self.header.get("BLANK", BLANK_DEFAULT))
+        # A gzip/bzip2/zip stream cannot seek cheaply: astropy would re-inflate the file for
+        # every row of a box, so such files are read in full-width row bands instead.
+        self._stream_compressed = _is_stream_compressed(self.path)
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> PlateReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the file."""
+        with self._lock:
+            self._hdul.close()
+
+    @property
+    def nx(self) -> int:
+        """Image width (NAXIS1)."""
+        return self.shape[1]
+
+    @property
+    def ny(self) -> int:
+        """Image height (NAXIS2)."""
+        return self.shape[0]
+
+    def read_box(self, x0: int, x1: int, y0: int, y1: int) -> BoxRead:
+        """Read columns ``x0 <= x < x1`` and rows ``y0 <= y < y1`` (0-based stored pixels).
+
+        The box may extend beyond the image; those pixels are set to the fill value and
+        flagged in ``valid``. Only the tiles the box touches are decompressed.
+        """
+        if x1 <= x0 or y1 <= y0:
+            raise ValueError(f"empty box x {x0}:{x1}, y {y0}:{y1}")
+        out = np.full((y1 - y0, x1 - x0), self.fill, dtype=np.int16)
+        valid = np.zeros(out.shape, dtype=bool)
+        ix0, ix1 = max(x0, 0), min(x1, self.nx)
+        iy0, iy1 = max(y0, 0), min(y1, self.ny)
+        if ix1 <= ix0 or iy1 <= iy0:
+            return BoxRead(out, valid, None, self.fill)
+        inside = (slice(iy0 - y0, iy1 - y0), slice(ix0 - x0, ix1 - x0))
+        with self._lock:
+            if self._stream_compressed:
+                out[inside] = self._hdu.section[iy0:iy1, :][:, ix0:ix1]
+            else:
+                out[inside] = self._hdu.section[iy0:iy1, ix0:ix1]
+        valid[inside] = True
+        return BoxRead(out, valid, inside, self.fill)
+
+
+_STREAM_MAGIC = (b"\x1f\x8b", b"BZh", b"PK\x03\x04")
+
+
+def _is_stream_compressed(path: Path) -> bool:
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    return head.startswith(_STREAM_MAGIC)
+
+
+def _image_hdu(hdul: fits.HDUList, path: Path) -> fits.ImageHDU | fits.CompImageHDU:
+    for hdu in hdul:
+        if isinstance(hdu, fits.CompImageHDU | fits.PrimaryHDU | fits.ImageHDU) and (
+            hdu.header.get("NAXIS") == 2
+        ):
+            _check_raw_int16(hdu.header, path)
+            return hdu
+    raise PlateStoreError(f"{path}: no 2-D image HDU")
+
+
+def _check_raw_int16(header: fits.Header, path: Path) -> None:
+    if header.get("BITPIX") != 16:
+        raise PlateStoreError(f"{path}: plates are BITPIX 16, got {header.get('BITPIX')}")
+    if header.get("BZERO", 0) != 0 or header.get("BSCALE", 1) != 1:
+        raise PlateStoreError(f"{path}: scaled pixel values (BZERO/BSCALE) are not supported")
+
+
+# -- Per-process cache ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenPlate:
+    """An open plate: its reader and its geometry, valid for one version of the file."""
+
+    reader: PlateReader
+    geometry: PlateGeometry
+    key: tuple[str, int, int, int]
+
+
+class PlateCache:
+    """A bounded LRU cache of open plates keyed by (path, mtime, size, inode).
+
+    A file replaced on disk (new mtime, size or inode: ``write_plate`` always makes a new
+    inode) is reopened on the next :meth:`get`.
+    Evicted readers are not closed here, because another thread may still be reading
+    from them; they close when the last reference goes.
+    """
+
+    def __init__(self, maxsize: int = 64) -> None:
+        self.maxsize = maxsize
+        self._entries: OrderedDict[str, OpenPlate] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, path: str | os.PathLike[str]) -> OpenPlate:
+        """The open plate for ``path``, opening (or reopening) it when needed."""
+        real = os.path.realpath(path)
+        stat = os.stat(real)
+        key = (real, stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        with self._lock:
+            entry = self._entries.get(real)
+            if entry is not None and entry.key == key:
+                self._entries.move_to_end(real)
+                return entry
+            # Opening under the lock costs a few ms but never opens one file twice.
+            reader = PlateReader(real)
+            entry = OpenPlate(reader, PlateGeometry(reader.header), key)
+            self._entries[real] = entry
+            self._entries.move_to_end(real)
+            while len(self._entries) > self.maxsize:
+                self._entries.popitem(last=False)
+            return entry
+
+    def clear(self) -> None:
+        """Forget every open plate."""
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_cache = PlateCache()
+
+
+def open_plate(path: str | os.PathLike[str]) -> OpenPlate:
+    """The process-wide cached open plate for ``path`` (see :class:`PlateCache`)."""
+    return _cache.get(path)
