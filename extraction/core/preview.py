@@ -1,0 +1,52 @@
+"""PNG quick-looks of cut-outs for the web pages (astropy.visualization stretch, Pillow).
+
+Pure numpy/astropy/Pillow; no Django.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import numpy.typing as npt
+from astropy.visualization import AsinhStretch, ImageNormalize, ZScaleInterval
+from PIL import Image
+
+PREVIEW_MAX_PX = 512
+
+
+def _binned(data: npt.NDArray[np.float64], max_px: int) -> npt.NDArray[np.float64]:
+    """Block-average so that neither side exceeds ``max_px`` (keeps noise honest, not aliased)."""
+    factor = max(1, int(np.ceil(max(data.shape) / max_px)))
+    if factor == 1:
+        return data
+    ny, nx = (data.shape[0] // factor) * factor, (data.shape[1] // factor) * factor
+    trimmed = data[:ny, :nx]
+    return np.nanmean(trimmed.reshape(ny // factor, factor, nx // factor, factor), axis=(1, 3))
+
+
+def preview_png(
+    data: npt.NDArray[np.int16],
+    valid: npt.NDArray[np.bool_] | None = None,
+    *,
+    max_px: int = PREVIEW_MAX_PX,
+) -> bytes:
+    """An 8-bit grey PNG of a cut-out, north up as in the FITS file (row 0 at the bottom).
+
+    Pixels off the plate (``valid`` False) are shown black. The grey scale is the zscale
+    interval with a mild asinh stretch, the usual first look at photographic plate data.
+    """
+    image = data.astype(np.float64)
+    if valid is not None and not valid.all():
+        image[~valid] = np.nan
+    image = _binned(image, max_px)
+    finite = np.isfinite(image)
+    if finite.any():
+        norm = ImageNormalize(image[finite], interval=ZScaleInterval(), stretch=AsinhStretch(0.5))
+        scaled = np.clip(np.nan_to_num(norm(image).filled(0.0), nan=0.0), 0.0, 1.0)
+    else:
+        scaled = np.zeros_like(image)
+    pixels = (np.flipud(scaled) * 255.0 + 0.5).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, mode="L").save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()

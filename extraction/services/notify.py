@@ -1,0 +1,108 @@
+"""Messages to users: the completion message of a request (plain text, for a mail client)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.urls import reverse
+
+from extraction.models import Field, FieldStatus, Request
+from extraction.services.links import staging_ftp_url, staging_web_url
+from extraction.services.requests import human_bytes
+
+WRAP = 76
+
+
+def request_web_url(request: Request) -> str:
+    return f"{settings.DSSPORTAL_PUBLIC_URL}{reverse('request-detail', args=[request.pk])}"
+
+
+def reply_headers(request: Request) -> dict[str, str]:
+    """RFC 3834 headers of an automatic reply, threaded under the user's message if any."""
+    headers = {"Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All"}
+    if request.message_id:
+        headers["In-Reply-To"] = request.message_id
+        headers["References"] = request.message_id
+    return headers
+
+
+def _field_line(field: Field) -> str:
+    plate = f"plate {field.plate.plate_id} ({field.plate.survey} {field.plate.region})" if (
+        field.plate
+    ) else "no plate"
+    lines = [
+        f"  {field.output_name:<32} {human_bytes(field.bytes or 0):>10}  {plate}",
+        f"      line {field.line_no}: {field.plate_reason}",
+    ]
+    if field.clipped or (field.message and field.mode != "n"):
+        lines.append(f"      note: {field.message}")
+    return "\n".join(lines)
+
+
+def completion_text(request: Request) -> str:
+    """The body of the completion message."""
+    fields = list(request.fields.select_related("plate").order_by("line_no"))
+    done = [f for f in fields if f.status == FieldStatus.DONE]
+    skipped = [f for f in fields if f.status in (FieldStatus.SKIPPED, FieldStatus.FAILED)]
+    staging = getattr(request, "staging", None)
+    parts = [
+        f"Your DSS request #{request.pk} of {request.received_at:%Y-%m-%d %H:%M} UTC is "
+        f"complete: {len(done)} of {len(fields)} field(s) served"
+        + (f", {len(skipped)} not served." if skipped else "."),
+        "",
+    ]
+    if done and staging is not None:
+        total = sum(f.bytes or 0 for f in done)
+        parts += [
+            f"Files ({human_bytes(total)} in all) are staged in directory {staging.name}:",
+            f"  FTP:  {staging_ftp_url(staging)}",
+            f"  Web:  {staging_web_url(staging)}",
+            f"They will be deleted on {staging.expires_at:%Y-%m-%d %H:%M} UTC "
+            f"({settings.DSSPORTAL_STAGING_DAYS} days after creation).",
+            "",
+        ]
+        parts += [_field_line(f) for f in done]
+        parts.append("")
+    lists = [f for f in done if f.mode == "n"]
+    for field in lists:
+        parts += [f"Plates for {field.identifier} (line {field.line_no}):", field.message, ""]
+    if skipped:
+        parts.append("Not served:")
+        for field in skipped:
+            parts.append(f"  line {field.line_no} ({field.identifier}): {field.message}")
+        parts.append("")
+    if request.rejected_lines:
+        parts.append(
+            f"{len(request.rejected_lines)} line(s) of your list could not be read; the "
+            f"receipt named them."
+        )
+        parts.append("")
+    if done and staging is not None:
+        parts += [
+            "When you no longer need the files, please free the space: mail the directory",
+            f"name ({staging.name}) on a line of its own to {settings.DSSPORTAL_DELETE_ADDRESS},",
+            "or delete it over FTP.",
+            "",
+        ]
+    parts += [
+        f"Request page: {request_web_url(request)}",
+        "",
+        "Please acknowledge the Digitized Sky Survey in publications that use these images:",
+        "the DSS was produced at the Space Telescope Science Institute under U.S. Government",
+        "grant NAG W-2166.",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def notify_completion(*, request_id: int) -> None:
+    """Send the completion message to the user's primary registered address."""
+    request = Request.objects.select_related("user").get(pk=request_id)
+    message = EmailMessage(
+        subject=f"DSS request #{request.pk}: {request.n_done} of {request.n_fields} field(s) "
+        f"ready",
+        body=completion_text(request),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[request.user.email],
+        headers=reply_headers(request),
+    )
+    message.send()

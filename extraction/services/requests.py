@@ -1,0 +1,212 @@
+"""Creating requests: text in, a Request with its Fields out, capacity checked, work queued."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+
+from accounts.models import User
+from extraction.core.requestlist import FieldSpec, ParsedList, expected_bytes, parse_request_list
+from extraction.models import Field, FieldStatus, Request, RequestStatus
+from extraction.services.staging import staging_bytes_used
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RequestOutcome:
+    """What happened to a submitted list; enough to write the receipt."""
+
+    request: Request
+    duplicate: bool = False
+    fields: list[Field] = field(default_factory=list)
+    rejected: list[dict[str, object]] = field(default_factory=list)
+    quota_bytes: int = 0
+    used_bytes: int = 0
+    reserved_bytes: int = 0
+
+    @property
+    def remaining_bytes(self) -> int:
+        return max(0, self.quota_bytes - self.used_bytes - self.reserved_bytes)
+
+
+def parse_with_limits(text: str) -> ParsedList:
+    """The one parser, with the limits from settings."""
+    return parse_request_list(
+        text,
+        max_side_arcmin=settings.DSSPORTAL_MAX_FIELD_ARCMIN,
+        max_lines=settings.DSSPORTAL_MAX_REQUEST_LINES,
+    )
+
+
+def bytes_reserved(*, user: User) -> int:
+    """Expected bytes of the user's fields that are queued or running (not yet on disk)."""
+    pending = Field.objects.filter(
+        request__user=user, status__in=[FieldStatus.QUEUED, FieldStatus.RUNNING]
+    ).aggregate(total=Sum("expected_bytes"))["total"]
+    return int(pending or 0)
+
+
+def human_bytes(size: float) -> str:
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if abs(size) < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"
+
+
+def _field_row(request: Request, line_no: int, raw: str, spec: FieldSpec) -> Field:
+    return Field(
+        request=request,
+        line_no=line_no,
+        raw_line=raw[:2000],
+        identifier=spec.identifier,
+        stem=spec.stem,
+        equinox=spec.equinox,
+        ra_text=spec.ra_text,
+        dec_text=spec.dec_text,
+        ra_deg=spec.ra_deg,
+        dec_deg=spec.dec_deg,
+        width_arcmin=spec.width_arcmin,
+        height_arcmin=spec.height_arcmin,
+        survey=spec.survey,
+        mode=spec.mode,
+        plate_id_asked=spec.plate_id or "",
+        compression=spec.compression,
+        expected_bytes=0 if spec.mode == "n" else expected_bytes(spec),
+    )
+
+
+def _apply_quota(fields: list[Field], *, remaining: int, quota: int) -> int:
+    """Skip, in line order, the fields that do not fit; return the bytes reserved."""
+    reserved = 0
+    for row in fields:
+        if row.expected_bytes <= remaining - reserved:
+            reserved += row.expected_bytes
+            continue
+        row.status = FieldStatus.SKIPPED
+        row.message = (
+            f"needs about {human_bytes(row.expected_bytes)}, but only "
+            f"{human_bytes(max(0, remaining - reserved))} of your {human_bytes(quota)} "
+            f"staging quota remain; delete staging directories you no longer need, or ask "
+            f"the archive staff for a larger quota."
+        )
+    return reserved
+
+
+def request_create_from_text(
+    *, user: User, text: str, source: str, message_id: str | None = None
+) -> RequestOutcome:
+    """Store a request list and queue its fields.
+
+    Every list is stored, even when no line is valid. A ``message_id`` seen before returns
+    the earlier request with ``duplicate=True`` and queues nothing. Fields whose expected
+    size does not fit in the user's remaining staging quota are skipped with the numbers.
+    """
+    if message_id:
+        existing = Request.objects.filter(message_id=message_id).first()
+        if existing is not None:
+            return RequestOutcome(request=existing, duplicate=True)
+    parsed = parse_with_limits(text)
+    try:
+        with transaction.atomic():
+            outcome = _store(
+                user=user, text=text, source=source, message_id=message_id, parsed=parsed
+            )
+    except IntegrityError:
+        # The same message arrived twice at once; the other copy won.
+        existing = Request.objects.filter(message_id=message_id).first()
+        if existing is None:
+            raise
+        return RequestOutcome(request=existing, duplicate=True)
+    return outcome
+
+
+def _store(
+    *, user: User, text: str, source: str, message_id: str | None, parsed: ParsedList
+) -> RequestOutcome:
+    # Serialise a user's submissions so two lists cannot both spend the same quota.
+    User.objects.select_for_update().filter(pk=user.pk).first()
+    rejected = [
+        {"line": line.line_no, "text": line.raw, "error": line.error} for line in parsed.errors
+    ]
+    request = Request.objects.create(
+        user=user,
+        source=source,
+        message_id=message_id or None,
+        raw_text=text,
+        rejected_lines=rejected,
+        n_rejected=len(rejected),
+    )
+    rows = [
+        _field_row(request, line.line_no, line.raw, line.field)
+        for line in parsed.fields
+        if line.field is not None
+    ]
+    used, reserved_before = staging_bytes_used(user=user), bytes_reserved(user=user)
+    remaining = user.quota_bytes - used - reserved_before
+    reserved = _apply_quota(rows, remaining=remaining, quota=user.quota_bytes)
+    Field.objects.bulk_create(rows)
+    request.n_fields = len(rows)
+    request.n_skipped = sum(1 for r in rows if r.status == FieldStatus.SKIPPED)
+    request.expected_bytes = reserved
+    if not rows:
+        request.status = RequestStatus.REJECTED
+    request.save(update_fields=["n_fields", "n_skipped", "expected_bytes", "status"])
+    fields = list(request.fields.order_by("line_no"))
+    queued = [f.pk for f in fields if f.status == FieldStatus.QUEUED]
+    if rows:
+        transaction.on_commit(lambda: _start(request.pk, queued))
+    return RequestOutcome(
+        request=request,
+        fields=fields,
+        rejected=rejected,
+        quota_bytes=user.quota_bytes,
+        used_bytes=used,
+        reserved_bytes=reserved_before + reserved,
+    )
+
+
+def _start(request_id: int, field_ids: list[int]) -> None:
+    from extraction import tasks
+    from extraction.services.extraction import request_finish_if_complete
+
+    for field_id in field_ids:
+        tasks.enqueue_field(field_id)
+    if not field_ids:
+        request_finish_if_complete(request_id=request_id)
+
+
+def request_cancel(*, request: Request) -> int:
+    """Cancel a request's fields that have not started; returns how many were cancelled."""
+    from extraction.services.extraction import request_finish_if_complete
+
+    cancelled = Field.objects.filter(request=request, status=FieldStatus.QUEUED).update(
+        status=FieldStatus.SKIPPED, message="cancelled by the archive staff"
+    )
+    request_finish_if_complete(request_id=request.pk, cancelled=True)
+    return cancelled
+
+
+def fields_retry_failed(*, request: Request) -> int:
+    """Queue a request's failed fields again; returns how many."""
+    from extraction import tasks
+
+    with transaction.atomic():
+        ids = list(
+            Field.objects.filter(request=request, status=FieldStatus.FAILED).values_list(
+                "pk", flat=True
+            )
+        )
+        Field.objects.filter(pk__in=ids, status=FieldStatus.FAILED).update(
+            status=FieldStatus.QUEUED, message="", started_at=None, finished_at=None
+        )
+        Request.objects.filter(pk=request.pk).update(
+            status=RequestStatus.QUEUED, notified_at=None, finished_at=None
+        )
+        transaction.on_commit(lambda: [tasks.enqueue_field(i) for i in ids])
+    return len(ids)

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from extraction import views
+
+urlpatterns = [
+    path("requests/", views.request_list, name="request-list"),
+    path("requests/<int:pk>/", views.request_detail, name="request-detail"),
+    path("requests/<int:pk>/status.json", views.request_status, name="request-status"),
+    path("requests/<int:pk>/preview/<str:stem>.png", views.field_preview, name="field-preview"),
+    path("staging/<str:name>/", views.staging_listing, name="staging-listing"),
+    path("staging/<str:name>/<str:filename>", views.staging_file, name="staging-file"),
+]
