@@ -9,7 +9,7 @@ import io
 
 import numpy as np
 import numpy.typing as npt
-from astropy.visualization import AsinhStretch, ImageNormalize, ZScaleInterval
+from astropy.visualization import AsinhStretch, ZScaleInterval
 from PIL import Image
 
 PREVIEW_MAX_PX = 512
@@ -42,8 +42,10 @@ def preview_png(
     image = _binned(image, max_px)
     finite = np.isfinite(image)
     if finite.any():
-        norm = ImageNormalize(image[finite], interval=ZScaleInterval(), stretch=AsinhStretch(0.5))
-        scaled = np.clip(np.nan_to_num(norm(image).filled(0.0), nan=0.0), 0.0, 1.0)
+        vmin, vmax = ZScaleInterval().get_limits(image[finite])
+        span = vmax - vmin if vmax > vmin else 1.0
+        linear = np.clip(np.nan_to_num((image - vmin) / span, nan=0.0), 0.0, 1.0)
+        scaled = np.clip(AsinhStretch(0.5)(linear), 0.0, 1.0)
     else:
         scaled = np.zeros_like(image)
     pixels = (np.flipud(scaled) * 255.0 + 0.5).astype(np.uint8)

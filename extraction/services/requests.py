@@ -144,7 +144,7 @@ def _store(
     )
     rows = [
         _field_row(request, line.line_no, line.raw, line.field)
-        for line in parsed.fields
+        for line in parsed.lines
         if line.field is not None
     ]
     used, reserved_before = staging_bytes_used(user=user), bytes_reserved(user=user)
