@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
 from extraction.models import Field, Plate, Request, StagingDirectory
+from extraction.services.requests import fields_retry_failed, request_cancel
+from extraction.services.staging import StagingError, staging_directory_delete
 
 
 def _admin_link(obj: object, label: str | None = None) -> str:
@@ -99,6 +101,7 @@ class RequestAdmin(admin.ModelAdmin):
     )
     date_hierarchy = "received_at"
     inlines = (FieldInline,)
+    actions = ("retry_failed_fields", "cancel_requests")
     readonly_fields = (
         "user",
         "source",
@@ -123,6 +126,16 @@ class RequestAdmin(admin.ModelAdmin):
     @admin.display(description="user", ordering="user__username")
     def user_link(self, obj: Request) -> str:
         return _admin_link(obj.user, obj.user.username)
+
+    @admin.action(description="Retry the failed fields of the selected requests")
+    def retry_failed_fields(self, request: HttpRequest, queryset: QuerySet[Request]) -> None:
+        count = sum(fields_retry_failed(request=item) for item in queryset)
+        self.message_user(request, f"{count} failed field(s) queued again.", messages.SUCCESS)
+
+    @admin.action(description="Cancel the selected requests (fields not yet started)")
+    def cancel_requests(self, request: HttpRequest, queryset: QuerySet[Request]) -> None:
+        count = sum(request_cancel(request=item) for item in queryset)
+        self.message_user(request, f"{count} queued field(s) cancelled.", messages.SUCCESS)
 
     @admin.display(description="staging directory")
     def staging_link(self, obj: Request) -> str:
@@ -152,6 +165,23 @@ class FieldAdmin(admin.ModelAdmin):
         return _admin_link(obj.request, f"#{obj.request_id}")
 
 
+class LiveFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("live", "live"), ("deleted", "deleted")]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[StagingDirectory]
+    ) -> QuerySet[StagingDirectory]:
+        if self.value() == "live":
+            return queryset.filter(deleted_at__isnull=True)
+        if self.value() == "deleted":
+            return queryset.filter(deleted_at__isnull=False)
+        return queryset
+
+
 @admin.register(StagingDirectory)
 class StagingDirectoryAdmin(admin.ModelAdmin):
     list_display = (
@@ -163,7 +193,8 @@ class StagingDirectoryAdmin(admin.ModelAdmin):
         "deleted_at",
         "bytes",
     )
-    list_filter = ("deleted_at", "created_at", "expires_at")
+    list_filter = (LiveFilter, "deleted_reason", "created_at", "expires_at")
+    actions = ("expire_now",)
     search_fields = ("name", "user__username", "user__email")
     readonly_fields = (
         "name",
@@ -181,6 +212,18 @@ class StagingDirectoryAdmin(admin.ModelAdmin):
     @admin.display(description="user", ordering="user__username")
     def user_link(self, obj: StagingDirectory) -> str:
         return _admin_link(obj.user, obj.user.username)
+
+    @admin.action(description="Expire the selected staging directories now")
+    def expire_now(self, request: HttpRequest, queryset: QuerySet[StagingDirectory]) -> None:
+        freed = 0
+        for directory in queryset.filter(deleted_at__isnull=True):
+            try:
+                freed += staging_directory_delete(
+                    directory=directory, reason="expired by staff"
+                ).freed_bytes
+            except StagingError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+        self.message_user(request, f"Freed {freed} bytes.", messages.SUCCESS)
 
     @admin.display(description="request")
     def request_link(self, obj: StagingDirectory) -> str:

@@ -279,3 +279,41 @@ def test_expiry_deletes_the_directory_and_marks_it(make_user, django_capture_on_
     assert not path.exists()
     assert directory.deleted_at is not None and directory.deleted_reason == "expired"
     assert f"expired {directory.name}" in out.getvalue()
+
+
+def test_admin_actions_retry_cancel_and_expire(
+    client, staff_user, make_user, django_capture_on_commit_callbacks
+):
+    from django.urls import reverse
+
+    plate, _, _ = register_real_dss_plate()
+    user = make_user()
+    outcome = submit(user, REAL_LINE.format(c="U"), django_capture_on_commit_callbacks)
+    field = outcome.request.fields.get()
+    Field.objects.filter(pk=field.pk).update(status="failed", message="boom")
+    client.force_login(staff_user)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("admin:extraction_request_changelist"),
+            {"action": "retry_failed_fields", "_selected_action": [outcome.request.pk]},
+        )
+    field.refresh_from_db()
+    assert field.status == "done" and field.attempts == 2
+
+    with django_capture_on_commit_callbacks(execute=False):
+        queued = request_create_from_text(user=user, text=REAL_LINE.format(c="G"), source="web")
+    client.post(
+        reverse("admin:extraction_request_changelist"),
+        {"action": "cancel_requests", "_selected_action": [queued.request.pk]},
+    )
+    cancelled = Request.objects.get(pk=queued.request.pk)
+    assert cancelled.status == "cancelled"
+    assert cancelled.fields.get().status == "skipped"
+
+    directory = StagingDirectory.objects.get(request=outcome.request)
+    client.post(
+        reverse("admin:extraction_stagingdirectory_changelist"),
+        {"action": "expire_now", "_selected_action": [directory.pk]},
+    )
+    directory.refresh_from_db()
+    assert directory.deleted_at is not None and not directory.absolute_path.exists()
