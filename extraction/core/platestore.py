@@ -89,7 +89,7 @@ def write_plate(
         _check_hcompress_tiles(data.shape, tile_shape)
     image = fits.CompImageHDU(
         data=data,
-        header=_plate_cards(header),
+        header=plate_header_cards(header),
         compression_type=compression,
         tile_shape=tile_shape,
         hcomp_scale=0,
@@ -118,7 +118,11 @@ def _check_hcompress_tiles(shape: tuple[int, ...], tile_shape: tuple[int, int]) 
             )
 
 
-def _plate_cards(header: fits.Header) -> fits.Header:
+def plate_header_cards(header: fits.Header) -> fits.Header:
+    """The plate's own cards: ``header`` without layout cards (NAXISn, BZERO, ...), fixed.
+
+    This is what a plate file stores with its pixels (and what the catalogue keeps).
+    """
     cards = header.copy(strip=True)
     for key in list(cards.keys()):
         if key in _STRUCTURAL_KEYWORDS:

@@ -1,0 +1,384 @@
+"""The plate catalogue: import real DSS scans, register synthetic plates, look plates up.
+
+Pixel data go to ``$DSSPORTAL_DATA_DIR/plates/<survey>/<plate_id>.fits`` through
+``extraction.core.platestore.write_plate`` (RICE_1, 500x500 tiles); the ``Plate`` row keeps
+the catalogue fields, the digitized extent and the plate header. A plate is identified by
+(survey, plate id): importing or registering it again updates the row, never duplicates it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from astropy.io import fits
+from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
+
+from extraction.core.plates import (
+    PLATE_SIZE_PX,
+    DigitizedArea,
+    DSSHeaderError,
+    PlateGeometry,
+    missing_dss_keywords,
+    survey_for_pixel_size,
+)
+from extraction.core.platestore import PlateStoreError, plate_header_cards, write_plate
+from extraction.models import Band, Plate, Survey
+
+# Plate ids name files in the store: keep them to what DSS uses (0025, 04IN, XE123 ...).
+_PLATE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+-]{0,7}$")
+
+
+class PlateImportError(Exception):
+    """A file or header that cannot become a catalogued plate, with the reason why."""
+
+
+# -- Catalogue fields from a DSS header -------------------------------------------------
+
+
+def _text(header: fits.Header, key: str, max_length: int) -> str:
+    return str(header.get(key, "") or "").strip()[:max_length]
+
+
+def _number(header: fits.Header, key: str) -> float | None:
+    value = header.get(key)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def date_from_header(value: object) -> date | None:
+    """Observation date from DATE-OBS: ISO ``YYYY-MM-DD[Thh:mm:ss]`` or DSS ``DD/MM/YY``."""
+    text = str(value or "").strip()
+    iso = re.match(r"^(\d{4})-(\d{2})-(\d{2})", text)
+    dss = re.match(r"^(\d{2})/(\d{2})/(\d{2})$", text)
+    try:
+        if iso:
+            return date(int(iso[1]), int(iso[2]), int(iso[3]))
+        if dss:  # the old FITS form; every DSS plate was taken in the 1900s
+            return date(1900 + int(dss[3]), int(dss[2]), int(dss[1]))
+    except ValueError:
+        return None
+    return None
+
+
+# Emulsion -> band, matched on the upper-case letters and digits only ("IIIa-F" is "IIIAF").
+_EMULSION_BANDS = (
+    ("IVN", Band.INFRARED),
+    ("IIIAJ", Band.BLUE),
+    ("103AO", Band.BLUE),
+    ("IIAO", Band.BLUE),
+    ("IIIAF", Band.RED),
+    ("103AE", Band.RED),
+    ("4415", Band.RED),
+)
+# First letter of the plate label of the surveys in DSS1: SERC J and POSS-I O (blue), POSS-I E
+# (red). Used only when the header names no emulsion.
+_LABEL_BANDS = {"J": Band.BLUE, "O": Band.BLUE, "E": Band.RED}
+
+
+def band_from_header(header: fits.Header) -> str:
+    """Band ``B``, ``R`` or ``I`` from EMULSION, FILTER or PLTLABEL; ``""`` when unknown."""
+    emulsion = re.sub(r"[^A-Z0-9]", "", _text(header, "EMULSION", 32).upper())
+    if _text(header, "FILTER", 16).upper().startswith("RG9"):
+        return Band.INFRARED
+    for token, band in _EMULSION_BANDS:
+        if token in emulsion:
+            return band
+    label = _text(header, "PLTLABEL", 16).upper()
+    if not emulsion and label:
+        return _LABEL_BANDS.get(label[0], "")
+    return ""
+
+
+def _survey_of(header: fits.Header, survey: str | None, source: str) -> str:
+    pixel_um = float(header["XPIXELSZ"])
+    inferred = survey_for_pixel_size(pixel_um)
+    if survey is None:
+        if inferred is None:
+            raise PlateImportError(
+                f"{source}: pixel size {pixel_um:g} um is neither DSS1 (25.28 um) nor DSS2 "
+                "(15 um); give the survey explicitly (--survey DSS1 or DSS2)"
+            )
+        return inferred
+    survey = survey.upper()
+    if survey not in Survey.values:
+        raise PlateImportError(f"{source}: unknown survey {survey!r}; use DSS1 or DSS2")
+    if inferred is not None and inferred != survey:
+        raise PlateImportError(
+            f"{source}: pixel size {pixel_um:g} um is a {inferred} scan, not {survey}"
+        )
+    return survey
+
+
+def _keyword_ranges(keys: list[str]) -> str:
+    """``AMDX1, AMDX2, AMDX3, PPO3`` -> ``AMDX1-AMDX3, PPO3``: a short list for a human."""
+    runs: list[list[str]] = []
+    for key in keys:
+        match = re.fullmatch(r"([A-Z]+)(\d+)", key)
+        last = re.fullmatch(r"([A-Z]+)(\d+)", runs[-1][-1]) if runs else None
+        if match and last and match[1] == last[1] and int(match[2]) == int(last[2]) + 1:
+            runs[-1].append(key)
+        else:
+            runs.append([key])
+    return ", ".join(run[0] if len(run) == 1 else f"{run[0]}-{run[-1]}" for run in runs)
+
+
+def _require_solution(header: fits.Header, source: str) -> None:
+    missing = missing_dss_keywords(header)
+    if missing:
+        raise PlateImportError(
+            f"{source}: not a DSS plate scan, no plate solution (missing keywords "
+            f"{_keyword_ranges(missing)})"
+        )
+
+
+def _geometry_of(header: fits.Header, survey: str, source: str) -> PlateGeometry:
+    # Only the plate centre and scale are wanted here; they do not depend on the extent.
+    try:
+        return PlateGeometry(header, area=DigitizedArea.full_plate(survey))
+    except DSSHeaderError as exc:
+        raise PlateImportError(f"{source}: {exc}") from None
+
+
+def _plate_id_of(header: fits.Header, source: str) -> str:
+    plate_id = _text(header, "PLATEID", 16)
+    if not plate_id:
+        raise PlateImportError(f"{source}: no PLATEID keyword, cannot name the plate")
+    if not _PLATE_ID_RE.match(plate_id):
+        raise PlateImportError(f"{source}: PLATEID {plate_id!r} is not a plate id")
+    return plate_id
+
+
+@dataclass(frozen=True)
+class _Extent:
+    x0: int
+    y0: int
+    width: int
+    height: int
+
+
+# -- Writes -----------------------------------------------------------------------------
+
+
+def plate_store_path(*, survey: str, plate_id: str) -> Path:
+    """Where the pixel data of a plate live: ``<PLATES_DIR>/<survey>/<plate_id>.fits``."""
+    return Path(settings.PLATES_DIR) / survey / f"{plate_id}.fits"
+
+
+def plate_register(
+    *,
+    header: fits.Header,
+    survey: str | None = None,
+    data: npt.NDArray[np.int16] | None = None,
+    synthetic: bool = False,
+    band: str | None = None,
+    compression: str = "RICE_1",
+    source: str = "header",
+) -> Plate:
+    """Catalogue a plate from its DSS header, storing its pixels when given.
+
+    Parameters
+    ----------
+    header
+        The plate's DSS header (plate solution, PLATEID, REGION, PLTLABEL, ...). With
+        ``data``, its CNPIX1/CNPIX2 place the pixels on the plate.
+    survey
+        ``"DSS1"`` or ``"DSS2"``; inferred from XPIXELSZ when omitted.
+    data
+        The scanned pixels, numpy order ``[y, x]``, int16. Without them the plate is
+        catalogued offline over its nominal full extent, unless it is already online here:
+        then its stored pixels, extent, header and plate solution are kept and only the
+        descriptive fields (region, label, band, dates ...) are updated.
+    synthetic
+        Made by the synthetic-sky generator (it says so in the admin).
+    band
+        ``B``, ``R`` or ``I``; derived from EMULSION/FILTER/PLTLABEL when omitted.
+    compression
+        Tile compression of the stored file, ``"RICE_1"`` or ``"HCOMPRESS_1"``.
+    source
+        Names the input in error messages (a file path, a generator name).
+
+    Raises
+    ------
+    PlateImportError
+        No DSS plate solution, no usable PLATEID, unknown survey, or unstorable pixels.
+    """
+    _require_solution(header, source)
+    survey = _survey_of(header, survey, source)
+    plate_id = _plate_id_of(header, source)
+    geometry = _geometry_of(header, survey, source)
+    cards = plate_header_cards(header)
+    stored: Path | None = None
+    if data is not None:
+        stored = plate_store_path(survey=survey, plate_id=plate_id)
+        stored.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            write_plate(stored, data, cards, compression=compression)
+        except PlateStoreError as exc:
+            raise PlateImportError(f"{source}: {exc}") from None
+        extent: _Extent | None = _Extent(
+            int(header.get("CNPIX1", 0)), int(header.get("CNPIX2", 0)), data.shape[1], data.shape[0]
+        )
+    else:
+        extent = None
+    fields = _catalogue_fields(header, geometry, survey, band)
+    fields["header"] = cards.tostring(endcard=False, padding=False)
+    fields["synthetic"] = synthetic
+    return _save(survey, plate_id, fields, extent, stored)
+
+
+def _catalogue_fields(
+    header: fits.Header, geometry: PlateGeometry, survey: str, band: str | None
+) -> dict[str, Any]:
+    return {
+        "region": _text(header, "REGION", 8),
+        "label": _text(header, "PLTLABEL", 16),
+        "band": band if band is not None else band_from_header(header),
+        "emulsion": _text(header, "EMULSION", 16),
+        "filter_name": _text(header, "FILTER", 16),
+        "telescope": _text(header, "TELESCOP", 48),
+        "epoch": _number(header, "EPOCH"),
+        "date_obs": date_from_header(header.get("DATE-OBS")),
+        "exposure_min": _number(header, "EXPOSURE"),
+        "ra_deg": geometry.plate_ra_deg,
+        "dec_deg": geometry.plate_dec_deg,
+        "pixel_scale_arcsec": geometry.nominal_scale_arcsec,
+        "plate_width_px": PLATE_SIZE_PX[survey],
+        "plate_height_px": PLATE_SIZE_PX[survey],
+    }
+
+
+# Fields tied to the stored pixels: registering a header alone must not change them under a
+# plate that is online here, or the catalogue would no longer describe the stored file.
+_SOLUTION_FIELDS = frozenset({"header", "ra_deg", "dec_deg", "pixel_scale_arcsec"})
+
+
+def _save(
+    survey: str, plate_id: str, fields: dict[str, Any], extent: _Extent | None, stored: Path | None
+) -> Plate:
+    with transaction.atomic():
+        plate = Plate.objects.select_for_update().filter(survey=survey, plate_id=plate_id).first()
+        if plate is None:
+            plate = Plate(survey=survey, plate_id=plate_id)
+        keep = _SOLUTION_FIELDS if stored is None and plate.online else frozenset()
+        for name, value in fields.items():
+            if name not in keep:
+                setattr(plate, name, value)
+        if stored is not None and extent is not None:
+            plate.x0, plate.y0 = extent.x0, extent.y0
+            plate.width_px, plate.height_px = extent.width, extent.height
+            plate.data_file = stored.relative_to(Path(settings.PLATES_DIR)).as_posix()
+            plate.online = True
+        elif not plate.online:
+            # Catalogued but offline: the nominal full plate.
+            plate.x0 = plate.y0 = 0
+            plate.width_px, plate.height_px = fields["plate_width_px"], fields["plate_height_px"]
+            plate.data_file = ""
+        plate.save()
+    return plate
+
+
+def _image_hdu(hdul: fits.HDUList) -> fits.ImageHDU | fits.CompImageHDU | None:
+    for hdu in hdul:
+        if isinstance(hdu, fits.CompImageHDU | fits.PrimaryHDU | fits.ImageHDU) and (
+            hdu.header.get("NAXIS") == 2
+        ):
+            return hdu
+    return None
+
+
+def _read_scan(path: Path) -> tuple[fits.Header, npt.NDArray[np.int16]]:
+    """Header and pixels of a DSS scan (plain, gzipped or tile-compressed FITS)."""
+    try:
+        # Raw integers: DSS scans are BITPIX 16 without scaling, and BLANK must stay a number.
+        with fits.open(path, do_not_scale_image_data=True) as hdul:
+            hdu = _image_hdu(hdul)
+            if hdu is None:
+                raise PlateImportError(f"{path}: no 2-D image in this FITS file")
+            header = hdu.header.copy()
+            _require_solution(header, str(path))  # refuse before reading the pixels
+            if header.get("BITPIX") != 16 or header.get("BZERO", 0) or header.get("BSCALE", 1) != 1:
+                raise PlateImportError(
+                    f"{path}: pixels must be unscaled 16-bit integers (BITPIX 16, no BZERO/BSCALE)"
+                )
+            data = np.array(hdu.data, dtype=np.int16)
+    except OSError as exc:
+        raise PlateImportError(f"{path}: cannot read as FITS ({exc})") from None
+    return header, data
+
+
+def plate_import_file(*, path: str | os.PathLike[str], survey: str | None = None) -> Plate:
+    """Import a real DSS scan (whole or partial plate) into the store and the catalogue.
+
+    Parameters
+    ----------
+    path
+        A FITS file, plain, gzipped or tile-compressed, with a DSS plate solution and
+        PLATEID; CNPIX1/CNPIX2 place a partial scan on its plate.
+    survey
+        ``"DSS1"`` or ``"DSS2"``; inferred from XPIXELSZ (25.28 um: DSS1, 15 um: DSS2)
+        when omitted.
+
+    Raises
+    ------
+    PlateImportError
+        The file is not a readable 16-bit DSS scan; the message says why.
+    """
+    source = Path(path)
+    header, data = _read_scan(source)
+    return plate_register(header=header, survey=survey, data=data, source=str(source))
+
+
+# -- Reads ------------------------------------------------------------------------------
+
+
+def plates_for_survey(
+    *, survey: str, band: str | None = None, online: bool | None = None
+) -> QuerySet[Plate]:
+    """The plates of a survey, optionally of one band and online state."""
+    plates = Plate.objects.filter(survey=survey)
+    if band:
+        plates = plates.filter(band=band)
+    if online is not None:
+        plates = plates.filter(online=online)
+    return plates
+
+
+def plate_header(plate: Plate) -> fits.Header:
+    """The stored header of a plate (80-character cards)."""
+    return fits.Header.fromstring(plate.header)
+
+
+_GEOMETRY_CACHE_SIZE = 4096
+_geometry_lock = threading.Lock()
+_geometries: OrderedDict[int, tuple[tuple[object, ...], PlateGeometry]] = OrderedDict()
+
+
+def plate_geometry(plate: Plate) -> PlateGeometry:
+    """The geometry of a catalogued plate over its digitized extent, cached per process.
+
+    The cache entry is dropped when the row changes (``updated_at`` or the extent).
+    """
+    stamp = (plate.updated_at, plate.x0, plate.y0, plate.width_px, plate.height_px)
+    with _geometry_lock:
+        cached = _geometries.get(plate.pk)
+        if cached is not None and cached[0] == stamp:
+            _geometries.move_to_end(plate.pk)
+            return cached[1]
+    area = DigitizedArea(plate.x0, plate.y0, plate.width_px, plate.height_px)
+    geometry = PlateGeometry(plate_header(plate), area=area)
+    with _geometry_lock:
+        _geometries[plate.pk] = (stamp, geometry)
+        _geometries.move_to_end(plate.pk)
+        while len(_geometries) > _GEOMETRY_CACHE_SIZE:
+            _geometries.popitem(last=False)
+    return geometry
