@@ -1,0 +1,73 @@
+"""A worker process for tests/test_worker_kill.py: run one phase against a shared SQLite file.
+
+Usage: python tests/worker_probe.py DATA_DIR PHASE [FIELD_ID]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+data_dir = Path(sys.argv[1])
+os.environ["DSSPORTAL_DATA_DIR"] = str(data_dir)
+os.environ["DATABASE_URL"] = f"sqlite:///{data_dir / 'db.sqlite3'}"
+os.environ["DJANGO_SETTINGS_MODULE"] = "dssportal.settings_test"
+
+import django  # noqa: E402
+
+django.setup()
+
+from datetime import timedelta  # noqa: E402
+
+from django.core.management import call_command  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+
+def setup() -> None:
+    from accounts.services import user_create
+    from extraction import tasks
+    from extraction.services.requests import request_create_from_text
+    from tests.factories import register_real_dss_plate
+
+    call_command("migrate", verbosity=0)
+    register_real_dss_plate()
+    user = user_create(username="probe", email="probe@example.org", password="x")
+    tasks.enqueue_field = lambda field_id: None  # the test plays the worker itself
+    outcome = request_create_from_text(
+        user=user, text="real 14 29 56 -62 41 05 1. 1. J2000 DSS1 0025 U", source="web"
+    )
+    print(outcome.request.fields.get().pk)
+
+
+def extract(field_id: int, *, hang: bool) -> None:
+    from extraction.core import cutout
+    from extraction.services.extraction import field_extract
+
+    if hang:
+        def fsync_then_hang(fd: int) -> None:
+            print("writing", flush=True)
+            time.sleep(120)
+
+        cutout.os.fsync = fsync_then_hang  # type: ignore[attr-defined]
+    print(field_extract(field_id=field_id), flush=True)
+
+
+def age(field_id: int) -> None:
+    from extraction.models import Field
+
+    Field.objects.filter(pk=field_id).update(started_at=timezone.now() - timedelta(minutes=10))
+    print("aged")
+
+
+if __name__ == "__main__":
+    phase = sys.argv[2]
+    if phase == "setup":
+        setup()
+    elif phase == "age":
+        age(int(sys.argv[3]))
+    else:
+        extract(int(sys.argv[3]), hang=phase == "extract-hang")
