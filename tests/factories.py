@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import gzip
-from pathlib import Path
 
 import numpy as np
 from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.utils.data import get_pkg_data_filename
-from django.conf import settings
 
 from extraction.core.plates import PIXEL_SIZE_UM, PLATE_SIZE_PX
-from extraction.core.platestore import write_plate
 from extraction.models import Plate
+from extraction.services.plates import plate_register
 
-REAL_DSS = get_pkg_data_filename(
-    "data/dss.14.29.56-62.41.05.fits.gz", package="astropy.wcs.tests"
-)
+REAL_DSS = get_pkg_data_filename("data/dss.14.29.56-62.41.05.fits.gz", package="astropy.wcs.tests")
 
 
 def dss_header(
@@ -77,36 +73,23 @@ def register_plate(
     online: bool = True,
     seed: int = 0,
 ) -> Plate:
-    """Store ``data`` (or noise) as a tile-compressed plate and catalogue it."""
+    """Catalogue a plate whose digitized extent is the header's image (CNPIX, NAXIS).
+
+    Online plates go through the portal's own ``plate_register`` with ``data`` (or noise);
+    offline ones keep the header's extent, which may be a partial scan.
+    """
     nx, ny = int(header["NAXIS1"]), int(header["NAXIS2"])
-    relative = f"{survey}/{header['PLATEID']}.fits"
     if online:
         if data is None:
             rng = np.random.default_rng(seed)
             data = rng.integers(3000, 20000, size=(ny, nx), dtype=np.int16)
-        target = Path(settings.PLATES_DIR) / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_plate(target, data, header, tile=(250, 250))
-    centre_ra = (header["PLTRAH"] + header["PLTRAM"] / 60 + header["PLTRAS"] / 3600) * 15
-    dec_abs = header["PLTDECD"] + header["PLTDECM"] / 60 + header["PLTDECS"] / 3600
-    return Plate.objects.create(
-        survey=survey,
-        plate_id=header["PLATEID"].strip(),
-        region=str(header.get("REGION", "")).strip(),
-        band=band,
-        ra_deg=centre_ra,
-        dec_deg=-dec_abs if header["PLTDECSN"].strip() == "-" else dec_abs,
-        pixel_scale_arcsec=header["XPIXELSZ"] * 67.2 / 1000,
-        plate_width_px=PLATE_SIZE_PX[survey],
-        plate_height_px=PLATE_SIZE_PX[survey],
-        x0=header["CNPIX1"],
-        y0=header["CNPIX2"],
-        width_px=nx,
-        height_px=ny,
-        header=header.tostring(),
-        data_file=relative if online else "",
-        online=online,
+        return plate_register(header=header, survey=survey, data=data, band=band or None)
+    plate = plate_register(header=header, survey=survey, band=band or None)
+    Plate.objects.filter(pk=plate.pk).update(
+        x0=header["CNPIX1"], y0=header["CNPIX2"], width_px=nx, height_px=ny
     )
+    plate.refresh_from_db()
+    return plate
 
 
 def register_real_dss_plate() -> tuple[Plate, np.ndarray, fits.Header]:

@@ -9,15 +9,12 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from astropy.io import fits
 from django.db.models import Count, Max, QuerySet
 
 from extraction.core.cutout import sexagesimal_dec, sexagesimal_ra
 from extraction.core.plates import (
     PLATE_SIZE_PX,
     Coverage,
-    DigitizedArea,
-    PlateGeometry,
     PlateIndex,
     search_radius_deg,
     select_centre,
@@ -25,6 +22,7 @@ from extraction.core.plates import (
     select_touching,
 )
 from extraction.models import Plate
+from extraction.services.plates import plate_geometry
 
 
 class FieldSkip(Exception):
@@ -61,7 +59,6 @@ def survey_and_band(token: str) -> tuple[str, str | None]:
 
 _lock = threading.Lock()
 _indexes: dict[tuple[str, str | None], tuple[object, PlateIndex, list[int]]] = {}
-_geometries: dict[int, tuple[object, PlateGeometry]] = {}
 
 
 def _plates(survey: str, band: str | None) -> QuerySet[Plate]:
@@ -83,21 +80,6 @@ def _index(survey: str, band: str | None) -> tuple[PlateIndex, list[int]]:
     with _lock:
         _indexes[key] = (stamp, index, ids)
     return index, ids
-
-
-def plate_geometry(plate: Plate) -> PlateGeometry:
-    """The geometry of a catalogued plate (its digitized extent from the row), cached."""
-    stamp = (plate.updated_at, plate.x0, plate.y0, plate.width_px, plate.height_px)
-    with _lock:
-        cached = _geometries.get(plate.pk)
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
-    header = fits.Header.fromstring(plate.header)
-    area = DigitizedArea(plate.x0, plate.y0, plate.width_px, plate.height_px)
-    geometry = PlateGeometry(header, area=area)
-    with _lock:
-        _geometries[plate.pk] = (stamp, geometry)
-    return geometry
 
 
 def plates_touching(target: FieldTarget) -> list[tuple[Plate, Coverage]]:
