@@ -38,7 +38,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy extraction/core dssportal accounts extraction
+	$(VENV)/bin/mypy dssportal accounts extraction
 
 fmt: install
 	$(VENV)/bin/ruff format .

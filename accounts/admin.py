@@ -32,7 +32,7 @@ class UserAdmin(DjangoUserAdmin):
     search_fields = ("username", "email", "addresses__email", "first_name", "last_name")
     inlines = (EmailAddressInline,)
     fieldsets = (
-        *DjangoUserAdmin.fieldsets,
+        *(DjangoUserAdmin.fieldsets or ()),
         ("Staging", {"fields": ("quota_mb",)}),
     )
 

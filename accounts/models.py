@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractUser, UserManager
+from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models.functions import Lower
 
@@ -21,8 +21,6 @@ class User(AbstractUser):
         default=default_quota_mb,
         help_text="Space this user's staging directories may take together.",
     )
-
-    objects = UserManager()
 
     class Meta:
         constraints = [

@@ -48,7 +48,8 @@ def user_create(
     try:
         username_field.run_validators(username)
     except ValidationError as exc:
-        raise AccountError(f"Username {username!r} is not allowed: {' '.join(exc.messages)}") from None
+        reasons = " ".join(exc.messages)
+        raise AccountError(f"Username {username!r} is not allowed: {reasons}") from None
     if User.objects.filter(username__iexact=username).exists():
         raise AccountError(f"A user named {username!r} already exists.")
     if _address_taken(email):
@@ -72,5 +73,7 @@ def user_create(
             )
     except IntegrityError:
         # A concurrent registration won the race for the same name or address.
-        raise AccountError(f"The username {username!r} or address {email} is already taken.") from None
+        raise AccountError(
+            f"The username {username!r} or address {email} is already taken."
+        ) from None
     return user

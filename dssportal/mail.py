@@ -38,6 +38,6 @@ class OutboxEmailBackend(BaseEmailBackend):
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
         final = self.outbox / f"{stamp}-{uuid.uuid4().hex[:8]}.eml"
         partial = final.with_suffix(".eml.part")
-        partial.write_bytes(message.message().as_bytes(linesep="\n"))
+        partial.write_bytes(message.message().as_bytes())
         os.replace(partial, final)
         return final

@@ -7,12 +7,10 @@ import tempfile
 from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "dssportal-test-secret-key")
-os.environ.setdefault(
-    "DSSPORTAL_DATA_DIR", tempfile.mkdtemp(prefix="dssportal-test-")
-)
+os.environ.setdefault("DSSPORTAL_DATA_DIR", tempfile.mkdtemp(prefix="dssportal-test-"))
 
-from dssportal.settings import *  # noqa: E402,F403
-from dssportal.settings import DATA_DIR, Q_CLUSTER  # noqa: E402
+from dssportal.settings import *  # noqa: F403
+from dssportal.settings import DATA_DIR, Q_CLUSTER
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

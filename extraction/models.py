@@ -107,7 +107,8 @@ class Request(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="requests"
     )
     source = models.CharField(max_length=4, choices=RequestSource.choices)
-    message_id = models.CharField("Message-ID", max_length=255, null=True, blank=True)
+    # NULL, not "", for web requests: the unique constraint applies only when present.
+    message_id = models.CharField("Message-ID", max_length=255, null=True, blank=True)  # noqa: DJ001
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
     raw_text = models.TextField("request list as received")
     status = models.CharField(
@@ -187,9 +188,7 @@ class Field(models.Model):
     plate_id_asked = models.CharField(max_length=8, blank=True)
     compression = models.CharField(max_length=1, choices=Compression.choices)
     expected_bytes = models.BigIntegerField(default=0)
-    status = models.CharField(
-        max_length=8, choices=FieldStatus.choices, default=FieldStatus.QUEUED
-    )
+    status = models.CharField(max_length=8, choices=FieldStatus.choices, default=FieldStatus.QUEUED)
     plate = models.ForeignKey(
         Plate, on_delete=models.SET_NULL, null=True, blank=True, related_name="fields"
     )

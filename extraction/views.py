@@ -13,12 +13,19 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from accounts.models import User
 from dssportal.views import EXAMPLE_LINES
 from extraction.forms import RequestListForm
 from extraction.models import Request, StagingDirectory
 from extraction.services.extraction import preview_path
 from extraction.services.links import staging_ftp_url
 from extraction.services.requests import request_create_from_text
+
+
+def _user(request: HttpRequest) -> User:
+    """The logged-in user (views below are all behind ``login_required``)."""
+    assert isinstance(request.user, User)
+    return request.user
 
 
 def _own_request(request: HttpRequest, pk: int) -> Request:
@@ -34,7 +41,7 @@ def request_list(request: HttpRequest) -> HttpResponse:
     form = RequestListForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         outcome = request_create_from_text(
-            user=request.user, text=form.cleaned_data["text"], source="web"
+            user=_user(request), text=form.cleaned_data["text"], source="web"
         )
         accepted = outcome.request.n_fields
         if accepted:
@@ -42,7 +49,7 @@ def request_list(request: HttpRequest) -> HttpResponse:
         for rejected in outcome.rejected:
             messages.error(request, f"Line {rejected['line']}: {rejected['error']}")
         return redirect("request-detail", pk=outcome.request.pk)
-    own = Request.objects.filter(user=request.user).select_related("staging")[:50]
+    own = Request.objects.filter(user=_user(request)).select_related("staging")[:50]
     return render(
         request,
         "extraction/request_list.html",
@@ -63,7 +70,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "item": item,
             "fields": fields,
             "staging": staging if live else None,
-            "ftp_url": staging_ftp_url(staging) if live else "",
+            "ftp_url": staging_ftp_url(staging) if staging is not None and live else "",
         },
     )
 

@@ -138,8 +138,13 @@ def test_request_admin_shows_counts_links_and_fields(client, staff_user, archive
 
 @pytest.mark.parametrize(
     ("query", "found"),
-    [("field01", True), ("clyde@example.org", True), ("<1@example.org>", True), ("0025", True),
-     ("nothing-like-it", False)],
+    [
+        ("field01", True),
+        ("clyde@example.org", True),
+        ("<1@example.org>", True),
+        ("0025", True),
+        ("nothing-like-it", False),
+    ],
 )
 def test_request_search(client, staff_user, archive, query: str, found: bool) -> None:
     client.force_login(staff_user)

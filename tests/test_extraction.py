@@ -150,9 +150,7 @@ def test_field_across_the_plate_edge_is_clipped_with_blank_pixels(
 def test_quota_refusal_names_the_numbers(make_user, django_capture_on_commit_callbacks):
     register_real_dss_plate()
     user = make_user(quota_mb=1)
-    text = "\n".join(
-        [REAL_LINE.format(c="U"), "big 14 29 56 -62 41 05 60 60 J2000 DSS2 e U"]
-    )
+    text = "\n".join([REAL_LINE.format(c="U"), "big 14 29 56 -62 41 05 60 60 J2000 DSS2 e U"])
     outcome = submit(user, text, django_capture_on_commit_callbacks)
     small, big = outcome.request.fields.order_by("line_no")
     small.refresh_from_db(), big.refresh_from_db()
@@ -166,11 +164,13 @@ def test_unknown_and_offline_plates_are_skipped_with_the_reason(
     make_user, django_capture_on_commit_callbacks
 ):
     register_plate(
-        dss_header(217.48, -62.68, plate_id="0FF1", naxis=(14000, 14000)), survey="DSS1", band="B", online=False
+        dss_header(217.48, -62.68, plate_id="0FF1", naxis=(14000, 14000)),
+        survey="DSS1",
+        band="B",
+        online=False,
     )
     text = (
-        "a 14 29 56 -62 41 05 1 1 J2000 DSS1 0FF1 U\n"
-        "b 14 29 56 -62 41 05 1 1 J2000 DSS1 ZZ99 U\n"
+        "a 14 29 56 -62 41 05 1 1 J2000 DSS1 0FF1 U\nb 14 29 56 -62 41 05 1 1 J2000 DSS1 ZZ99 U\n"
     )
     outcome = submit(make_user(), text, django_capture_on_commit_callbacks)
     offline, unknown = outcome.request.fields.order_by("line_no")
@@ -192,14 +192,16 @@ def test_modes_e_and_c_choose_different_plates():
     a_corner = (int(fx) + 150 - 3000, int(fy) - 1500)
     a = register_plate(
         dss_header(181.0, 10.0, plate_id="0A01", corner=a_corner, naxis=(3000, 3000)),
-        survey="DSS1", online=False,
+        survey="DSS1",
+        online=False,
     )
     geometry_b = PlateGeometry(dss_header(182.5, 10.0, naxis=(14000, 14000)))
     bx, by = geometry_b.sky_to_pixel(field_ra, field_dec)
     b_corner = (int(bx) - 1500, int(by) - 1500)
     b = register_plate(
         dss_header(182.5, 10.0, plate_id="0B01", corner=b_corner, naxis=(3000, 3000)),
-        survey="DSS1", online=False,
+        survey="DSS1",
+        online=False,
     )
     target = FieldTarget("DSS1", "e", "", field_ra, field_dec, 5.0, 5.0)
     assert plate_select(target).plate == b
@@ -211,7 +213,10 @@ def test_mode_n_lists_plates_in_a_file_and_in_the_mail(
 ):
     register_real_dss_plate()
     register_plate(
-        dss_header(217.0, -62.0, plate_id="0FF2", naxis=(14000, 14000)), survey="DSS1", band="B", online=False
+        dss_header(217.0, -62.0, plate_id="0FF2", naxis=(14000, 14000)),
+        survey="DSS1",
+        band="B",
+        online=False,
     )
     outcome = submit(
         make_user(), "list 14 29 56 -62 41 05 1 1 J2000 DSS1 n", django_capture_on_commit_callbacks
@@ -254,9 +259,7 @@ def test_the_same_message_id_makes_one_request(make_user, django_capture_on_comm
 
 
 def test_rejected_lines_are_kept_and_a_list_with_none_valid_is_stored(make_user):
-    outcome = request_create_from_text(
-        user=make_user(), text="junk\nmore junk here", source="mail"
-    )
+    outcome = request_create_from_text(user=make_user(), text="junk\nmore junk here", source="mail")
     request = Request.objects.get(pk=outcome.request.pk)
     assert request.status == "rejected" and request.n_rejected == 2
     assert [r["line"] for r in request.rejected_lines] == [1, 2]
@@ -286,7 +289,7 @@ def test_admin_actions_retry_cancel_and_expire(
 ):
     from django.urls import reverse
 
-    plate, _, _ = register_real_dss_plate()
+    register_real_dss_plate()
     user = make_user()
     outcome = submit(user, REAL_LINE.format(c="U"), django_capture_on_commit_callbacks)
     field = outcome.request.fields.get()

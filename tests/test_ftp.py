@@ -405,13 +405,6 @@ def test_ftps_login_and_download(make_user, settings, tmp_path: Path) -> None:
         _stop(server, thread)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("OpenSSL") is not None, reason="pyOpenSSL present")
-def test_ftps_without_pyopenssl_says_so(settings, tmp_path: Path) -> None:
-    settings.DSSPORTAL_FTP_TLS_CERTFILE = str(tmp_path / "ftp.crt")
-    with pytest.raises(ImproperlyConfigured, match="pyOpenSSL"):
-        ftp_server_build(host="127.0.0.1", port=0)
-
-
 def test_missing_certificate_is_a_configuration_error(settings, tmp_path: Path) -> None:
     settings.DSSPORTAL_FTP_TLS_CERTFILE = str(tmp_path / "missing.crt")
     with pytest.raises(ImproperlyConfigured):

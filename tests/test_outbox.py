@@ -12,7 +12,9 @@ from dssportal.mail import OutboxEmailBackend
 def test_each_message_is_one_rfc5322_file(tmp_path: Path) -> None:
     backend = OutboxEmailBackend(outbox=tmp_path / "outbox")
     messages = [
-        EmailMessage("Receipt: 3 fields", "Line 2: fine.\nÅngström ok.", "dss@example.org", ["a@example.org"]),
+        EmailMessage(
+            "Receipt: 3 fields", "Line 2: fine.\nÅngström ok.", "dss@example.org", ["a@example.org"]
+        ),
         EmailMessage("Done", "Your images are staged.", "dss@example.org", ["b@example.org"]),
         EmailMessage("Nobody", "dropped", "dss@example.org", []),
     ]

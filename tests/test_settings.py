@@ -111,5 +111,5 @@ def test_list_and_malformed_float(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PROBE_LIST", " a.example.org, ,b.example.org ")
     assert env.env_list("PROBE_LIST", []) == ["a.example.org", "b.example.org"]
     monkeypatch.setenv("PROBE_FLOAT", "60'")
-    with pytest.raises(ImproperlyConfigured, match="PROBE_FLOAT=\"60'\" is not a number"):
+    with pytest.raises(ImproperlyConfigured, match='PROBE_FLOAT="60\'" is not a number'):
         env.env_float("PROBE_FLOAT", 1.0)

@@ -48,6 +48,7 @@ def extract(field_id: int, *, hang: bool) -> None:
     from extraction.services.extraction import field_extract
 
     if hang:
+
         def fsync_then_hang(fd: int) -> None:
             print("writing", flush=True)
             time.sleep(120)

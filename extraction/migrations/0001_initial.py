@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,163 +14,375 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Plate',
+            name="Plate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('survey', models.CharField(choices=[('DSS1', 'DSS1'), ('DSS2', 'DSS2')], max_length=4)),
-                ('plate_id', models.CharField(max_length=8, verbose_name='plate id')),
-                ('region', models.CharField(blank=True, max_length=8, verbose_name='region id')),
-                ('label', models.CharField(blank=True, max_length=16, verbose_name='plate label')),
-                ('band', models.CharField(blank=True, choices=[('B', 'blue (J)'), ('R', 'red (E/F)'), ('I', 'near infrared (N)')], max_length=1)),
-                ('emulsion', models.CharField(blank=True, max_length=16)),
-                ('filter_name', models.CharField(blank=True, max_length=16, verbose_name='filter')),
-                ('telescope', models.CharField(blank=True, max_length=48)),
-                ('epoch', models.FloatField(blank=True, help_text='Decimal year of the exposure.', null=True)),
-                ('date_obs', models.DateField(blank=True, null=True, verbose_name='observation date')),
-                ('exposure_min', models.FloatField(blank=True, null=True, verbose_name='exposure (min)')),
-                ('ra_deg', models.FloatField(verbose_name='plate centre RA (J2000, deg)')),
-                ('dec_deg', models.FloatField(verbose_name='plate centre Dec (J2000, deg)')),
-                ('pixel_scale_arcsec', models.FloatField(verbose_name='pixel scale (arcsec)')),
-                ('plate_width_px', models.PositiveIntegerField(verbose_name='full plate width (px)')),
-                ('plate_height_px', models.PositiveIntegerField(verbose_name='full plate height (px)')),
-                ('x0', models.IntegerField(default=0, verbose_name='digitized origin x (CNPIX1)')),
-                ('y0', models.IntegerField(default=0, verbose_name='digitized origin y (CNPIX2)')),
-                ('width_px', models.PositiveIntegerField(verbose_name='digitized width (px)')),
-                ('height_px', models.PositiveIntegerField(verbose_name='digitized height (px)')),
-                ('header', models.TextField(help_text='FITS cards, 80 characters each.', verbose_name='plate-solution header')),
-                ('data_file', models.CharField(blank=True, help_text='Path of the pixel data below the plates directory.', max_length=255)),
-                ('online', models.BooleanField(default=False, help_text='Pixel data are stored here.')),
-                ('synthetic', models.BooleanField(default=False, help_text='Made by synthesize_plates.')),
-                ('imported_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "survey",
+                    models.CharField(choices=[("DSS1", "DSS1"), ("DSS2", "DSS2")], max_length=4),
+                ),
+                ("plate_id", models.CharField(max_length=8, verbose_name="plate id")),
+                ("region", models.CharField(blank=True, max_length=8, verbose_name="region id")),
+                ("label", models.CharField(blank=True, max_length=16, verbose_name="plate label")),
+                (
+                    "band",
+                    models.CharField(
+                        blank=True,
+                        choices=[("B", "blue (J)"), ("R", "red (E/F)"), ("I", "near infrared (N)")],
+                        max_length=1,
+                    ),
+                ),
+                ("emulsion", models.CharField(blank=True, max_length=16)),
+                ("filter_name", models.CharField(blank=True, max_length=16, verbose_name="filter")),
+                ("telescope", models.CharField(blank=True, max_length=48)),
+                (
+                    "epoch",
+                    models.FloatField(
+                        blank=True, help_text="Decimal year of the exposure.", null=True
+                    ),
+                ),
+                (
+                    "date_obs",
+                    models.DateField(blank=True, null=True, verbose_name="observation date"),
+                ),
+                (
+                    "exposure_min",
+                    models.FloatField(blank=True, null=True, verbose_name="exposure (min)"),
+                ),
+                ("ra_deg", models.FloatField(verbose_name="plate centre RA (J2000, deg)")),
+                ("dec_deg", models.FloatField(verbose_name="plate centre Dec (J2000, deg)")),
+                ("pixel_scale_arcsec", models.FloatField(verbose_name="pixel scale (arcsec)")),
+                (
+                    "plate_width_px",
+                    models.PositiveIntegerField(verbose_name="full plate width (px)"),
+                ),
+                (
+                    "plate_height_px",
+                    models.PositiveIntegerField(verbose_name="full plate height (px)"),
+                ),
+                ("x0", models.IntegerField(default=0, verbose_name="digitized origin x (CNPIX1)")),
+                ("y0", models.IntegerField(default=0, verbose_name="digitized origin y (CNPIX2)")),
+                ("width_px", models.PositiveIntegerField(verbose_name="digitized width (px)")),
+                ("height_px", models.PositiveIntegerField(verbose_name="digitized height (px)")),
+                (
+                    "header",
+                    models.TextField(
+                        help_text="FITS cards, 80 characters each.",
+                        verbose_name="plate-solution header",
+                    ),
+                ),
+                (
+                    "data_file",
+                    models.CharField(
+                        blank=True,
+                        help_text="Path of the pixel data below the plates directory.",
+                        max_length=255,
+                    ),
+                ),
+                (
+                    "online",
+                    models.BooleanField(default=False, help_text="Pixel data are stored here."),
+                ),
+                (
+                    "synthetic",
+                    models.BooleanField(default=False, help_text="Made by synthesize_plates."),
+                ),
+                ("imported_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['survey', 'plate_id'],
-                'indexes': [models.Index(fields=['survey', 'band'], name='plate_survey_band'), models.Index(fields=['survey', 'online'], name='plate_survey_online'), models.Index(fields=['region'], name='plate_region')],
-                'constraints': [models.UniqueConstraint(fields=('survey', 'plate_id'), name='plate_survey_id_unique'), models.CheckConstraint(condition=models.Q(('online', False), models.Q(('data_file', ''), _negated=True), _connector='OR'), name='plate_online_has_data')],
+                "ordering": ["survey", "plate_id"],
+                "indexes": [
+                    models.Index(fields=["survey", "band"], name="plate_survey_band"),
+                    models.Index(fields=["survey", "online"], name="plate_survey_online"),
+                    models.Index(fields=["region"], name="plate_region"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("survey", "plate_id"), name="plate_survey_id_unique"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("online", False),
+                            models.Q(("data_file", ""), _negated=True),
+                            _connector="OR",
+                        ),
+                        name="plate_online_has_data",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Request',
+            name="Request",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(choices=[('mail', 'e-mail'), ('web', 'web form'), ('api', 'JSON API')], max_length=4)),
-                ('message_id', models.CharField(blank=True, max_length=255, null=True, verbose_name='Message-ID')),
-                ('received_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('raw_text', models.TextField(verbose_name='request list as received')),
-                ('status', models.CharField(choices=[('queued', 'queued'), ('running', 'running'), ('done', 'done'), ('rejected', 'rejected (no valid field)'), ('cancelled', 'cancelled')], default='queued', max_length=10)),
-                ('rejected_lines', models.JSONField(blank=True, default=list, help_text='[{line, text, error}] for lines that did not parse.')),
-                ('n_fields', models.PositiveIntegerField(default=0, verbose_name='fields')),
-                ('n_rejected', models.PositiveIntegerField(default=0, verbose_name='rejected lines')),
-                ('n_done', models.PositiveIntegerField(default=0, verbose_name='done')),
-                ('n_skipped', models.PositiveIntegerField(default=0, verbose_name='skipped')),
-                ('n_failed', models.PositiveIntegerField(default=0, verbose_name='failed')),
-                ('expected_bytes', models.BigIntegerField(default=0)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('notified_at', models.DateTimeField(blank=True, help_text='When the completion message was sent (exactly once).', null=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='requests', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("mail", "e-mail"), ("web", "web form"), ("api", "JSON API")],
+                        max_length=4,
+                    ),
+                ),
+                (
+                    "message_id",
+                    models.CharField(
+                        blank=True, max_length=255, null=True, verbose_name="Message-ID"
+                    ),
+                ),
+                ("received_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("raw_text", models.TextField(verbose_name="request list as received")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "queued"),
+                            ("running", "running"),
+                            ("done", "done"),
+                            ("rejected", "rejected (no valid field)"),
+                            ("cancelled", "cancelled"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "rejected_lines",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="[{line, text, error}] for lines that did not parse.",
+                    ),
+                ),
+                ("n_fields", models.PositiveIntegerField(default=0, verbose_name="fields")),
+                (
+                    "n_rejected",
+                    models.PositiveIntegerField(default=0, verbose_name="rejected lines"),
+                ),
+                ("n_done", models.PositiveIntegerField(default=0, verbose_name="done")),
+                ("n_skipped", models.PositiveIntegerField(default=0, verbose_name="skipped")),
+                ("n_failed", models.PositiveIntegerField(default=0, verbose_name="failed")),
+                ("expected_bytes", models.BigIntegerField(default=0)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "notified_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="When the completion message was sent (exactly once).",
+                        null=True,
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="requests",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-received_at'],
+                "ordering": ["-received_at"],
             },
         ),
         migrations.CreateModel(
-            name='Field',
+            name="Field",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('line_no', models.PositiveIntegerField(verbose_name='line')),
-                ('raw_line', models.TextField(verbose_name='line as received')),
-                ('identifier', models.CharField(max_length=64)),
-                ('stem', models.CharField(max_length=80, verbose_name='file stem')),
-                ('equinox', models.CharField(max_length=5)),
-                ('ra_text', models.CharField(max_length=40, verbose_name='RA as given')),
-                ('dec_text', models.CharField(max_length=40, verbose_name='Dec as given')),
-                ('ra_deg', models.FloatField(verbose_name='RA (J2000, deg)')),
-                ('dec_deg', models.FloatField(verbose_name='Dec (J2000, deg)')),
-                ('width_arcmin', models.FloatField()),
-                ('height_arcmin', models.FloatField()),
-                ('survey', models.CharField(max_length=5)),
-                ('mode', models.CharField(choices=[('e', 'e: furthest from the plate edge'), ('c', 'c: closest plate centre'), ('plate', 'a given plate id'), ('n', 'n: list the plates, no image')], max_length=5)),
-                ('plate_id_asked', models.CharField(blank=True, max_length=8)),
-                ('compression', models.CharField(choices=[('G', 'gzip'), ('B', 'bzip2'), ('X', 'xz'), ('U', 'none')], max_length=1)),
-                ('expected_bytes', models.BigIntegerField(default=0)),
-                ('status', models.CharField(choices=[('queued', 'queued'), ('running', 'running'), ('done', 'done'), ('skipped', 'skipped'), ('failed', 'failed')], default='queued', max_length=8)),
-                ('plate_reason', models.CharField(blank=True, max_length=200, verbose_name='why this plate')),
-                ('clipped', models.BooleanField(default=False)),
-                ('output_name', models.CharField(blank=True, max_length=100)),
-                ('bytes', models.BigIntegerField(blank=True, null=True)),
-                ('message', models.TextField(blank=True)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('plate', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='fields', to='extraction.plate')),
-                ('request', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='fields', to='extraction.request')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("line_no", models.PositiveIntegerField(verbose_name="line")),
+                ("raw_line", models.TextField(verbose_name="line as received")),
+                ("identifier", models.CharField(max_length=64)),
+                ("stem", models.CharField(max_length=80, verbose_name="file stem")),
+                ("equinox", models.CharField(max_length=5)),
+                ("ra_text", models.CharField(max_length=40, verbose_name="RA as given")),
+                ("dec_text", models.CharField(max_length=40, verbose_name="Dec as given")),
+                ("ra_deg", models.FloatField(verbose_name="RA (J2000, deg)")),
+                ("dec_deg", models.FloatField(verbose_name="Dec (J2000, deg)")),
+                ("width_arcmin", models.FloatField()),
+                ("height_arcmin", models.FloatField()),
+                ("survey", models.CharField(max_length=5)),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[
+                            ("e", "e: furthest from the plate edge"),
+                            ("c", "c: closest plate centre"),
+                            ("plate", "a given plate id"),
+                            ("n", "n: list the plates, no image"),
+                        ],
+                        max_length=5,
+                    ),
+                ),
+                ("plate_id_asked", models.CharField(blank=True, max_length=8)),
+                (
+                    "compression",
+                    models.CharField(
+                        choices=[("G", "gzip"), ("B", "bzip2"), ("X", "xz"), ("U", "none")],
+                        max_length=1,
+                    ),
+                ),
+                ("expected_bytes", models.BigIntegerField(default=0)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "queued"),
+                            ("running", "running"),
+                            ("done", "done"),
+                            ("skipped", "skipped"),
+                            ("failed", "failed"),
+                        ],
+                        default="queued",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "plate_reason",
+                    models.CharField(blank=True, max_length=200, verbose_name="why this plate"),
+                ),
+                ("clipped", models.BooleanField(default=False)),
+                ("output_name", models.CharField(blank=True, max_length=100)),
+                ("bytes", models.BigIntegerField(blank=True, null=True)),
+                ("message", models.TextField(blank=True)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "plate",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="fields",
+                        to="extraction.plate",
+                    ),
+                ),
+                (
+                    "request",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="fields",
+                        to="extraction.request",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['request', 'line_no'],
+                "ordering": ["request", "line_no"],
             },
         ),
         migrations.CreateModel(
-            name='StagingDirectory',
+            name="StagingDirectory",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=40, unique=True)),
-                ('path', models.CharField(help_text='Relative to the staging root: <user area>/<name>.', max_length=255)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('expires_at', models.DateTimeField(db_index=True)),
-                ('deleted_at', models.DateTimeField(blank=True, null=True)),
-                ('deleted_reason', models.CharField(blank=True, max_length=40)),
-                ('bytes', models.BigIntegerField(default=0)),
-                ('request', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='staging', to='extraction.request')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='staging_directories', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=40, unique=True)),
+                (
+                    "path",
+                    models.CharField(
+                        help_text="Relative to the staging root: <user area>/<name>.",
+                        max_length=255,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("expires_at", models.DateTimeField(db_index=True)),
+                ("deleted_at", models.DateTimeField(blank=True, null=True)),
+                ("deleted_reason", models.CharField(blank=True, max_length=40)),
+                ("bytes", models.BigIntegerField(default=0)),
+                (
+                    "request",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="staging",
+                        to="extraction.request",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="staging_directories",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'staging directories',
-                'ordering': ['-created_at'],
+                "verbose_name_plural": "staging directories",
+                "ordering": ["-created_at"],
             },
         ),
         migrations.AddIndex(
-            model_name='request',
-            index=models.Index(fields=['status', 'received_at'], name='request_status_received'),
+            model_name="request",
+            index=models.Index(fields=["status", "received_at"], name="request_status_received"),
         ),
         migrations.AddIndex(
-            model_name='request',
-            index=models.Index(fields=['user', 'received_at'], name='request_user_received'),
+            model_name="request",
+            index=models.Index(fields=["user", "received_at"], name="request_user_received"),
         ),
         migrations.AddConstraint(
-            model_name='request',
-            constraint=models.UniqueConstraint(condition=models.Q(('message_id__isnull', False)), fields=('message_id',), name='request_message_id_unique'),
+            model_name="request",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("message_id__isnull", False)),
+                fields=("message_id",),
+                name="request_message_id_unique",
+            ),
         ),
         migrations.AddIndex(
-            model_name='field',
-            index=models.Index(fields=['request', 'status'], name='field_request_status'),
+            model_name="field",
+            index=models.Index(fields=["request", "status"], name="field_request_status"),
         ),
         migrations.AddIndex(
-            model_name='field',
-            index=models.Index(fields=['status', 'started_at'], name='field_status_started'),
+            model_name="field",
+            index=models.Index(fields=["status", "started_at"], name="field_status_started"),
         ),
         migrations.AddIndex(
-            model_name='field',
-            index=models.Index(fields=['identifier'], name='field_identifier'),
+            model_name="field",
+            index=models.Index(fields=["identifier"], name="field_identifier"),
         ),
         migrations.AddConstraint(
-            model_name='field',
-            constraint=models.UniqueConstraint(fields=('request', 'line_no'), name='field_request_line'),
+            model_name="field",
+            constraint=models.UniqueConstraint(
+                fields=("request", "line_no"), name="field_request_line"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='field',
-            constraint=models.UniqueConstraint(fields=('request', 'stem'), name='field_request_stem'),
+            model_name="field",
+            constraint=models.UniqueConstraint(
+                fields=("request", "stem"), name="field_request_stem"
+            ),
         ),
         migrations.AddIndex(
-            model_name='stagingdirectory',
-            index=models.Index(fields=['user', 'deleted_at'], name='staging_user_deleted'),
+            model_name="stagingdirectory",
+            index=models.Index(fields=["user", "deleted_at"], name="staging_user_deleted"),
         ),
         migrations.AddIndex(
-            model_name='stagingdirectory',
-            index=models.Index(fields=['deleted_at', 'expires_at'], name='staging_live_expiry'),
+            model_name="stagingdirectory",
+            index=models.Index(fields=["deleted_at", "expires_at"], name="staging_live_expiry"),
         ),
         migrations.AddConstraint(
-            model_name='stagingdirectory',
-            constraint=models.CheckConstraint(condition=models.Q(('name__regex', '^dss-([0-9]{8})-([a-z2-7]{13})$')), name='staging_name_pattern'),
+            model_name="stagingdirectory",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("name__regex", "^dss-([0-9]{8})-([a-z2-7]{13})$")),
+                name="staging_name_pattern",
+            ),
         ),
     ]

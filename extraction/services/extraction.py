@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, F, Q
@@ -142,7 +144,7 @@ def _cut_image(field: Field, directory: StagingDirectory) -> Extracted:
     return Extracted(name, size, plate.pk, choice.reason, cutout.clipped, note)
 
 
-def _write_preview(field: Field, data, valid) -> None:  # type: ignore[no-untyped-def]
+def _write_preview(field: Field, data: npt.NDArray[np.int16], valid: npt.NDArray[np.bool_]) -> None:
     try:
         png = preview_png(data, valid)
         target = preview_path(field)

@@ -27,9 +27,11 @@ def reply_headers(request: Request) -> dict[str, str]:
 
 
 def _field_line(field: Field) -> str:
-    plate = f"plate {field.plate.plate_id} ({field.plate.survey} {field.plate.region})" if (
-        field.plate
-    ) else "no plate"
+    plate = (
+        f"plate {field.plate.plate_id} ({field.plate.survey} {field.plate.region})"
+        if (field.plate)
+        else "no plate"
+    )
     lines = [
         f"  {field.output_name:<32} {human_bytes(field.bytes or 0):>10}  {plate}",
         f"      line {field.line_no}: {field.plate_reason}",
@@ -98,8 +100,7 @@ def notify_completion(*, request_id: int) -> None:
     """Send the completion message to the user's primary registered address."""
     request = Request.objects.select_related("user").get(pk=request_id)
     message = EmailMessage(
-        subject=f"DSS request #{request.pk}: {request.n_done} of {request.n_fields} field(s) "
-        f"ready",
+        subject=f"DSS request #{request.pk}: {request.n_done} of {request.n_fields} field(s) ready",
         body=completion_text(request),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[request.user.email],

@@ -24,7 +24,7 @@ class RequestOutcome:
     request: Request
     duplicate: bool = False
     fields: list[Field] = field(default_factory=list)
-    rejected: list[dict[str, object]] = field(default_factory=list)
+    rejected: list[dict[str, int | str | None]] = field(default_factory=list)
     quota_bytes: int = 0
     used_bytes: int = 0
     reserved_bytes: int = 0
@@ -172,11 +172,9 @@ def _store(
 
 
 def _start(request_id: int, field_ids: list[int]) -> None:
-    from extraction import tasks
     from extraction.services.extraction import request_finish_if_complete
 
-    for field_id in field_ids:
-        tasks.enqueue_field(field_id)
+    _enqueue_all(field_ids)
     if not field_ids:
         request_finish_if_complete(request_id=request_id)
 
@@ -194,8 +192,6 @@ def request_cancel(*, request: Request) -> int:
 
 def fields_retry_failed(*, request: Request) -> int:
     """Queue a request's failed fields again; returns how many."""
-    from extraction import tasks
-
     with transaction.atomic():
         ids = list(
             Field.objects.filter(request=request, status=FieldStatus.FAILED).values_list(
@@ -208,5 +204,12 @@ def fields_retry_failed(*, request: Request) -> int:
         Request.objects.filter(pk=request.pk).update(
             status=RequestStatus.QUEUED, notified_at=None, finished_at=None
         )
-        transaction.on_commit(lambda: [tasks.enqueue_field(i) for i in ids])
+        transaction.on_commit(lambda: _enqueue_all(ids))
     return len(ids)
+
+
+def _enqueue_all(field_ids: list[int]) -> None:
+    from extraction import tasks
+
+    for field_id in field_ids:
+        tasks.enqueue_field(field_id)

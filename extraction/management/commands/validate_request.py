@@ -44,10 +44,7 @@ class Command(BaseCommand):
 
     def _read(self, name: str) -> str | None:
         try:
-            if name == "-":
-                data = sys.stdin.buffer.read()
-            else:
-                data = Path(name).read_bytes()
+            data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
         except OSError as exc:
             self.stderr.write(f"cannot read {name}: {exc.strerror or exc}")
             return None
