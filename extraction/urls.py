@@ -1,12 +1,14 @@
 from django.urls import path
 
-from extraction import views
+from extraction import api, views
 
 urlpatterns = [
     path("requests/", views.request_list, name="request-list"),
     path("requests/<int:pk>/", views.request_detail, name="request-detail"),
     path("requests/<int:pk>/status.json", views.request_status, name="request-status"),
     path("requests/<int:pk>/preview/<str:stem>.png", views.field_preview, name="field-preview"),
+    path("api/requests", api.api_request_create, name="api-request-create"),
+    path("api/requests/<int:pk>", api.api_request_detail, name="api-request-detail"),
     path("staging/<str:name>/", views.staging_listing, name="staging-listing"),
     path("staging/<str:name>/<str:filename>", views.staging_file, name="staging-file"),
 ]
