@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import bz2
 import gzip
-import io
 import lzma
 import math
 import os
 import secrets
-import warnings
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 from astropy.io import fits
-from astropy.wcs import WCS, FITSFixedWarning, Sip
+from astropy.wcs import WCS, Sip
 
 from extraction.core.plates import FieldBox, PlateGeometry, angular_distance_deg
 from extraction.core.platestore import BoxRead
@@ -129,8 +130,10 @@ class Cutout:
 
     Attributes
     ----------
-    hdu
-        The primary HDU: int16 data ``(ny, nx)`` and the header.
+    data
+        int16 pixels, numpy order ``(ny, nx)``; off-plate pixels hold ``BLANK``.
+    cards
+        The header as 80-character FITS card images, without END.
     clipped
         Part of the box lay off the stored image; those pixels hold BLANK.
     wcs_error_arcsec
@@ -138,9 +141,15 @@ class Cutout:
         cut-out, measured on a grid that includes the corners.
     """
 
-    hdu: fits.PrimaryHDU
+    data: npt.NDArray[np.int16]
+    cards: tuple[str, ...]
     clipped: bool
     wcs_error_arcsec: float
+
+    @property
+    def header(self) -> fits.Header:
+        """The header as an astropy object (for inspection; writing does not need it)."""
+        return fits.Header.fromstring("".join(self.cards))
 
 
 def sexagesimal_ra(ra_deg: float) -> str:
@@ -160,21 +169,71 @@ def sexagesimal_dec(dec_deg: float) -> str:
     return f"{sign}{int(degrees):02d} {int(minutes):02d} {seconds:05.2f}"
 
 
-def _has_acknowledgement(header: fits.Header) -> bool:
-    text = " ".join(str(card.value) for card in header.cards if card.keyword in ("", "COMMENT"))
-    return "Space" in text and "Telescope Science Institute" in text
+def _has_acknowledgement(cards: Iterable[str]) -> bool:
+    text = " ".join(card[8:] for card in cards if card.startswith(("        ", "COMMENT ")))
+    return "NAG W-2166" in text
 
 
-def _plate_cards(plate_header: fits.Header) -> fits.Header:
-    kept = fits.Header()
+_template_lock = threading.Lock()
+_templates: OrderedDict[int, tuple[fits.Header, tuple[str, ...]]] = OrderedDict()
+
+
+def plate_card_images(plate_header: fits.Header) -> tuple[str, ...]:
+    """The plate's own cards to carry into every cut-out, as card images (cached per header).
+
+    Building astropy ``Card`` objects costs tens of microseconds each, and a DSS header has
+    about a hundred, so a long-lived worker formats them once per plate.
+    """
+    key = id(plate_header)
+    with _template_lock:
+        cached = _templates.get(key)
+        if cached is not None and cached[0] is plate_header:
+            _templates.move_to_end(key)
+            return cached[1]
+    images = []
     for card in plate_header.cards:
-        key = card.keyword
-        if key in _DROPPED or key.startswith(_DROPPED_PREFIXES):
+        keyword = card.keyword
+        if keyword in _DROPPED or keyword.startswith(_DROPPED_PREFIXES):
             continue
-        if not key and "CROTA" in str(card.value):
+        if not keyword and "CROTA" in str(card.value):
             continue  # a note about the plate's CROTA cards, which the cut-out does not carry
-        kept.append(card, end=True)
-    return kept
+        image = card.image  # several 80-character blocks for a long (CONTINUE) string
+        images += [image[i : i + 80].ljust(80) for i in range(0, len(image), 80)]
+    result = tuple(images)
+    with _template_lock:
+        _templates[key] = (plate_header, result)
+        while len(_templates) > 64:
+            _templates.popitem(last=False)
+    return result
+
+
+def _value_text(value: bool | int | float | str) -> str:
+    if isinstance(value, bool):
+        return f"{'T' if value else 'F':>20}"
+    if isinstance(value, int):
+        return f"{value:>20d}"
+    if isinstance(value, float):
+        text = f"{value:.15G}"
+        if "." not in text and "E" not in text:
+            text += "."
+        elif "." not in text:
+            text = text.replace("E", ".E")
+        return f"{text:>20}"
+    printable = "".join(c if " " <= c <= "~" else "?" for c in value)  # FITS headers are ASCII
+    quoted = "'" + printable.replace("'", "''").ljust(8) + "'"
+    return f"{quoted:<20}"
+
+
+def card_image(keyword: str, value: bool | int | float | str, comment: str = "") -> str:
+    """One FITS header card (80 characters) for a keyword of at most 8 characters."""
+    image = f"{keyword:<8}= {_value_text(value)}"
+    if comment:
+        image += f" / {comment}"
+    return image[:80].ljust(80)
+
+
+def comment_image(text: str) -> str:
+    return f"COMMENT {text}"[:80].ljust(80)
 
 
 def _poly_terms(
@@ -310,51 +369,87 @@ def cutout_build(
     """
     if pixels.data.shape != box.shape:
         raise ValueError(f"pixels {pixels.data.shape} do not match the box {box.shape}")
-    header = _plate_cards(plate_header)
+    plate_cards = plate_card_images(plate_header)
     cnpix1, cnpix2 = box.cnpix
-    header["CNPIX1"] = (cnpix1, "X corner (pixels)")
-    header["CNPIX2"] = (cnpix2, "Y corner")
     clipped = not pixels.complete
     obj_x, obj_y = geometry.sky_to_pixel(ra_deg, dec_deg)
     plate_x, plate_y = geometry.pixel_to_plate(obj_x, obj_y)
     stamp = (created or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S")
-    header["DATE"] = (stamp, "Date of FITS file creation (UTC)")
-    header["ORIGIN"] = (ORIGIN, "Origin of FITS image")
-    header["OBJECT"] = (identifier[:68], "Object ID")
-    header["OBJCTRA"] = (sexagesimal_ra(ra_deg), "Object Right Ascension (J2000)")
-    header["OBJCTDEC"] = (sexagesimal_dec(dec_deg), "Object Declination (J2000)")
-    header["OBJCTX"] = (round(float(plate_x), 2), "Object X on plate (pixels)")
-    header["OBJCTY"] = (round(float(plate_y), 2), "Object Y on plate (pixels)")
+    ny, nx = pixels.data.shape
+    cards = [
+        card_image("SIMPLE", True, "conforms to FITS standard"),
+        card_image("BITPIX", 16, "array data type"),
+        card_image("NAXIS", 2, "number of array dimensions"),
+        card_image("NAXIS1", nx),
+        card_image("NAXIS2", ny),
+        card_image("DATE", stamp, "Date of FITS file creation (UTC)"),
+        card_image("ORIGIN", ORIGIN, "Origin of FITS image"),
+    ]
+    cards += [c for c in plate_cards if not c.startswith(("CNPIX1  =", "CNPIX2  ="))]
+    cards += [
+        card_image("CNPIX1", int(cnpix1), "X corner (pixels)"),
+        card_image("CNPIX2", int(cnpix2), "Y corner"),
+        card_image("OBJECT", identifier[:68], "Object ID"),
+        card_image("OBJCTRA", sexagesimal_ra(ra_deg), "Object Right Ascension (J2000)"),
+        card_image("OBJCTDEC", sexagesimal_dec(dec_deg), "Object Declination (J2000)"),
+        card_image("OBJCTX", round(float(plate_x), 2), "Object X on plate (pixels)"),
+        card_image("OBJCTY", round(float(plate_y), 2), "Object Y on plate (pixels)"),
+    ]
     wcs, error = _standard_wcs(geometry, box)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FITSFixedWarning)
-        for card in wcs.to_header(relax=True).cards:
-            if card.keyword in {"DATE-OBS", "MJD-OBS", "DATEREF", "MJDREFI", "MJDREFF"}:
-                continue
-            header[card.keyword] = (card.value, card.comment)
-    header["WCSERR"] = (round(error, 4), "[arcsec] max TAN-SIP vs plate solution")
+    cards += _wcs_cards(wcs)
+    cards.append(card_image("WCSERR", round(error, 4), "[arcsec] max TAN-SIP vs plate solution"))
     if clipped:
-        header["BLANK"] = (pixels.fill, "Value of pixels off the digitized plate")
-        header["CLIPPED"] = (True, "Part of the field lies off the digitized plate")
-    if not _has_acknowledgement(header):
-        for line in ACKNOWLEDGEMENT:
-            header.add_comment(line)
-    hdu = fits.PrimaryHDU(data=pixels.data, header=header, do_not_scale_image_data=True)
-    hdu.header["BITPIX"] = 16
+        cards.append(card_image("BLANK", int(pixels.fill), "Value of pixels off the plate"))
+        cards.append(card_image("CLIPPED", True, "Part of the field lies off the plate"))
     valid = pixels.data[pixels.valid] if clipped else pixels.data
     if valid.size:
-        hdu.header["DATAMIN"] = (int(valid.min()), "Minimum data value")
-        hdu.header["DATAMAX"] = (int(valid.max()), "Maximum data value")
-    return Cutout(hdu=hdu, clipped=clipped, wcs_error_arcsec=error)
+        cards.append(card_image("DATAMIN", int(valid.min()), "Minimum data value"))
+        cards.append(card_image("DATAMAX", int(valid.max()), "Maximum data value"))
+    if not _has_acknowledgement(plate_cards):
+        cards += [comment_image(line) for line in ACKNOWLEDGEMENT]
+    return Cutout(data=pixels.data, cards=tuple(cards), clipped=clipped, wcs_error_arcsec=error)
 
 
-def fits_bytes(hdu: fits.PrimaryHDU) -> bytes:
-    """The HDU as FITS bytes (header and data padded to 2880-byte blocks)."""
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", fits.verify.VerifyWarning)
-        fits.HDUList([hdu]).writeto(buffer, output_verify="silentfix")
-    return buffer.getvalue()
+def _wcs_cards(wcs: WCS) -> list[str]:
+    """The fitted TAN-SIP WCS as cards (the standard keywords, SIP convention)."""
+    cd = wcs.wcs.cd
+    cards = [
+        card_image("WCSAXES", 2, "Number of coordinate axes"),
+        card_image("CTYPE1", "RA---TAN-SIP", "TAN projection with SIP distortion"),
+        card_image("CTYPE2", "DEC--TAN-SIP", "TAN projection with SIP distortion"),
+        card_image("CRPIX1", float(wcs.wcs.crpix[0]), "Pixel coordinate of reference point"),
+        card_image("CRPIX2", float(wcs.wcs.crpix[1]), "Pixel coordinate of reference point"),
+        card_image("CRVAL1", float(wcs.wcs.crval[0]), "[deg] RA at reference point"),
+        card_image("CRVAL2", float(wcs.wcs.crval[1]), "[deg] Dec at reference point"),
+        card_image("CD1_1", float(cd[0, 0]), "[deg/pixel] linear transformation"),
+        card_image("CD1_2", float(cd[0, 1]), "[deg/pixel] linear transformation"),
+        card_image("CD2_1", float(cd[1, 0]), "[deg/pixel] linear transformation"),
+        card_image("CD2_2", float(cd[1, 1]), "[deg/pixel] linear transformation"),
+        card_image("RADESYS", "FK5", "Equatorial coordinate system"),
+        card_image("EQUINOX", 2000.0, "[yr] Equinox of equatorial coordinates"),
+    ]
+    sip = wcs.sip
+    for name, matrix, lowest in (
+        ("A", sip.a, 2),
+        ("B", sip.b, 2),
+        ("AP", sip.ap, 1),
+        ("BP", sip.bp, 1),
+    ):
+        order = matrix.shape[0] - 1
+        cards.append(card_image(f"{name}_ORDER", order, "SIP polynomial order"))
+        for p in range(order + 1):
+            for q in range(order + 1 - p):
+                if p + q >= lowest and matrix[p, q] != 0.0:
+                    cards.append(card_image(f"{name}_{p}_{q}", float(matrix[p, q])))
+    return cards
+
+
+def fits_bytes(cutout: Cutout) -> bytes:
+    """The cut-out as a FITS file: header and big-endian 16-bit data, each padded to 2880."""
+    header = "".join(cutout.cards) + "END".ljust(80)
+    header += " " * (-len(header) % 2880)
+    data = np.ascontiguousarray(cutout.data, dtype=">i2").tobytes()
+    return header.encode("ascii") + data + b"\0" * (-len(data) % 2880)
 
 
 def compress(data: bytes, compression: str) -> bytes:

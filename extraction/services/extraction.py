@@ -133,7 +133,7 @@ def _cut_image(field: Field, directory: StagingDirectory) -> Extracted:
         dec_deg=field.dec_deg,
     )
     name = f"{field.stem}{SUFFIX[field.compression]}"
-    payload = compress(fits_bytes(cutout.hdu), field.compression)
+    payload = compress(fits_bytes(cutout), field.compression)
     size = write_atomically(directory.absolute_path / name, payload, scratch=scratch_dir())
     _write_preview(field, pixels.data, pixels.valid)
     note = ""
