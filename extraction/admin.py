@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
+from extraction.core.skymap import PlateOutline, sky_map_svg
 from extraction.models import Field, Plate, Request, StagingDirectory
 from extraction.services.requests import fields_retry_failed, request_cancel
 from extraction.services.staging import StagingError, staging_directory_delete
@@ -44,6 +47,47 @@ class PlateAdmin(admin.ModelAdmin):
     @admin.display(description="plate-solution header")
     def header_cards(self, obj: Plate) -> str:
         return format_html("<pre>{}</pre>", obj.header)
+
+    def get_urls(self) -> list[URLPattern]:
+        sky = path("sky-map/", self.admin_site.admin_view(self.sky_map_view), name="plate-sky-map")
+        return [sky, *super().get_urls()]
+
+    def sky_map_view(self, request: HttpRequest) -> HttpResponse:
+        """All plate outlines of a survey (and band) on the sky, online plates filled."""
+        survey = request.GET.get("survey", "DSS1")
+        band = request.GET.get("band", "")
+        plates = Plate.objects.filter(survey=survey)
+        if band:
+            plates = plates.filter(band=band)
+        outlines = [
+            PlateOutline(
+                plate_id=p.plate_id,
+                ra_deg=p.ra_deg,
+                dec_deg=p.dec_deg,
+                scale_arcsec=p.pixel_scale_arcsec,
+                x0=p.x0,
+                y0=p.y0,
+                width_px=p.width_px,
+                height_px=p.height_px,
+                plate_size_px=p.plate_width_px,
+                online=p.online,
+            )
+            for p in plates
+        ]
+        title = f"{survey} {band or 'all bands'}: {len(outlines)} plates, " + (
+            f"{sum(o.online for o in outlines)} online"
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Plate outlines, {title}",
+            "svg": mark_safe(sky_map_svg(outlines, title=title)),
+            "surveys": ["DSS1", "DSS2"],
+            "bands": ["", "B", "R", "I"],
+            "survey": survey,
+            "band": band,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/extraction/plate/sky_map.html", context)
 
 
 class FieldInline(admin.TabularInline):

@@ -164,3 +164,25 @@ def test_filters(client, staff_user, archive) -> None:
     ]:
         result = client.get(url, params).context["cl"].result_list
         assert (archive in result) is found, params
+
+
+def test_plate_sky_map_marks_online_plates(client, staff_user, archive) -> None:
+    from extraction.models import Plate
+
+    Plate.objects.create(
+        **{
+            **{f.name: getattr(Plate.objects.get(), f.name) for f in Plate._meta.fields},
+            "id": None,
+            "plate_id": "0FF9",
+            "online": False,
+            "data_file": "",
+        }
+    )
+    client.force_login(staff_user)
+    assert "Sky map of the plates" in client.get(
+        reverse("admin:extraction_plate_changelist")
+    ).content.decode()
+    page = client.get(reverse("admin:plate-sky-map"), {"survey": "DSS1"}).content.decode()
+    assert page.count("<polygon") == 2
+    assert "<title>0025 (online)</title>" in page and "<title>0FF9</title>" in page
+    assert "2 plates, 1 online" in page

@@ -1,0 +1,39 @@
+"""The admin's sky map: plate outlines agree with the plate solution they summarise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from extraction.core.plates import PlateGeometry, angular_distance_deg
+from extraction.core.skymap import PlateOutline, outline_radec, sky_map_svg
+from tests.factories import dss_header
+
+
+@pytest.mark.parametrize(("ra", "dec"), [(10.0, -25.0), (359.0, 60.0), (180.0, 88.0)])
+def test_outline_corners_agree_with_the_plate_wcs(ra: float, dec: float) -> None:
+    header = dss_header(ra, dec, naxis=(14000, 14000), distortion=False)
+    geometry = PlateGeometry(header)
+    outline = PlateOutline(
+        "0001", ra, dec, geometry.nominal_scale_arcsec, 0, 0, 14000, 14000, 14000, True
+    )
+    points = outline_radec(outline, points_per_side=1)  # the four corners, in order
+    corners_x = np.array([0, 14000, 14000, 0]) - 0.5
+    corners_y = np.array([0, 0, 14000, 14000]) - 0.5
+    ra_ref, dec_ref = geometry.pixel_to_sky(corners_x, corners_y)
+    offsets = angular_distance_deg(points[:, 0], points[:, 1], ra_ref, dec_ref)
+    assert offsets.max() * 60 < 1.0  # arcmin
+
+
+def test_svg_is_well_formed_and_marks_online_plates() -> None:
+    import xml.etree.ElementTree as ET
+
+    outlines = [
+        PlateOutline("0A", 0.5, 0.0, 1.7, 0, 0, 14000, 14000, 14000, True),
+        PlateOutline("0B", 200.0, -40.0, 1.7, 0, 0, 14000, 14000, 14000, False),
+    ]
+    root = ET.fromstring(sky_map_svg(outlines, title="t"))
+    polygons = root.findall("{http://www.w3.org/2000/svg}polygon")
+    assert [p.get("fill") for p in polygons] == ["#f2c14e", "none"]
+    xs = [float(pt.split(",")[0]) for pt in polygons[0].get("points").split()]
+    assert max(xs) - min(xs) < 100  # the plate at RA 0 is not smeared across the map
