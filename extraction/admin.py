@@ -272,3 +272,64 @@ class StagingDirectoryAdmin(admin.ModelAdmin):
     @admin.display(description="request")
     def request_link(self, obj: StagingDirectory) -> str:
         return _admin_link(obj.request, f"#{obj.request_id}" if obj.request_id else None)
+
+
+# --- Inbound mail (mail gateway) ---------------------------------------------------------------
+
+from extraction.models import InboundMail  # noqa: E402  (appended section, see above)
+
+
+@admin.register(InboundMail)
+class InboundMailAdmin(admin.ModelAdmin):
+    """Every message the mail gate saw, as it arrived; read-only: the gate is the only writer."""
+
+    list_display = (
+        "received_at",
+        "sender",
+        "kind",
+        "outcome",
+        "subject",
+        "request_link",
+        "replied",
+        "size",
+    )
+    list_filter = ("outcome", "kind", "replied", "received_at")
+    search_fields = ("sender", "message_id", "subject")
+    date_hierarchy = "received_at"
+    list_select_related = ("request",)
+    exclude = ("raw", "user", "request")
+    readonly_fields = (
+        "received_at",
+        "sender",
+        "user_link",
+        "kind",
+        "outcome",
+        "detail",
+        "request_link",
+        "replied",
+        "subject",
+        "message_id",
+        "message_id_synthetic",
+        "size",
+        "raw_truncated",
+        "raw_text",
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.display(description="request")
+    def request_link(self, obj: InboundMail) -> str:
+        return _admin_link(obj.request, f"#{obj.request_id}" if obj.request_id else None)
+
+    @admin.display(description="user")
+    def user_link(self, obj: InboundMail) -> str:
+        return _admin_link(obj.user, obj.user.username if obj.user else None)
+
+    @admin.display(description="message as received")
+    def raw_text(self, obj: InboundMail) -> str:
+        text = bytes(obj.raw or b"").decode("utf-8", errors="replace")
+        return format_html("<pre style='white-space: pre-wrap'>{}</pre>", text)

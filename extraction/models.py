@@ -259,3 +259,88 @@ class StagingDirectory(models.Model):
     @property
     def is_live(self) -> bool:
         return self.deleted_at is None
+
+
+# --- Inbound mail (mail gateway) ---------------------------------------------------------------
+# Appended by the mail gateway (extraction.mailgate); nothing above depends on it.
+
+
+class InboundMailKind(models.TextChoices):
+    REQUEST = "request", "request list"
+    DELETE = "delete", "deletion list"
+    UNROUTABLE = "unroutable", "unroutable"
+
+
+class InboundMailOutcome(models.TextChoices):
+    ACCEPTED = "accepted", "request accepted"
+    REJECTED = "rejected", "request without a valid line"
+    DELETED = "deleted", "deletion list handled"
+    DUPLICATE = "duplicate", "duplicate of a handled message"
+    STRANGER = "stranger", "unregistered sender"
+    TOO_LARGE = "too_large", "too large"
+    AUTO_SUBMITTED = "auto_submitted", "automatic mail, ignored"
+    UNROUTABLE = "unroutable", "not for the request or deletion address"
+    FAILED = "failed", "failed (software fault)"
+
+
+class InboundMail(models.Model):
+    """One message that reached the mail gate, whatever became of it: staff see here what
+    arrived, what was done with it and whether it was answered."""
+
+    # NULL, not "", on duplicates and failures: the unique constraint applies only when set.
+    dedup_key = models.CharField(  # noqa: DJ001
+        max_length=64,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="SHA-256 of routing kind and Message-ID, held by the first copy handled; "
+        "empty on duplicates and failures.",
+    )
+    message_id = models.CharField("Message-ID", max_length=255, blank=True)
+    message_id_synthetic = models.BooleanField(
+        "synthetic Message-ID",
+        default=False,
+        help_text="The message had no Message-ID; this one hashes sender, body and day.",
+    )
+    sender = models.CharField("sender address", max_length=254, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="inbound_mails",
+    )
+    kind = models.CharField(max_length=10, choices=InboundMailKind.choices)
+    subject = models.CharField(max_length=255, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    size = models.PositiveIntegerField("size (bytes)", default=0)
+    outcome = models.CharField(max_length=16, choices=InboundMailOutcome.choices)
+    detail = models.TextField(blank=True)
+    request = models.ForeignKey(
+        Request, on_delete=models.SET_NULL, null=True, blank=True, related_name="inbound_mails"
+    )
+    replied = models.BooleanField(default=False, help_text="A reply was sent to the sender.")
+    raw = models.BinaryField(
+        "message as received", blank=True, help_text="Up to DSSPORTAL_MAX_MAIL_BYTES."
+    )
+    raw_truncated = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = "inbound mail"
+        verbose_name_plural = "inbound mail"
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dedup_key"],
+                condition=Q(dedup_key__isnull=False),
+                name="inboundmail_dedup_key_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["sender", "received_at"], name="inboundmail_sender_received"),
+            models.Index(fields=["outcome", "received_at"], name="inboundmail_outcome_received"),
+            models.Index(fields=["received_at"], name="inboundmail_received"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sender or 'unknown sender'}: {self.subject or '(no subject)'}"

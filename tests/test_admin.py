@@ -13,7 +13,7 @@ from django_q.models import OrmQ, Schedule, Task
 from django_q.signing import SignedPackage
 
 from extraction.core.naming import staging_name_new
-from extraction.models import Field, Plate, Request, StagingDirectory
+from extraction.models import Field, InboundMail, Plate, Request, StagingDirectory
 
 pytestmark = pytest.mark.django_db
 
@@ -100,6 +100,18 @@ def archive(make_user, staff_user):
         key="dssportal",
         payload=SignedPackage.dumps({"id": "x", "name": "queued", "func": "print"}),
         lock=now,
+    )
+    InboundMail.objects.create(
+        message_id="<1@example.org>",
+        sender="clyde@example.org",
+        user=user,
+        kind="request",
+        subject="field01",
+        size=80,
+        outcome="accepted",
+        request=request,
+        replied=True,
+        raw=b"From: clyde@example.org\r\n\r\nfield01 12 5 13 30 45 32 10. 10. B1950 DSS1 e G\r\n",
     )
     return request
 

@@ -1,0 +1,586 @@
+"""Reading mail as people send it: headers, routing, and the text of the list.
+
+Pure Python (the standard library's ``email`` package and ``html.parser``); no Django. The
+mail gate (:mod:`extraction.mailgate`) calls these helpers and decides what to do; this
+module only answers "what does this message say, who sent it, to which address, and was it
+written by a person".
+
+Decisions
+---------
+- **Which text is the list.** The message body is the first text/plain part that is not an
+  attachment (in ``multipart/alternative`` the text/plain alternative; a text/html body,
+  converted to text, only when there is no text/plain one). Inline text/plain parts of a
+  ``multipart/mixed`` message are joined in order. Forwarded messages
+  (``message/rfc822``) are never read. Text attachments (text/plain, or a ``.txt``,
+  ``.lst``, ``.list`` or ``.dat`` file of any type, never HTML) are offered as alternatives;
+  which one is used is decided by :func:`choose_text` from what each holds.
+- **Charsets.** The declared charset first, then its common supersets (Shift_JIS ->
+  CP932, EUC-JP -> EUC-JIS-2004, ISO-2022-JP -> its extensions, ISO-8859-1 -> CP1252 as
+  WHATWG does), then UTF-8, then the declared charset with replacement characters. No
+  charset, ``us-ascii`` holding 8-bit bytes, or an unknown label: UTF-8, then Latin-1
+  (which cannot fail). A byte-order mark selects UTF-16 or UTF-8.
+- **format=flowed** (RFC 3676) is undone before anything else reads the lines: a line
+  ending in a space continues on the next line of the same quote depth (the space removed
+  too when ``DelSp=yes``), space-stuffing is removed, and ``-- `` stays a signature line.
+  Without this a long request line wrapped by Thunderbird would arrive as two bad lines.
+- **Quoted text.** Lines whose first non-blank character is ``>`` are a reply's quotation
+  of an earlier message, not a request: they are blanked (not removed), so that the line
+  numbers of the receipt still match the message as the sender sees it. The attribution
+  line just above a quotation ("On ... X wrote:") is blanked with it, and everything from an
+  Outlook ``-----Original Message-----`` separator on is dropped.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from email.header import decode_header
+from email.message import Message
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from email.utils import getaddresses, parsedate_to_datetime
+from html.parser import HTMLParser
+from typing import Final, Literal
+
+__all__ = [
+    "MailBody",
+    "TextPart",
+    "automation_reason",
+    "blank_quoted_lines",
+    "choose_text",
+    "decode_text",
+    "header_text",
+    "html_to_text",
+    "mail_body",
+    "message_id_of",
+    "parse_headers_only",
+    "recipient_kind",
+    "references_of",
+    "sender_address",
+    "sent_date",
+    "synthetic_message_id",
+    "unflow",
+]
+
+Kind = Literal["request", "delete", "ambiguous", "unroutable"]
+
+#: Headers an MTA writes with the envelope recipient of this copy: the most reliable guide
+#: to which of our addresses the message was delivered to.
+ENVELOPE_HEADERS: Final = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To")
+#: Headers the sender wrote; used when no envelope header names one of our addresses.
+ADDRESS_HEADERS: Final = ("To", "Cc")
+
+_CHARSET_ALIASES: Final[dict[str, str]] = {
+    "x-sjis": "cp932",
+    "windows-31j": "cp932",
+    "shift_jis": "cp932",
+    "shift-jis": "cp932",
+    "sjis": "cp932",
+    "x-euc-jp": "euc_jp",
+    "ks_c_5601-1987": "cp949",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "iso-8859-1": "cp1252",
+    "iso8859-1": "cp1252",
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "us-ascii": "",  # declared ASCII that holds 8-bit bytes: guess as if undeclared
+    "ascii": "",
+    "unknown-8bit": "",
+    "x-unknown": "",
+}
+_SUPERSETS: Final[dict[str, tuple[str, ...]]] = {
+    "cp932": ("shift_jis_2004",),
+    "euc_jp": ("euc_jis_2004", "cp932"),
+    "iso2022_jp": ("iso2022_jp_ext", "iso2022_jp_2", "iso2022_jp_3"),
+    "cp1252": ("latin-1",),
+}
+_LIST_FILE_SUFFIXES: Final = (".txt", ".lst", ".list", ".dat")
+_ORIGINAL_MESSAGE_RE: Final = re.compile(r"^\s*-{2,}\s*Original Message\s*-{2,}\s*$", re.I)
+_ATTRIBUTION_END: Final = (":", "\uff1a")  # ASCII and full-width colon
+
+
+# --------------------------------------------------------------------------------------
+# Headers
+# --------------------------------------------------------------------------------------
+
+
+def parse_headers_only(raw: bytes) -> Message:
+    """The header block of ``raw`` as a message with no body: cheap for huge messages."""
+    end = _header_end(raw)
+    return BytesHeaderParser(policy=compat32).parsebytes(raw[:end])
+
+
+def _header_end(raw: bytes) -> int:
+    positions = [p for p in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if p >= 0]
+    return min(positions) + 2 if positions else len(raw)
+
+
+def header_text(message: Message, name: str) -> str:
+    """A header decoded for display (RFC 2047 words and raw 8-bit bytes both handled)."""
+    value = message.get(name)
+    if value is None:
+        return ""
+    try:
+        pieces = decode_header(value)
+    except Exception:  # malformed encoded words: show the header as it came
+        return " ".join(str(value).split())
+    text = "".join(
+        piece if isinstance(piece, str) else decode_text(piece, charset)
+        for piece, charset in pieces
+    )
+    return " ".join(text.split())
+
+
+def _header_values(message: Message, name: str) -> list[str]:
+    return [str(value) for value in message.get_all(name, [])]
+
+
+def _addresses(message: Message, names: Iterable[str]) -> list[str]:
+    """Bare addresses (never display names) from the headers ``names``, in order."""
+    values = [value for name in names for value in _header_values(message, name)]
+    return [address.strip() for _, address in getaddresses(values) if "@" in address]
+
+
+def sender_address(message: Message) -> str | None:
+    """The one address of From, lower-cased; None when From holds none or several.
+
+    The display name is never looked at: ``"alice@example.org" <mallory@evil.example>``
+    is mallory's message.
+    """
+    addresses = _addresses(message, ["From"])
+    if len(addresses) != 1:
+        return None
+    address = addresses[0].lower()
+    local, _, domain = address.rpartition("@")
+    if not local or not domain or any(c.isspace() for c in address):
+        return None
+    return address
+
+
+def base_address(address: str) -> str:
+    """``Local+detail@Domain`` -> ``local@domain``: sub-addressing and case folded away."""
+    local, _, domain = address.strip().lower().rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}"
+
+
+def recipient_kind(
+    message: Message, *, request_address: str, delete_address: str
+) -> tuple[Kind, str]:
+    """Which of the service's addresses this copy of the message was sent to, and why.
+
+    Envelope headers (Delivered-To, X-Original-To, Envelope-To, X-Envelope-To) decide when
+    they name exactly one of the two addresses: the MTA wrote them for this copy. Otherwise
+    To and Cc decide. Naming both is ``ambiguous``; naming neither is ``unroutable``.
+    """
+    ours: dict[str, Kind] = {
+        base_address(request_address): "request",
+        base_address(delete_address): "delete",
+    }
+    for names in (ENVELOPE_HEADERS, ADDRESS_HEADERS):
+        found = {ours[b] for b in map(base_address, _addresses(message, names)) if b in ours}
+        if len(found) == 1:
+            kind = found.pop()
+            return kind, f"sent to the {kind} address (by {'/'.join(names)})"
+        if len(found) == 2:
+            return "ambiguous", "addressed to both the request and the deletion address"
+    return "unroutable", "addressed to neither the request nor the deletion address"
+
+
+def message_id_of(message: Message) -> str | None:
+    """The Message-ID as written (whitespace removed), or None when absent or empty."""
+    values = _header_values(message, "Message-ID")
+    value = "".join(values[0].split()) if values else ""
+    return value or None
+
+
+def references_of(message: Message) -> list[str]:
+    """The message ids of References (in order), for threading a reply."""
+    text = " ".join(_header_values(message, "References"))
+    return re.findall(r"<[^<>\s]+>", text)
+
+
+def sent_date(message: Message) -> datetime | None:
+    """The Date header as an aware UTC datetime, or None when absent or unreadable."""
+    values = _header_values(message, "Date")
+    if not values:
+        return None
+    try:
+        when = parsedate_to_datetime(values[0])
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC)
+
+
+def synthetic_message_id(*, sender: str, body: str | bytes, day: date) -> str:
+    """A stand-in Message-ID for mail that has none: the same sender, body and UTC day give
+    the same id, so that a message delivered twice still makes one request."""
+    digest = hashlib.sha256()
+    digest.update(sender.lower().encode("utf-8") + b"\0" + day.isoformat().encode() + b"\0")
+    digest.update(body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body)
+    return f"<{digest.hexdigest()[:40]}@synthetic.dssportal.invalid>"
+
+
+def automation_reason(message: Message) -> tuple[str, bool] | None:
+    """Why ``message`` was not written by a person, and whether it must not be acted on.
+
+    Returns None for ordinary mail. Otherwise ``(reason, ignore)``: no reply of any kind
+    may be sent (RFC 3834); ``ignore`` is true for responses to mail (bounces, vacation
+    notices: they may quote our own receipts, whose example lines must never become a
+    request) and for mailing-list copies. Other automated mail (``Auto-Submitted:
+    auto-generated``, ``Precedence: bulk``) may carry a registered user's scripted request
+    and is served, silently.
+    """
+    auto = " ".join(_header_values(message, "Auto-Submitted")).strip().lower()
+    return_paths = _header_values(message, "Return-Path")
+    if return_paths and return_paths[0].strip() in ("<>", ""):
+        return "empty return path (a delivery status notification)", True
+    if message.get_content_type() == "multipart/report":
+        return "a delivery or disposition report", True
+    if auto.startswith(("auto-replied", "auto-notified")):
+        return f"Auto-Submitted: {auto}", True
+    if message.get("X-Autoreply") or message.get("X-Autorespond"):
+        return "an automatic reply (X-Autoreply)", True
+    if message.get("List-Id") or message.get("List-Post"):
+        return "a mailing-list message (List-Id)", True
+    precedence = " ".join(_header_values(message, "Precedence")).strip().lower()
+    if precedence == "list":
+        return "Precedence: list", True
+    if auto and auto.split(";")[0].strip() != "no":
+        return f"Auto-Submitted: {auto}", False
+    if precedence in ("bulk", "junk"):
+        return f"Precedence: {precedence}", False
+    return None
+
+
+# --------------------------------------------------------------------------------------
+# Text of the body
+# --------------------------------------------------------------------------------------
+
+
+def decode_text(payload: bytes, charset: str | None) -> str:
+    """Bytes of a text part as text, following the charset rules of the module notes."""
+    if payload.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return payload.decode("utf-16", errors="replace")
+    if payload.startswith(b"\xef\xbb\xbf"):
+        return payload[3:].decode("utf-8", errors="replace")
+    declared = _codec_name((charset or "").strip().strip('"').lower())
+    if not declared:
+        return _decode_first(payload, ("utf-8",), fallback="latin-1")
+    candidates = (declared, *_SUPERSETS.get(declared, ()), "utf-8")
+    return _decode_first(payload, candidates, fallback=declared)
+
+
+def _codec_name(label: str) -> str:
+    """Python's codec for a MIME charset label; '' for none, unknown or 'guess'."""
+    if not label:
+        return ""
+    label = _CHARSET_ALIASES.get(label, label)
+    if not label:
+        return ""
+    try:
+        name = codecs.lookup(label).name
+    except LookupError:
+        return ""
+    return _CHARSET_ALIASES.get(name, name) if name != "ascii" else ""
+
+
+def _decode_first(payload: bytes, candidates: Iterable[str], *, fallback: str) -> str:
+    for codec in candidates:
+        try:
+            return payload.decode(codec)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    return payload.decode(fallback, errors="replace")
+
+
+def unflow(text: str, *, delsp: bool = False) -> str:
+    """Undo RFC 3676 format=flowed: join soft-broken lines, keep quote depth as ``> ``.
+
+    A line ending in a space is continued by the next line of the same quote depth; with
+    ``delsp`` that space was inserted by the sender and is removed. One leading space
+    (space-stuffing) is removed. ``-- `` (the signature separator) is never flowed. A
+    flowed line followed by a line of another depth ends where it is (RFC 3676, 4.5).
+    """
+    out: list[str] = []
+    pending: str | None = None
+    pending_depth = 0
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        depth = len(line) - len(line.lstrip(">"))
+        content = line[depth:]
+        if content.startswith(" "):
+            content = content[1:]
+        flowed = content.endswith(" ") and content != "-- "
+        if flowed and delsp:
+            content = content[:-1]
+        if pending is not None and depth != pending_depth:
+            out.append(_quote_prefix(pending_depth) + pending)
+            pending = None
+        pending = content if pending is None else pending + content
+        pending_depth = depth
+        if not flowed:
+            out.append(_quote_prefix(depth) + pending)
+            pending = None
+    if pending is not None:
+        out.append(_quote_prefix(pending_depth) + pending)
+    return "\n".join(out)
+
+
+def _quote_prefix(depth: int) -> str:
+    return ">" * depth + " " if depth else ""
+
+
+def blank_quoted_lines(text: str) -> tuple[str, int]:
+    """Blank quoted lines (``>``) and their attribution line; drop an Outlook original.
+
+    Returns the text, with the same number of lines up to any ``Original Message``
+    separator, and how many non-empty lines were blanked or dropped.
+    """
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    removed = 0
+    for index, line in enumerate(lines):
+        if _ORIGINAL_MESSAGE_RE.match(line):
+            removed += sum(1 for rest in lines[index:] if rest.strip())
+            lines = lines[:index]
+            break
+    quoted = [line.lstrip().startswith(">") for line in lines]
+    for index, is_quoted in enumerate(quoted):
+        if not is_quoted:
+            continue
+        if index == 0 or not quoted[index - 1]:
+            _blank_attribution(lines, quoted, index)
+        if lines[index].strip():
+            removed += 1
+        lines[index] = ""
+    return "\n".join(lines), removed
+
+
+def _blank_attribution(lines: list[str], quoted: list[bool], first_quoted: int) -> None:
+    """Blank the "... wrote:" line just above a quotation (at most one blank line between)."""
+    for above in (first_quoted - 1, first_quoted - 2):
+        if above < 0 or quoted[above]:
+            return
+        stripped = lines[above].strip()
+        if stripped.endswith(_ATTRIBUTION_END) and len(stripped.split()) > 1:
+            lines[above] = ""
+            quoted[above] = True  # counts as removed text, never as a request line
+            return
+        if stripped:
+            return
+
+
+class _HtmlToText(HTMLParser):
+    """Text of an HTML body: one line per block, cells separated by tabs, quotes dropped."""
+
+    # fmt: off
+    _BLOCKS: Final = frozenset({
+        "address", "article", "aside", "blockquote", "center", "dd", "div", "dl", "dt",
+        "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main",
+        "nav", "ol", "p", "pre", "section", "table", "tbody", "thead", "tfoot", "tr", "ul",
+    })
+    # fmt: on
+    _SKIP: Final = frozenset({"head", "script", "style", "title", "template", "blockquote"})
+    _QUOTE_CLASSES: Final = ("gmail_quote", "moz-cite-prefix", "yahoo_quoted")
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.lines: list[str] = []
+        self.current: list[str] = []
+        self.pre_depth = 0
+        self.skip_tag: str | None = None
+        self.skip_depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.skip_tag is not None:
+            self.skip_depth += tag == self.skip_tag
+            return
+        classes = " ".join(value or "" for name, value in attrs if name == "class")
+        if tag in self._SKIP or any(c in classes for c in self._QUOTE_CLASSES):
+            self.skip_tag, self.skip_depth = tag, 1
+            return
+        if tag == "br":
+            self._newline(force=True)
+        elif tag in ("td", "th"):
+            if "".join(self.current).strip():
+                self.current.append("\t")
+        elif tag in self._BLOCKS:
+            self._newline()
+        if tag == "pre":
+            self.pre_depth += 1
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "br" and self.skip_tag is None:
+            self._newline(force=True)
+        elif tag != "br":
+            self.handle_starttag(tag, attrs)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.skip_tag is not None:
+            if tag == self.skip_tag:
+                self.skip_depth -= 1
+                if self.skip_depth <= 0:
+                    self.skip_tag = None
+                    self._newline()
+            return
+        if tag == "pre":
+            self.pre_depth = max(0, self.pre_depth - 1)
+        if tag in self._BLOCKS:
+            self._newline()
+
+    def handle_data(self, data: str) -> None:
+        if self.skip_tag is not None:
+            return
+        data = data.replace("\xa0", " ")
+        if self.pre_depth:
+            first, *rest = data.replace("\r\n", "\n").split("\n")
+            self.current.append(first)
+            for piece in rest:
+                self._newline(force=True)
+                self.current.append(piece)
+            return
+        self.current.append(re.sub(r"\s+", " ", data))
+
+    def _newline(self, *, force: bool = False) -> None:
+        line = "".join(self.current).rstrip()
+        if line.strip() or force:
+            self.lines.append(line.strip(" ") if not self.pre_depth else line)
+        self.current = []
+
+    def text(self) -> str:
+        self.close()
+        self._newline()
+        return "\n".join(self.lines)
+
+
+def html_to_text(html: str) -> str:
+    """Plain text of an HTML mail body.
+
+    Tags are removed, entities decoded; ``<br>`` and the end of each ``<p>``, ``<div>``,
+    ``<tr>``, ``<li>`` ... end a line; table cells are separated by a tab (a list pasted as
+    a table still has its columns); ``<pre>`` keeps its lines; ``<blockquote>`` and the
+    quotation blocks of Gmail, Thunderbird and Yahoo are dropped (quoted replies), as are
+    ``<head>``, ``<style>`` and ``<script>``.
+    """
+    parser = _HtmlToText()
+    parser.feed(html)
+    return parser.text()
+
+
+@dataclass(frozen=True, slots=True)
+class TextPart:
+    """One text of a message: the body, or a text attachment.
+
+    Attributes
+    ----------
+    text : str
+        Decoded text, format=flowed undone, quoted lines blanked.
+    label : str
+        How the receipt names it: ``"the message body"`` or ``"the attached file 'x.txt'"``.
+    quoted_lines : int
+        Non-empty quoted lines that were blanked or dropped.
+    """
+
+    text: str
+    label: str
+    quoted_lines: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MailBody:
+    """The body of a message and its text attachments, in message order."""
+
+    body: TextPart
+    attachments: tuple[TextPart, ...] = ()
+
+
+def mail_body(message: Message) -> MailBody:
+    """The texts of ``message`` (see the module notes for which parts count)."""
+    bodies: list[str] = []
+    attachments: list[TextPart] = []
+    _walk(message, bodies, attachments)
+    text, quoted = blank_quoted_lines("\n".join(bodies))
+    return MailBody(TextPart(text, "the message body", quoted), tuple(attachments))
+
+
+def _walk(part: Message, bodies: list[str], attachments: list[TextPart]) -> None:
+    content_type = part.get_content_type()
+    if part.is_multipart():
+        children = [c for c in part.get_payload() if isinstance(c, Message)]
+        if content_type == "multipart/alternative" and children:
+            plain = [c for c in children if c.get_content_type() == "text/plain"]
+            children = [plain[0] if plain else children[-1]]
+        for child in children:
+            _walk(child, bodies, attachments)
+        return
+    if content_type == "message/rfc822":
+        return
+    filename = _filename(part)
+    if filename or part.get_content_disposition() == "attachment":
+        if content_type == "text/plain" or filename.lower().endswith(_LIST_FILE_SUFFIXES):
+            text, quoted = blank_quoted_lines(_part_text(part))
+            label = f"the attached file '{filename}'" if filename else "an attached text"
+            attachments.append(TextPart(text, label, quoted))
+        return
+    if content_type == "text/plain":
+        bodies.append(_part_text(part))
+    elif content_type == "text/html":
+        bodies.append(html_to_text(_part_text(part)))
+
+
+def _filename(part: Message) -> str:
+    try:
+        name = part.get_filename() or ""
+    except Exception:  # a malformed RFC 2231 parameter: treat as unnamed
+        return ""
+    if "=?" in name:
+        name = "".join(
+            piece if isinstance(piece, str) else decode_text(piece, charset)
+            for piece, charset in decode_header(name)
+        )
+    return name.strip().replace("/", "_").replace("\\", "_")
+
+
+def _part_text(part: Message) -> str:
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        payload = b""
+    text = decode_text(payload, part.get_content_charset())
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if str(part.get_param("format", "")).lower() == "flowed":
+        text = unflow(text, delsp=str(part.get_param("delsp", "")).lower() == "yes")
+    return text
+
+
+def choose_text(
+    mail: MailBody, counts: Callable[[str], tuple[int, int]]
+) -> tuple[TextPart, tuple[TextPart, ...]]:
+    """The text that holds the list, and the texts left unread.
+
+    ``counts(text)`` returns ``(valid, read)``: how many entries of ``text`` are valid and
+    how many lines were read at all (not blank, not comments). The rule, in order:
+
+    1. the body, when it holds at least one valid entry;
+    2. else the first attachment that does;
+    3. else the body, when it has any line that was read (its errors are what to report);
+    4. else the first attachment that has one;
+    5. else the (empty) body.
+
+    People paste the list into the body, or attach the file they keep it in and write a
+    greeting in the body; either way the list is what gets read, and a body with an
+    honest mistake is reported rather than silently replaced by an attachment.
+    """
+    if not mail.attachments:
+        return mail.body, ()
+    texts = (mail.body, *mail.attachments)
+    tallies = [counts(part.text) for part in texts]
+    chosen = next((p for p, (valid, _) in zip(texts, tallies, strict=True) if valid), None)
+    if chosen is None:
+        chosen = next((p for p, (_, read) in zip(texts, tallies, strict=True) if read), None)
+    chosen = chosen or mail.body
+    return chosen, tuple(p for p in texts if p is not chosen)
