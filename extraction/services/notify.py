@@ -20,7 +20,8 @@ def request_web_url(request: Request) -> str:
 def reply_headers(request: Request) -> dict[str, str]:
     """RFC 3834 headers of an automatic reply, threaded under the user's message if any."""
     headers = {"Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All"}
-    if request.message_id:
+    # A synthetic id (mail that came without a Message-ID) names no message to thread under.
+    if request.message_id and not request.message_id.endswith("@synthetic.dssportal.invalid>"):
         headers["In-Reply-To"] = request.message_id
         headers["References"] = request.message_id
     return headers
