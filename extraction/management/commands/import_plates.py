@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import close_old_connections
 from tqdm import tqdm
 
+from dssportal.db import close_stale_connections
 from extraction.services.plates import PlateImportError, plate_import_file
 
 _FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fits.fz", ".fz")
@@ -47,7 +47,7 @@ class Command(BaseCommand):
         failed = 0
         # The bar goes to the terminal's stderr (and nowhere when it is not a terminal).
         for path in tqdm(files, unit="file", file=sys.stderr, disable=None, desc="import"):
-            close_old_connections()
+            close_stale_connections()
             try:
                 plate = plate_import_file(path=path, survey=options["survey"])
             except PlateImportError as exc:

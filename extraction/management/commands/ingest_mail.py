@@ -26,8 +26,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import close_old_connections
 
+from dssportal.db import close_stale_connections
 from extraction.mailgate import MailTemporaryFailure, mail_handle
 
 log = logging.getLogger(__name__)
@@ -171,7 +171,7 @@ class Command(BaseCommand):
 
     def _handle_or_stop(self, raw: bytes, kind: str | None, counts: Counter[str]) -> str | None:
         """Handle one message; None (and the failure counted) when it must be kept."""
-        close_old_connections()
+        close_stale_connections()
         try:
             outcome = mail_handle(raw, kind=kind)
         except MailTemporaryFailure as exc:

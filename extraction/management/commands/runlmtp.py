@@ -22,8 +22,8 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import close_old_connections
 
+from dssportal.db import close_stale_connections
 from extraction import mailgate
 from extraction.core.mailtext import base_address
 
@@ -44,13 +44,13 @@ def recipient_kind(address: str) -> str | None:
 
 def deliver(raw: bytes, kind: str) -> str:
     """Hand one copy to the gate; the LMTP reply line for its recipient."""
-    close_old_connections()
+    close_stale_connections()
     try:
         outcome = mailgate.mail_handle(raw, kind=kind)
     except mailgate.MailTemporaryFailure:
         return "451 4.3.0 Temporary failure of the DSS archive, try again later"
     finally:
-        close_old_connections()
+        close_stale_connections()
     return f"250 2.0.0 {outcome.outcome}"
 
 
