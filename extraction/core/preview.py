@@ -15,14 +15,22 @@ from PIL import Image
 PREVIEW_MAX_PX = 512
 
 
-def _binned(data: npt.NDArray[np.float64], max_px: int) -> npt.NDArray[np.float64]:
-    """Block-average so that neither side exceeds ``max_px`` (keeps noise honest, not aliased)."""
+def _binned(data: npt.NDArray[np.float32], max_px: int) -> npt.NDArray[np.float32]:
+    """Block-average so that neither side exceeds ``max_px`` (keeps noise honest, not aliased).
+
+    NaN (off-plate) pixels make their whole block NaN, which is shown black like the rest of
+    the off-plate area; ``nanmean`` would cost several times more on every preview.
+    """
     factor = max(1, int(np.ceil(max(data.shape) / max_px)))
     if factor == 1:
         return data
     ny, nx = (data.shape[0] // factor) * factor, (data.shape[1] // factor) * factor
-    trimmed = data[:ny, :nx]
-    return np.nanmean(trimmed.reshape(ny // factor, factor, nx // factor, factor), axis=(1, 3))
+    # Summing strided views is several times faster than a mean over a 4-D reshaped view.
+    total = np.zeros((ny // factor, nx // factor), dtype=np.float32)
+    for dy in range(factor):
+        for dx in range(factor):
+            total += data[dy:ny:factor, dx:nx:factor]
+    return total / np.float32(factor * factor)
 
 
 def preview_png(
@@ -36,7 +44,7 @@ def preview_png(
     Pixels off the plate (``valid`` False) are shown black. The grey scale is the zscale
     interval with a mild asinh stretch, the usual first look at photographic plate data.
     """
-    image = data.astype(np.float64)
+    image = data.astype(np.float32)
     if valid is not None and not valid.all():
         image[~valid] = np.nan
     image = _binned(image, max_px)
@@ -50,5 +58,6 @@ def preview_png(
         scaled = np.zeros_like(image)
     pixels = (np.flipud(scaled) * 255.0 + 0.5).astype(np.uint8)
     buffer = io.BytesIO()
-    Image.fromarray(pixels, mode="L").save(buffer, format="PNG", optimize=False)
+    # zlib level 1: grainy plate images hardly compress better at higher levels.
+    Image.fromarray(pixels, mode="L").save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()

@@ -179,17 +179,18 @@ def field_extract(*, field_id: int) -> str:
             message=f"internal error ({type(exc).__name__}); the archive staff can retry it.",
         )
     else:
-        if _finish(
-            field_id,
-            status=FieldStatus.DONE,
-            output_name=result.output_name,
-            bytes=result.size,
-            plate_id=result.plate_id,
-            plate_reason=result.reason[:200],
-            clipped=result.clipped,
-            message=result.note,
-        ):
-            staging_add_bytes(directory=directory, size=result.size)
+        with transaction.atomic():
+            if _finish(
+                field_id,
+                status=FieldStatus.DONE,
+                output_name=result.output_name,
+                bytes=result.size,
+                plate_id=result.plate_id,
+                plate_reason=result.reason[:200],
+                clipped=result.clipped,
+                message=result.note,
+            ):
+                staging_add_bytes(directory=directory, size=result.size)
     request_finish_if_complete(request_id=field.request_id)
     return Field.objects.values_list("status", flat=True).get(pk=field_id)
 

@@ -71,6 +71,17 @@ def staging_directory_for_request(*, request: Request) -> StagingDirectory:
     Safe to call from several workers at once: the row is created under a lock on the request,
     and the folder creation is idempotent.
     """
+    directory = StagingDirectory.objects.filter(request_id=request.pk).first()
+    if directory is None:
+        directory = _staging_directory_create(request)
+    if directory.deleted_at is not None:
+        raise StagingError(f"staging directory {directory.name} has already been deleted.")
+    path = _checked_path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def _staging_directory_create(request: Request) -> StagingDirectory:
     with transaction.atomic():
         locked = Request.objects.select_for_update().get(pk=request.pk)
         directory = StagingDirectory.objects.filter(request=locked).first()
@@ -84,10 +95,6 @@ def staging_directory_for_request(*, request: Request) -> StagingDirectory:
                 path=f"user-{locked.user_id}/{name}",
                 expires_at=now + timedelta(days=settings.DSSPORTAL_STAGING_DAYS),
             )
-    if directory.deleted_at is not None:
-        raise StagingError(f"staging directory {directory.name} has already been deleted.")
-    path = _checked_path(directory)
-    path.mkdir(parents=True, exist_ok=True)
     return directory
 
 
