@@ -121,7 +121,7 @@ def part_two(path: Path, ra: float, dec: float) -> None:
 import os, sys
 sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(ROOT / "bench")!r})
 from pathlib import Path
-from bench_extraction_worker import run
+from _extraction_worker import run
 print(run(Path({str(path)!r}), {ra!r}, {dec!r}, Path({str(DATA)!r})))
 """
     peak = float(
