@@ -122,6 +122,10 @@ def _database_config() -> dict[str, object]:
     if not config.get("ENGINE"):
         raise ImproperlyConfigured(f"DATABASE_URL={url!r} names no database engine Django knows.")
     if config["ENGINE"] == "django.db.backends.sqlite3":
+        name = str(config.get("NAME") or "")
+        if name and name != ":memory:" and not name.startswith("file:"):
+            # SQLite creates the file but not its folder; a fresh checkout has no var/ yet.
+            Path(name).parent.mkdir(parents=True, exist_ok=True)
         # Web, worker and mail gate share one SQLite file: wait for locks instead of failing.
         # WAL lets the web pages read while a worker writes; synchronous=NORMAL is durable
         # across application crashes (only a power cut may lose the last commits).
