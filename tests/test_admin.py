@@ -191,9 +191,10 @@ def test_plate_sky_map_marks_online_plates(client, staff_user, archive) -> None:
         }
     )
     client.force_login(staff_user)
-    assert "Sky map of the plates" in client.get(
-        reverse("admin:extraction_plate_changelist")
-    ).content.decode()
+    assert (
+        "Sky map of the plates"
+        in client.get(reverse("admin:extraction_plate_changelist")).content.decode()
+    )
     page = client.get(reverse("admin:plate-sky-map"), {"survey": "DSS1"}).content.decode()
     assert page.count("<polygon") == 2
     assert "<title>0025 (online)</title>" in page and "<title>0FF9</title>" in page

@@ -30,7 +30,8 @@ def _binned(data: npt.NDArray[np.float32], max_px: int) -> npt.NDArray[np.float3
     for dy in range(factor):
         for dx in range(factor):
             total += data[dy:ny:factor, dx:nx:factor]
-    return total / np.float32(factor * factor)
+    total /= np.float32(factor * factor)
+    return total
 
 
 def preview_png(

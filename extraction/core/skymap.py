@@ -74,12 +74,12 @@ def sky_map_svg(outlines: Sequence[PlateOutline], *, width: int = 1080, title: s
         f"<title>{escape(title)}</title>",
         f'<rect width="{width}" height="{height}" fill="#0b1020"/>',
     ]
-    for ra in range(0, 361, 30):
-        x = (360 - ra) * sx
+    for ra_line in range(0, 361, 30):
+        x = (360 - ra_line) * sx
         parts.append(f'<line x1="{x:.1f}" y1="0" x2="{x:.1f}" y2="{height}" stroke="#2a3350"/>')
         parts.append(
             f'<text x="{x:.1f}" y="{height + 14}" font-size="10" fill="#555" '
-            f'text-anchor="middle">{ra // 15}h</text>'
+            f'text-anchor="middle">{ra_line // 15}h</text>'
         )
     for dec in range(-60, 61, 30):
         y = (90 - dec) * sy

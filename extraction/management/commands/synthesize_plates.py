@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from astropy import units as u
@@ -40,6 +41,11 @@ def parse_position(text: str) -> tuple[float, float]:
     raise CommandError(
         f"--around {text!r}: give 'RA DEC' in degrees or 'h m s d m s' (e.g. '0 47 33 -25 17 18')."
     )
+
+
+def _pixel_counter(bar: tqdm, width: int) -> Callable[[int], object]:
+    """Advance ``bar`` by the pixels of the rows a renderer reports."""
+    return lambda rows: bar.update(rows * width)
 
 
 class Command(BaseCommand):
@@ -99,7 +105,7 @@ class Command(BaseCommand):
                     plan,
                     seed=options["seed"],
                     compression=options["compression"],
-                    progress=lambda rows, nx=plan.nx: bar.update(rows * nx),
+                    progress=_pixel_counter(bar, plan.nx),
                 )
                 self.stdout.write(
                     f"  {plate.survey} {plate.plate_id} ({plate.region}, {plate.band}): "
