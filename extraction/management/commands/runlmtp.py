@@ -22,6 +22,7 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import connections
 
 from dssportal.db import close_stale_connections
 from extraction import mailgate
@@ -60,6 +61,11 @@ class GateHandler:
     def __init__(self) -> None:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailgate")
 
+    def close(self) -> None:
+        """Release the gate thread's database connection, then the thread."""
+        self.executor.submit(connections.close_all).result()
+        self.executor.shutdown()
+
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
@@ -83,6 +89,10 @@ class LMTPController(Controller):
 
     def factory(self) -> LMTP:
         return LMTP(self.handler, **self.SMTP_kwargs)
+
+    def stop(self, no_assert: bool = False) -> None:
+        super().stop(no_assert=no_assert)
+        self.handler.close()
 
 
 def lmtp_controller(host: str, port: int) -> LMTPController:
