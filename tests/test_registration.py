@@ -1,0 +1,120 @@
+"""Self-registration with a confirmed address, more sender addresses, and the account page."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import EmailAddress, User
+from accounts.selectors import user_for_sender
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "Andromeda-is-2.5-Mly"
+
+
+def register(client, username: str = "shapley", email: str = "harlow@example.org", **extra):
+    data = {
+        "username": username,
+        "email": email,
+        "password": PASSWORD,
+        "password_again": PASSWORD,
+        **extra,
+    }
+    return client.post(reverse("register"), data)
+
+
+def link_in(message) -> str:
+    match = re.search(r"https?://\S+/confirm/\S+/", message.body)
+    assert match, message.body
+    return match.group(0).split("://", 1)[1].split("/", 1)[1]
+
+
+def test_registration_opens_the_account_only_after_confirmation(client) -> None:
+    response = register(client)
+    assert response.status_code == 200 and "harlow@example.org" in response.content.decode()
+    user = User.objects.get(username="shapley")
+    assert not user.is_active
+    assert user_for_sender("harlow@example.org") is None
+    assert not client.login(username="shapley", password=PASSWORD)
+    (message,) = mail.outbox
+    assert message.to == ["harlow@example.org"] and "valid for 3 days" in message.body
+
+    confirmed = client.get("/" + link_in(message))
+    assert confirmed.status_code == 200 and "Address confirmed" in confirmed.content.decode()
+    user.refresh_from_db()
+    assert user.is_active
+    assert user_for_sender("Harlow@Example.org") == user
+    assert client.login(username="harlow@example.org", password=PASSWORD)
+    # Opening the link again is harmless.
+    assert client.get("/" + link_in(message)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"password": "12345678", "password_again": "12345678"}, "too common"),
+        ({"password_again": "something else"}, "The two passwords differ"),
+        ({"email": "not-an-address"}, "Enter a valid email address"),
+        ({"username": "bad name"}, "is not allowed"),
+    ],
+)
+def test_registration_refusals_say_why(client, extra, message) -> None:
+    response = register(client, **extra)
+    assert message in response.content.decode()
+    assert not User.objects.exists() and not mail.outbox
+
+
+def test_a_taken_address_is_refused_but_an_unconfirmed_squat_expires(client, make_user) -> None:
+    make_user("hubble", "edwin@example.org")
+    assert "already registered" in register(client, email="EDWIN@example.org").content.decode()
+
+    register(client, "squatter", "henrietta@example.org")
+    assert (
+        "already registered"
+        in register(client, "leavitt", "henrietta@example.org").content.decode()
+    )
+    EmailAddress.objects.filter(email="henrietta@example.org").update(
+        created_at=timezone.now() - timedelta(days=4)
+    )
+    register(client, "leavitt", "henrietta@example.org")
+    assert User.objects.filter(username="leavitt").exists()
+    assert not User.objects.filter(username="squatter").exists()
+
+
+def test_tampered_and_expired_links_are_refused(client, monkeypatch) -> None:
+    register(client)
+    path = "/" + link_in(mail.outbox[0])
+    tampered = client.get(path.replace("/confirm/", "/confirm/x"))
+    assert tampered.status_code == 400 and "not valid" in tampered.content.decode()
+    later = time.time() + 4 * 86400
+    monkeypatch.setattr("django.core.signing.time.time", lambda: later)
+    expired = client.get(path)
+    assert expired.status_code == 400 and "has expired" in expired.content.decode()
+    assert not User.objects.get().is_active
+
+
+def test_another_address_counts_once_confirmed(client, make_user) -> None:
+    user = make_user("baade", "walter@example.org")
+    client.force_login(user)
+    response = client.post(reverse("account"), {"email": "wbaade@observatory.example"}, follow=True)
+    page = response.content.decode()
+    assert "waiting for confirmation" in page and "wbaade@observatory.example" in page
+    assert user_for_sender("wbaade@observatory.example") is None
+    client.get("/" + link_in(mail.outbox[-1]))
+    assert user_for_sender("wbaade@observatory.example") == user
+    again = client.post(reverse("account"), {"email": "WBAADE@observatory.example"})
+    assert "already registered" in again.content.decode()
+
+
+def test_account_page_shows_quota_use(client, make_user) -> None:
+    user = make_user("zwicky", "fritz@example.org", quota_mb=50)
+    client.force_login(user)
+    page = client.get(reverse("account")).content.decode()
+    assert "50.0 MB quota" in page and "fritz@example.org" in page
