@@ -320,3 +320,17 @@ def test_admin_actions_retry_cancel_and_expire(
     )
     directory.refresh_from_db()
     assert directory.deleted_at is not None and not directory.absolute_path.exists()
+
+
+def test_a_message_id_reused_by_another_user_does_not_reveal_their_request(
+    make_user, django_capture_on_commit_callbacks
+):
+    register_real_dss_plate()
+    first = submit(
+        make_user(), REAL_LINE.format(c="U"), django_capture_on_commit_callbacks, "<m@x>"
+    )
+    other = submit(
+        make_user(), REAL_LINE.format(c="G"), django_capture_on_commit_callbacks, "<m@x>"
+    )
+    assert not other.duplicate and other.request.pk != first.request.pk
+    assert other.request.user != first.request.user and other.request.message_id is None

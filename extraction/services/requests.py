@@ -109,8 +109,13 @@ def request_create_from_text(
     """
     if message_id:
         existing = Request.objects.filter(message_id=message_id).first()
-        if existing is not None:
+        if existing is not None and existing.user_id == user.pk:
             return RequestOutcome(request=existing, duplicate=True)
+        if existing is not None:
+            # Another user's message carried this id (a forged or broken Message-ID): serve
+            # this list on its own rather than answer with someone else's request.
+            log.warning("Message-ID %s reused by user %s; stored without it", message_id, user.pk)
+            message_id = None
     parsed = parse_with_limits(text)
     try:
         with transaction.atomic():
@@ -120,7 +125,7 @@ def request_create_from_text(
     except IntegrityError:
         # The same message arrived twice at once; the other copy won.
         existing = Request.objects.filter(message_id=message_id).first()
-        if existing is None:
+        if existing is None or existing.user_id != user.pk:
             raise
         return RequestOutcome(request=existing, duplicate=True)
     return outcome
