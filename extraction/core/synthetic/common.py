@@ -1,0 +1,70 @@
+"""Helpers shared by the modules of the synthetic sky: array types, stable seeds, sky geometry.
+
+Pure numpy; no Django. Angles are degrees unless a name says otherwise (standard
+coordinates ``xi, eta`` are radians); sky positions are RA/Dec J2000 (FK5), RA in [0, 360).
+
+``_digest`` and ``_rng`` derive a hash or a random generator from a tuple of parts, the same
+in every process and release (Python's ``hash`` is salted per process): everything the
+synthetic sky draws at random is a function of such a tuple, which is what makes the
+catalogue and the pixels deterministic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+Float32Array = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
+
+_ARCSEC_PER_RAD = 180.0 / math.pi * 3600.0
+
+
+def _digest(*parts: object) -> bytes:
+    """A stable hash of ``parts`` (Python's ``hash`` is salted per process)."""
+    return hashlib.blake2b("/".join(map(str, parts)).encode(), digest_size=16).digest()
+
+
+def _rng(*parts: object) -> np.random.Generator:
+    """A generator seeded by a stable hash of ``parts``."""
+    return np.random.default_rng(list(np.frombuffer(_digest(*parts), dtype=np.uint32)))
+
+
+def _is_leap(year: int) -> bool:
+    """Gregorian leap year."""
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def _separation_deg(ra1: Any, dec1: Any, ra2: Any, dec2: Any) -> Any:
+    """Great-circle distance, degrees (vectorised; haversine, stable for small angles)."""
+    r1, d1, r2, d2 = (np.radians(v) for v in (ra1, dec1, ra2, dec2))
+    h = np.sin((d2 - d1) / 2) ** 2 + np.cos(d1) * np.cos(d2) * np.sin((r2 - r1) / 2) ** 2
+    return np.degrees(2 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0))))
+
+
+def _square_outline(
+    ra: float, dec: float, size_arcmin: float, per_side: int = 8
+) -> tuple[FloatArray, FloatArray]:
+    """Points on the outline of a square field (sides along N and E at its centre)."""
+    t = np.linspace(-1.0, 1.0, per_side + 1)
+    ones = np.ones_like(t)
+    half = math.tan(math.radians(size_arcmin / 120.0))
+    xi = half * np.concatenate([t, ones, -t, -ones])
+    eta = half * np.concatenate([-ones, t, ones, -t])
+    return _gnomonic_inverse(ra, dec, xi, eta)
+
+
+def _gnomonic_inverse(
+    ra0: float, dec0: float, xi: FloatArray, eta: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Standard coordinates (radians) about (ra0, dec0) to RA/Dec degrees."""
+    d0 = math.radians(dec0)
+    den = math.cos(d0) - eta * math.sin(d0)
+    ra = math.radians(ra0) + np.arctan2(xi, den)
+    dec = np.arctan2(math.sin(d0) + eta * math.cos(d0), np.hypot(xi, den))
+    return np.degrees(ra) % 360.0, np.degrees(dec)
