@@ -204,7 +204,7 @@ def address_confirm(*, token: str) -> EmailAddress:
         For an expired, altered or outdated link.
     """
     try:
-        payload = signing.loads(token, salt=_SALT, max_age=CONFIRMATION_MAX_AGE.total_seconds())
+        payload = signing.loads(token, salt=_SALT, max_age=CONFIRMATION_MAX_AGE)
     except signing.SignatureExpired:
         raise AccountError(
             f"This confirmation link has expired (links are valid {CONFIRMATION_MAX_AGE.days} "
