@@ -1,6 +1,12 @@
-"""Messages to users: the completion message of a request (plain text, for a mail client)."""
+"""Messages to users: the completion message of a request (plain text, for a mail client).
+
+Also the two pieces every automatic message shares with the replies of the mail gate
+(:mod:`extraction.mailreplies`): its RFC 3834 headers and how it is sent.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 
 from django.conf import settings
 from django.core.mail import EmailMessage
@@ -17,14 +23,40 @@ def request_web_url(request: Request) -> str:
     return f"{settings.DSSPORTAL_PUBLIC_URL}{reverse('request-detail', args=[request.pk])}"
 
 
+def auto_reply_headers(
+    *, in_reply_to: str | None, references: Sequence[str] = ()
+) -> dict[str, str]:
+    """RFC 3834 headers of an automatic reply.
+
+    Threaded under ``in_reply_to`` when there is one: ``References`` is ``references``
+    (the thread that message was part of) followed by ``in_reply_to``.
+    """
+    headers = {"Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All"}
+    if in_reply_to:
+        headers["In-Reply-To"] = in_reply_to
+        headers["References"] = " ".join([*references, in_reply_to])
+    return headers
+
+
 def reply_headers(request: Request) -> dict[str, str]:
     """RFC 3834 headers of an automatic reply, threaded under the user's message if any."""
-    headers = {"Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All"}
     # A synthetic id (mail that came without a Message-ID) names no message to thread under.
-    if request.message_id and not request.message_id.endswith("@synthetic.dssportal.invalid>"):
-        headers["In-Reply-To"] = request.message_id
-        headers["References"] = request.message_id
-    return headers
+    threadable = request.message_id and not request.message_id.endswith(
+        "@synthetic.dssportal.invalid>"
+    )
+    return auto_reply_headers(in_reply_to=request.message_id if threadable else None)
+
+
+def auto_reply_send(*, to: str, subject: str, body: str, headers: Mapping[str, str]) -> None:
+    """Send one plain-text automatic message from ``DEFAULT_FROM_EMAIL`` to ``to``."""
+    message = EmailMessage(
+        subject=subject,
+        body=body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[to],
+        headers=dict(headers),
+    )
+    message.send()
 
 
 def _field_line(field: Field) -> str:
@@ -100,11 +132,9 @@ def completion_text(request: Request) -> str:
 def notify_completion(*, request_id: int) -> None:
     """Send the completion message to the user's primary registered address."""
     request = Request.objects.select_related("user").get(pk=request_id)
-    message = EmailMessage(
+    auto_reply_send(
+        to=request.user.email,
         subject=f"DSS request #{request.pk}: {request.n_done} of {request.n_fields} field(s) ready",
         body=completion_text(request),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[request.user.email],
         headers=reply_headers(request),
     )
-    message.send()

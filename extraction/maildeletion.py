@@ -1,0 +1,153 @@
+"""Deletion lists by mail: free staging directories named in a message, and say so.
+
+A registered user mails staging-directory names, one a line, to the deletion address.
+:func:`deletion_list_handle` reads the text that holds the list (the body or a text
+attachment, as for requests), deletes each named directory that is a live one of that
+user through :func:`~extraction.services.staging.staging_directory_delete`, and writes
+the reply: each name deleted (with the space freed) or ignored (and why), then the
+user's staging directories as they are now. It runs inside the mail gate's transaction
+(:mod:`extraction.mailgate`), which records the message and sends the reply.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC
+
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.models import User
+from extraction.core import mailtext
+from extraction.core.mailtext import MailBody, TextPart
+from extraction.core.requestlist import DeletionEntry, parse_deletion_list
+from extraction.mailreplies import Reply, fill, printable, reading_notes, signature
+from extraction.models import StagingDirectory
+from extraction.services.requests import human_bytes
+from extraction.services.staging import StagingError, staging_directory_delete
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DeletionLine", "deletion_list_handle", "deletion_text"]
+
+
+@dataclass(frozen=True)
+class DeletionLine:
+    """One entry of a deletion list and what became of it."""
+
+    line_no: int
+    name: str
+    deleted_bytes: int | None  # None when ignored
+    reason: str = ""
+
+
+def deletion_list_handle(*, body: MailBody, user: User) -> tuple[str, Reply]:
+    """Act on the deletion list in ``body`` for ``user``.
+
+    Returns
+    -------
+    detail : str
+        What was done, for the record of the message.
+    reply : Reply
+        The reply to send ``user`` (at the primary registered address).
+    """
+    source, unread = mailtext.choose_text(body, _deletion_counts)
+    seen: dict[str, int] = {}
+    lines = [_delete_one(entry, user, seen=seen) for entry in parse_deletion_list(source.text)]
+    deleted = [line for line in lines if line.deleted_bytes is not None]
+    detail = f"{len(deleted)} deleted, {len(lines) - len(deleted)} ignored" + (
+        ": " + ", ".join(line.name for line in deleted) if deleted else ""
+    )
+    reply = Reply(
+        to=user.email,
+        subject=f"DSS staging directories: {len(deleted)} deleted, "
+        f"{len(lines) - len(deleted)} ignored",
+        body=deletion_text(lines=lines, user=user, source=source, unread=unread),
+    )
+    return detail, reply
+
+
+def _deletion_counts(text: str) -> tuple[int, int]:
+    entries = parse_deletion_list(text)
+    return sum(1 for e in entries if e.ok), len(entries)
+
+
+def _delete_one(entry: DeletionEntry, user: User, *, seen: dict[str, int]) -> DeletionLine:
+    """Act on one line; only a live staging directory of ``user`` is ever touched."""
+    name = printable(entry.name)
+    if not entry.ok:
+        return DeletionLine(entry.line_no, name, None, entry.reason or "not a staging name")
+    if entry.name in seen:
+        return DeletionLine(entry.line_no, name, None, f"named already on line {seen[entry.name]}")
+    seen[entry.name] = entry.line_no
+    directory = (
+        StagingDirectory.objects.select_for_update().filter(name=entry.name, user=user).first()
+    )
+    if directory is None:
+        return DeletionLine(
+            entry.line_no, name, None, "no staging directory of yours has this name"
+        )
+    if directory.deleted_at is not None:
+        why = "it expired" if directory.deleted_reason == "expired" else directory.deleted_reason
+        when = f"{timezone.localtime(directory.deleted_at, UTC):%Y-%m-%d %H:%M} UTC"
+        return DeletionLine(entry.line_no, name, None, f"already deleted on {when} ({why})")
+    try:
+        deletion = staging_directory_delete(directory=directory, reason="deleted by mail")
+    except StagingError as exc:
+        log.error("staging directory %s of user %s not deleted: %s", name, user.pk, exc)
+        return DeletionLine(
+            entry.line_no, name, None, "could not be deleted; the archive staff have been told"
+        )
+    return DeletionLine(entry.line_no, name, deletion.freed_bytes)
+
+
+def deletion_text(
+    *, lines: Sequence[DeletionLine], user: User, source: TextPart, unread: Sequence[TextPart]
+) -> str:
+    """The reply to a deletion list: each name deleted (with the space freed) or ignored."""
+    deleted = [line for line in lines if line.deleted_bytes is not None]
+    ignored = [line for line in lines if line.deleted_bytes is None]
+    where = f" (read from {source.label})" if source.label != "the message body" else ""
+    out = [fill(f"Your deletion list was read{where}."), ""]
+    if not lines:
+        out += [
+            fill(
+                "It names no staging directory, so nothing was deleted. Put each "
+                "staging-directory name (they look like dss-20261124-abcdefghijklm) on a "
+                f"line of its own and send the list to {settings.DSSPORTAL_DELETE_ADDRESS}."
+            ),
+            "",
+        ]
+    if deleted:
+        out.append("DELETED")
+        out += [
+            f"  {line.name:<28} freed {human_bytes(line.deleted_bytes or 0)}" for line in deleted
+        ]
+        out.append("")
+    if ignored:
+        out.append("IGNORED")
+        for line in ignored:
+            out.append(fill(f"line {line.line_no}: {line.name}", indent=2, subsequent=6))
+            out.append(fill(line.reason, indent=6))
+        out.append("")
+    out += _live_directories(user)
+    out += reading_notes(source, unread)
+    out += signature()
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _live_directories(user: User) -> list[str]:
+    live = list(
+        StagingDirectory.objects.filter(user=user, deleted_at__isnull=True).order_by("created_at")
+    )
+    if not live:
+        return ["You have no staging directories now.", ""]
+    out = ["YOUR STAGING DIRECTORIES NOW"]
+    for directory in live[:50]:
+        expires = f"{timezone.localtime(directory.expires_at, UTC):%Y-%m-%d}"
+        out.append(f"  {directory.name:<28} {human_bytes(directory.bytes):>10}  expires {expires}")
+    if len(live) > 50:
+        out.append(f"  ... and {len(live) - 50} more")
+    return [*out, ""]
