@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC
 
 from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
@@ -255,7 +256,8 @@ def stranger_reply(incoming: Incoming) -> Reply:
             "their registered (verified) e-mail addresses. To register, or to add this "
             "address to your account, visit:"
         ),
-        f"  {settings.DSSPORTAL_PUBLIC_URL}/",
+        f"  {settings.DSSPORTAL_PUBLIC_URL}{reverse('register')}  (new users)",
+        f"  {settings.DSSPORTAL_PUBLIC_URL}{reverse('account')}  (another address)",
         fill(f"then send your list again to {settings.DSSPORTAL_REQUEST_ADDRESS}."),
         "",
         fill("This notice is sent at most once a day to an address."),

@@ -343,7 +343,7 @@ def test_stranger_gets_one_notice_a_day_and_nothing_served(alice, handle):
     assert Request.objects.count() == 0
     notice = only_receipt()
     assert notice.to == ["eve@elsewhere.example"]
-    assert "https://dss.archive.example/" in notice.body
+    assert "https://dss.archive.example/register/" in notice.body
     assert REQUEST_ADDRESS in notice.body
     assert [first.inbound.replied, second.inbound.replied] == [True, False]
     # A day later the address may be told again.

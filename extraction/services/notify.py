@@ -40,10 +40,9 @@ def auto_reply_headers(
 
 def reply_headers(request: Request) -> dict[str, str]:
     """RFC 3834 headers of an automatic reply, threaded under the user's message if any."""
-    # A synthetic id (mail that came without a Message-ID) names no message to thread under.
-    threadable = request.message_id and not request.message_id.endswith(
-        "@synthetic.dssportal.invalid>"
-    )
+    # Ids the mail gate made up (no Message-ID, or one too long to store) end in
+    # ".dssportal.invalid>" and name no message to thread under.
+    threadable = request.message_id and not request.message_id.endswith(".dssportal.invalid>")
     return auto_reply_headers(in_reply_to=request.message_id if threadable else None)
 
 
