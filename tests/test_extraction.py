@@ -334,3 +334,23 @@ def test_a_message_id_reused_by_another_user_does_not_reveal_their_request(
     )
     assert not other.duplicate and other.request.pk != first.request.pk
     assert other.request.user != first.request.user and other.request.message_id is None
+
+
+def test_a_field_after_its_directory_was_deleted_is_skipped_with_the_reason(
+    make_user, django_capture_on_commit_callbacks
+):
+    from extraction.services.staging import staging_directory_delete
+
+    register_real_dss_plate()
+    text = REAL_LINE.format(c="U") + "\n" + REAL_LINE.format(c="G").replace("real", "again")
+    with django_capture_on_commit_callbacks(execute=False):
+        outcome = request_create_from_text(user=make_user(), text=text, source="web")
+    first, second = outcome.request.fields.order_by("line_no")
+    field_extract(field_id=first.pk)
+    staging_directory_delete(directory=outcome.request.staging, reason="deleted by mail")
+    with django_capture_on_commit_callbacks(execute=True):
+        field_extract(field_id=second.pk)
+    second.refresh_from_db()
+    assert second.status == "skipped" and "was deleted before this field" in second.message
+    assert Request.objects.get(pk=outcome.request.pk).status == "done"
+    assert not outcome.request.staging.absolute_path.exists()

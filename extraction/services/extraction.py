@@ -29,7 +29,11 @@ from extraction.services.selection import (
     plate_select,
     plates_table,
 )
-from extraction.services.staging import staging_add_bytes, staging_directory_for_request
+from extraction.services.staging import (
+    StagingError,
+    staging_add_bytes,
+    staging_directory_for_request,
+)
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +173,8 @@ def field_extract(*, field_id: int) -> str:
             if field.mode == "n"
             else _cut_image(field, directory)
         )
-    except FieldSkip as skip:
+    except (FieldSkip, StagingError) as skip:
+        # StagingError: the user deleted the request's directory while it was being filled.
         _finish(field_id, status=FieldStatus.SKIPPED, message=str(skip))
     except Exception as exc:
         log.exception("field %s failed", field_id)

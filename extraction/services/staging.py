@@ -75,7 +75,9 @@ def staging_directory_for_request(*, request: Request) -> StagingDirectory:
     if directory is None:
         directory = _staging_directory_create(request)
     if directory.deleted_at is not None:
-        raise StagingError(f"staging directory {directory.name} has already been deleted.")
+        raise StagingError(
+            f"staging directory {directory.name} was deleted before this field was made."
+        )
     path = _checked_path(directory)
     path.mkdir(parents=True, exist_ok=True)
     return directory
