@@ -18,7 +18,6 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
-import math
 import os
 import secrets
 import threading
@@ -33,8 +32,9 @@ import numpy.typing as npt
 from astropy.io import fits
 from astropy.wcs import WCS, Sip
 
-from extraction.core.plates import FieldBox, PlateGeometry, angular_distance_deg
+from extraction.core.plates import FieldBox, PlateGeometry
 from extraction.core.platestore import BoxRead
+from extraction.core.sky import angular_distance_deg, gnomonic_project_deg
 
 #: Output compression levels, chosen by measurement (bench/bench_cutout.py): 16-bit noisy plate
 #: data barely compress, so higher levels cost several times the CPU for ~1 % smaller files.
@@ -243,20 +243,6 @@ def _poly_terms(
     return np.stack([u**p * v**q for p, q in powers], axis=1), powers
 
 
-def _tan_project(
-    ra: npt.NDArray[np.float64], dec: npt.NDArray[np.float64], ra0: float, dec0: float
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Gnomonic standard coordinates (degrees) of (ra, dec) about (ra0, dec0)."""
-    ra_r, dec_r = np.radians(ra), np.radians(dec)
-    ra0_r, dec0_r = math.radians(ra0), math.radians(dec0)
-    cos_c = np.sin(dec0_r) * np.sin(dec_r) + np.cos(dec0_r) * np.cos(dec_r) * np.cos(ra_r - ra0_r)
-    xi = np.cos(dec_r) * np.sin(ra_r - ra0_r) / cos_c
-    eta = (
-        np.cos(dec0_r) * np.sin(dec_r) - np.sin(dec0_r) * np.cos(dec_r) * np.cos(ra_r - ra0_r)
-    ) / cos_c
-    return np.degrees(xi), np.degrees(eta)
-
-
 def fit_tan_sip(
     geometry: PlateGeometry, box: FieldBox, *, degree: int = 3, samples: int = 15
 ) -> WCS:
@@ -273,7 +259,7 @@ def fit_tan_sip(
     gu, gv = np.meshgrid(grid * max(box.nx - 1, 1), grid * max(box.ny - 1, 1))
     u, v = gu.ravel(), gv.ravel()
     ra, dec = geometry.pixel_to_sky(box.x0 + u, box.y0 + v)
-    xi, eta = _tan_project(ra, dec, float(ra0), float(dec0))
+    xi, eta = gnomonic_project_deg(ra, dec, float(ra0), float(dec0))
     du, dv = u + 1.0 - crpix[0], v + 1.0 - crpix[1]
 
     # Scale offsets to ~1 so the normal equations stay well conditioned.

@@ -39,6 +39,8 @@ import numpy.typing as npt
 from astropy.io import fits
 from astropy.wcs import WCS
 
+from extraction.core.sky import angular_distance_deg as angular_distance_deg
+
 FloatArray = npt.NDArray[np.float64]
 
 #: Field centres further than this from the plate centre are never covered: the plate is
@@ -98,24 +100,6 @@ def plate_centre_deg(header: Mapping[str, Any]) -> tuple[float, float]:
     dec = header["PLTDECD"] + header["PLTDECM"] / 60.0 + header["PLTDECS"] / 3600.0
     sign = -1.0 if str(header["PLTDECSN"]).strip().startswith("-") else 1.0
     return (15.0 * ra_h) % 360.0, sign * dec
-
-
-def angular_distance_deg(
-    ra1_deg: npt.ArrayLike, dec1_deg: npt.ArrayLike, ra2_deg: npt.ArrayLike, dec2_deg: npt.ArrayLike
-) -> FloatArray:
-    """Great-circle distance in degrees (Vincenty's formula; broadcasts).
-
-    Accurate at all separations, across RA = 0/360 and at the poles.
-    """
-    ra1, dec1, ra2, dec2 = (
-        np.radians(np.asarray(v, dtype=float)) for v in (ra1_deg, dec1_deg, ra2_deg, dec2_deg)
-    )
-    dra = ra2 - ra1
-    sin_d1, cos_d1 = np.sin(dec1), np.cos(dec1)
-    sin_d2, cos_d2 = np.sin(dec2), np.cos(dec2)
-    num = np.hypot(cos_d2 * np.sin(dra), cos_d1 * sin_d2 - sin_d1 * cos_d2 * np.cos(dra))
-    den = sin_d1 * sin_d2 + cos_d1 * cos_d2 * np.cos(dra)
-    return np.degrees(np.arctan2(num, den))
 
 
 def dss_solution_header(header: Mapping[str, Any]) -> fits.Header:

@@ -14,6 +14,8 @@ from xml.sax.saxutils import escape
 import numpy as np
 import numpy.typing as npt
 
+from extraction.core.sky import gnomonic_deproject_deg
+
 
 @dataclass(frozen=True)
 class PlateOutline:
@@ -29,24 +31,6 @@ class PlateOutline:
     online: bool
 
 
-def _deproject(
-    ra0: float, dec0: float, xi: npt.NDArray[np.float64], eta: npt.NDArray[np.float64]
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Inverse gnomonic projection: standard coordinates (radians) about (ra0, dec0) -> deg."""
-    ra0_r, dec0_r = np.radians(ra0), np.radians(dec0)
-    rho = np.hypot(xi, eta)
-    c = np.arctan(rho)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        dec = np.arcsin(
-            np.cos(c) * np.sin(dec0_r)
-            + np.where(rho > 0, eta * np.sin(c) * np.cos(dec0_r) / rho, 0)
-        )
-        ra = ra0_r + np.arctan2(
-            xi * np.sin(c), rho * np.cos(dec0_r) * np.cos(c) - eta * np.sin(dec0_r) * np.sin(c)
-        )
-    return np.degrees(ra) % 360.0, np.degrees(dec)
-
-
 def outline_radec(plate: PlateOutline, points_per_side: int = 6) -> npt.NDArray[np.float64]:
     """(N, 2) RA/Dec degrees around the digitized area (DSS plate x grows westward)."""
     half = plate.plate_size_px / 2.0
@@ -60,7 +44,7 @@ def outline_radec(plate: PlateOutline, points_per_side: int = 6) -> npt.NDArray[
         [np.full_like(t, y0), y0 + (y1 - y0) * t, np.full_like(t, y1), y1 - (y1 - y0) * t]
     )
     scale = np.radians(plate.scale_arcsec / 3600.0)
-    ra, dec = _deproject(plate.ra_deg, plate.dec_deg, -xs * scale, ys * scale)
+    ra, dec = gnomonic_deproject_deg(plate.ra_deg, plate.dec_deg, -xs * scale, ys * scale)
     return np.column_stack([ra, dec])
 
 

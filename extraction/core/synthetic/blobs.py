@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 from astropy.wcs import WCS
 
+from extraction.core.sky import gnomonic_deproject_deg
 from extraction.core.synthetic.common import (
     _ARCSEC_PER_RAD,
     Float32Array,
     FloatArray,
     IntArray,
-    _gnomonic_inverse,
     _separation_deg,
 )
 from extraction.core.synthetic.ongc import (
@@ -110,7 +110,9 @@ def _project_blobs(
 def _local_sky_jacobian(wcs: WCS, ra: float, dec: float) -> tuple[float, float, FloatArray]:
     """Pixel position of (ra, dec) and the matrix from pixel offsets to (east, north) arcsec."""
     step = 1.0 / _ARCSEC_PER_RAD  # 1 arcsec
-    pra, pdec = _gnomonic_inverse(ra, dec, np.array([0.0, step, 0.0]), np.array([0.0, 0.0, step]))
+    pra, pdec = gnomonic_deproject_deg(
+        ra, dec, np.array([0.0, step, 0.0]), np.array([0.0, 0.0, step])
+    )
     px, py = wcs.all_world2pix(pra, pdec, 0)
     # Columns: pixel offsets of 1 arcsec east and 1 arcsec north.
     jac = np.array([[px[1] - px[0], px[2] - px[0]], [py[1] - py[0], py[2] - py[0]]])

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from extraction.core.sky import gnomonic_deproject_deg
+
 FloatArray = npt.NDArray[np.float64]
 Float32Array = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
@@ -56,15 +58,4 @@ def _square_outline(
     half = math.tan(math.radians(size_arcmin / 120.0))
     xi = half * np.concatenate([t, ones, -t, -ones])
     eta = half * np.concatenate([-ones, t, ones, -t])
-    return _gnomonic_inverse(ra, dec, xi, eta)
-
-
-def _gnomonic_inverse(
-    ra0: float, dec0: float, xi: FloatArray, eta: FloatArray
-) -> tuple[FloatArray, FloatArray]:
-    """Standard coordinates (radians) about (ra0, dec0) to RA/Dec degrees."""
-    d0 = math.radians(dec0)
-    den = math.cos(d0) - eta * math.sin(d0)
-    ra = math.radians(ra0) + np.arctan2(xi, den)
-    dec = np.arctan2(math.sin(d0) + eta * math.cos(d0), np.hypot(xi, den))
-    return np.degrees(ra) % 360.0, np.degrees(dec)
+    return gnomonic_deproject_deg(ra, dec, xi, eta)

@@ -29,6 +29,7 @@ import numpy.typing as npt
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
+from extraction.core.sky import gnomonic_deproject_deg
 from extraction.core.synthetic.common import (
     _ARCSEC_PER_RAD,
     FloatArray,
@@ -301,16 +302,10 @@ def dss_pixel_to_world(
     b = [float(header.get(f"AMDY{k}", 0.0)) for k in range(1, 14)]
     xi = _amd_polynomial(a, xm, ym)
     eta = _amd_polynomial(b, ym, xm)
-    ra0 = math.radians(15.0 * (header["PLTRAH"] + header["PLTRAM"] / 60 + header["PLTRAS"] / 3600))
+    ra0 = 15.0 * (header["PLTRAH"] + header["PLTRAM"] / 60 + header["PLTRAS"] / 3600)
     sign = -1.0 if str(header["PLTDECSN"]).strip() == "-" else 1.0
-    dec0 = math.radians(
-        sign * (header["PLTDECD"] + header["PLTDECM"] / 60 + header["PLTDECS"] / 3600)
-    )
-    xi_r, eta_r = xi / _ARCSEC_PER_RAD, eta / _ARCSEC_PER_RAD
-    den = math.cos(dec0) - eta_r * math.sin(dec0)
-    ra = ra0 + np.arctan2(xi_r, den)
-    dec = np.arctan2(math.sin(dec0) + eta_r * math.cos(dec0), np.hypot(xi_r, den))
-    return np.degrees(ra) % 360.0, np.degrees(dec)
+    dec0 = sign * (header["PLTDECD"] + header["PLTDECM"] / 60 + header["PLTDECS"] / 3600)
+    return gnomonic_deproject_deg(ra0, dec0, xi / _ARCSEC_PER_RAD, eta / _ARCSEC_PER_RAD)
 
 
 def _amd_polynomial(c: Sequence[float], u: FloatArray, v: FloatArray) -> FloatArray:
