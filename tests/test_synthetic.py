@@ -23,6 +23,7 @@ from astropy.wcs import WCS
 from numpy.testing import assert_allclose
 
 from extraction.core import synthetic as syn
+from extraction.core.sky import angular_distance_deg
 
 REAL_DSS = Path(astropy.__file__).parent / "wcs/tests/data/dss.14.29.56-62.41.05.fits.gz"
 MAS_PER_DEG = 3.6e6
@@ -264,19 +265,19 @@ def test_wcs_agrees_with_the_dss_polynomial(spec: syn.PlateSpec) -> None:
     y = np.concatenate([rng.uniform(-0.5, n - 0.5, 3000), [-0.5, -0.5, n - 0.5, n - 0.5]])
     ra, dec = syn.dss_pixel_to_world(header, x, y)
     ra_w, dec_w = w.all_pix2world(x, y, 0)
-    assert syn._separation_deg(ra, dec, ra_w, dec_w).max() * MAS_PER_DEG < 1.0
+    assert angular_distance_deg(ra, dec, ra_w, dec_w).max() * MAS_PER_DEG < 1.0
     # sky -> pixel -> sky round trip, over the whole plate
     xx, yy = w.all_world2pix(ra_w, dec_w, 0)
     ra2, dec2 = w.all_pix2world(xx, yy, 0)
-    assert syn._separation_deg(ra2, dec2, ra_w, dec_w).max() * MAS_PER_DEG < 1.0
+    assert angular_distance_deg(ra2, dec2, ra_w, dec_w).max() * MAS_PER_DEG < 1.0
     assert_allclose(xx, x, atol=1e-6)
     assert_allclose(yy, y, atol=1e-6)
     # the plate centre is the central pixel, 1-based (n + 1) / 2
     ra_c, dec_c = w.all_pix2world([(n + 1) / 2], [(n + 1) / 2], 1)
-    assert syn._separation_deg(ra_c[0], dec_c[0], spec.ra_deg, spec.dec_deg) * MAS_PER_DEG < 1.0
+    assert angular_distance_deg(ra_c[0], dec_c[0], spec.ra_deg, spec.dec_deg) * MAS_PER_DEG < 1.0
     # pixels are ~1.7" (DSS1) or ~1.0" (DSS2), east to the left, north up
     ra_e, dec_e = w.all_pix2world([n / 2 - 1.5, n / 2 - 0.5], [n / 2 - 0.5, n / 2 + 0.5], 0)
-    step = syn._separation_deg(ra_e, dec_e, ra_c[0], dec_c[0]) * 3600
+    step = angular_distance_deg(ra_e, dec_e, ra_c[0], dec_c[0]) * 3600
     assert_allclose(step, spec.pixel_scale_arcsec, rtol=2e-3)
     assert dec_e[1] > dec_c[0]
 
@@ -348,7 +349,7 @@ def test_real_dss_header_agrees_with_our_polynomial() -> None:
     x, y = np.meshgrid(np.arange(0.0, 100.0, 9.0), np.arange(0.0, 100.0, 11.0))
     ra, dec = syn.dss_pixel_to_world(real, x.ravel(), y.ravel())
     ra_w, dec_w = w.all_pix2world(x.ravel(), y.ravel(), 0)
-    assert syn._separation_deg(ra, dec, ra_w, dec_w).max() * MAS_PER_DEG < 1.0
+    assert angular_distance_deg(ra, dec, ra_w, dec_w).max() * MAS_PER_DEG < 1.0
 
 
 # -- Pixels -------------------------------------------------------------------------------------
@@ -363,7 +364,7 @@ def scan_around(spec: syn.PlateSpec, ra: float, dec: float, size: int) -> fits.H
 
 def plate_holding(name: str, ra: float, dec: float, *, skip: str = "") -> syn.PlateSpec:
     plates = [p for p in plate_sets()[name] if p.plate_id != skip]
-    dist = syn._separation_deg([p.ra_deg for p in plates], [p.dec_deg for p in plates], ra, dec)
+    dist = angular_distance_deg([p.ra_deg for p in plates], [p.dec_deg for p in plates], ra, dec)
     for i in np.argsort(dist)[:6]:
         x, y = sky_to_full_pixel(plates[i], ra, dec)
         if inside(plates[i], x, y, margin=400).all():
@@ -406,7 +407,7 @@ def test_the_same_star_on_two_overlapping_plates() -> None:
     first = next(p for p in plates if p.dec_deg == 30.0)
     second = min(
         (p for p in plates if p.dec_deg == 30.0 and p is not first),
-        key=lambda p: syn._separation_deg(p.ra_deg, p.dec_deg, first.ra_deg, first.dec_deg),
+        key=lambda p: angular_distance_deg(p.ra_deg, p.dec_deg, first.ra_deg, first.dec_deg),
     )
     ra_mid = first.ra_deg + ((second.ra_deg - first.ra_deg + 180) % 360 - 180) / 2
     stars = syn.sky_stars(ra_mid, 30.0, 0.3, seed=0)
@@ -414,7 +415,7 @@ def test_the_same_star_on_two_overlapping_plates() -> None:
     bright = stars.select(mag < 19.0)
     candidates = np.flatnonzero((mag > 14.0) & (mag < 17.0))
     for i in candidates:
-        d = syn._separation_deg(bright.ra_deg, bright.dec_deg, stars.ra_deg[i], stars.dec_deg[i])
+        d = angular_distance_deg(bright.ra_deg, bright.dec_deg, stars.ra_deg[i], stars.dec_deg[i])
         if np.sum(d * 3600 < 20) == 1:  # only itself within 20"
             break
     else:
@@ -461,8 +462,8 @@ def test_star_counts_follow_the_magnitude_law() -> None:
 def test_stars_are_the_same_whichever_way_they_are_asked_for() -> None:
     a = syn.sky_stars(40.0, -60.0, 1.0, seed=5)
     b = syn.sky_stars(40.5, -60.3, 1.0, seed=5)
-    both_a = syn._separation_deg(a.ra_deg, a.dec_deg, 40.5, -60.3) <= 1.0
-    common_b = np.sort(b.ra_deg[syn._separation_deg(b.ra_deg, b.dec_deg, 40.0, -60.0) <= 1.0])
+    both_a = angular_distance_deg(a.ra_deg, a.dec_deg, 40.5, -60.3) <= 1.0
+    common_b = np.sort(b.ra_deg[angular_distance_deg(b.ra_deg, b.dec_deg, 40.0, -60.0) <= 1.0])
     assert_allclose(np.sort(a.ra_deg[both_a]), common_b)
 
 
@@ -510,7 +511,7 @@ def test_demo_has_pixels_on_every_plate_holding_an_example() -> None:
         for plates in plate_sets().values():
             for spec in plates:
                 if (
-                    syn._separation_deg(spec.ra_deg, spec.dec_deg, target.ra_deg, target.dec_deg)
+                    angular_distance_deg(spec.ra_deg, spec.dec_deg, target.ra_deg, target.dec_deg)
                     > 5
                 ):
                     continue

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from extraction.core import synthetic
+from extraction.core.sky import angular_distance_deg
 from extraction.core.synthetic import PlateSpec
 from extraction.models import Plate
 from extraction.services.plates import plate_register
@@ -125,10 +126,9 @@ def plates_containing(
     found = []
     for survey in surveys:
         for spec in synthetic.survey_catalogue(survey):
-            cos = np.sin(np.radians(dec_deg)) * np.sin(np.radians(spec.dec_deg)) + np.cos(
-                np.radians(dec_deg)
-            ) * np.cos(np.radians(spec.dec_deg)) * np.cos(np.radians(ra_deg - spec.ra_deg))
-            if np.degrees(np.arccos(np.clip(cos, -1, 1))) > spec.half_size_deg * 1.5:
+            if angular_distance_deg(ra_deg, dec_deg, spec.ra_deg, spec.dec_deg) > (
+                spec.half_size_deg * 1.5
+            ):
                 continue
             x, y = synthetic.plate_sky_to_pixel(spec, ra_deg, dec_deg)
             if -0.5 <= x[0] < spec.naxis - 0.5 and -0.5 <= y[0] < spec.naxis - 0.5:

@@ -86,7 +86,6 @@ Names with a leading underscore are private to the package (its modules share th
 from __future__ import annotations
 
 from extraction.core.synthetic.catalogue import survey_catalogue
-from extraction.core.synthetic.common import _separation_deg as _separation_deg
 from extraction.core.synthetic.demo import DemoScan, DemoTarget, demo_scans, demo_targets
 from extraction.core.synthetic.headers import (
     DATA_MAX,

@@ -20,13 +20,12 @@ from typing import Any
 import numpy as np
 from astropy.wcs import WCS
 
-from extraction.core.sky import gnomonic_deproject_deg
+from extraction.core.sky import angular_distance_deg, gnomonic_deproject_deg
 from extraction.core.synthetic.common import (
     _ARCSEC_PER_RAD,
     Float32Array,
     FloatArray,
     IntArray,
-    _separation_deg,
 )
 from extraction.core.synthetic.ongc import (
     _Components,
@@ -61,7 +60,7 @@ def _components_near(
     flux = _flux(phot, comps.mags[:, BANDS.index(band)])
     i_e = flux / (_sersic_area(n, q, b_n) * (re / scale_arcsec) ** 2)
     extent = _sersic_extent(i_e, n, b_n) * re
-    d = _separation_deg(comps.ra_deg, comps.dec_deg, ra, dec)
+    d = angular_distance_deg(comps.ra_deg, comps.dec_deg, ra, dec)
     near = np.flatnonzero(d <= radius + extent / 3600.0)
     return comps.select(near), extent[near]
 

@@ -24,12 +24,12 @@ from functools import cache, lru_cache
 import numpy as np
 import numpy.typing as npt
 
+from extraction.core.sky import angular_distance_deg
 from extraction.core.synthetic.common import (
     FloatArray,
     _digest,
     _is_leap,
     _rng,
-    _separation_deg,
     _square_outline,
 )
 from extraction.core.synthetic.headers import plate_sky_to_pixel
@@ -264,7 +264,7 @@ def _assign_ngc7793_plate(specs: list[PlateSpec]) -> list[PlateSpec]:
         for s in specs
         if s.survey == "DSS1"
         and s.band == "B"
-        and _separation_deg(s.ra_deg, s.dec_deg, ra, dec) < 5
+        and angular_distance_deg(s.ra_deg, s.dec_deg, ra, dec) < 5
     ]
     margins = [_field_margin_px(s, ra, dec, _NGC7793_FIELD_ARCMIN) for s in candidates]
     best = candidates[int(np.argmax(margins))]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -40,13 +39,6 @@ def _rng(*parts: object) -> np.random.Generator:
 def _is_leap(year: int) -> bool:
     """Gregorian leap year."""
     return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
-
-
-def _separation_deg(ra1: Any, dec1: Any, ra2: Any, dec2: Any) -> Any:
-    """Great-circle distance, degrees (vectorised; haversine, stable for small angles)."""
-    r1, d1, r2, d2 = (np.radians(v) for v in (ra1, dec1, ra2, dec2))
-    h = np.sin((d2 - d1) / 2) ** 2 + np.cos(d1) * np.cos(d2) * np.sin((r2 - r1) / 2) ** 2
-    return np.degrees(2 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0))))
 
 
 def _square_outline(

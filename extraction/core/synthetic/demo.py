@@ -18,8 +18,9 @@ import numpy as np
 from astropy.coordinates import FK4, FK5, SkyCoord
 from astropy.io import fits
 
+from extraction.core.sky import angular_distance_deg
 from extraction.core.synthetic.catalogue import survey_catalogue
-from extraction.core.synthetic.common import _separation_deg, _square_outline
+from extraction.core.synthetic.common import _square_outline
 from extraction.core.synthetic.headers import plate_header, plate_sky_to_pixel
 from extraction.core.synthetic.ongc import _ongc_position
 from extraction.core.synthetic.survey import BANDS, PlateSpec
@@ -164,7 +165,7 @@ def demo_scans() -> list[DemoScan]:
         ras = np.array([p.ra_deg for p in plates])
         decs = np.array([p.dec_deg for p in plates])
         for target in targets:
-            near = _separation_deg(ras, decs, target.ra_deg, target.dec_deg) < 5.0
+            near = angular_distance_deg(ras, decs, target.ra_deg, target.dec_deg) < 5.0
             for i in np.flatnonzero(near):
                 spec = plates[i]
                 box = _scan_box(spec, target)

@@ -21,12 +21,12 @@ import numpy.typing as npt
 from astropy.io import fits
 from astropy.wcs import WCS
 
+from extraction.core.sky import angular_distance_deg
 from extraction.core.synthetic.blobs import _add_blobs, _project_blobs
 from extraction.core.synthetic.common import (
     Float32Array,
     FloatArray,
     IntArray,
-    _separation_deg,
 )
 from extraction.core.synthetic.headers import dss_pixel_to_world, header_wcs
 from extraction.core.synthetic.photography import (
@@ -71,7 +71,7 @@ def _scan_cap(header: Mapping[str, Any], scan: _Scan) -> tuple[float, float, flo
     gx, gy = np.meshgrid(xs, ys)
     ra, dec = dss_pixel_to_world(header, gx.ravel(), gy.ravel())
     ra0, dec0 = float(ra[4]), float(dec[4])
-    radius = float(_separation_deg(ra, dec, ra0, dec0).max())
+    radius = float(angular_distance_deg(ra, dec, ra0, dec0).max())
     return ra0, dec0, radius
 
 

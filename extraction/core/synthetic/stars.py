@@ -20,7 +20,8 @@ import numpy as np
 import numpy.typing as npt
 from astropy.coordinates import SkyCoord
 
-from extraction.core.synthetic.common import FloatArray, IntArray, _separation_deg
+from extraction.core.sky import angular_distance_deg
+from extraction.core.synthetic.common import FloatArray, IntArray
 
 #: Cumulative star counts N(< R = 21) per square degree at the galactic poles.
 STAR_COUNTS_R21_PER_DEG2 = 1500.0
@@ -186,5 +187,5 @@ def sky_stars(ra_deg: float, dec_deg: float, radius_deg: float, *, seed: int = 0
         raise ValueError("seed must be a non-negative integer")
     cells = _cells_in_cap(ra_deg, dec_deg, radius_deg)
     stars = Stars.concatenate([_cell_stars(seed, k, j) for k, j in cells])
-    near = _separation_deg(stars.ra_deg, stars.dec_deg, ra_deg, dec_deg) <= radius_deg
+    near = angular_distance_deg(stars.ra_deg, stars.dec_deg, ra_deg, dec_deg) <= radius_deg
     return stars.select(near)
