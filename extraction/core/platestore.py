@@ -267,14 +267,25 @@ def _is_stream_compressed(path: Path) -> bool:
     return head.startswith(_STREAM_MAGIC)
 
 
-def _image_hdu(hdul: fits.HDUList, path: Path) -> fits.ImageHDU | fits.CompImageHDU:
+def first_image_hdu(hdul: fits.HDUList) -> fits.ImageHDU | fits.CompImageHDU | None:
+    """The first HDU of ``hdul`` holding a 2-D image (primary, image or tile-compressed).
+
+    ``None`` when there is none; the HDU's header and pixels are not checked further.
+    """
     for hdu in hdul:
         if isinstance(hdu, fits.CompImageHDU | fits.PrimaryHDU | fits.ImageHDU) and (
             hdu.header.get("NAXIS") == 2
         ):
-            _check_raw_int16(hdu.header, path)
             return hdu
-    raise PlateStoreError(f"{path}: no 2-D image HDU")
+    return None
+
+
+def _image_hdu(hdul: fits.HDUList, path: Path) -> fits.ImageHDU | fits.CompImageHDU:
+    hdu = first_image_hdu(hdul)
+    if hdu is None:
+        raise PlateStoreError(f"{path}: no 2-D image HDU")
+    _check_raw_int16(hdu.header, path)
+    return hdu
 
 
 def _check_raw_int16(header: fits.Header, path: Path) -> None:

@@ -32,7 +32,12 @@ from extraction.core.plates import (
     missing_dss_keywords,
     survey_for_pixel_size,
 )
-from extraction.core.platestore import PlateStoreError, plate_header_cards, write_plate
+from extraction.core.platestore import (
+    PlateStoreError,
+    first_image_hdu,
+    plate_header_cards,
+    write_plate,
+)
 from extraction.models import Band, Plate, Survey
 
 # Plate ids name files in the store: keep them to what DSS uses (0025, 04IN, XE123 ...).
@@ -287,21 +292,12 @@ def _save(
     return plate
 
 
-def _image_hdu(hdul: fits.HDUList) -> fits.ImageHDU | fits.CompImageHDU | None:
-    for hdu in hdul:
-        if isinstance(hdu, fits.CompImageHDU | fits.PrimaryHDU | fits.ImageHDU) and (
-            hdu.header.get("NAXIS") == 2
-        ):
-            return hdu
-    return None
-
-
 def _read_scan(path: Path) -> tuple[fits.Header, npt.NDArray[np.int16]]:
     """Header and pixels of a DSS scan (plain, gzipped or tile-compressed FITS)."""
     try:
         # Raw integers: DSS scans are BITPIX 16 without scaling, and BLANK must stay a number.
         with fits.open(path, do_not_scale_image_data=True) as hdul:
-            hdu = _image_hdu(hdul)
+            hdu = first_image_hdu(hdul)
             if hdu is None:
                 raise PlateImportError(f"{path}: no 2-D image in this FITS file")
             header = hdu.header.copy()
