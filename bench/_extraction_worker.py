@@ -1,23 +1,23 @@
-"""Helper of bench_extraction.py: cut one 60'x60' field in a fresh process, report VmHWM."""
+"""Helper of bench_extraction.py: cut one field through the core (no Django), and cut one
+60'x60' field in a fresh process and report its peak memory (VmHWM)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-
-def _hwm_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024.0
-    return float("nan")
+from _common import peak_rss_mb
 
 
-def run(path: Path, ra: float, dec: float, data: Path) -> float:
+def cut_field(
+    path: Path, ra: float, dec: float, size_arcmin: float, out: Path, *, identifier: str = "bench"
+) -> int:
+    """Cut a square field (side in arcmin) centred on RA/Dec (deg) from the plate at ``path``
+    and write it, uncompressed, to ``out``; returns the bytes written."""
     from extraction.core.cutout import cutout_build, fits_bytes, write_atomically
     from extraction.core.platestore import open_plate
 
     plate = open_plate(path)
-    box = plate.geometry.coverage(ra, dec, 60, 60).box
+    box = plate.geometry.coverage(ra, dec, size_arcmin, size_arcmin).box
     assert box is not None
     pixels = plate.reader.read_box(box.x0, box.x1, box.y0, box.y1)
     cutout = cutout_build(
@@ -25,9 +25,14 @@ def run(path: Path, ra: float, dec: float, data: Path) -> float:
         plate_header=plate.reader.header,
         pixels=pixels,
         box=box,
-        identifier="big",
+        identifier=identifier,
         ra_deg=ra,
         dec_deg=dec,
     )
-    write_atomically(data / "big.fits", fits_bytes(cutout), scratch=data / ".partial")
-    return _hwm_mb()
+    return write_atomically(out, fits_bytes(cutout), scratch=out.parent / ".partial")
+
+
+def run(path: Path, ra: float, dec: float, data: Path) -> float:
+    """Cut a 60'x60' field into ``data``; this process's peak resident memory in MB."""
+    cut_field(path, ra, dec, 60, data / "big.fits", identifier="big")
+    return peak_rss_mb()

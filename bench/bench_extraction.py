@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from _common import ROOT, best_of, full_dss2_plate
+from _extraction_worker import cut_field as one_field
 
 sys.path.insert(0, str(ROOT))
 DATA = Path(tempfile.mkdtemp(prefix="dssportal-bench-"))
@@ -49,8 +50,6 @@ from tqdm import tqdm  # noqa: E402
 
 from extraction.core.cutout import (  # noqa: E402
     compress,
-    cutout_build,
-    fits_bytes,
     sexagesimal_dec,
     sexagesimal_ra,
     write_atomically,
@@ -58,23 +57,6 @@ from extraction.core.cutout import (  # noqa: E402
 from extraction.core.platestore import open_plate  # noqa: E402
 
 N_FIELDS = int(os.environ.get("BENCH_FIELDS", "1000"))
-
-
-def one_field(path: Path, ra: float, dec: float, size_arcmin: float, out: Path) -> int:
-    plate = open_plate(path)
-    box = plate.geometry.coverage(ra, dec, size_arcmin, size_arcmin).box
-    assert box is not None
-    pixels = plate.reader.read_box(box.x0, box.x1, box.y0, box.y1)
-    cutout = cutout_build(
-        geometry=plate.geometry,
-        plate_header=plate.reader.header,
-        pixels=pixels,
-        box=box,
-        identifier="bench",
-        ra_deg=ra,
-        dec_deg=dec,
-    )
-    return write_atomically(out, fits_bytes(cutout), scratch=out.parent / ".partial")
 
 
 def floor_field(path: Path, ra: float, dec: float, out: Path, compression: str = "U") -> int:

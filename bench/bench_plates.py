@@ -21,11 +21,8 @@ from extraction.core.platestore import PlateReader
 # VmHWM (not ru_maxrss, which a child inherits from a large parent across fork and exec).
 PROBE = """
 import sys
-sys.path.insert(0, {root!r})
-def hwm():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
+sys.path.insert(0, {root!r}); sys.path.insert(0, {bench!r})
+from _common import peak_rss_mb as hwm
 from extraction.core.platestore import PlateReader
 base = hwm()
 reader = PlateReader({path!r})
@@ -49,8 +46,9 @@ def main() -> None:
     print(f"whole-plate read:   {full * 1000:8.1f} ms")
     print(f"ratio whole / box:  {full / box:8.0f}x")
 
+    probe = PROBE.format(root=str(ROOT), bench=str(ROOT / "bench"), path=str(path))
     output = subprocess.run(
-        [sys.executable, "-c", PROBE.format(root=str(ROOT), path=str(path))],
+        [sys.executable, "-c", probe],
         capture_output=True,
         text=True,
         check=True,
