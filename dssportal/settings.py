@@ -134,7 +134,6 @@ def _database_config() -> dict[str, object]:
             "transaction_mode": "IMMEDIATE",
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
-        config["CONN_MAX_AGE"] = 0
     return dict(config)
 
 
