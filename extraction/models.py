@@ -256,10 +256,6 @@ class StagingDirectory(models.Model):
     def absolute_path(self) -> Path:
         return settings.STAGING_DIR / self.path
 
-    @property
-    def is_live(self) -> bool:
-        return self.deleted_at is None
-
 
 # --- Inbound mail (mail gateway) ---------------------------------------------------------------
 # Appended by the mail gateway (extraction.mailgate); nothing above depends on it.

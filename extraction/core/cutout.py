@@ -146,11 +146,6 @@ class Cutout:
     clipped: bool
     wcs_error_arcsec: float
 
-    @property
-    def header(self) -> fits.Header:
-        """The header as an astropy object (for inspection; writing does not need it)."""
-        return fits.Header.fromstring("".join(self.cards))
-
 
 def sexagesimal_ra(ra_deg: float) -> str:
     """``'hh mm ss.sss'`` for a right ascension in degrees."""
@@ -449,16 +444,6 @@ def compress(data: bytes, compression: str) -> bytes:
     if compression == "X":
         return lzma.compress(data, format=lzma.FORMAT_XZ, preset=XZ_PRESET)
     raise ValueError(f"unknown compression {compression!r}; use G, B, X or U")
-
-
-def decompress(data: bytes, compression: str) -> bytes:
-    """Inverse of :func:`compress`."""
-    return {
-        "U": lambda d: d,
-        "G": gzip.decompress,
-        "B": bz2.decompress,
-        "X": lzma.decompress,
-    }[compression](data)
 
 
 def write_atomically(final: Path, data: bytes, *, scratch: Path) -> int:
