@@ -148,7 +148,7 @@ def main() -> None:
         import logging
 
         logging.getLogger("pyftpdlib").setLevel(logging.WARNING)
-        from extraction.ftp import ftp_server_build
+        from extraction.ftp.server import ftp_server_build
 
         username, path = staged_file(FILE_BYTES)
         remote = f"/{path.parent.name}/{path.name}"

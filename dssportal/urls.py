@@ -15,5 +15,5 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
-    path("", include("extraction.urls")),
+    path("", include("extraction.web.urls")),
 ]

@@ -258,7 +258,7 @@ class StagingDirectory(models.Model):
 
 
 # --- Inbound mail (mail gateway) ---------------------------------------------------------------
-# Appended by the mail gateway (extraction.mailgate); nothing above depends on it.
+# Appended by the mail gateway (extraction.mail.gate); nothing above depends on it.
 
 
 class InboundMailKind(models.TextChoices):

@@ -22,7 +22,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from accounts.models import EmailAddress, User
-from extraction.ftp import PortalFTPServer, ftp_server_build, passive_ports_parse
+from extraction.ftp.server import PortalFTPServer, ftp_server_build, passive_ports_parse
 from extraction.models import Request, StagingDirectory
 from extraction.services.links import staging_ftp_url, staging_web_url
 from extraction.services.staging import (

@@ -23,8 +23,8 @@ from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from extraction import mailgate
-from extraction.mailgate import MailTemporaryFailure, mail_handle
+from extraction.mail import gate as mailgate
+from extraction.mail.gate import MailTemporaryFailure, mail_handle
 from extraction.management.commands import ingest_mail
 from extraction.management.commands.runlmtp import lmtp_controller
 from extraction.models import InboundMail, Request

@@ -22,10 +22,10 @@ from django.db import OperationalError, connection
 from django.utils import timezone
 
 from accounts.models import EmailAddress
-from extraction import mailgate
 from extraction.core.mailtext import html_to_text, unflow
 from extraction.core.requestlist import parse_request_list
-from extraction.mailgate import MailTemporaryFailure, mail_handle
+from extraction.mail import gate as mailgate
+from extraction.mail.gate import MailTemporaryFailure, mail_handle
 from extraction.models import InboundMail, Request, StagingDirectory
 from extraction.services.staging import staging_directory_delete, staging_directory_for_request
 

@@ -1,7 +1,7 @@
 """Reading mail as people send it: headers, routing, and the text of the list.
 
 Pure Python (the standard library's ``email`` package and ``html.parser``); no Django. The
-mail gate (:mod:`extraction.mailgate`) calls these helpers and decides what to do; this
+mail gate (:mod:`extraction.mail.gate`) calls these helpers and decides what to do; this
 module only answers "what does this message say, who sent it, to which address, and was it
 written by a person".
 

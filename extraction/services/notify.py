@@ -1,7 +1,7 @@
 """Messages to users: the completion message of a request (plain text, for a mail client).
 
 Also the two pieces every automatic message shares with the replies of the mail gate
-(:mod:`extraction.mailreplies`): its RFC 3834 headers and how it is sent.
+(:mod:`extraction.mail.replies`): its RFC 3834 headers and how it is sent.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ unregistered sender, too large ... are handled); 75 (EX_TEMPFAIL) when the datab
 unreachable, so that an MTA piping a message keeps it and retries. A message that failed
 temporarily is never marked handled: it stays in ``new/`` of a Maildir and unseen on IMAP.
 
-The command only reads arguments and loops; :func:`extraction.mailgate.mail_handle` does
+The command only reads arguments and loops; :func:`extraction.mail.gate.mail_handle` does
 the work. Handling is idempotent by Message-ID, so re-running over the same mail is safe.
 """
 
@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlsplit
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from dssportal.db import close_stale_connections
-from extraction.mailgate import MailTemporaryFailure, mail_handle
+from extraction.mail.gate import MailTemporaryFailure, mail_handle
 
 log = logging.getLogger(__name__)
 

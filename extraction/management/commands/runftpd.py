@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from extraction.ftp import ftp_server_build, ftp_server_describe
+from extraction.ftp.server import ftp_server_build, ftp_server_describe
 
 
 class Command(BaseCommand):

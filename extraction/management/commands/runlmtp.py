@@ -2,7 +2,7 @@
 
 Postfix: ``mailbox_transport = lmtp:inet:127.0.0.1:2424`` (or a transport map entry for the
 two service addresses). Each recipient of a message is handed to
-:func:`extraction.mailgate.mail_handle` with the routing of that recipient (the envelope
+:func:`extraction.mail.gate.mail_handle` with the routing of that recipient (the envelope
 is the truth; headers are not consulted), and LMTP answers for each recipient on its own:
 ``250`` when handled, ``451`` (try again later) when the database is unreachable, so the
 MTA keeps the message. Recipients that are not one of the two service addresses are
@@ -25,8 +25,8 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import connections
 
 from dssportal.db import close_stale_connections
-from extraction import mailgate
 from extraction.core.mailtext import base_address
+from extraction.mail import gate as mailgate
 
 #: Messages up to this size reach the gate (which answers "too large" itself, politely);
 #: beyond it the MTA bounces them.

@@ -29,10 +29,10 @@ retried by an MTA still makes one request.
 
 Where the rest lives
 --------------------
-- :mod:`extraction.mailincoming`: reading the message (routing, sender, Message-ID, the
+- :mod:`extraction.mail.incoming`: reading the message (routing, sender, Message-ID, the
   signs of automatic mail), before the database is asked anything.
-- :mod:`extraction.mailreplies`: the texts of the replies, and sending them.
-- :mod:`extraction.maildeletion`: acting on a deletion list, and its reply.
+- :mod:`extraction.mail.replies`: the texts of the replies, and sending them.
+- :mod:`extraction.mail.deletion`: acting on a deletion list, and its reply.
 """
 
 from __future__ import annotations
@@ -47,9 +47,9 @@ from django.db import IntegrityError, InterfaceError, OperationalError, transact
 from accounts.models import User
 from accounts.selectors import user_for_sender
 from extraction.core import mailtext
-from extraction.maildeletion import deletion_list_handle
-from extraction.mailincoming import Incoming, incoming_read, max_mail_bytes
-from extraction.mailreplies import (
+from extraction.mail.deletion import deletion_list_handle
+from extraction.mail.incoming import Incoming, incoming_read, max_mail_bytes
+from extraction.mail.replies import (
     Reply,
     both_addresses_reply,
     receipt_reply,

@@ -15,11 +15,11 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.models import User
 from dssportal.views import EXAMPLE_LINES
-from extraction.forms import RequestListForm
 from extraction.models import Request, StagingDirectory
 from extraction.services.extraction import preview_path
 from extraction.services.links import staging_ftp_url
 from extraction.services.requests import request_create_from_text
+from extraction.web.forms import RequestListForm
 
 
 def _user(request: HttpRequest) -> User:

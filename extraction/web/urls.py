@@ -1,6 +1,6 @@
 from django.urls import path
 
-from extraction import api, views
+from extraction.web import api, views
 
 urlpatterns = [
     path("requests/", views.request_list, name="request-list"),

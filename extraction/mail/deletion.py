@@ -6,7 +6,7 @@ attachment, as for requests), deletes each named directory that is a live one of
 user through :func:`~extraction.services.staging.staging_directory_delete`, and writes
 the reply: each name deleted (with the space freed) or ignored (and why), then the
 user's staging directories as they are now. It runs inside the mail gate's transaction
-(:mod:`extraction.mailgate`), which records the message and sends the reply.
+(:mod:`extraction.mail.gate`), which records the message and sends the reply.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from accounts.models import User
 from extraction.core import mailtext
 from extraction.core.mailtext import MailBody, TextPart
 from extraction.core.requestlist import DeletionEntry, parse_deletion_list
-from extraction.mailreplies import Reply, fill, printable, reading_notes, signature
+from extraction.mail.replies import Reply, fill, printable, reading_notes, signature
 from extraction.models import StagingDirectory
 from extraction.services.requests import human_bytes
 from extraction.services.staging import StagingError, staging_directory_delete

@@ -2,11 +2,11 @@
 
 Every reply is written for an astronomer reading it in a terminal mail client: wrapped to
 :data:`WIDTH` columns, the user's own lines quoted back fit to print, and signed with the
-two service addresses. The gate (:mod:`extraction.mailgate`) decides which reply is due
+two service addresses. The gate (:mod:`extraction.mail.gate`) decides which reply is due
 inside its transaction and calls :func:`reply_send` after the commit; the RFC 3834
 headers and the sending itself are shared with the completion message
 (:mod:`extraction.services.notify`). The reply to a deletion list is written by
-:mod:`extraction.maildeletion`, with the helpers at the end of this module.
+:mod:`extraction.mail.deletion`, with the helpers at the end of this module.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from extraction.core.mailtext import TextPart
-from extraction.mailincoming import Incoming, max_mail_bytes
+from extraction.mail.incoming import Incoming, max_mail_bytes
 from extraction.models import Field, FieldStatus
 from extraction.services.notify import auto_reply_headers, auto_reply_send, request_web_url
 from extraction.services.requests import RequestOutcome, human_bytes

@@ -1,0 +1,1 @@
+"""The FTP entry point: each user sees only their own staging directories."""

@@ -1,0 +1,1 @@
+"""The mail gate: incoming request and deletion lists, and the replies to them."""

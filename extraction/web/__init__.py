@@ -1,0 +1,1 @@
+"""The web entry points: request pages, staging downloads and the JSON API."""
