@@ -53,6 +53,8 @@ DSSPORTAL_DEFAULT_QUOTA_MB = env_int("DSSPORTAL_DEFAULT_QUOTA_MB", 500, minimum=
 DSSPORTAL_MAX_FIELD_ARCMIN = env_float("DSSPORTAL_MAX_FIELD_ARCMIN", 60.0, minimum=0.1)
 DSSPORTAL_MAX_REQUEST_LINES = env_int("DSSPORTAL_MAX_REQUEST_LINES", 2000, minimum=1)
 DSSPORTAL_MAX_MAIL_BYTES = env_int("DSSPORTAL_MAX_MAIL_BYTES", 1_000_000, minimum=1024)
+# Rejected lines quoted one by one in a reply, a page or an API answer; the rest are counted.
+DSSPORTAL_MAX_LISTED_ERRORS = env_int("DSSPORTAL_MAX_LISTED_ERRORS", 50, minimum=1)
 DSSPORTAL_PUBLIC_URL = env_str("DSSPORTAL_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 DSSPORTAL_TASKS_SYNC = env_bool("DSSPORTAL_TASKS_SYNC", False)
 
