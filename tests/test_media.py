@@ -373,3 +373,13 @@ def test_the_fits_contract_is_unchanged_and_media_options_need_media(tmp_path):
         run(DSS_SCAN, "--dry-run")
     with pytest.raises(CommandError, match="no plate directories"):
         run("--media", str(tmp_path))
+
+
+@pytest.mark.django_db
+def test_the_media_plate_replaces_a_partial_fits_scan_of_the_same_plate(media):
+    run(DSS_SCAN)  # astropy's real scan is a 100x100 piece of this very plate, 0025 (S134)
+    assert Plate.objects.get().width_px == 100
+    out, _ = run("--media", str(media))
+    assert "s134: DSS1 plate 0025 imported, 1250x1120 px" in out
+    plate = Plate.objects.get()
+    assert (plate.x0, plate.width_px, plate.height_px) == (0, COLS, ROWS)

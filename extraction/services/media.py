@@ -151,9 +151,27 @@ def _examine(plate: MediaPlate, survey: str | None) -> None:
         )
         plate.blocks_problem = f"{len(missing)} of {_n_blocks(shape)} blocks missing: {shown}"
         return
-    plate.stored = Plate.objects.filter(
-        survey=plate.survey, plate_id=plate.plate_id, online=True
-    ).exists()
+    plate.stored = _already_stored(plate.survey, plate.plate_id, plate.header, shape)
+
+
+def _already_stored(
+    survey: str, plate_id: str, header: fits.Header, shape: tuple[int, int]
+) -> bool:
+    """The plate is online here with this very extent and its file is in place.
+
+    A plate online from a partial FITS scan is not "stored": the media's whole plate
+    replaces it.
+    """
+    row = Plate.objects.filter(
+        survey=survey,
+        plate_id=plate_id,
+        online=True,
+        x0=int(header.get("CNPIX1", 0)),
+        y0=int(header.get("CNPIX2", 0)),
+        width_px=shape[1],
+        height_px=shape[0],
+    ).first()
+    return row is not None and row.data_path is not None and row.data_path.exists()
 
 
 def _plate_shape(header: fits.Header, source: Path | None) -> tuple[int, int] | str:
