@@ -181,6 +181,29 @@ def test_damaged_blocks_are_refused_with_the_reason(pixels, damage, message):
         decode_block(damage(stream))
 
 
+def test_a_truncated_block_is_refused_even_where_the_decoder_would_read_past_its_end(pixels):
+    stream = encode_block(pixels[:500, :500], scale=SCALE)
+    cuts = range(len(stream) // 2, len(stream) - 1, len(stream) // 60)
+    # CFITSIO is not told a stream's length: many truncations "decode" from what follows
+    # them (here zero bytes, to stay inside our own buffer).
+    followed_by_zeros = [
+        cut for cut in cuts if _decodes(widen(stream[:cut]) + bytes(1 << 16), 500, 500)
+    ]
+    assert followed_by_zeros
+    for cut in cuts:
+        with pytest.raises(BlockError):
+            decode_block(stream[:cut], check_end=True)
+    assert_array_equal(decode_block(stream, check_end=True), decode_block(stream))
+
+
+def _decodes(tile: bytes, rows: int, cols: int) -> bool:
+    try:
+        decode_tile(tile, rows, cols)
+    except BlockError:
+        return False
+    return True
+
+
 # -- Layout, headers, lists -----------------------------------------------------------------
 
 

@@ -39,6 +39,9 @@ FITS_HEADER_BYTES = 25
 _SUMALL_OFFSET = 14
 #: Pixels per side of a full block on the media.
 BLOCK_SIZE = 500
+#: Bytes appended when checking that a decoder stays within a stream: more than it can
+#: over-read in a 500x500 block before failing (at most a few bit planes' worth).
+_TAIL_MARGIN = 1 << 16
 
 
 class BlockError(ValueError):
@@ -130,8 +133,17 @@ def decode_tile(tile: bytes, rows: int, cols: int) -> npt.NDArray[np.int16]:
     return values.reshape(rows, cols).astype(np.int16)
 
 
-def decode_block(stream: bytes) -> npt.NDArray[np.int16]:
+def decode_block(stream: bytes, *, check_end: bool = False) -> npt.NDArray[np.int16]:
     """Decode a disc-format block to its ``(rows, cols)`` int16 pixels.
+
+    Parameters
+    ----------
+    check_end
+        Also make sure the decoder stays within the stream. CFITSIO's decoder is not told the
+        stream's length, so a truncated block could make it read past the end (whatever
+        follows in memory) and still "succeed". With ``check_end`` the block is decoded
+        twice, followed by zero bytes and by 0xFF bytes: a complete stream gives the same
+        pixels both times, a truncated one does not. The import checks every block so.
 
     Raises
     ------
@@ -139,7 +151,15 @@ def decode_block(stream: bytes) -> npt.NDArray[np.int16]:
         The stream is not a readable block.
     """
     header = disc_header(stream)
-    return decode_tile(widen(stream), header.rows, header.cols)
+    tile = widen(stream)
+    if not check_end:
+        return decode_tile(tile, header.rows, header.cols)
+    margin = _TAIL_MARGIN
+    zeros = decode_tile(tile + bytes(margin), header.rows, header.cols)
+    ones = decode_tile(tile + b"\xff" * margin, header.rows, header.cols)
+    if not np.array_equal(zeros, ones):
+        raise BlockError("is truncated (the decoder reads past its end)")
+    return zeros
 
 
 def encode_block(pixels: npt.NDArray[np.integer], *, scale: int) -> bytes:

@@ -78,9 +78,17 @@ def decode_plate_block(
 
 
 def decode_checked(
-    plate: PlateDirectory, row: int, col: int, shape: tuple[int, int], stream: bytes
+    plate: PlateDirectory,
+    row: int,
+    col: int,
+    shape: tuple[int, int],
+    stream: bytes,
+    *,
+    check_end: bool = False,
 ) -> npt.NDArray[np.int16]:
     """Decode ``stream``, block (row, col) of a plate of ``shape``, and check its size.
+
+    ``check_end``: see :func:`extraction.core.media.blocks.decode_block`.
 
     Raises
     ------
@@ -90,7 +98,7 @@ def decode_checked(
     name = f"{plate.region}.{block_suffix(row, col)}"
     path = plate.blocks.get((row, col))
     try:
-        pixels = decode_block(stream)
+        pixels = decode_block(stream, check_end=check_end)
     except BlockError as exc:
         raise MediaBlockError(name, path, str(exc)) from None
     expected = block_rows_cols(shape, row, col)

@@ -143,7 +143,7 @@ def plate_tiles(
     for row in range(n_rows):
         for col in range(n_cols):
             stream = read_block_stream(plate, row, col)
-            decode_checked(plate, row, col, shape, stream)
+            decode_checked(plate, row, col, shape, stream, check_end=True)
             scale = max(scale, disc_header(stream).scale)
             tiles.append(widen(stream))
             if progress is not None:
