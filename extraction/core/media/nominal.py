@@ -12,10 +12,7 @@ from __future__ import annotations
 from astropy.io import fits
 
 from extraction.core.media.texts import ListedPlate
-from extraction.core.plates import PIXEL_SIZE_UM, PLATE_SIZE_PX
-
-#: Plate scale of the 48-inch Schmidt telescopes, arcsec per mm (PLTSCALE of DSS headers).
-SCHMIDT_PLATE_SCALE_ARCSEC_PER_MM = 67.2
+from extraction.core.surveys import SURVEYS
 
 NOMINAL_NOTE = "nominal plate solution from the plate list; not the plate's own"
 
@@ -23,10 +20,13 @@ NOMINAL_NOTE = "nominal plate solution from the plate list; not the plate's own"
 def nominal_header(listed: ListedPlate, *, survey: str) -> fits.Header:
     """A DSS header for ``listed`` with an ideal plate solution (see the module docstring).
 
-    ``survey`` (``"DSS1"`` or ``"DSS2"``) gives the pixel size and plate size.
+    ``survey`` (``"DSS1"`` or ``"DSS2"``) gives the pixel size, plate size and plate scale
+    (the survey table's).
     """
-    pixel_um = PIXEL_SIZE_UM[survey]
-    half_um = PLATE_SIZE_PX[survey] / 2.0 * pixel_um
+    facts = SURVEYS[survey]
+    pixel_um = facts.pixel_size_um
+    half_um = facts.plate_size_px / 2.0 * pixel_um
+    scale = facts.plate_scale_arcsec_per_mm
     ra_h = (listed.ra_deg / 15.0) % 24.0
     dec = abs(listed.dec_deg)
     header = fits.Header()
@@ -41,13 +41,13 @@ def nominal_header(listed: ListedPlate, *, survey: str) -> fits.Header:
     header["PLTDECD"] = int(dec)
     header["PLTDECM"] = int(dec * 60) % 60
     header["PLTDECS"] = round((dec * 3600) % 60, 3)
-    header["PLTSCALE"] = SCHMIDT_PLATE_SCALE_ARCSEC_PER_MM
+    header["PLTSCALE"] = scale
     header["XPIXELSZ"] = pixel_um
     header["YPIXELSZ"] = pixel_um
     for i in range(1, 7):
         header[f"PPO{i}"] = half_um if i in (3, 6) else 0.0
     for axis in ("X", "Y"):
         for i in range(1, 21):
-            header[f"AMD{axis}{i}"] = SCHMIDT_PLATE_SCALE_ARCSEC_PER_MM if i == 1 else 0.0
+            header[f"AMD{axis}{i}"] = scale if i == 1 else 0.0
     header["COMMENT"] = NOMINAL_NOTE
     return header
