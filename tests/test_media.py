@@ -367,6 +367,10 @@ def test_an_interrupted_import_left_behind_is_replaced(media, plates_dir):
 def test_catalogue_only_registers_listed_plates_offline_and_requests_say_so(
     media, make_user, django_capture_on_commit_callbacks
 ):
+    out, _ = run("--media", str(media / "HEADERS"), "--catalogue-only", "--dry-run")
+    assert "s134: plate 0025: would be catalogued from its header" in out
+    assert "xe355: plate 04IN: would be catalogued from its plate list (nominal)" in out
+    assert not Plate.objects.exists()
     out, _ = run("--media", str(media / "HEADERS"), "--catalogue-only")
     assert "Catalogued 3 plate(s)" in out
     plates = {p.plate_id: p for p in Plate.objects.all()}
@@ -406,3 +410,28 @@ def test_the_media_plate_replaces_a_partial_fits_scan_of_the_same_plate(media):
     assert "s134: DSS1 plate 0025 imported, 1250x1120 px" in out
     plate = Plate.objects.get()
     assert (plate.x0, plate.width_px, plate.height_px) == (0, COLS, ROWS)
+
+
+@pytest.mark.django_db
+def test_blocks_that_do_not_fit_the_header_size_are_refused(media, tmp_path):
+    headers = tmp_path / "other-headers"
+    headers.mkdir()
+    (headers / "s134.hhh").write_bytes(hhh_bytes(real_plate_header(rows=1100)))
+    (media / "HEADERS" / "S134.HHH;1").unlink()
+    list_file = media / "HEADERS" / "LO_COMP.LIS"
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError):
+        call_command(
+            "import_plates",
+            "--media",
+            str(media / "S134"),
+            str(headers / "s134.hhh"),
+            str(list_file),
+            stdout=out,
+            stderr=err,
+        )
+    assert "block s134.20" in err.getvalue()
+    expected = "holds 120x500 pixels where the plate header (NAXIS1 1250, NAXIS2 1100) needs"
+    assert f"{expected} 100x500" in err.getvalue()
+    assert "2 listed plate(s) have no blocks in these paths" in out.getvalue()
+    assert not Plate.objects.exists()
