@@ -141,14 +141,16 @@ def plates_dir(settings, tmp_path: Path) -> Path:
 # -- The block format ---------------------------------------------------------------------
 
 
-def test_widening_sumall_turns_a_disc_block_into_a_fits_tile_and_back(pixels):
-    block = pixels[:500, :300].astype(np.int64)
+@pytest.mark.parametrize("offset", [0, -20000])  # -20000: a negative sumall, sign-extended
+def test_widening_sumall_turns_a_disc_block_into_a_fits_tile_and_back(pixels, offset):
+    block = pixels[:500, :300].astype(np.int64) + offset
     codec = HCompress1(scale=0, smooth=False, bytepix=8, nx=500, ny=300)
     tile = bytes(codec.encode(block))  # CFITSIO's FITS form: sumall 8 bytes
     disc = narrow(tile)
     assert len(disc) == len(tile) - 4
     assert disc[:2] == b"\xdd\x99"
     assert struct.unpack(">iiii", disc[2:18])[:3] == (500, 300, 0)  # nx = rows, ny = columns
+    assert (struct.unpack(">i", disc[14:18])[0] < 0) == (offset < 0)
     assert widen(disc) == tile
     # CFITSIO refuses the disc form as it is, and decodes the widened one bit for bit.
     with pytest.raises(BlockError):

@@ -343,9 +343,12 @@ def _check_raw_int16(header: fits.Header, path: Path) -> None:
 
 @dataclass(frozen=True)
 class OpenPlate:
-    """An open plate: its reader and its geometry, valid for one version of the file."""
+    """An open plate: its reader and its geometry, valid for one version of the file.
 
-    reader: PlateReader
+    The cut-out code uses ``reader`` only through :class:`PlateSource`.
+    """
+
+    reader: PlateSource
     geometry: PlateGeometry
     key: tuple[str, int, int, int]
 

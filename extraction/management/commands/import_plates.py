@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from dssportal.db import close_stale_connections
+from extraction.models import Plate
 from extraction.services.media import (
     MediaInventory,
     MediaPlate,
@@ -203,7 +204,7 @@ class Command(BaseCommand):
             raise CommandError(f"{failed} plate(s) not imported (see above)")
 
     @staticmethod
-    def _import_one(plate: MediaPlate, survey: str | None) -> Any:
+    def _import_one(plate: MediaPlate, survey: str | None) -> Plate:
         # One bar per plate, to the terminal's stderr (none when it is not a terminal).
         with tqdm(
             total=media_plate_blocks(plate),
