@@ -262,7 +262,7 @@ def test_media_reader_decodes_only_what_a_box_needs_and_matches_the_blocks(media
 def test_import_stores_the_blocks_unchanged_and_serves_them_pixel_for_pixel(
     media, plates_dir, pixels
 ):
-    out, _ = run("--media", str(media))
+    out, _ = run("--media", str(media), "--jobs", "2")
     assert "s134: DSS1 plate 0025 imported, 1250x1120 px" in out
     plate = Plate.objects.get(plate_id="0025")
     assert (plate.survey, plate.region, plate.online) == ("DSS1", "S134", True)
@@ -333,11 +333,14 @@ def test_a_corrupt_block_names_plate_and_block_and_nothing_is_registered(media, 
     bad = next((media / "S134").glob("S134.12*"))
     stream = bad.read_bytes()
     bad.write_bytes(stream[:21] + bytes(len(stream) - 21))
+    truncated = next((media / "S134").glob("S134.21*"))
+    truncated.write_bytes(truncated.read_bytes()[:-40])
     out, err = io.StringIO(), io.StringIO()
     with pytest.raises(CommandError, match="1 plate"):
-        call_command("import_plates", "--media", str(media), stdout=out, stderr=err)
+        call_command("import_plates", "--media", str(media), "--jobs", "2", stdout=out, stderr=err)
     message = err.getvalue()
     assert "plate 0025 (s134)" in message and "block s134.12" in message
+    assert f"block s134.21 ({truncated}): is truncated" in message
     assert str(bad) in message and "does not decode" in message
     assert not Plate.objects.exists()
     assert not list(plates_dir.rglob("*.fits")) and not list(plates_dir.rglob("*.partial"))
@@ -400,6 +403,8 @@ def test_the_fits_contract_is_unchanged_and_media_options_need_media(tmp_path):
     assert "DSS1 plate 0025 (S134)" in out
     with pytest.raises(CommandError, match="go with --media"):
         run(DSS_SCAN, "--dry-run")
+    with pytest.raises(CommandError, match="--jobs must be at least 1"):
+        run("--media", str(tmp_path), "--jobs", "0")
     with pytest.raises(CommandError, match="no plate directories"):
         run("--media", str(tmp_path))
 

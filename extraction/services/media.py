@@ -202,12 +202,13 @@ def media_plate_import(
     plate: MediaPlate,
     survey: str | None = None,
     progress: Callable[[int], object] | None = None,
+    jobs: int = 1,
 ) -> Plate:
     """Store one plate from its blocks and catalogue it online.
 
     Every block is read and decoded (to find a corrupt one before anything is written),
     then the blocks are written unchanged as the ``HCOMPRESS_1`` tiles of the plate file,
-    then the catalogue row is saved.
+    then the catalogue row is saved. ``jobs`` processes decode blocks at once.
 
     Raises
     ------
@@ -224,7 +225,7 @@ def media_plate_import(
     if isinstance(shape, str):
         raise PlateImportError(f"{label}: {shape}")
     try:
-        tiles, scale = plate_tiles(plate.blocks, shape, progress=progress)
+        tiles, scale = plate_tiles(plate.blocks, shape, progress=progress, jobs=jobs)
     except BlockError as exc:
         raise PlateImportError(f"{label}: {exc}; nothing of this plate was imported") from None
 

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from astropy.io import fits
 
-from extraction.core.media.blocks import BLOCK_SIZE, disc_header, widen
+from extraction.core.media.blocks import BLOCK_SIZE, BlockError, disc_header, widen
 from extraction.core.media.layout import PlateDirectory, block_grid
 from extraction.core.media.reader import decode_checked, read_block_stream
 
@@ -114,6 +115,7 @@ def plate_tiles(
     shape: tuple[int, int],
     *,
     progress: Callable[[int], object] | None = None,
+    jobs: int = 1,
 ) -> tuple[list[bytes], int]:
     """The FITS-form tiles of every block of a plate, each checked to decode to its size.
 
@@ -125,6 +127,9 @@ def plate_tiles(
         Plate shape ``(NAXIS2, NAXIS1)`` from its header.
     progress
         Called with 1 after each block.
+    jobs
+        Processes decoding blocks at once (checking is the import's whole cost: about 0.1 s
+        a block, a minute or two a plate on one core).
 
     Returns
     -------
@@ -133,19 +138,46 @@ def plate_tiles(
 
     Raises
     ------
-    MediaBlockError
+    BlockError
         A block is missing, unreadable, does not decode or has the wrong size; its name and
-        file are in the message. Nothing has been written.
+        file are in the message (the first three such blocks in FITS order, and how many
+        more). Nothing has been written.
     """
     n_rows, n_cols = block_grid(*shape)
-    tiles: list[bytes] = []
-    scale = 0
-    for row in range(n_rows):
-        for col in range(n_cols):
-            stream = read_block_stream(plate, row, col)
-            decode_checked(plate, row, col, shape, stream, check_end=True)
-            scale = max(scale, disc_header(stream).scale)
-            tiles.append(widen(stream))
-            if progress is not None:
-                progress(1)
-    return tiles, scale
+    places = [(row, col) for row in range(n_rows) for col in range(n_cols)]
+    streams = [read_block_stream(plate, row, col) for row, col in places]
+    checks = [
+        (plate, row, col, shape, stream) for (row, col), stream in zip(places, streams, strict=True)
+    ]
+    if jobs > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            problems = list(_reporting(pool.map(_block_problem, checks, chunksize=8), progress))
+    else:
+        problems = list(_reporting(map(_block_problem, checks), progress))
+    found = [problem for problem in problems if problem is not None]
+    if found:
+        more = f"; and {len(found) - 3} more bad blocks" if len(found) > 3 else ""
+        raise BlockError("; ".join(found[:3]) + more)
+    scale = max(disc_header(stream).scale for stream in streams)
+    return [widen(stream) for stream in streams], scale
+
+
+def _block_problem(
+    check: tuple[PlateDirectory, int, int, tuple[int, int], bytes],
+) -> str | None:
+    """What is wrong with one block, or None (a message travels between processes)."""
+    plate, row, col, shape, stream = check
+    try:
+        decode_checked(plate, row, col, shape, stream, check_end=True)
+    except BlockError as exc:
+        return str(exc)
+    return None
+
+
+def _reporting(
+    results: Iterable[str | None], progress: Callable[[int], object] | None
+) -> Iterator[str | None]:
+    for result in results:
+        if progress is not None:
+            progress(1)
+        yield result

@@ -74,6 +74,14 @@ class Command(BaseCommand):
             help="With --media: report what was found and what is missing; change nothing.",
         )
         parser.add_argument(
+            "--jobs",
+            type=int,
+            default=1,
+            metavar="N",
+            help="With --media: processes decoding (checking) a plate's blocks at once "
+            "(default 1).",
+        )
+        parser.add_argument(
             "--catalogue-only",
             action="store_true",
             help="With --media: catalogue every plate of the lists and headers as known but "
@@ -84,8 +92,8 @@ class Command(BaseCommand):
         if options["media"]:
             self._handle_media([Path(p) for p in options["paths"]], options)
             return
-        if options["dry_run"] or options["catalogue_only"]:
-            raise CommandError("--dry-run and --catalogue-only go with --media")
+        if options["dry_run"] or options["catalogue_only"] or options["jobs"] != 1:
+            raise CommandError("--dry-run, --catalogue-only and --jobs go with --media")
         files = _expand(options["paths"])
         failed = 0
         # The bar goes to the terminal's stderr (and nowhere when it is not a terminal).
@@ -112,6 +120,8 @@ class Command(BaseCommand):
 
     def _handle_media(self, paths: list[Path], options: dict[str, Any]) -> None:
         survey = options["survey"]
+        if options["jobs"] < 1:
+            raise CommandError(f"--jobs must be at least 1, not {options['jobs']}")
         inventory = media_inventory(paths=paths, survey=survey)
         for error in inventory.errors:
             self.stderr.write(f"error: {error}")
@@ -125,7 +135,7 @@ class Command(BaseCommand):
         elif options["catalogue_only"]:
             self._catalogue(inventory, survey)
         else:
-            self._import(inventory, survey)
+            self._import(inventory, survey, options["jobs"])
 
     def _report(self, inventory: MediaInventory, *, catalogue_only: bool) -> None:
         counts = {"import": 0, "stored": 0, "problem": 0, "catalogue": 0}
@@ -169,7 +179,7 @@ class Command(BaseCommand):
     def _listed_only(inventory: MediaInventory) -> int:
         return sum(1 for p in inventory.plates.values() if p.blocks is None and p.listed)
 
-    def _import(self, inventory: MediaInventory, survey: str | None) -> None:
+    def _import(self, inventory: MediaInventory, survey: str | None, jobs: int) -> None:
         imported = skipped = failed = 0
         for region, plate in sorted(inventory.plates.items()):
             if plate.blocks is None:
@@ -180,7 +190,7 @@ class Command(BaseCommand):
                 continue
             close_stale_connections()
             try:
-                stored = self._import_one(plate, survey)
+                stored = self._import_one(plate, survey, jobs)
             except PlateImportError as exc:
                 failed += 1
                 self.stderr.write(f"error: {exc}")
@@ -204,7 +214,7 @@ class Command(BaseCommand):
             raise CommandError(f"{failed} plate(s) not imported (see above)")
 
     @staticmethod
-    def _import_one(plate: MediaPlate, survey: str | None) -> Plate:
+    def _import_one(plate: MediaPlate, survey: str | None, jobs: int) -> Plate:
         # One bar per plate, to the terminal's stderr (none when it is not a terminal).
         with tqdm(
             total=media_plate_blocks(plate),
@@ -214,7 +224,7 @@ class Command(BaseCommand):
             desc=f"{plate.plate_id or '?'} ({plate.region})",
             leave=False,
         ) as bar:
-            return media_plate_import(plate=plate, survey=survey, progress=bar.update)
+            return media_plate_import(plate=plate, survey=survey, progress=bar.update, jobs=jobs)
 
     def _catalogue(self, inventory: MediaInventory, survey: str | None) -> None:
         done = failed = 0
