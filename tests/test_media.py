@@ -326,6 +326,9 @@ def test_a_second_run_skips_stored_plates_and_a_dry_run_changes_nothing(media, p
     assert stored.stat().st_mtime_ns == before.st_mtime_ns and Plate.objects.count() == 1
     out, _ = run("--media", str(media), "--dry-run")
     assert "already stored here, would be skipped" in out
+    stored.unlink()  # a catalogued plate whose file went missing is imported again
+    out, _ = run("--media", str(media))
+    assert "s134: DSS1 plate 0025 imported" in out and stored.exists()
 
 
 @pytest.mark.django_db
