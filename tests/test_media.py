@@ -387,6 +387,7 @@ def test_catalogue_only_registers_listed_plates_offline_and_requests_say_so(
     assert fits.Header.fromstring(plates["0025"].header)["AMDX2"] == real_plate_header()["AMDX2"]
     assert (plates["04IN"].ra_deg, plates["04IN"].dec_deg) == pytest.approx((150.0, 20.0), abs=1e-3)
     assert plates["04IN"].region == "XE355"
+    assert (plates["04IN"].band, plates["0999"].band) == ("R", "B")  # POSS-E, SERC-J
     table = plates_table(FieldTarget("DSS1", "n", "", 150.0, 20.0, 5.0, 5.0))
     assert "04IN" in table and table.rstrip().endswith("no")
     with django_capture_on_commit_callbacks(execute=True):

@@ -21,7 +21,7 @@ from astropy.io import fits
 
 from extraction.core.media.blocks import BlockError
 from extraction.core.media.layout import MediaScan, PlateDirectory, block_grid, scan_media
-from extraction.core.media.nominal import nominal_header
+from extraction.core.media.nominal import listed_band, nominal_header
 from extraction.core.media.texts import ListedPlate, MediaTextError, read_hhh, read_plate_list
 from extraction.core.media.tiles import plate_tiles, write_tiled_plate
 from extraction.models import Plate
@@ -242,7 +242,8 @@ def media_catalogue_register(*, plate: MediaPlate, survey: str | None = None) ->
 
     With its ``.hhh`` header the plate gets its real plate solution; with only its
     plate-list record, a nominal one centred on the listed centre (good enough for the plate
-    finder and mode ``n``; replaced when the header or the pixels are imported).
+    finder and mode ``n``; replaced when the header or the pixels are imported) and the band
+    of the emulsion letter ending the list's survey column (``POSS-E``: red).
 
     Raises
     ------
@@ -256,4 +257,9 @@ def media_catalogue_register(*, plate: MediaPlate, survey: str | None = None) ->
             f"plate {plate.region}: {plate.header_problem or 'no plate header and not listed'}"
         )
     header = nominal_header(plate.listed, survey=survey or "DSS1")
-    return plate_register(header=header, survey=survey, source=f"plate list ({plate.region})")
+    return plate_register(
+        header=header,
+        survey=survey,
+        band=listed_band(plate.listed),
+        source=f"plate list ({plate.region})",
+    )

@@ -17,4 +17,8 @@ tiles
     Writing a plate's blocks as the tiles of a tile-compressed FITS plate file, unchanged.
 reader
     Reading a box straight from a plate directory (decoding only the blocks it touches).
+nominal
+    A nominal plate solution for a plate known only from a plate list.
+mastering
+    Writing plates in the media layout, for tests and benchmarks only.
 """

@@ -51,3 +51,13 @@ def nominal_header(listed: ListedPlate, *, survey: str) -> fits.Header:
             header[f"AMD{axis}{i}"] = scale if i == 1 else 0.0
     header["COMMENT"] = NOMINAL_NOTE
     return header
+
+
+#: Emulsion letter ending a plate list's survey column (``POSS-E``, ``SERC-J``) -> band.
+_EMULSION_LETTER_BANDS = {"E": "R", "F": "R", "R": "R", "J": "B", "O": "B", "N": "I"}
+
+
+def listed_band(listed: ListedPlate) -> str:
+    """Band ``R``, ``B`` or ``I`` from the list's survey column (``POSS-E`` -> R); ``""``."""
+    letter = listed.survey.strip().upper()[-1:]
+    return _EMULSION_LETTER_BANDS.get(letter, "") if "-" in listed.survey else ""
