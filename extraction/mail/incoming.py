@@ -71,6 +71,11 @@ class Incoming:
         return self.body is None and self.unreadable is None
 
     @property
+    def threadable(self) -> bool:
+        """Whether a reply may name the Message-ID: not one the gate made up or hashed."""
+        return not self.message_id.endswith(".dssportal.invalid>")
+
+    @property
     def dedup_key(self) -> str:
         """The same message: same routing, same sender and same Message-ID. The sender is
         part of it so that a stranger who sends a Message-ID first cannot silence (or take

@@ -81,7 +81,7 @@ def reply_send(reply: Reply, *, incoming: Incoming) -> None:
 def _reply_headers(incoming: Incoming) -> dict[str, str]:
     """RFC 3834 headers, threaded under the message when it had a real Message-ID."""
     return auto_reply_headers(
-        in_reply_to=None if incoming.message_id_synthetic else incoming.message_id,
+        in_reply_to=incoming.message_id if incoming.threadable else None,
         references=incoming.references[-10:],
     )
 
