@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import io
 import mailbox
+import sys
 import time
+from types import SimpleNamespace
 
 import pytest
 from django.core import mail
@@ -19,6 +21,7 @@ from hypothesis import strategies as st
 
 from extraction.core.safetext import listing, quotable, storable
 from extraction.mail.gate import mail_handle
+from extraction.management.commands.runlmtp import deliver
 from extraction.models import InboundMail, Request
 
 pytestmark = pytest.mark.django_db
@@ -469,3 +472,47 @@ def test_a_message_the_gate_cannot_handle_is_quarantined_with_the_reason(
     assert content.endswith(raw_message(message_id="<poison@x>"))
     record = InboundMail.objects.get(outcome="failed")
     assert "a fault of the gate" in record.detail
+
+
+def test_stdin_and_mbox_answer_poison_and_go_on(
+    tmp_path, alice, monkeypatch, django_capture_on_commit_callbacks
+):
+    # stdin (an MTA pipe): exit 0 with the outcome, nothing for the MTA to retry forever.
+    monkeypatch.setattr(sys, "stdin", SimpleNamespace(buffer=io.BytesIO(POISON[0])))
+    out = io.StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("ingest_mail", stdout=out)
+    assert out.getvalue().startswith("accepted: request #")
+    # mbox: every message handled, in one run.
+    box = mailbox.mbox(tmp_path / "inbox.mbox")
+    for raw in (good(1), *POISON[1:], good(2)):
+        box.add(raw)
+    box.close()
+    out = io.StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("ingest_mail", "--mbox", str(tmp_path / "inbox.mbox"), stdout=out)
+    assert "5 message(s) handled" in out.getvalue()
+    assert Request.objects.filter(message_id__startswith="<good-").count() == 2
+
+
+def test_lmtp_answers_poison_and_serves_the_next_message(alice, django_capture_on_commit_callbacks):
+    # deliver() is what the listener runs for each recipient (tests/test_ingest_mail.py
+    # drives it over a socket); called here so that the test's transaction sees its work.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliver(nested_multiparts(5000), "request") == "250 2.0.0 unreadable"
+        assert deliver(POISON[0], "request") == "250 2.0.0 accepted"
+        assert deliver(good(3), "request") == "250 2.0.0 accepted"
+    assert Request.objects.filter(message_id="<good-3@example.org>").exists()
+    assert InboundMail.objects.filter(outcome="unreadable").count() == 1
+
+
+def test_a_deletion_list_of_garbage_gets_a_bounded_reply(alice, handle):
+    body = "\n".join(f"not-a-directory-{n}" for n in range(5000))
+    raw = raw_message(body).replace(
+        f"To: {REQUEST_ADDRESS}".encode(), f"To: {DELETE_ADDRESS}".encode()
+    )
+    outcome = handle(raw)
+    assert outcome.outcome == "deleted"
+    (reply,) = replies()
+    assert len(reply.body) < 20_000
+    assert "and 4950 more ignored line(s)" in " ".join(reply.body.split())
