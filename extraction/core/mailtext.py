@@ -112,6 +112,13 @@ _NOT_MIME_CHARSETS: Final = frozenset(
 #: beyond them the message's structure is refused before Python's parser recurses into it.
 MAX_MIME_PARTS: Final = 100
 MAX_MIME_DEPTH: Final = 16
+MAX_HEADER_VALUES: Final = 50
+MAX_HEADER_CHARS: Final = 16_000
+MAX_MIME_HEADER_BYTES: Final = 4000
+_MIME_HEADER_RE: Final = re.compile(
+    rb"^content-(?:type|disposition):[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*",
+    re.IGNORECASE | re.MULTILINE,
+)
 _CONTAINER_TYPE_RE: Final = re.compile(
     rb"^content-type:\s*(?:multipart|message)/", re.IGNORECASE | re.MULTILINE
 )
@@ -137,6 +144,14 @@ def structure_problem(raw: bytes) -> str | None:
     containers = len(_CONTAINER_TYPE_RE.findall(raw))
     if containers > MAX_MIME_PARTS:
         return f"it has {containers} nested or multipart parts; at most {MAX_MIME_PARTS} are read"
+    # Parameters (boundary, charset, filename) are parsed in quadratic time: 1 MB of
+    # "; a=b" in one Content-Type took 90 s.
+    longest = max((len(m) for m in _MIME_HEADER_RE.findall(raw)), default=0)
+    if longest > MAX_MIME_HEADER_BYTES:
+        return (
+            f"a Content-Type or Content-Disposition header has {longest} bytes; at most "
+            f"{MAX_MIME_HEADER_BYTES} are read"
+        )
     return None
 
 
@@ -169,8 +184,14 @@ def header_text(message: Message, name: str) -> str:
 
 def _header_values(message: Message, name: str) -> list[str]:
     """The values of header ``name``; raw 8-bit bytes (kept by the parser as surrogate
-    escapes) read as UTF-8, else Latin-1, so that no value holds a lone surrogate."""
-    return [_unescape_8bit(str(value)) for value in message.get_all(name, [])]
+    escapes) read as UTF-8, else Latin-1, so that no value holds a lone surrogate.
+
+    At most :data:`MAX_HEADER_VALUES` values of :data:`MAX_HEADER_CHARS` characters are
+    read: decoding RFC 2047 words and address lists costs more than linear time, and a
+    megabyte of ``=?utf-8?q?a?=`` in a Subject took 90 s.
+    """
+    values = message.get_all(name, [])[:MAX_HEADER_VALUES]
+    return [_unescape_8bit(str(value)[:MAX_HEADER_CHARS]) for value in values]
 
 
 def _unescape_8bit(value: str) -> str:
@@ -252,11 +273,11 @@ def sent_date(message: Message) -> datetime | None:
         return None
     try:
         when = parsedate_to_datetime(values[0])
-    except (TypeError, ValueError, IndexError):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return when.astimezone(UTC)
+    except (TypeError, ValueError, IndexError, OverflowError):  # year 99999, hour 10**14 ...
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC)
 
 
 def synthetic_message_id(*, sender: str, body: str | bytes, day: date) -> str:
@@ -675,7 +696,7 @@ def _filename(part: Message) -> str:
         name = part.get_filename() or ""
     except Exception:  # a malformed RFC 2231 parameter: treat as unnamed
         return ""
-    name = _unescape_8bit(name)
+    name = _unescape_8bit(name[:1000])
     if "=?" in name:
         with contextlib.suppress(Exception):  # malformed encoded words: the name as it came
             name = "".join(

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from extraction.core.mailtext import TextPart
-from extraction.core.safetext import clip, quotable
+from extraction.core.safetext import clip, listing, quotable
 from extraction.mail.incoming import Incoming, max_mail_bytes
 from extraction.models import Field, FieldStatus
 from extraction.services.notify import auto_reply_headers, auto_reply_send, request_web_url
@@ -49,6 +49,8 @@ __all__ = [
 ]
 
 WIDTH = 72
+#: How many unread texts (attachments) a reply names; the rest are counted.
+_UNREAD_LISTED = 5
 
 _EXAMPLE_LINES = (
     "field01 12  5 13    30 45 32   10. 10. B1950 DSS1 e    G",
@@ -367,9 +369,12 @@ def reading_notes(source: TextPart, unread: Sequence[TextPart]) -> list[str]:
         notes.append(
             f"{source.copied_lines} line(s) copied from a message of the DSS archive were not read."
         )
-    for part in unread:
-        if part.text.strip():
-            notes.append(f"{part.label[0].upper()}{part.label[1:]} was not read.")
+    unread_texts = [part for part in unread if part.text.strip()]
+    listed = listing(unread_texts, limit=_UNREAD_LISTED)
+    for part in listed.shown:
+        notes.append(f"{part.label[0].upper()}{part.label[1:]} was not read.")
+    if listed.more:
+        notes.append(f"{listed.more} other attached text(s) were not read.")
     return [fill(note) for note in notes] + ([""] if notes else [])
 
 
