@@ -7,6 +7,7 @@ Each test is one reproduction from the issue; run this file on SQLite and on Pos
 from __future__ import annotations
 
 import io
+import json
 import mailbox
 import sys
 import time
@@ -257,6 +258,7 @@ def test_a_megabyte_of_bad_lines_gives_a_bounded_receipt_and_record(alice, handl
     assert request.n_rejected == 10_000
     assert len(request.rejected_lines) == 50
     assert all(len(entry["text"]) <= 200 for entry in request.rejected_lines)
+    assert len(json.dumps(request.rejected_lines)) < 50_000  # was 190 MB for the request
     (receipt,) = replies()
     assert len(receipt.body) < 30_000, len(receipt.body)
     assert receipt.body.count("line ") < 60
