@@ -17,8 +17,16 @@ Decisions
 - **Charsets.** The declared charset first, then its common supersets (Shift_JIS ->
   CP932, EUC-JP -> EUC-JIS-2004, ISO-2022-JP -> its extensions, ISO-8859-1 -> CP1252 as
   WHATWG does), then UTF-8, then the declared charset with replacement characters. No
-  charset, ``us-ascii`` holding 8-bit bytes, or an unknown label: UTF-8, then Latin-1
-  (which cannot fail). A byte-order mark selects UTF-16 or UTF-8.
+  charset, ``us-ascii`` holding 8-bit bytes, an unknown label, or a codec that is no
+  MIME charset (``zlib``, ``base64``, ``rot13``, ``idna``, ``punycode``, ``undefined``,
+  ``unicode_escape`` ...): UTF-8, then Latin-1 (which cannot fail). A byte-order mark
+  selects UTF-16 or UTF-8. Decoded text never holds a lone surrogate (UTF-7 can make
+  one): it becomes U+FFFD, in bodies, headers and file names alike.
+- **Bounded work.** Python's parser and header decoders cost more than linear time on
+  some shapes: more than :data:`MAX_MIME_PARTS` multipart/message parts or a MIME
+  parameter header longer than :data:`MAX_MIME_HEADER_BYTES` is refused before parsing
+  (:func:`structure_problem`); at most :data:`MAX_HEADER_VALUES` values of
+  :data:`MAX_HEADER_CHARS` characters of a header are read.
 - **format=flowed** (RFC 3676) is undone before anything else reads the lines: a line
   ending in a space continues on the next line of the same quote depth (the space removed
   too when ``DelSp=yes``), space-stuffing is removed, and ``-- `` stays a signature line.
