@@ -346,7 +346,7 @@ def test_a_corrupt_block_names_plate_and_block_and_nothing_is_registered(media, 
     assert f"block s134.21 ({truncated}): is truncated" in message
     assert str(bad) in message and "does not decode" in message
     assert not Plate.objects.exists()
-    assert not list(plates_dir.rglob("*.fits")) and not list(plates_dir.rglob("*.partial"))
+    assert not list(plates_dir.rglob("*.fits")) and not list(plates_dir.rglob("*.part"))
 
 
 @pytest.mark.django_db
@@ -364,11 +364,13 @@ def test_missing_header_or_blocks_are_reported_and_nothing_is_registered(media, 
 
 
 @pytest.mark.django_db
-def test_an_interrupted_import_left_behind_is_replaced(media, plates_dir):
+def test_what_an_interrupted_import_left_behind_does_not_block_the_next(media, plates_dir):
     (plates_dir / "DSS1").mkdir(parents=True)
-    (plates_dir / "DSS1" / ".0025.fits.partial").write_bytes(b"half a plate")
-    run("--media", str(media))
-    assert [p.name for p in (plates_dir / "DSS1").iterdir()] == ["0025.fits"]
+    orphan = plates_dir / "DSS1" / ".0025.fits.0123456789ab.part"
+    orphan.write_bytes(b"half a plate")  # what a process killed mid-write leaves
+    assert "plate 0025 imported" in run("--media", str(media))[0]
+    assert Plate.objects.get().data_path.stat().st_size > 2880
+    assert {p.name for p in (plates_dir / "DSS1").iterdir()} == {"0025.fits", orphan.name}
 
 
 @pytest.mark.django_db

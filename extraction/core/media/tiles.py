@@ -14,14 +14,15 @@ columns within block rows), the tile streams in the heap.
 
 from __future__ import annotations
 
-import os
 import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import BinaryIO
 
 from astropy.io import fits
 
+from extraction.core.files import write_atomically
 from extraction.core.media.blocks import BLOCK_SIZE, BlockError, disc_header, widen
 from extraction.core.media.layout import PlateDirectory, block_grid
 from extraction.core.media.reader import decode_checked, read_block_stream
@@ -78,9 +79,9 @@ def write_tiled_plate(
     Parameters
     ----------
     path
-        Destination; its directory must exist. The file is written as ``.<name>.partial``
-        beside it (the same name every time, so an interrupted run leaves at most one such
-        file per plate, overwritten by the next) and renamed into place when complete.
+        Destination. Written through ``extraction.core.files.write_atomically`` (a
+        temporary name, renamed when complete), so a half-written plate is never visible;
+        a process killed mid-write leaves only a hidden ``*.part`` orphan beside it.
     tiles
         FITS-form tile streams, in FITS tile order (block columns within block rows).
     shape
@@ -90,24 +91,21 @@ def write_tiled_plate(
     scale
         Recorded as ZVAL1 for information; decoding reads each tile's own scale.
     """
-    temp = path.with_name(f".{path.name}.partial")
     descriptors = bytearray()
     offset = 0
     for tile in tiles:
         descriptors += struct.pack(">ii", len(tile), offset)
         offset += len(tile)
-    with temp.open("wb") as handle:
+
+    def write(handle: BinaryIO) -> None:
         handle.write(_primary_header())
         handle.write(_table_header(tiles, shape, scale, cards))
         handle.write(descriptors)
         for tile in tiles:
             handle.write(tile)
         handle.write(b"\0" * (-(len(descriptors) + offset) % _BLOCK))
-        handle.flush()
-        os.fsync(handle.fileno())
-        size = handle.tell()
-    os.replace(temp, path)
-    return size
+
+    return write_atomically(path, write)
 
 
 def plate_tiles(
