@@ -57,6 +57,8 @@ DSSPORTAL_MAX_MAIL_BYTES = env_int("DSSPORTAL_MAX_MAIL_BYTES", 1_000_000, minimu
 DSSPORTAL_MAX_LISTED_ERRORS = env_int("DSSPORTAL_MAX_LISTED_ERRORS", 50, minimum=1)
 DSSPORTAL_PUBLIC_URL = env_str("DSSPORTAL_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 DSSPORTAL_TASKS_SYNC = env_bool("DSSPORTAL_TASKS_SYNC", False)
+# How often each worker process looks for fields a dead worker or cluster had taken; 0: never.
+DSSPORTAL_SWEEP_SECONDS = env_float("DSSPORTAL_SWEEP_SECONDS", 5.0, minimum=0.0)
 
 # --- FTP ----------------------------------------------------------------------------------------
 DSSPORTAL_FTP_HOST = env_str("DSSPORTAL_FTP_HOST", "127.0.0.1")
@@ -77,8 +79,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "django_q",
+    # Before django_q: dssportal's qcluster command (stops promptly on SIGTERM) replaces its own.
     "dssportal",
+    "django_q",
     "accounts",
     "extraction",
 ]
@@ -161,21 +164,39 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "static"
-WHITENOISE_USE_FINDERS = DEBUG
+# ``make install`` (and so ``make run``/``serve``/``test`` and CI) runs ``collectstatic``, which
+# writes hashed, compressed copies and their manifest into STATIC_ROOT. Until it has run,
+# WhiteNoise serves the source files through the finders and pages link the plain names
+# (dssportal.staticstorage), so ``DEBUG=0`` still works; ``manage.py check`` warns.
+STATIC_MANIFEST = STATIC_ROOT / "staticfiles.json"
+WHITENOISE_USE_FINDERS = DEBUG or not STATIC_MANIFEST.exists()
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
             if DEBUG
-            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            else "dssportal.staticstorage.ManifestOrSourceStaticFilesStorage"
         )
     },
 }
 
+# --- Behind a TLS-terminating proxy (deploy/nginx) ---------------------------------------------
+# Set these in production; ``manage.py check --deploy`` is clean when they are (README).
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# The header the proxy sets to "https" on requests that arrived over TLS, e.g. X-Forwarded-Proto.
+# Only name it when the proxy always sets (or strips) it: a client could otherwise forge it.
+_PROXY_SSL_HEADER = env_str("SECURE_PROXY_SSL_HEADER")
+if _PROXY_SSL_HEADER:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _PROXY_SSL_HEADER.upper().replace("-", "_"), "https")
+# /healthz answers the proxy's and the load balancer's plain-HTTP probes without a redirect.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
 # --- Mail ---------------------------------------------------------------------------------------
 EMAIL_HOST = env_str("EMAIL_HOST")

@@ -8,8 +8,9 @@ completion is decided under a row lock, so the completion mail goes out exactly 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from extraction.core.cutout import SUFFIX, compress, cutout_build, fits_bytes, w
 from extraction.core.platestore import open_plate
 from extraction.core.preview import preview_png
 from extraction.models import Field, FieldStatus, Request, RequestStatus, StagingDirectory
+from extraction.services.leases import lease_release, lease_take
 from extraction.services.selection import (
     FieldSkip,
     FieldTarget,
@@ -36,10 +38,6 @@ from extraction.services.staging import (
 )
 
 log = logging.getLogger(__name__)
-
-#: A field still "running" this long after it started belongs to a worker that died; the
-#: queue's retry (longer than its timeout) hands it to another worker, which may reclaim it.
-STALE_AFTER = timedelta(seconds=300)
 
 TERMINAL = (FieldStatus.DONE, FieldStatus.SKIPPED, FieldStatus.FAILED)
 
@@ -55,13 +53,14 @@ class Extracted:
 
 
 def _claim(field_id: int) -> bool:
-    """Move the field to running; False when another worker has it or it is finished."""
-    now = timezone.now()
-    claimable = Q(status=FieldStatus.QUEUED) | Q(
-        status=FieldStatus.RUNNING, started_at__lt=now - STALE_AFTER
-    )
+    """Move the field to running; False when it is finished.
+
+    Called with the field's lease held (services.leases): a field still ``running`` then
+    belongs to a worker that died, and is taken over at once.
+    """
+    claimable = Q(status=FieldStatus.QUEUED) | Q(status=FieldStatus.RUNNING)
     claimed = Field.objects.filter(claimable, pk=field_id).update(
-        status=FieldStatus.RUNNING, started_at=now, attempts=F("attempts") + 1
+        status=FieldStatus.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1
     )
     return claimed == 1
 
@@ -88,9 +87,14 @@ def _target(field: Field) -> FieldTarget:
     )
 
 
-def scratch_dir() -> Path:
+def scratch_root() -> Path:
     """Where partial files are written: on the staging filesystem, outside every user area."""
     return Path(settings.STAGING_DIR) / ".partial"
+
+
+def scratch_dir() -> Path:
+    """This process's scratch folder: the sweeper removes it once the process is dead."""
+    return scratch_root() / f"{socket.gethostname()}-{os.getpid()}"
 
 
 def preview_path(field: Field) -> Path:
@@ -163,6 +167,17 @@ def field_extract(*, field_id: int) -> str:
 
     Returns the field's status afterwards, or ``"not claimed"`` when another worker has it.
     """
+    if not lease_take(field_id):
+        return "not claimed"
+    status = "not claimed"
+    try:
+        status = _field_extract_leased(field_id)
+    finally:
+        lease_release(field_id, finished=status != FieldStatus.RUNNING)
+    return status
+
+
+def _field_extract_leased(field_id: int) -> str:
     if not _claim(field_id):
         return "not claimed"
     field = Field.objects.select_related("request").get(pk=field_id)
