@@ -7,6 +7,7 @@ completion is decided under a row lock, so the completion mail goes out exactly 
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import socket
@@ -162,6 +163,16 @@ def _write_preview(field: Field, data: npt.NDArray[np.int16], valid: npt.NDArray
         log.exception("preview of field %s failed", field.pk)
 
 
+def _failure_message(exc: Exception) -> str:
+    """What the user reads about a field that failed for a reason of ours, not theirs."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            "the archive's staging disk is full, so this field was not written; the archive "
+            "staff can retry it once space is freed."
+        )
+    return f"internal error ({type(exc).__name__}); the archive staff can retry it."
+
+
 def field_extract(*, field_id: int) -> str:
     """Do one field's work; safe to call twice, concurrently, or after a worker died.
 
@@ -193,11 +204,7 @@ def _field_extract_leased(field_id: int) -> str:
         _finish(field_id, status=FieldStatus.SKIPPED, message=str(skip))
     except Exception as exc:
         log.exception("field %s failed", field_id)
-        _finish(
-            field_id,
-            status=FieldStatus.FAILED,
-            message=f"internal error ({type(exc).__name__}); the archive staff can retry it.",
-        )
+        _finish(field_id, status=FieldStatus.FAILED, message=_failure_message(exc))
     else:
         with transaction.atomic():
             if _finish(
