@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
@@ -28,6 +29,11 @@ def extract_field(field_id: int) -> str:
     return field_extract(field_id=field_id)
 
 
+def extract_fields(field_ids: list[int]) -> str:
+    """Several fields in one task: one queue round trip instead of one per field."""
+    return ", ".join(field_extract(field_id=field_id) for field_id in field_ids)
+
+
 def expire_staging() -> str:
     expired = staging_expire()
     total = staging_usage_recompute()
@@ -40,6 +46,26 @@ def enqueue_field(field_id: int) -> None:
         field_id,
         task_name=f"field-{field_id}",
     )
+
+
+def enqueue_fields(field_ids: Sequence[int]) -> None:
+    """Enqueue a request's fields, a few per task while that still keeps every worker busy.
+
+    Each field is still claimed, leased and finished on its own, so a task cut short loses
+    nothing: the sweeper takes its fields back one by one.
+    """
+    workers = int(str(settings.Q_CLUSTER.get("workers", 1)))
+    per_task = max(1, min(settings.DSSPORTAL_FIELDS_PER_TASK, len(field_ids) // (4 * workers)))
+    for start in range(0, len(field_ids), per_task):
+        chunk = list(field_ids[start : start + per_task])
+        if len(chunk) == 1:
+            enqueue_field(chunk[0])
+        else:
+            async_task(
+                "extraction.tasks.extract_fields",
+                chunk,
+                task_name=f"fields-{chunk[0]}-{chunk[-1]}",
+            )
 
 
 def sweep_fields() -> str:
