@@ -98,9 +98,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 def broker(site: Site) -> Iterator[redis.Redis]:
     """The shared test Redis database, with no task left over from an earlier test."""
     connection = redis.Redis.from_url(site.env["REDIS_URL"])
-    connection.delete("dssportal")
+    connection.delete("django_q:dssportal:q")
     yield connection
-    connection.delete("dssportal")
+    connection.delete("django_q:dssportal:q")
     connection.close()
 
 
