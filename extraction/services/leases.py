@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 
 #: High bits that keep our advisory-lock keys apart from any other user of the database.
 _PG_NAMESPACE = 0x4453 << 48  # "DS"
@@ -64,8 +64,13 @@ def lease_release(field_id: int, *, finished: bool) -> None:
     if _uses_advisory_locks():
         if connection.connection is None:  # the connection died: the server released it
             return
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [_PG_NAMESPACE | field_id])
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [_PG_NAMESPACE | field_id])
+        except DatabaseError:
+            # Broken connection (database restarted): the lock died with the session. Close it
+            # so that the next unit of work reconnects instead of failing on it too.
+            connection.close()
         return
     fd = _held_files.pop(field_id, None)
     if fd is None:
