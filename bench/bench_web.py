@@ -77,7 +77,7 @@ class Client:
         self.submitter = urllib.request.build_opener(cookies, NoRedirect())
 
     def _csrf(self, path: str) -> str:
-        page = self.opener.open(self.base + path, timeout=30).read().decode()
+        page = self.opener.open(self.base + path, timeout=120).read().decode()
         match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
         assert match, f"no CSRF token on {path}"
         return match.group(1)
@@ -85,17 +85,18 @@ class Client:
     def post(self, path: str, fields: dict[str, str]) -> str:
         fields = {"csrfmiddlewaretoken": self._csrf(path), **fields}
         data = urllib.parse.urlencode(fields).encode()
-        with self.opener.open(self.base + path, data=data, timeout=30) as response:
+        with self.opener.open(self.base + path, data=data, timeout=120) as response:
             return str(response.geturl())
 
     def timed_get(self, path: str) -> float:
         started = time.perf_counter()
-        with self.opener.open(self.base + path, timeout=30) as response:
+        with self.opener.open(self.base + path, timeout=120) as response:
             response.read()
             assert response.status == 200
         return time.perf_counter() - started
 
     def run(self, results: dict[str, list[float]], lock: threading.Lock) -> None:
+        # Logging in hashes a password (deliberately slow); 20 at once queue up, untimed.
         self.post("/login/", {"username": f"web{self.n}", "password": "bench-pass-1"})
         for round_no in range(ROUNDS):
             token = self._csrf("/requests/")
@@ -104,7 +105,7 @@ class Client:
             ).encode()
             started = time.perf_counter()
             try:
-                self.submitter.open(self.base + "/requests/", data=data, timeout=30).read()
+                self.submitter.open(self.base + "/requests/", data=data, timeout=120).read()
                 landed = "(no redirect: the form was refused)"
             except urllib.error.HTTPError as redirect:
                 landed = redirect.headers.get("Location", "")
@@ -167,7 +168,7 @@ def main() -> None:
         elapsed = time.perf_counter() - started
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        server.wait(timeout=120)
     database = env["DATABASE_URL"].split(":", 1)[0]
     print(
         f"gunicorn 2 workers x 4 threads, {database}, {CLIENTS} clients x {ROUNDS} rounds "
