@@ -68,7 +68,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("DSSPORTAL_", "DATABASE_URL", "REDIS_URL", "EMAIL_", "DEBUG"))
+        if not k.startswith(
+            ("DSSPORTAL_", "DATABASE_URL", "REDIS_URL", "EMAIL_", "DEBUG", "DJANGO_ALLOW_ASYNC")
+        )
     }
     env.update(
         DJANGO_SETTINGS_MODULE="dssportal.settings",

@@ -29,7 +29,9 @@ def production_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("DSSPORTAL_", "DATABASE_URL", "REDIS_URL", "SECURE_", "DEBUG"))
+        if not k.startswith(
+            ("DSSPORTAL_", "DATABASE_URL", "REDIS_URL", "SECURE_", "DEBUG", "DJANGO_ALLOW_ASYNC")
+        )
     }
     env.update(
         DEBUG="0",
