@@ -13,11 +13,10 @@ from django.db import models
 from django.db.models import Q
 
 from extraction.core.naming import STAGING_NAME_RE
+from extraction.core.surveys import COMPRESSIONS, SURVEYS
 
-
-class Survey(models.TextChoices):
-    DSS1 = "DSS1", "DSS1"
-    DSS2 = "DSS2", "DSS2"
+#: ``Plate.survey`` choices, from the survey table of the core.
+SURVEY_CHOICES = [(name, name) for name in SURVEYS]
 
 
 class Band(models.TextChoices):
@@ -34,7 +33,7 @@ class Plate(models.Model):
     ``height_px`` pixels; a whole-plate scan has ``x0 = y0 = 0``.
     """
 
-    survey = models.CharField(max_length=4, choices=Survey.choices)
+    survey = models.CharField(max_length=4, choices=SURVEY_CHOICES)
     plate_id = models.CharField("plate id", max_length=8)
     region = models.CharField("region id", max_length=8, blank=True)
     label = models.CharField("plate label", max_length=16, blank=True)
@@ -115,7 +114,10 @@ class Request(models.Model):
         max_length=10, choices=RequestStatus.choices, default=RequestStatus.QUEUED
     )
     rejected_lines = models.JSONField(
-        default=list, blank=True, help_text="[{line, text, error}] for lines that did not parse."
+        default=list,
+        blank=True,
+        help_text="[{line, text, error}] for the first lines that did not parse "
+        "(at most DSSPORTAL_MAX_LISTED_ERRORS; n_rejected counts them all).",
     )
     n_fields = models.PositiveIntegerField("fields", default=0)
     n_rejected = models.PositiveIntegerField("rejected lines", default=0)
@@ -153,11 +155,8 @@ class FieldMode(models.TextChoices):
     LIST = "n", "n: list the plates, no image"
 
 
-class Compression(models.TextChoices):
-    GZIP = "G", "gzip"
-    BZIP2 = "B", "bzip2"
-    XZ = "X", "xz"
-    NONE = "U", "none"
+#: ``Field.compression`` choices, from the compression table of the core.
+COMPRESSION_CHOICES = [(c.code, c.codec) for c in COMPRESSIONS.values()]
 
 
 class FieldStatus(models.TextChoices):
@@ -186,7 +185,7 @@ class Field(models.Model):
     survey = models.CharField(max_length=5)  # DSS1, DSS2, DSS2R, DSS2B, DSS2I
     mode = models.CharField(max_length=5, choices=FieldMode.choices)
     plate_id_asked = models.CharField(max_length=8, blank=True)
-    compression = models.CharField(max_length=1, choices=Compression.choices)
+    compression = models.CharField(max_length=1, choices=COMPRESSION_CHOICES)
     expected_bytes = models.BigIntegerField(default=0)
     status = models.CharField(max_length=8, choices=FieldStatus.choices, default=FieldStatus.QUEUED)
     plate = models.ForeignKey(
@@ -274,6 +273,7 @@ class InboundMailOutcome(models.TextChoices):
     DUPLICATE = "duplicate", "duplicate of a handled message"
     STRANGER = "stranger", "unregistered sender"
     TOO_LARGE = "too_large", "too large"
+    UNREADABLE = "unreadable", "MIME structure not read"
     AUTO_SUBMITTED = "auto_submitted", "automatic mail, ignored"
     UNROUTABLE = "unroutable", "not for the request or deletion address"
     FAILED = "failed", "failed (software fault)"
@@ -289,8 +289,8 @@ class InboundMail(models.Model):
         null=True,
         blank=True,
         editable=False,
-        help_text="SHA-256 of routing kind and Message-ID, held by the first copy handled; "
-        "empty on duplicates and failures.",
+        help_text="SHA-256 of routing kind, sender and Message-ID, held by the first copy "
+        "handled; empty on duplicates and failures.",
     )
     message_id = models.CharField("Message-ID", max_length=255, blank=True)
     message_id_synthetic = models.BooleanField(

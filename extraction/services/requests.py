@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -11,10 +13,15 @@ from django.db.models import Sum
 
 from accounts.models import User
 from extraction.core.requestlist import FieldSpec, ParsedList, expected_bytes, parse_request_list
+from extraction.core.safetext import Listing, clip, listing, storable
+from extraction.core.textformat import human_bytes
 from extraction.models import Field, FieldStatus, Request, RequestStatus
+from extraction.services.selection import plate_ids_checked
 from extraction.services.staging import staging_bytes_used
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -35,12 +42,34 @@ class RequestOutcome:
 
 
 def parse_with_limits(text: str) -> ParsedList:
-    """The one parser, with the limits from settings."""
-    return parse_request_list(
+    """The one parser, with the limits from settings and plate ids checked against the
+    catalogue (an unknown or other-survey PLATE-ID is a rejected line)."""
+    parsed = parse_request_list(
         text,
         max_side_arcmin=settings.DSSPORTAL_MAX_FIELD_ARCMIN,
         max_lines=settings.DSSPORTAL_MAX_REQUEST_LINES,
     )
+    return plate_ids_checked(parsed)
+
+
+#: How much of one rejected line (and of its error) a request stores and quotes.
+REJECTED_TEXT_CHARS = 200
+REJECTED_ERROR_CHARS = 400
+
+
+def rejected_listing(rejected: Sequence[T], *, total: int | None = None) -> Listing[T]:
+    """The rejected lines a reply, page or API answer shows: at most
+    ``DSSPORTAL_MAX_LISTED_ERRORS`` of them, with the count of the rest (``total`` is
+    ``Request.n_rejected`` when ``rejected`` is the stored, already bounded, list)."""
+    return listing(rejected, limit=settings.DSSPORTAL_MAX_LISTED_ERRORS, total=total)
+
+
+def _rejected_entry(line_no: int, raw: str, error: str | None) -> dict[str, int | str | None]:
+    return {
+        "line": line_no,
+        "text": clip(raw, REJECTED_TEXT_CHARS),
+        "error": clip(error or "", REJECTED_ERROR_CHARS),
+    }
 
 
 def bytes_reserved(*, user: User) -> int:
@@ -49,14 +78,6 @@ def bytes_reserved(*, user: User) -> int:
         request__user=user, status__in=[FieldStatus.QUEUED, FieldStatus.RUNNING]
     ).aggregate(total=Sum("expected_bytes"))["total"]
     return int(pending or 0)
-
-
-def human_bytes(size: float) -> str:
-    for unit in ("bytes", "kB", "MB", "GB"):
-        if abs(size) < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} GB"
 
 
 def _field_row(request: Request, line_no: int, raw: str, spec: FieldSpec) -> Field:
@@ -106,7 +127,12 @@ def request_create_from_text(
     Every list is stored, even when no line is valid. A ``message_id`` seen before returns
     the earlier request with ``duplicate=True`` and queues nothing. Fields whose expected
     size does not fit in the user's remaining staging quota are skipped with the numbers.
+    The text is made :func:`~extraction.core.safetext.storable` first (no NUL, no lone
+    surrogate: no database refuses it); ``Request.rejected_lines`` keeps the first
+    ``DSSPORTAL_MAX_LISTED_ERRORS`` rejected lines, each cut short, and ``n_rejected``
+    counts them all, so a megabyte of bad lines stores a few kilobytes of errors.
     """
+    text = storable(text)
     if message_id:
         existing = Request.objects.filter(message_id=message_id).first()
         if existing is not None and existing.user_id == user.pk:
@@ -136,15 +162,13 @@ def _store(
 ) -> RequestOutcome:
     # Serialise a user's submissions so two lists cannot both spend the same quota.
     User.objects.select_for_update().filter(pk=user.pk).first()
-    rejected = [
-        {"line": line.line_no, "text": line.raw, "error": line.error} for line in parsed.errors
-    ]
+    rejected = [_rejected_entry(line.line_no, line.raw, line.error) for line in parsed.errors]
     request = Request.objects.create(
         user=user,
         source=source,
         message_id=message_id or None,
         raw_text=text,
-        rejected_lines=rejected,
+        rejected_lines=rejected[: settings.DSSPORTAL_MAX_LISTED_ERRORS],
         n_rejected=len(rejected),
     )
     rows = [
