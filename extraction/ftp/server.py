@@ -35,6 +35,7 @@ import logging
 import os
 import re
 import stat
+import sys
 import threading
 from collections import Counter
 from pathlib import Path
@@ -315,6 +316,10 @@ class StagingFilesystem(AbstractedFS):
     mkdir = rename = chmod = utime = mkstemp = _refuse
 
 
+class _RefusedBeforeLogin(Exception):
+    """A connection refused on arrival because too many wait to log in."""
+
+
 class PortalHandlerMixin:
     """Session behaviour shared by the plain and the TLS handler: per-session authorizer,
     pre-login limits, database hygiene around every command."""
@@ -339,10 +344,17 @@ class PortalHandlerMixin:
         """Greet the client, or refuse it when too many connections wait to log in."""
         if not self.server.pending_login_admit(self.remote_ip):
             self.respond_w_warning(TOO_MANY_PENDING)  # type: ignore[attr-defined]
-            self.close_when_done()  # type: ignore[attr-defined]
-            return
+            # Raised out of handle(), pyftpdlib's accept path drops the session at once,
+            # without starting a thread for it (see handle_error).
+            raise _RefusedBeforeLogin
         self._pending = True
         super().handle()  # type: ignore[misc]
+
+    def handle_error(self) -> None:
+        if isinstance(sys.exc_info()[1], _RefusedBeforeLogin):
+            self.close()
+            return
+        super().handle_error()  # type: ignore[misc]
 
     def add_channel(self, map: Any = None, events: Any = None) -> None:
         super().add_channel(map, events)  # type: ignore[misc]
@@ -352,7 +364,7 @@ class PortalHandlerMixin:
             self._login_deadline = self.ioloop.call_later(
                 self.login_timeout,
                 self._login_timed_out,
-                _errback=self.handle_error,  # type: ignore[attr-defined]
+                _errback=self.handle_error,
             )
 
     def _login_timed_out(self) -> None:
