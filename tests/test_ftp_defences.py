@@ -30,6 +30,9 @@ def private_staging(settings, tmp_path: Path) -> Path:
 @contextmanager
 def serving(**options: object) -> Iterator[PortalFTPServer]:
     options.setdefault("auth_failed_delay", 0.01)
+    # Sequential log-ins from one address must not trip over a slot the server is still
+    # releasing; the tests of the pending limits set it themselves.
+    options.setdefault("max_pending_per_ip", 50)
     server = ftp_server_build(host="127.0.0.1", port=0, **options)  # type: ignore[arg-type]
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"timeout": 0.05, "handle_exit": False}, daemon=True
