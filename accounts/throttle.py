@@ -210,8 +210,12 @@ def rate_limit_take(*, key: str, limit: Limit) -> None:
         row.save(update_fields=["count", "window_started_at", "last_at"])
 
 
+#: Longer than every window and than FORGET_AFTER: an older counter no longer limits anything.
+IDLE_COUNTER_AGE = timedelta(days=2)
+
+
 def throttle_counters_prune() -> int:
-    """Delete counters untouched for longer than any window; returns how many."""
-    cutoff = timezone.now() - max(FORGET_AFTER, timedelta(days=1))
+    """Delete counters idle for longer than any window (scheduled daily); returns how many."""
+    cutoff = timezone.now() - IDLE_COUNTER_AGE
     deleted, _ = ThrottleCounter.objects.filter(last_at__lt=cutoff).delete()
     return deleted

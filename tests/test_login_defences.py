@@ -30,8 +30,10 @@ from django.core import mail
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
+from django_q.models import Schedule
 
 from accounts.models import EmailAddress, ThrottleCounter, User
+from accounts.tasks import prune_throttle_counters
 from accounts.throttle import LoginThrottled
 
 pytestmark = pytest.mark.django_db
@@ -401,3 +403,13 @@ def test_password_change(client, make_user) -> None:
     assert "Password changed" in response.content.decode()
     bob.refresh_from_db()
     assert bob.check_password(NEW_PASSWORD)
+
+
+def test_idle_counters_are_pruned_by_the_daily_task(make_user, frozen_clock) -> None:
+    make_user("bob", "bob@example.org")
+    authenticate(None, username="bob", password="wrong", remote_address="192.0.2.1")
+    assert prune_throttle_counters() == "deleted 0 idle throttle counters"
+    frozen_clock.advance(3 * 86400)
+    assert prune_throttle_counters() == "deleted 2 idle throttle counters"
+    assert not ThrottleCounter.objects.exists()
+    assert Schedule.objects.get(func="accounts.tasks.prune_throttle_counters").schedule_type == "D"
