@@ -42,6 +42,7 @@ def test_password_reset_journey(
 ) -> None:
     settings.EMAIL_BACKEND = "dssportal.mail.OutboxEmailBackend"
     settings.OUTBOX_DIR = outbox = tmp_path / "outbox"
+    settings.DSSPORTAL_PUBLIC_URL = live_server.url
     make_user("bob", "bob@example.org")
 
     page.goto(f"{live_server.url}/login/")

@@ -366,17 +366,28 @@ def test_the_confirmation_link_can_be_sent_again(client) -> None:
     assert User.objects.get(username="bob").is_active
 
 
-def test_password_reset_by_any_confirmed_address_ends_the_delay(client, make_user) -> None:
+def test_password_reset_by_any_confirmed_address_ends_the_delay(
+    client, make_user, settings
+) -> None:
+    settings.DSSPORTAL_PUBLIC_URL = "https://dss.example.org"
+    settings.ALLOWED_HOSTS = ["*"]  # even then, the Host header does not make the link
     bob = make_user("bob", "bob@example.org")
     EmailAddress.objects.create(user=bob, email="bob@work.example", verified=True)
     for _ in range(8):
         web_login(client, "bob", "wrong")
-    response = client.post(reverse("password_reset"), {"email": "BOB@work.example"}, follow=True)
+    response = client.post(
+        reverse("password_reset"),
+        {"email": "BOB@work.example"},
+        follow=True,
+        HTTP_HOST="evil.example",
+    )
     assert "Check your mail" in response.content.decode()
     unknown = client.post(reverse("password_reset"), {"email": "x@example.org"}, follow=True)
     assert unknown.status_code == 200 and len(mail.outbox) == 1
     (message,) = mail.outbox
     assert message.to == ["bob@example.org"]
+    # The configured public address, whatever Host header the request came with.
+    assert "https://dss.example.org/password/reset/" in message.body
     link = re.search(r"https?://[^/\s]+(/password/reset/\S+/)", message.body).group(1)
     form = client.get(link, follow=True)
     assert "Set a new password" in form.content.decode()
@@ -413,3 +424,12 @@ def test_idle_counters_are_pruned_by_the_daily_task(make_user, frozen_clock) -> 
     assert prune_throttle_counters() == "deleted 2 idle throttle counters"
     assert not ThrottleCounter.objects.exists()
     assert Schedule.objects.get(func="accounts.tasks.prune_throttle_counters").schedule_type == "D"
+
+
+def test_the_admin_log_in_is_throttled_with_a_message(client, staff_user, frozen_clock) -> None:
+    url = reverse("admin:login")
+    for _ in range(5):
+        client.post(url, {"username": "operator", "password": "wrong"})
+    response = client.post(url, {"username": "operator", "password": PASSWORD})
+    assert response.status_code == 200 and "Too many failed log-ins" in response.content.decode()
+    assert not logged_in(client)
