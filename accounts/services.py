@@ -72,7 +72,8 @@ def _address_taken(email: str) -> bool:
 def _check_username(username: str, *, email: str) -> str:
     """The username as it will be stored (NFKC), or the reason it cannot be used.
 
-    Format and look only: whether the name is taken is decided by the caller.
+    Format and look (including lookalikes of existing names); whether the exact name is
+    taken is decided by the caller, which may have to answer neutrally.
     """
     username = unicodedata.normalize("NFKC", username.strip())
     try:
