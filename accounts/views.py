@@ -32,7 +32,8 @@ from accounts.services import (
     user_register,
 )
 from accounts.throttle import client_address
-from extraction.services.requests import bytes_reserved, human_bytes
+from extraction.core.textformat import human_bytes
+from extraction.services.requests import bytes_reserved
 from extraction.services.staging import staging_bytes_used
 
 

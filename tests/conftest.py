@@ -62,3 +62,17 @@ def frozen_clock(monkeypatch) -> FrozenClock:
     clock = FrozenClock()
     monkeypatch.setattr("accounts.throttle.timezone", clock)
     return clock
+
+
+@pytest.fixture
+def ngc7793_plate(db: None):
+    """Plate 04IN (DSS1, SERC J, NGC 7793) in the catalogue, offline: the plate id of the
+    second example line of REQUEST_FORMAT.md, which lists check against the catalogue."""
+    from tests.factories import dss_header, register_plate
+
+    return register_plate(
+        dss_header(359.456, -32.59, survey="DSS1", plate_id="04IN"),
+        survey="DSS1",
+        band="B",
+        online=False,
+    )
