@@ -62,6 +62,25 @@ DSSPORTAL_FIELDS_PER_TASK = env_int("DSSPORTAL_FIELDS_PER_TASK", 8, minimum=1)
 # How often each worker process looks for fields a dead worker or cluster had taken; 0: never.
 DSSPORTAL_SWEEP_SECONDS = env_float("DSSPORTAL_SWEEP_SECONDS", 5.0, minimum=0.0)
 
+# --- Abuse limits (accounts/throttle.py) ---------------------------------------------------------
+# Reverse proxies in front of the web server that append to X-Forwarded-For (0: none, use
+# REMOTE_ADDR). Log-in and registration limits count per client address, so this must be right.
+DSSPORTAL_TRUSTED_PROXIES = env_int("DSSPORTAL_TRUSTED_PROXIES", 0, minimum=0)
+DSSPORTAL_LOGIN_FREE_FAILURES_PER_ACCOUNT = env_int(
+    "DSSPORTAL_LOGIN_FREE_FAILURES_PER_ACCOUNT", 5, minimum=1
+)
+DSSPORTAL_LOGIN_FREE_FAILURES_PER_ADDRESS = env_int(
+    "DSSPORTAL_LOGIN_FREE_FAILURES_PER_ADDRESS", 20, minimum=1
+)
+DSSPORTAL_LOGIN_MAX_DELAY_S = env_int("DSSPORTAL_LOGIN_MAX_DELAY_S", 900, minimum=1)
+DSSPORTAL_REGISTRATIONS_PER_ADDRESS_PER_HOUR = env_int(
+    "DSSPORTAL_REGISTRATIONS_PER_ADDRESS_PER_HOUR", 5, minimum=1
+)
+DSSPORTAL_REGISTRATIONS_PER_HOUR = env_int("DSSPORTAL_REGISTRATIONS_PER_HOUR", 60, minimum=1)
+DSSPORTAL_MAILS_PER_RECIPIENT_PER_DAY = env_int(
+    "DSSPORTAL_MAILS_PER_RECIPIENT_PER_DAY", 5, minimum=1
+)
+
 # --- FTP ----------------------------------------------------------------------------------------
 DSSPORTAL_FTP_HOST = env_str("DSSPORTAL_FTP_HOST", "127.0.0.1")
 DSSPORTAL_FTP_PORT = env_int("DSSPORTAL_FTP_PORT", 2121, minimum=1)
@@ -72,6 +91,16 @@ DSSPORTAL_FTP_PASSIVE_PORTS = env_str("DSSPORTAL_FTP_PASSIVE_PORTS", "")  # e.g.
 DSSPORTAL_FTP_MASQUERADE_ADDRESS = env_str("DSSPORTAL_FTP_MASQUERADE_ADDRESS", "")
 DSSPORTAL_FTP_TLS_CERTFILE = env_str("DSSPORTAL_FTP_TLS_CERTFILE", "")
 DSSPORTAL_FTP_TLS_KEYFILE = env_str("DSSPORTAL_FTP_TLS_KEYFILE", "")
+DSSPORTAL_FTP_MAX_CONNECTIONS = env_int("DSSPORTAL_FTP_MAX_CONNECTIONS", 256, minimum=1)
+DSSPORTAL_FTP_MAX_CONNECTIONS_PER_ADDRESS = env_int(
+    "DSSPORTAL_FTP_MAX_CONNECTIONS_PER_ADDRESS", 10, minimum=1
+)
+# Connections that have not logged in yet: how many per address and in all, and for how long.
+DSSPORTAL_FTP_MAX_PENDING_LOGINS_PER_ADDRESS = env_int(
+    "DSSPORTAL_FTP_MAX_PENDING_LOGINS_PER_ADDRESS", 3, minimum=1
+)
+DSSPORTAL_FTP_MAX_PENDING_LOGINS = env_int("DSSPORTAL_FTP_MAX_PENDING_LOGINS", 64, minimum=1)
+DSSPORTAL_FTP_LOGIN_TIMEOUT_S = env_int("DSSPORTAL_FTP_LOGIN_TIMEOUT_S", 20, minimum=1)
 
 # --- Django ------------------------------------------------------------------------------------
 INSTALLED_APPS = [
@@ -95,6 +124,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.LoginThrottledMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
