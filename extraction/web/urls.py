@@ -7,8 +7,10 @@ urlpatterns = [
     path("requests/<int:pk>/", views.request_detail, name="request-detail"),
     path("requests/<int:pk>/status.json", views.request_status, name="request-status"),
     path("requests/<int:pk>/preview/<str:stem>.png", views.field_preview, name="field-preview"),
-    path("api/requests", api.api_request_create, name="api-request-create"),
+    path("api/requests", api.api_requests, name="api-requests"),
     path("api/requests/<int:pk>", api.api_request_detail, name="api-request-detail"),
+    path("api/resolve", api.api_resolve, name="api-resolve"),
+    path("api/plates", api.api_plates, name="api-plates"),
     path("staging/<str:name>/", views.staging_listing, name="staging-listing"),
     path("staging/<str:name>/<str:filename>", views.staging_file, name="staging-file"),
 ]
