@@ -10,8 +10,10 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from extraction.core.skymap import PlateOutline, sky_map_svg
+from extraction.core.cutout import sexagesimal_dec, sexagesimal_ra
+from extraction.core.skymap import sky_map_svg
 from extraction.models import Field, Plate, Request, StagingDirectory
+from extraction.services.plates import plate_outline
 from extraction.services.requests import fields_retry_failed, request_cancel
 from extraction.services.staging import StagingError, staging_directory_delete
 
@@ -32,9 +34,9 @@ class PlateAdmin(admin.ModelAdmin):
         "region",
         "band",
         "emulsion",
-        "epoch",
-        "ra_deg",
-        "dec_deg",
+        "epoch_year",
+        "centre_ra",
+        "centre_dec",
         "online",
         "synthetic",
     )
@@ -43,6 +45,18 @@ class PlateAdmin(admin.ModelAdmin):
     readonly_fields = ("imported_at", "updated_at", "header_cards")
     exclude = ("header",)
     list_per_page = 100
+
+    @admin.display(description="epoch", ordering="epoch")
+    def epoch_year(self, obj: Plate) -> str:
+        return f"{obj.epoch:.2f}" if obj.epoch is not None else "-"
+
+    @admin.display(description="RA (J2000)", ordering="ra_deg")
+    def centre_ra(self, obj: Plate) -> str:
+        return sexagesimal_ra(obj.ra_deg)[:8]
+
+    @admin.display(description="Dec (J2000)", ordering="dec_deg")
+    def centre_dec(self, obj: Plate) -> str:
+        return sexagesimal_dec(obj.dec_deg)[:9]
 
     @admin.display(description="plate-solution header")
     def header_cards(self, obj: Plate) -> str:
@@ -59,21 +73,7 @@ class PlateAdmin(admin.ModelAdmin):
         plates = Plate.objects.filter(survey=survey)
         if band:
             plates = plates.filter(band=band)
-        outlines = [
-            PlateOutline(
-                plate_id=p.plate_id,
-                ra_deg=p.ra_deg,
-                dec_deg=p.dec_deg,
-                scale_arcsec=p.pixel_scale_arcsec,
-                x0=p.x0,
-                y0=p.y0,
-                width_px=p.width_px,
-                height_px=p.height_px,
-                plate_size_px=p.plate_width_px,
-                online=p.online,
-            )
-            for p in plates
-        ]
+        outlines = [plate_outline(p) for p in plates]
         title = f"{survey} {band or 'all bands'}: {len(outlines)} plates, " + (
             f"{sum(o.online for o in outlines)} online"
         )

@@ -33,7 +33,7 @@ def test_svg_is_well_formed_and_marks_online_plates() -> None:
         PlateOutline("0B", 200.0, -40.0, 1.7, 0, 0, 14000, 14000, 14000, False),
     ]
     root = ET.fromstring(sky_map_svg(outlines, title="t"))
-    polygons = root.findall("{http://www.w3.org/2000/svg}polygon")
+    polygons = list(root.iter("{http://www.w3.org/2000/svg}polygon"))
     assert [p.get("fill") for p in polygons] == ["#f2c14e", "none"]
     xs = [float(pt.split(",")[0]) for pt in polygons[0].get("points").split()]
     assert max(xs) - min(xs) < 100  # the plate at RA 0 is not smeared across the map

@@ -31,7 +31,9 @@ def served(client, make_user, django_capture_on_commit_callbacks):
     client.force_login(user)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
-            reverse("request-list"), {"text": f"{LINE}\nthis line is wrong"}, follow=True
+            reverse("request-list"),
+            {"text": f"{LINE}\nthis line is wrong", "submit": "list", "valid_only": "1"},
+            follow=True,
         )
     return user, Request.objects.get(user=user), response
 
@@ -40,7 +42,7 @@ def test_submitting_the_form_shows_the_request_with_errors_and_files(client, ser
     _, request, response = served
     page = response.content.decode()
     assert response.redirect_chain[-1][0] == reverse("request-detail", args=[request.pk])
-    assert "Line 2:" in page and "this line is wrong" in page
+    assert "line 2:" in page and "this line is wrong" in page
     assert "queued" in page  # rendered before the worker ran
     page = client.get(reverse("request-detail", args=[request.pk])).content.decode()
     assert "real.fits" in page

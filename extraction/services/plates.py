@@ -38,6 +38,7 @@ from extraction.core.platestore import (
     plate_header_cards,
     write_plate,
 )
+from extraction.core.skymap import PlateOutline
 from extraction.models import Band, Plate, Survey
 
 # Plate ids name files in the store: keep them to what DSS uses (0025, 04IN, XE123 ...).
@@ -378,3 +379,19 @@ def plate_geometry(plate: Plate) -> PlateGeometry:
         while len(_geometries) > _GEOMETRY_CACHE_SIZE:
             _geometries.popitem(last=False)
     return geometry
+
+
+def plate_outline(plate: Plate) -> PlateOutline:
+    """What the sky pictures need of a plate: centre, scale and digitized extent."""
+    return PlateOutline(
+        plate_id=plate.plate_id,
+        ra_deg=plate.ra_deg,
+        dec_deg=plate.dec_deg,
+        scale_arcsec=plate.pixel_scale_arcsec,
+        x0=plate.x0,
+        y0=plate.y0,
+        width_px=plate.width_px,
+        height_px=plate.height_px,
+        plate_size_px=plate.plate_width_px,
+        online=plate.online,
+    )
