@@ -199,3 +199,16 @@ def test_plate_sky_map_marks_online_plates(client, staff_user, archive) -> None:
     assert page.count("<polygon") == 2
     assert "<title>0025 (online)</title>" in page and "<title>0FF9</title>" in page
     assert "2 plates, 1 online" in page
+
+
+def test_plate_list_shows_sexagesimal_positions_and_rounded_epochs(
+    client, staff_user, archive
+) -> None:
+    client.force_login(staff_user)
+    page = client.get(reverse("admin:extraction_plate_changelist")).content.decode()
+    # RA 217.0 deg = 14h28m00s; Dec -62.0; epoch 1977.781 rounded to 1977.78.
+    assert "14 28 00" in page and "-62 00 00" in page and "1977.78<" in page
+    assert "217.0<" not in page and "1977.781" not in page
+    map_page = client.get(reverse("admin:plate-sky-map"), {"survey": "DSS1"}).content.decode()
+    assert "+60°" in map_page and "-30°" in map_page
+    assert 'width="100%"' in map_page

@@ -8,11 +8,14 @@ positions are converted to FK5 J2000 with astropy, so the list line says J2000.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Final, Literal
 
 from astropy import units as u
 from astropy.coordinates import FK4, FK5, Angle, SkyCoord
+from astropy.coordinates.angles.errors import RangeError
+from astropy.utils.exceptions import AstropyWarning
 
 from extraction.core.cutout import sexagesimal_dec, sexagesimal_ra
 
@@ -59,7 +62,12 @@ def _angle(text: str, *, hours: bool, what: str) -> Angle:
     try:
         if _DECIMAL.match(cleaned):
             return Angle(float(cleaned), unit=u.deg)
-        return Angle(cleaned, unit=u.hourangle if hours else u.deg)
+        # astropy only warns about 60 minutes or seconds and carries them over: refuse them.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", AstropyWarning)
+            return Angle(cleaned, unit=u.hourangle if hours else u.deg)
+    except (RangeError, AstropyWarning) as exc:
+        raise PositionError(f"{what} {text!r}: {exc}".rstrip(".") + ".") from exc
     except (ValueError, u.UnitsError) as exc:
         example = "12 05 13.2, 12:05:13.2 or 181.305" if hours else "-25 17 32, -25:17:32 or -25.29"
         raise PositionError(f"{what} {text!r} is not an angle; type e.g. {example}.") from exc
@@ -92,8 +100,6 @@ def parse_position(lon_text: str, lat_text: str, frame: Frame) -> tuple[float, f
     if abs(lat.degree) > 90.0:
         name = "b" if galactic else "Dec."
         raise PositionError(f"{name} must lie between -90 and +90 degrees, got {lat.degree:g}.")
-    if not galactic and _DECIMAL.match(lon_text.strip()) is None and lon.hour >= 24.0:
-        raise PositionError(f"R.A. must be below 24 h, got {lon_text!r}.")
     return float(lon.wrap_at(360 * u.deg).degree), float(lat.degree)
 
 

@@ -96,7 +96,9 @@ class PositionForm(forms.Form):
         max_length=40,
         help_text="-25 17 32 or -25.2922 (degrees)",
     )
-    frame = forms.ChoiceField(label="Coordinates", choices=FRAME_CHOICES, initial="J2000")
+    frame = forms.ChoiceField(
+        label="Coordinates", choices=FRAME_CHOICES, initial="J2000", required=False
+    )
     width = forms.FloatField(label="Width (arcmin)", initial=10.0)
     height = forms.FloatField(label="Height (arcmin)", initial=10.0)
 
