@@ -1,6 +1,6 @@
 from django.urls import path
 
-from extraction.web import api, views
+from extraction.web import api, downloads, views
 
 urlpatterns = [
     path("requests/", views.request_list, name="request-list"),
@@ -11,6 +11,8 @@ urlpatterns = [
     path("api/requests/<int:pk>", api.api_request_detail, name="api-request-detail"),
     path("api/resolve", api.api_resolve, name="api-resolve"),
     path("api/plates", api.api_plates, name="api-plates"),
-    path("staging/<str:name>/", views.staging_listing, name="staging-listing"),
-    path("staging/<str:name>/<str:filename>", views.staging_file, name="staging-file"),
+    path("staging/<str:name>.zip", downloads.staging_zip, name="staging-zip"),
+    path("staging/<str:name>/", downloads.staging_listing, name="staging-listing"),
+    path("staging/<str:name>/delete", downloads.staging_delete, name="staging-delete"),
+    path("staging/<str:name>/<str:filename>", downloads.staging_file, name="staging-file"),
 ]
