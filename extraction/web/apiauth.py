@@ -117,7 +117,7 @@ def _no_view(request: HttpRequest) -> HttpResponse:
     return HttpResponse()
 
 
-def _session_user(request: HttpRequest) -> User | None:
+def session_user(request: HttpRequest) -> User | None:
     user = getattr(request, "user", None)
     if not isinstance(user, User) or not user.is_authenticated:
         return None
@@ -166,7 +166,7 @@ def api_caller(request: HttpRequest) -> Caller:
         return Caller(_basic_user(request, value.strip()), "basic")
     if header:
         raise ApiError(401, "use 'Authorization: Bearer <token>' (or Basic with a JSON body).")
-    user = _session_user(request)
+    user = session_user(request)
     if user is None:
         raise ApiError(
             401,

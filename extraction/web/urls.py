@@ -1,6 +1,6 @@
 from django.urls import path
 
-from extraction.web import api, plates, views
+from extraction.web import api, downloads, plates, views
 
 urlpatterns = [
     path("requests/", views.request_list, name="request-list"),
@@ -15,6 +15,8 @@ urlpatterns = [
     path("plates/", plates.plate_finder, name="plate-finder"),
     path("plates/covering.json", plates.plate_covering, name="plate-covering"),
     path("plates/<str:survey>/<str:plate_id>/", plates.plate_detail, name="plate-detail"),
-    path("staging/<str:name>/", views.staging_listing, name="staging-listing"),
-    path("staging/<str:name>/<str:filename>", views.staging_file, name="staging-file"),
+    path("staging/<str:name>.zip", downloads.staging_zip, name="staging-zip"),
+    path("staging/<str:name>/", downloads.staging_listing, name="staging-listing"),
+    path("staging/<str:name>/delete", downloads.staging_delete, name="staging-delete"),
+    path("staging/<str:name>/<str:filename>", downloads.staging_file, name="staging-file"),
 ]

@@ -10,13 +10,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import User
 from dssportal.views import EXAMPLE_LINES
 from extraction.core.requestlist import ParsedList
-from extraction.models import FieldStatus, Request, StagingDirectory
+from extraction.models import FieldStatus, Request
 from extraction.services.extraction import preview_path
 from extraction.services.links import staging_ftp_url
 from extraction.services.requests import parse_with_limits, request_create_from_text
@@ -187,43 +186,6 @@ def request_status(request: HttpRequest, pk: int) -> JsonResponse:
             "fields": list(fields),
         }
     )
-
-
-def _live_own_directory(request: HttpRequest, name: str) -> StagingDirectory:
-    directory = get_object_or_404(
-        StagingDirectory, name=name, deleted_at__isnull=True, expires_at__gt=timezone.now()
-    )
-    if directory.user_id != request.user.pk and not request.user.is_staff:
-        raise Http404("No such staging directory.")
-    return directory
-
-
-def _staged_files(directory: StagingDirectory) -> list[Path]:
-    root = directory.absolute_path
-    if not root.is_dir() or root.is_symlink():
-        return []
-    return sorted(p for p in root.iterdir() if p.is_file() and not p.is_symlink())
-
-
-@login_required
-def staging_listing(request: HttpRequest, name: str) -> HttpResponse:
-    directory = _live_own_directory(request, name)
-    files = [(p.name, p.stat().st_size) for p in _staged_files(directory)]
-    return render(
-        request,
-        "extraction/staging_listing.html",
-        {"directory": directory, "files": files, "ftp_url": staging_ftp_url(directory)},
-    )
-
-
-@login_required
-def staging_file(request: HttpRequest, name: str, filename: str) -> FileResponse:
-    directory = _live_own_directory(request, name)
-    # Serve only a name that is listed in the directory: no path is ever built from input.
-    for path in _staged_files(directory):
-        if path.name == filename:
-            return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
-    raise Http404("No such file.")
 
 
 @login_required
