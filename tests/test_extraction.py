@@ -18,10 +18,10 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from extraction.core.plates import PlateGeometry, angular_distance_deg
-from extraction.models import Field, Request, StagingDirectory
+from extraction.models import Field, Plate, Request, StagingDirectory
 from extraction.services.extraction import field_extract
 from extraction.services.requests import request_create_from_text
-from extraction.services.selection import FieldTarget, plate_select
+from extraction.services.selection import FieldSkip, FieldTarget, plate_select
 from tests.factories import dss_header, register_plate, register_real_dss_plate
 
 pytestmark = pytest.mark.django_db
@@ -172,13 +172,18 @@ def test_unknown_and_offline_plates_are_skipped_with_the_reason(
     text = (
         "a 14 29 56 -62 41 05 1 1 J2000 DSS1 0FF1 U\nb 14 29 56 -62 41 05 1 1 J2000 DSS1 ZZ99 U\n"
     )
-    outcome = submit(make_user(), text, django_capture_on_commit_callbacks)
-    offline, unknown = outcome.request.fields.order_by("line_no")
-    offline.refresh_from_db(), unknown.refresh_from_db()
+    user = make_user()
+    outcome = submit(user, text, django_capture_on_commit_callbacks)
+    # The unknown plate id is a rejected line at receipt: no field, nothing reserved.
+    (offline,) = outcome.request.fields.order_by("line_no")
+    offline.refresh_from_db()
     assert offline.status == "skipped" and "not online" in offline.message
-    assert unknown.status == "skipped" and "ZZ99 is not a DSS1 plate" in unknown.message
+    (rejected,) = outcome.rejected
+    assert rejected["line"] == 2
+    assert "ZZ99 is not in this archive's DSS1 catalogue" in str(rejected["error"])
+    assert outcome.request.n_rejected == 1
     body = mail.outbox[-1].body
-    assert "line 1 (a)" in body and "line 2 (b)" in body
+    assert "line 1 (a)" in body
 
 
 def test_modes_e_and_c_choose_different_plates():
@@ -203,9 +208,36 @@ def test_modes_e_and_c_choose_different_plates():
         survey="DSS1",
         online=False,
     )
-    target = FieldTarget("DSS1", "e", "", field_ra, field_dec, 5.0, 5.0)
-    assert plate_select(target).plate == b
-    assert plate_select(FieldTarget("DSS1", "c", "", field_ra, field_dec, 5.0, 5.0)).plate == a
+    edge = FieldTarget("DSS1", "e", "", field_ra, field_dec, 5.0, 5.0)
+    centre = FieldTarget("DSS1", "c", "", field_ra, field_dec, 5.0, 5.0)
+    # Neither is online: nothing is served, and the reason names the plate that would be.
+    with pytest.raises(FieldSkip, match="plate 0B01 does, but its pixels are not online"):
+        plate_select(edge)
+    with pytest.raises(FieldSkip, match="plate 0A01 does, but its pixels are not online"):
+        plate_select(centre)
+    # Only A online: both modes take A (an archive serves what it holds); e says B is better.
+    _set_online(a, True)
+    chosen = plate_select(edge)
+    assert chosen.plate == a
+    assert "plate 0B01 would be better but its pixels are not online" in chosen.reason
+    assert plate_select(centre).plate == a and "would be better" not in plate_select(centre).reason
+    # Only B online: c takes B, naming A as the closer centre.
+    _set_online(a, False)
+    _set_online(b, True)
+    assert plate_select(edge).plate == b and "would be better" not in plate_select(edge).reason
+    chosen = plate_select(centre)
+    assert chosen.plate == b and "plate 0A01 would be better" in chosen.reason
+    # Both online: each mode's own best.
+    _set_online(a, True)
+    assert plate_select(edge).plate == b
+    assert plate_select(centre).plate == a
+
+
+def _set_online(plate: Plate, online: bool) -> None:
+    """Mark a catalogued plate online or not (selection reads only the catalogue)."""
+    Plate.objects.filter(pk=plate.pk).update(
+        online=online, data_file=f"{plate.plate_id}.fits" if online else ""
+    )
 
 
 def test_mode_n_lists_plates_in_a_file_and_in_the_mail(

@@ -17,6 +17,8 @@ from tests.factories import register_real_dss_plate
 pytestmark = pytest.mark.django_db
 
 LINE = "real 14 29 56 -62 41 05 1. 1. J2000 DSS1 0025 U"
+#: The same field choosing its plate itself: valid without any plate in the catalogue.
+LINE_E = "real 14 29 56 -62 41 05 1. 1. J2000 DSS1 e U"
 
 
 @pytest.fixture
@@ -27,7 +29,7 @@ def user(client, make_user):
 
 
 def field_post(**values: str) -> dict[str, str]:
-    form = {"width": "5", "height": "5", "frame": "J2000", "survey": "DSS2", "mode": "e"}
+    form = {"width": "5", "height": "5", "frame": "J2000", "survey": "DSS2R", "mode": "e"}
     form |= {"compression": "G"} | values
     return {"submit": "field", **{f"f-{k}": v for k, v in form.items()}}
 
@@ -41,7 +43,7 @@ def test_a_field_by_object_name_is_resolved_offline_into_one_line(client, user) 
     # the list line keeps 1 mas in R.A. and 10 mas in Dec.
     assert abs(field.ra_deg - expected.ra_deg) < 1e-5
     assert abs(field.dec_deg - expected.dec_deg) < 1e-5
-    assert field.compression == "G" and field.survey == "DSS2" and field.width_arcmin == 5
+    assert field.compression == "G" and field.survey == "DSS2R" and field.width_arcmin == 5
 
 
 def test_a_field_in_galactic_coordinates_is_queued_in_j2000(client, user) -> None:
@@ -75,7 +77,7 @@ def test_a_bad_field_is_explained_and_nothing_stored(client, user, values, words
 
 
 def test_a_list_with_bad_lines_is_kept_for_correction_and_nothing_stored(client, user) -> None:
-    text = f"{LINE}\nthis line is wrong\nreal2 14 29 56 -62 75 05 1. 1. J2000 DSS1 e U"
+    text = f"{LINE_E}\nthis line is wrong\nreal2 14 29 56 -62 75 05 1. 1. J2000 DSS1 e U"
     response = client.post(reverse("request-list"), {"submit": "list", "text": text})
     page = response.content.decode()
     assert response.status_code == 422 and not Request.objects.exists()
@@ -107,7 +109,7 @@ def test_listed_errors_are_bounded(client, user, settings) -> None:
 
 
 def test_an_uploaded_list_is_read_like_typed_text(client, user) -> None:
-    upload = SimpleUploadedFile("list.txt", f"# my fields\n{LINE}\n".encode(), "text/plain")
+    upload = SimpleUploadedFile("list.txt", f"# my fields\n{LINE_E}\n".encode(), "text/plain")
     response = client.post(reverse("request-list"), {"submit": "list", "upload": upload})
     assert response.status_code == 302
     assert Request.objects.get().fields.get().identifier == "real"
@@ -124,9 +126,12 @@ def test_a_bad_upload_comes_back_as_text_to_mend(client, user) -> None:
 
 
 def test_the_check_endpoint_uses_the_mail_parser_and_stores_nothing(client, user) -> None:
-    checked = client.post(reverse("request-check"), {"text": f"{LINE}\nNGC 253"}).json()
+    checked = client.post(reverse("request-check"), {"text": f"{LINE_E}\nNGC 253"}).json()
     assert checked["n_fields"] == 1 and checked["n_errors"] == 1
     assert checked["errors"][0]["line"] == 2 and "columns" in checked["errors"][0]["error"]
+    # The catalogue is asked as for mail: a plate id it does not hold is a rejected line.
+    unknown = client.post(reverse("request-check"), {"text": LINE}).json()
+    assert unknown["n_fields"] == 0 and "0025" in unknown["errors"][0]["error"]
     assert not Request.objects.exists()
     assert client.get(reverse("request-check")).status_code == 405
 

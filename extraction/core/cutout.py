@@ -22,7 +22,7 @@ import os
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +35,7 @@ from astropy.wcs import WCS, Sip
 from extraction.core.plates import FieldBox, PlateGeometry
 from extraction.core.platestore import BoxRead
 from extraction.core.sky import angular_distance_deg, gnomonic_project_deg
+from extraction.core.surveys import COMPRESSIONS
 
 #: Output compression levels, chosen by measurement (bench/bench_cutout.py): 16-bit noisy plate
 #: data barely compress, so higher levels cost several times the CPU for ~1 % smaller files.
@@ -42,7 +43,13 @@ GZIP_LEVEL = 1
 BZIP2_LEVEL = 9  # bzip2's level only sets the block size; speed hardly changes with it
 XZ_PRESET = 0
 
-SUFFIX = {"U": ".fits", "G": ".fits.gz", "B": ".fits.bz2", "X": ".fits.xz"}
+#: Each codec of ``surveys.COMPRESSIONS`` at the chosen level.
+_CODECS: dict[str, Callable[[bytes], bytes]] = {
+    "none": lambda data: data,
+    "gzip": lambda data: gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0),
+    "bzip2": lambda data: bz2.compress(data, compresslevel=BZIP2_LEVEL),
+    "xz": lambda data: lzma.compress(data, format=lzma.FORMAT_XZ, preset=XZ_PRESET),
+}
 
 #: Largest allowed disagreement between the fitted standard WCS and the plate solution.
 WCS_TOLERANCE_ARCSEC = 0.1
@@ -435,15 +442,10 @@ def fits_bytes(cutout: Cutout) -> bytes:
 
 def compress(data: bytes, compression: str) -> bytes:
     """Compress FITS bytes for ``compression`` ``U``/``G``/``B``/``X`` at the chosen levels."""
-    if compression == "U":
-        return data
-    if compression == "G":
-        return gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
-    if compression == "B":
-        return bz2.compress(data, compresslevel=BZIP2_LEVEL)
-    if compression == "X":
-        return lzma.compress(data, format=lzma.FORMAT_XZ, preset=XZ_PRESET)
-    raise ValueError(f"unknown compression {compression!r}; use G, B, X or U")
+    entry = COMPRESSIONS.get(compression)
+    if entry is None:
+        raise ValueError(f"unknown compression {compression!r}; use {', '.join(COMPRESSIONS)}")
+    return _CODECS[entry.codec](data)
 
 
 def write_atomically(final: Path, data: bytes, *, scratch: Path) -> int:

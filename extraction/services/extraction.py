@@ -19,9 +19,10 @@ from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from extraction.core.cutout import SUFFIX, compress, cutout_build, fits_bytes, write_atomically
+from extraction.core.cutout import compress, cutout_build, fits_bytes, write_atomically
 from extraction.core.platestore import open_plate
 from extraction.core.preview import preview_png
+from extraction.core.surveys import output_file_name
 from extraction.models import Field, FieldStatus, Request, RequestStatus, StagingDirectory
 from extraction.services.selection import (
     FieldSkip,
@@ -136,7 +137,7 @@ def _cut_image(field: Field, directory: StagingDirectory) -> Extracted:
         ra_deg=field.ra_deg,
         dec_deg=field.dec_deg,
     )
-    name = f"{field.stem}{SUFFIX[field.compression]}"
+    name = output_file_name(field.stem, field.compression)
     payload = compress(fits_bytes(cutout), field.compression)
     size = write_atomically(directory.absolute_path / name, payload, scratch=scratch_dir())
     _write_preview(field, pixels.data, pixels.valid)

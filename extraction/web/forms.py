@@ -20,15 +20,12 @@ from extraction.core.positions import (
     list_position,
     parse_position,
 )
-from extraction.models import Compression
+from extraction.core.surveys import SURVEY_BANDS
+from extraction.models import COMPRESSION_CHOICES
 from extraction.services.names import NameNotFound, name_resolve
 
-SURVEY_CHOICES = [
-    ("DSS2", "DSS2 red (POSS-II F, SERC-ER / AAO-R)"),
-    ("DSS2B", "DSS2 blue (POSS-II J, SERC-EJ)"),
-    ("DSS2I", "DSS2 near infrared (POSS-II N, SERC-I)"),
-    ("DSS1", "DSS1 (POSS-I E, SERC-J)"),
-]
+#: Column 11, from the survey table of the core: ``DSS2R`` is what ``DSS2`` means.
+SURVEY_CHOICES = [(row.token, row.description) for row in SURVEY_BANDS.values()]
 MODE_CHOICES = [
     ("e", "e: the plate whose edge is furthest from the field"),
     ("c", "c: the plate whose centre is closest"),
@@ -125,7 +122,7 @@ class FieldForm(PositionForm):
         max_length=64,
         help_text="Names the output file; the object name without blanks when left empty.",
     )
-    survey = forms.ChoiceField(label="Survey and band", choices=SURVEY_CHOICES, initial="DSS2")
+    survey = forms.ChoiceField(label="Survey and band", choices=SURVEY_CHOICES, initial="DSS2R")
     mode = forms.ChoiceField(label="Plate", choices=MODE_CHOICES, initial="e")
     plate_id = forms.CharField(
         label="Plate id",
@@ -133,9 +130,7 @@ class FieldForm(PositionForm):
         max_length=8,
         help_text="Only with “a plate I name”; the plates covering the field are offered.",
     )
-    compression = forms.ChoiceField(
-        label="Compression", choices=Compression.choices, initial=Compression.GZIP
-    )
+    compression = forms.ChoiceField(label="Compression", choices=COMPRESSION_CHOICES, initial="G")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -23,14 +23,11 @@ from extraction.services.platefinder import (
 from extraction.services.plates import plate_outline
 from extraction.web.forms import PlateFinderForm
 
-# What a survey choice of the forms asks the finder for: DSS2 is the red survey.
-_FINDER_TOKEN = {"DSS1": "DSS1", "DSS2": "DSS2R", "DSS2B": "DSS2B", "DSS2I": "DSS2I"}
-
 
 def _covering(
     position: ListPosition, width: float, height: float, survey: str
 ) -> list[SurveyCoverage]:
-    surveys = (_FINDER_TOKEN[survey],) if survey in _FINDER_TOKEN else FINDER_SURVEYS
+    surveys = (survey,) if survey else FINDER_SURVEYS
     return plates_covering(
         ra_deg=position.ra_j2000_deg,
         dec_deg=position.dec_j2000_deg,
@@ -117,7 +114,7 @@ def plate_covering(request: HttpRequest) -> JsonResponse:
     data = form.cleaned_data
     position: ListPosition = data["position"]
     try:
-        coverage = _covering(position, data["width"], data["height"], data["survey"] or "DSS2")
+        coverage = _covering(position, data["width"], data["height"], data["survey"] or "DSS2R")
     except FinderInputError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
     rows = [row for group in coverage for row in group.plates]
