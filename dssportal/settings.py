@@ -206,7 +206,9 @@ Q_CLUSTER: dict[str, object] = {
     "ack_failures": True,
     "catch_up": False,
     # Successful tasks are not stored: every field's outcome is on its Field row already, and
-    # writing a Success row per field costs the pipeline a database write. Failures are kept.
+    # writing a Success row per field costs the pipeline a database write. Failures are always
+    # kept (django-q stores a task that raised whatever save_limit says): a failed field makes
+    # its task raise (extraction.tasks.FieldFailed), so the admin's "Failed tasks" lists it.
     "save_limit": -1,
     "poll": 0.05,  # ORM broker: how often an idle cluster looks for new work (seconds)
     "label": "Task queue",

@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from extraction.models import Request
 from extraction.services.names import name_resolve
+from extraction.services.requests import human_bytes
 from tests.factories import register_real_dss_plate
 
 pytestmark = pytest.mark.django_db
@@ -158,6 +159,13 @@ def test_the_request_page_says_what_happened_and_where_the_files_are(client, ser
     preview = reverse("field-preview", args=[served.pk, "real"])
     assert f'<a href="{preview}" target="_blank"' in page
     assert "mode plate" not in page
+    # One size formatter, decimal units as in the mail, on every page that shows a size.
+    size = human_bytes(served.fields.get().bytes)
+    assert size in page and size.endswith(" kB")
+    listing = client.get(reverse("staging-listing", args=[name])).content.decode()
+    assert size in listing and "FTP uses your portal login" in listing
+    account = client.get(reverse("account")).content.decode()
+    assert human_bytes(served.staging.bytes) in account and "KB" not in account
 
 
 def test_the_plate_finder_lists_the_covering_plate_with_its_outline(client, served) -> None:
