@@ -116,6 +116,7 @@ def test_the_whole_journey_from_the_form_to_the_files(
     expect(page.locator("#line-check")).to_contain_text("1 valid line(s); 1 line(s) cannot be read")
     assert Request.objects.count() == 2 and page.url.endswith("/requests/")
     assert page.locator("#id_text").input_value() == f"{LINE}\n{bad}"  # kept to mend
+    shoot(page, "request-form-bad-line")
     page.fill("#id_text", f"{LINE}\n{bad.replace('-62 75', '-62 41')}")
     expect(page.locator("#line-check")).to_contain_text("2 valid line(s)")
     page.click("button[value=list]")
@@ -196,6 +197,23 @@ def test_the_plate_finder_lists_and_draws_the_covering_plates(
     shoot(page, "plate-finder")
     row.locator("a").first.click()
     expect(page.locator("h1")).to_have_text("DSS1 plate 0025")
+
+    # The request form offers the covering plates when the user names a plate.
+    page.goto(f"{live_server.url}/requests/")
+    expect(page.locator("#plate-box")).to_be_hidden()
+    page.fill("#id_f-lon", "14 29 56")
+    page.fill("#id_f-lat", "-62 41 05")
+    page.fill("#id_f-width", "1")
+    page.fill("#id_f-height", "1")
+    page.select_option("#id_f-survey", "DSS1")
+    page.select_option("#id_f-mode", "plate")
+    expect(page.locator("#plate-offer")).to_contain_text("0025 (whole field")
+    assert page.locator("#plate-choices option").evaluate_all("o => o.map(x => x.value)") == [
+        "0025"
+    ]
+    page.fill("#id_f-plate_id", "0025")
+    page.click("button[value=field]")
+    expect(page.locator("#fields")).to_contain_text("plate 0025")
 
 
 def test_a_second_user_gets_404_on_every_url_of_the_first(
