@@ -180,6 +180,13 @@ def test_the_plate_finder_lists_the_covering_plate_with_its_outline(client, serv
     assert "DSS2R: 0 plate(s)" in page
     plate_page = client.get(reverse("plate-detail", args=["DSS1", "0025"]))
     assert plate_page.status_code == 200 and "14 37 46.88" in plate_page.content.decode()
+    corners = re.findall(
+        r"<code>(\d\d \d\d \d\d) (-\d\d \d\d \d\d)</code>", plate_page.content.decode()
+    )
+    # The digitized area of the real cut-out holds the field at 14 29 56 -62 41 05.
+    assert len(corners) == 4
+    assert min(ra for ra, _ in corners) < "14 29 56" < max(ra for ra, _ in corners)
+    assert min(d for _, d in corners) < "-62 41 05" < max(d for _, d in corners)
     assert client.get(reverse("plate-detail", args=["DSS2", "0025"])).status_code == 404
 
 

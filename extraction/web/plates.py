@@ -11,7 +11,7 @@ from django.utils.safestring import mark_safe
 
 from extraction.core.cutout import sexagesimal_dec, sexagesimal_ra
 from extraction.core.positions import ListPosition
-from extraction.core.skymap import field_map_svg, sky_map_svg
+from extraction.core.skymap import field_map_svg, outline_radec, sky_map_svg
 from extraction.models import Plate
 from extraction.services.platefinder import (
     FINDER_SURVEYS,
@@ -89,6 +89,10 @@ def plate_detail(request: HttpRequest, survey: str, plate_id: str) -> HttpRespon
     plate = get_object_or_404(Plate, survey=survey.upper(), plate_id__iexact=plate_id)
     outline = plate_outline(plate)
     scale = plate.pixel_scale_arcsec / 60.0
+    corners = [
+        f"{sexagesimal_ra(ra)[:8]} {sexagesimal_dec(dec)[:9]}"
+        for ra, dec in outline_radec(outline, points_per_side=1)
+    ]
     return render(
         request,
         "extraction/plate_detail.html",
@@ -97,6 +101,7 @@ def plate_detail(request: HttpRequest, survey: str, plate_id: str) -> HttpRespon
             "centre_ra": sexagesimal_ra(plate.ra_deg)[:11],
             "centre_dec": sexagesimal_dec(plate.dec_deg)[:11],
             "extent_arcmin": (plate.width_px * scale, plate.height_px * scale),
+            "corners": corners,
             "svg": mark_safe(
                 sky_map_svg([outline], width=720, title=f"Plate {plate.plate_id} on the sky")
             ),
