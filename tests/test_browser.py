@@ -108,6 +108,8 @@ def test_the_whole_journey_from_the_form_to_the_files(
 
     # A batch with a bad line: shown as typed, refused on sending, mended, then sent.
     page.goto(f"{base}/requests/")
+    page.click("button[value=list]")
+    expect(page.locator("#line-check")).to_contain_text("The list is empty")
     bad = "real2 14 29 56 -62 75 05 1. 1. J2000 DSS1 e U"
     page.fill("#id_text", f"{LINE}\n{bad}")
     expect(page.locator("#line-check")).to_contain_text("line 2:")

@@ -25,14 +25,13 @@
     const validOnly = document.getElementById("valid-only");
     const box = document.getElementById("line-check");
     let timer = null;
-    let lastChecked = null;
 
     function show(result) {
       box.replaceChildren();
       if (result.n_errors === 0) {
-        if (result.n_fields) {
-          box.append(el("p", { class: "line-ok" }, `${result.n_fields} valid line(s), ready to send.`));
-        }
+        box.append(result.n_fields
+          ? el("p", { class: "line-ok" }, `${result.n_fields} valid line(s), ready to send.`)
+          : el("p", { class: "error" }, "The list is empty: type lines or choose a file."));
         return;
       }
       const wrap = el("div", { class: "line-errors" });
@@ -56,7 +55,6 @@
       const reply = await fetch(listForm.dataset.checkUrl, { method: "POST", body });
       if (!reply.ok) return null;
       const result = await reply.json();
-      lastChecked = text.value;
       show(result);
       return result;
     }
@@ -82,7 +80,6 @@
         text.focus();
       }
     });
-    void lastChecked;
   }
 
   // -- One field -------------------------------------------------------------------------
