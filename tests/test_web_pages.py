@@ -60,6 +60,19 @@ def test_a_field_in_galactic_coordinates_is_queued_in_j2000(client, user) -> Non
     assert field.equinox == "J2000" and field.raw_line.startswith("gc 17 45 ")
 
 
+def test_progress_counts_every_ended_field_by_its_state(
+    client, user, django_capture_on_commit_callbacks
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):  # no plate here: skipped
+        client.post(reverse("request-list"), field_post(name="NGC 253"))
+    item = Request.objects.get()
+    status = client.get(reverse("request-status", args=[item.pk])).json()
+    assert status["n_ended"] == 1 and status["summary"] == "1 of 1 field(s) ended: 1 skipped."
+    page = client.get(reverse("request-detail", args=[item.pk])).content.decode()
+    assert 'value="1"' in page and "1 of 1 field(s) ended: 1 skipped." in page
+    assert f'class="status status-{item.status}">{item.get_status_display()}<' in page
+
+
 @pytest.mark.parametrize(
     ("values", "words"),
     [

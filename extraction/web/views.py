@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from django.conf import settings
@@ -143,6 +144,20 @@ def request_check(request: HttpRequest) -> JsonResponse:
     )
 
 
+def _progress(statuses: list[str]) -> dict[str, object]:
+    """How far a request is, from its fields' states: a state added to ``FieldStatus``
+    is counted and named without touching the page or its script."""
+    counts = Counter(statuses)
+    ended = sum(n for status, n in counts.items() if status not in _UNFINISHED)
+    parts = [f"{counts[value]} {label}" for value, label in FieldStatus.choices if counts[value]]
+    return {
+        "n_fields": len(statuses),
+        "n_ended": ended,
+        "summary": f"{ended} of {len(statuses)} field(s) ended"
+        + (f": {', '.join(parts)}." if parts else "."),
+    }
+
+
 @login_required
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     item = _own_request(request, pk)
@@ -156,7 +171,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "item": item,
             "fields": fields,
-            "ended": item.n_done + item.n_skipped + item.n_failed,
+            "progress": _progress([f.status for f in fields]),
             "running": any(f.status in _UNFINISHED for f in fields),
             "previews": [f for f in fields if f.status == FieldStatus.DONE and f.mode != "n"],
             "rejected": item.rejected_lines[:limit],
@@ -171,19 +186,21 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def request_status(request: HttpRequest, pk: int) -> JsonResponse:
     """Progress for the request page to poll."""
     item = _own_request(request, pk)
-    fields = item.fields.order_by("line_no").values(
-        "line_no", "identifier", "status", "output_name", "bytes", "message", "stem"
+    fields = list(
+        item.fields.order_by("line_no").values(
+            "line_no", "identifier", "status", "output_name", "bytes", "message", "stem"
+        )
     )
     return JsonResponse(
         {
+            **_progress([f["status"] for f in fields]),
             "id": item.pk,
             "status": item.status,
             "status_display": item.get_status_display(),
-            "n_fields": item.n_fields,
             "n_done": item.n_done,
             "n_skipped": item.n_skipped,
             "n_failed": item.n_failed,
-            "fields": list(fields),
+            "fields": fields,
         }
     )
 

@@ -17,12 +17,10 @@
       const reply = await fetch(url, { headers: { Accept: "application/json" } });
       if (reply.ok) {
         const data = await reply.json();
-        const ended = data.n_done + data.n_skipped + data.n_failed;
         bar.max = Math.max(1, data.n_fields);
-        bar.value = ended;
-        bar.textContent = `${ended} of ${data.n_fields}`;
-        sentence.textContent = `${ended} of ${data.n_fields} field(s) ended: ${data.n_done} done, ` +
-          `${data.n_skipped} skipped, ${data.n_failed} failed.`;
+        bar.value = data.n_ended;
+        bar.textContent = `${data.n_ended} of ${data.n_fields}`;
+        if (sentence.textContent !== data.summary) sentence.textContent = data.summary;
         status.textContent = data.status_display;
         status.className = `status status-${data.status}`;
         if (JSON.stringify(data.fields.map((f) => f.status)) !== seen) {
