@@ -75,10 +75,10 @@ def sky_map_svg(outlines: Sequence[PlateOutline], *, width: int = 1080, title: s
     RA hours are labelled below the map and Dec degrees on its left; the picture scales
     to the width of its container.
     """
-    left, bottom = 34, 20  # room for the Dec and RA labels
+    left, right, bottom = 34, 12, 20  # room for the Dec and RA labels
     height = width // 2
     sx, sy = width / 360.0, height / 180.0
-    parts = _svg_open(width + left, height + bottom, title, "sky-map")
+    parts = _svg_open(width + left + right, height + bottom, title, "sky-map")
     parts.append(f'<g transform="translate({left},0)">')
     parts.append(f'<rect width="{width}" height="{height}" fill="#0b1020"/>')
     for ra_line in range(0, 361, 30):
