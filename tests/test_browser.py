@@ -269,17 +269,18 @@ def test_at_390_px_nothing_overflows_and_the_skip_link_comes_first(
             )
             shoot(page, f"390px-{label}")
             assert widths[0] <= widths[1], (label, widths)
+            unlabelled = page.evaluate(
+                """() => Array.from(document.querySelectorAll(
+                         'main input, main select, main textarea'))
+                     .filter(e => e.type !== 'hidden' && !(e.labels && e.labels.length))
+                     .map(e => e.name)"""
+            )
+            assert unlabelled == [], (label, unlabelled)
         page.goto(f"{base}/requests/")
         page.keyboard.press("Tab")
         assert page.evaluate("document.activeElement.className") == "skip-link"
         page.keyboard.press("Enter")
         assert page.evaluate("document.activeElement.id") == "main"
-        unlabelled = page.evaluate(
-            """() => Array.from(document.querySelectorAll('main input, main select, main textarea'))
-                 .filter(e => e.type !== 'hidden' && !(e.labels && e.labels.length))
-                 .map(e => e.name)"""
-        )
-        assert unlabelled == []
     finally:
         context.close()
 
