@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from extraction.models import Request
 from extraction.services.names import name_resolve
-from extraction.services.requests import human_bytes
+from extraction.services.requests import human_bytes, parse_with_limits
 from tests.factories import register_real_dss_plate
 
 pytestmark = pytest.mark.django_db
@@ -71,6 +71,15 @@ def test_progress_counts_every_ended_field_by_its_state(
     page = client.get(reverse("request-detail", args=[item.pk])).content.decode()
     assert 'value="1"' in page and "1 of 1 field(s) ended: 1 skipped." in page
     assert f'class="status status-{item.status}">{item.get_status_display()}<' in page
+
+
+def test_a_b1950_field_reads_as_the_mail_line_of_the_original_service(client, user) -> None:
+    values = {"identifier": "field01", "lon": "12 5 13", "lat": "30 45 32", "frame": "B1950"}
+    client.post(reverse("request-list"), field_post(**values, width="10", height="10"))
+    field = Request.objects.get().fields.get()
+    mail = parse_with_limits("field01 12 5 13 30 45 32 10. 10. B1950 DSS2R e G").fields[0]
+    assert field.equinox == "B1950"
+    assert abs(field.ra_deg - mail.ra_deg) < 1e-9 and abs(field.dec_deg - mail.dec_deg) < 1e-9
 
 
 @pytest.mark.parametrize(
