@@ -47,7 +47,7 @@ def read_fits(payload: bytes) -> fits.HDUList:
     return fits.open(io.BytesIO(payload), do_not_scale_image_data=True)
 
 
-def sip_only(header: fits.Header) -> fits.Header:
+def standard_only(header: fits.Header) -> fits.Header:
     """The cut-out header without the DSS plate solution: what non-DSS software reads."""
     stripped = header.copy()
     for key in list(stripped.keys()):
@@ -86,9 +86,9 @@ def test_real_dss_plate_cut_out_is_pixel_exact_with_a_wcs_within_a_tenth_arcsec(
         ra_ref, dec_ref = plate_geometry.pixel_to_sky(uu.ravel() + x0, vv.ravel() + y0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FITSFixedWarning)
-            standard = WCS(sip_only(header))
+            standard = WCS(standard_only(header), key="A")
             as_read = WCS(header)
-        assert standard.wcs.ctype[0] == "RA---TAN-SIP"
+        assert header["CTYPE1A"] == "RA---TPV" and "CTYPE1" not in header
         for wcs in (standard, as_read):
             ra, dec = wcs.all_pix2world(uu.ravel(), vv.ravel(), 0)
             assert angular_distance_deg(ra, dec, ra_ref, dec_ref).max() * 3600 < 0.1
