@@ -59,6 +59,7 @@ __all__ = [
     "ParsedList",
     "Survey",
     "expected_bytes",
+    "expected_fits_bytes",
     "format_field_line",
     "parse_deletion_list",
     "parse_request_list",
@@ -401,9 +402,14 @@ def expected_bytes(field: FieldSpec) -> int:
     250 560 bytes of data in DSS1 and 720 000 in DSS2 (the "260 kB and 720 kB" of the
     original service), 57 600 bytes of header on top.
     """
-    scale = ARCSEC_PER_PIXEL[field.survey]
-    nx = max(1, math.ceil(field.width_arcmin * 60.0 / scale - 1e-9))
-    ny = max(1, math.ceil(field.height_arcmin * 60.0 / scale - 1e-9))
+    return expected_fits_bytes(field.survey, field.width_arcmin, field.height_arcmin)
+
+
+def expected_fits_bytes(survey: str, width_arcmin: float, height_arcmin: float) -> int:
+    """Expected uncompressed FITS size of a ``width x height`` arcmin field of ``survey``."""
+    scale = ARCSEC_PER_PIXEL[survey]
+    nx = max(1, math.ceil(width_arcmin * 60.0 / scale - 1e-9))
+    ny = max(1, math.ceil(height_arcmin * 60.0 / scale - 1e-9))
     data_blocks = -(-2 * nx * ny // FITS_BLOCK_BYTES)
     return (data_blocks + FITS_HEADER_BLOCKS) * FITS_BLOCK_BYTES
 

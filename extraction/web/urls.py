@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/requests/<int:pk>", api.api_request_detail, name="api-request-detail"),
     path("api/resolve", api.api_resolve, name="api-resolve"),
     path("api/plates", api.api_plates, name="api-plates"),
+    path("api/cutout", api.api_cutout, name="api-cutout"),
     path("staging/<str:name>.zip", downloads.staging_zip, name="staging-zip"),
     path("staging/<str:name>/", downloads.staging_listing, name="staging-listing"),
     path("staging/<str:name>/delete", downloads.staging_delete, name="staging-delete"),
