@@ -207,14 +207,19 @@ def float_param(request: HttpRequest, name: str, *, default: float | None = None
         if default is None:
             raise ApiError(400, f"give {name} (a decimal number).")
         return default
+    return finite_number(raw, name, "a decimal number")
+
+
+def finite_number(text: str, name: str, what: str) -> float:
+    """``text`` as a finite float, or a 400 saying that ``name`` must be ``what``."""
     try:
-        if len(raw) > 40:
+        if len(text) > 40:
             raise ValueError
-        value = float(raw)
+        value = float(text)
     except ValueError:
-        raise ApiError(400, f"{name} must be a decimal number, not {raw[:40]!r}.") from None
+        raise ApiError(400, f"{name} must be {what}, not {text[:40]!r}.") from None
     if not math.isfinite(value):
-        raise ApiError(400, f"{name} must be a finite number.")
+        raise ApiError(400, f"{name} must be a finite number, {what}.")
     return value
 
 
@@ -279,15 +284,7 @@ def _soda_params(request: HttpRequest) -> dict[str, str]:
 
 
 def _degrees(text: str, name: str) -> float:
-    try:
-        if len(text) > 40:
-            raise ValueError
-        value = float(text)
-    except ValueError:
-        raise ApiError(400, f"{name} must be a number of degrees, not {text[:40]!r}.") from None
-    if not math.isfinite(value):
-        raise ApiError(400, f"{name} must be a finite number of degrees.")
-    return value
+    return finite_number(text, name, "a number of degrees")
 
 
 def _field_of(params: dict[str, str]) -> tuple[float, float, float, float]:
