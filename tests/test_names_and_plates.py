@@ -7,7 +7,7 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from django.urls import reverse
 
-from extraction.core.plates import PLATE_SIZE_PX
+from extraction.core.surveys import SURVEYS
 from extraction.services.names import NameNotFound, name_resolve
 from extraction.services.platefinder import FinderInputError, plates_covering
 from tests.factories import dss_header, register_plate
@@ -52,7 +52,7 @@ def test_unknown_names_say_so(name):
 def dss2_plates(db):
     """Two online DSS2 red plates 5 deg apart, and one offline DSS2 blue plate, 1200 px
     digitized around each plate centre."""
-    half = PLATE_SIZE_PX["DSS2"] // 2
+    half = SURVEYS["DSS2"].plate_size_px // 2
     corner = (half - 600, half - 600)
 
     def plate(ra, dec, plate_id, band, online=True):

@@ -20,7 +20,7 @@ from django.utils import timezone
 from accounts.models import User
 from extraction.core.cutout import compress, fits_bytes
 from extraction.core.preview import preview_png
-from extraction.core.requestlist import expected_fits_bytes
+from extraction.core.surveys import band_row, expected_data_bytes
 from extraction.models import CutoutUsage
 from extraction.services.extraction import field_cut
 from extraction.services.selection import FieldSkip, FieldTarget
@@ -114,7 +114,10 @@ def cutout_make(
         raise CutoutRefused(400, "MODE must be e, c or a plate id (mode n: /api/plates).")
     suffix, content_type = FORMATS[output_format]
     now = timezone.now()
-    expected = expected_fits_bytes(target.survey, target.width_arcmin, target.height_arcmin)
+    row = band_row(target.survey)
+    if row is None:
+        raise CutoutRefused(400, f"unknown survey {target.survey!r}.")
+    expected = expected_data_bytes(row.survey.name, target.width_arcmin, target.height_arcmin)
     _allowance_take(user=user, expected=expected, now=now)
     try:
         cut = field_cut(target=target, identifier=identifier)

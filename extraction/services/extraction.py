@@ -19,17 +19,11 @@ from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from extraction.core.cutout import (
-    SUFFIX,
-    Cutout,
-    compress,
-    cutout_build,
-    fits_bytes,
-    write_atomically,
-)
+from extraction.core.cutout import Cutout, compress, cutout_build, fits_bytes, write_atomically
 from extraction.core.plates import Coverage
 from extraction.core.platestore import BoxRead, open_plate
 from extraction.core.preview import preview_png
+from extraction.core.surveys import output_file_name
 from extraction.models import Field, FieldStatus, Request, RequestStatus, StagingDirectory
 from extraction.services.selection import (
     FieldSkip,
@@ -168,7 +162,7 @@ def field_cut(*, target: FieldTarget, identifier: str) -> CutImage:
 
 def _cut_image(field: Field, directory: StagingDirectory) -> Extracted:
     cut = field_cut(target=_target(field), identifier=field.identifier)
-    name = f"{field.stem}{SUFFIX[field.compression]}"
+    name = output_file_name(field.stem, field.compression)
     payload = compress(fits_bytes(cut.cutout), field.compression)
     size = write_atomically(directory.absolute_path / name, payload, scratch=scratch_dir())
     _write_preview(field, cut.pixels.data, cut.pixels.valid)

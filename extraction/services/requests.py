@@ -12,6 +12,7 @@ from django.db.models import Sum
 from accounts.models import User
 from extraction.core.requestlist import FieldSpec, ParsedList, expected_bytes, parse_request_list
 from extraction.models import Field, FieldStatus, Request, RequestStatus
+from extraction.services.selection import plate_ids_checked
 from extraction.services.staging import staging_bytes_used
 
 log = logging.getLogger(__name__)
@@ -35,12 +36,14 @@ class RequestOutcome:
 
 
 def parse_with_limits(text: str) -> ParsedList:
-    """The one parser, with the limits from settings."""
-    return parse_request_list(
+    """The one parser, with the limits from settings and plate ids checked against the
+    catalogue (an unknown or other-survey PLATE-ID is a rejected line)."""
+    parsed = parse_request_list(
         text,
         max_side_arcmin=settings.DSSPORTAL_MAX_FIELD_ARCMIN,
         max_lines=settings.DSSPORTAL_MAX_REQUEST_LINES,
     )
+    return plate_ids_checked(parsed)
 
 
 def bytes_reserved(*, user: User) -> int:
