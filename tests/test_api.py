@@ -316,3 +316,32 @@ def test_random_json_and_bytes_never_give_a_server_error(
     assert query.status_code < 500
     name = client.get(reverse("api-resolve"), {"name": raw.decode("latin-1")}, **bearer(token))
     assert name.status_code < 500
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    authorization=st.text(max_size=60) | st.builds(lambda t: f"Basic {t}", st.text(max_size=40)),
+    query=st.dictionaries(
+        st.sampled_from(["POS", "RA", "DEC", "SIZE", "SURVEY", "MODE", "FORMAT", "ID", "pos"]),
+        st.text(max_size=30),
+        max_size=6,
+    ),
+    body=st.binary(max_size=100),
+)
+def test_random_credentials_and_cutout_queries_never_give_a_server_error(
+    client, token, authorization, query, body
+):
+    latin1 = authorization.encode("latin-1", "replace").decode("latin-1")
+    responses = [
+        client.get(URL, HTTP_AUTHORIZATION=latin1),
+        client.get(f"{URL}/1", HTTP_AUTHORIZATION=latin1),
+        client.post(URL, data=body, content_type="application/json", HTTP_AUTHORIZATION=latin1),
+    ]
+    assert all(r.status_code < 500 for r in responses)
+    cutout = client.get(reverse("api-cutout"), query, **bearer(token))
+    assert cutout.status_code < 500
+    assert cutout["Content-Type"] == "application/json" or cutout.status_code == 200

@@ -101,15 +101,18 @@ def _request_summary(item: Request) -> dict[str, object]:
 
 
 def _request_json(item: Request) -> dict[str, object]:
-    fields = item.fields.order_by("line_no").values(
+    rows = item.fields.order_by("line_no").values(
         "line_no", "identifier", "status", "survey", "mode", "plate_id_asked", "output_name",
         "bytes", "message",
     )  # fmt: skip
-    return {
-        **_request_summary(item),
-        **bounded_rejections(list(item.rejected_lines)),
-        "fields": list(fields),
-    }
+    summary = _request_summary(item)
+    web_url = summary["web_url"]
+    fields = []
+    for row in rows:
+        # Each file's own URL, fetchable with the same token (Range supported).
+        done = row["output_name"] and isinstance(web_url, str)
+        fields.append({**row, "file_url": f"{web_url}{row['output_name']}" if done else None})
+    return {**summary, **bounded_rejections(list(item.rejected_lines)), "fields": fields}
 
 
 def _submitted_text(request: HttpRequest, caller: Caller) -> str:
