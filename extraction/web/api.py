@@ -149,7 +149,9 @@ def _create(request: HttpRequest, caller: Caller) -> JsonResponse:
         )
         raise ApiError(400, message, **bounded_rejections(rejected))
     outcome = request_create_from_text(user=caller.user, text=text, source="api")
-    return JsonResponse(_request_json(outcome.request), status=201)
+    # Read it again: with inline tasks (DSSPORTAL_TASKS_SYNC) the fields may be done already.
+    created = Request.objects.select_related("staging").get(pk=outcome.request.pk)
+    return JsonResponse(_request_json(created), status=201)
 
 
 def _int_param(request: HttpRequest, name: str, default: int, lo: int, hi: int) -> int:
