@@ -345,3 +345,18 @@ def test_random_credentials_and_cutout_queries_never_give_a_server_error(
     cutout = client.get(reverse("api-cutout"), query, **bearer(token))
     assert cutout.status_code < 500
     assert cutout["Content-Type"] == "application/json" or cutout.status_code == 200
+
+
+def test_staff_see_and_revoke_tokens_and_cutout_usage_in_the_admin(client, staff_user, token):
+    client.force_login(staff_user)
+    listing = client.get(reverse("admin:accounts_apitoken_changelist"))
+    assert listing.status_code == 200 and token[:10] in listing.content.decode()
+    assert token not in listing.content.decode()
+    pk = ApiToken.objects.get().pk
+    client.post(
+        reverse("admin:accounts_apitoken_changelist"),
+        {"action": "revoke", "_selected_action": [pk]},
+    )
+    assert ApiToken.objects.get().revoked_at is not None
+    assert Client().get(URL, **bearer(token)).status_code == 401
+    assert client.get(reverse("admin:extraction_cutoutusage_changelist")).status_code == 200
