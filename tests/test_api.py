@@ -360,3 +360,17 @@ def test_staff_see_and_revoke_tokens_and_cutout_usage_in_the_admin(client, staff
     assert ApiToken.objects.get().revoked_at is not None
     assert Client().get(URL, **bearer(token)).status_code == 401
     assert client.get(reverse("admin:extraction_cutoutusage_changelist")).status_code == 200
+
+
+def test_quoted_rejected_lines_are_cut_short(client, token):
+    long_line = "x" * 5000
+    response = post_json(client, {"text": f"{GOOD}\n{long_line}"}, **bearer(token)).json()
+    assert response["rejected"][0]["text"] == "x" * 200
+    assert Request.objects.get().rejected_lines[0]["text"] == long_line  # stored whole
+
+
+def test_a_trusted_origin_behind_a_proxy_is_accepted(client, token, settings):
+    settings.CSRF_TRUSTED_ORIGINS = ["https://dss.example.org"]
+    ok = client.get(URL, HTTP_ORIGIN="https://dss.example.org", **bearer(token))
+    assert ok.status_code == 200
+    assert client.get(URL, HTTP_ORIGIN="https://other.example", **bearer(token)).status_code == 403

@@ -41,6 +41,9 @@ from extraction.web.apiauth import (
 
 ApiView = Callable[..., HttpResponse]
 
+#: How much of a rejected line an answer quotes (the line number says where the rest is).
+QUOTED_LINE_CHARS = 200
+
 
 def api_view(*methods: str) -> Callable[[Callable[..., HttpResponse]], ApiView]:
     """An API endpoint: allowed methods, an authenticated caller, errors as JSON.
@@ -73,9 +76,15 @@ def api_view(*methods: str) -> Callable[[Callable[..., HttpResponse]], ApiView]:
 def bounded_rejections(rejected: list[Any]) -> dict[str, object]:
     """At most ``DSSPORTAL_MAX_LISTED_ERRORS`` rejected lines, and how many were left out."""
     limit = settings.DSSPORTAL_MAX_LISTED_ERRORS
+    listed = [
+        {**row, "text": str(row.get("text", ""))[:QUOTED_LINE_CHARS]}
+        if isinstance(row, dict)
+        else row
+        for row in rejected[:limit]
+    ]
     return {
         "n_rejected": len(rejected),
-        "rejected": rejected[:limit],
+        "rejected": listed,
         "rejected_not_listed": max(0, len(rejected) - limit),
     }
 
@@ -139,8 +148,7 @@ def _create(request: HttpRequest, caller: Caller) -> JsonResponse:
     parsed = parse_with_limits(text)
     if not parsed.fields:
         rejected = [
-            {"line": line.line_no, "text": line.raw[:200], "error": line.error}
-            for line in parsed.errors
+            {"line": line.line_no, "text": line.raw, "error": line.error} for line in parsed.errors
         ]
         message = (
             "no line of the list is a valid field; nothing was stored."
