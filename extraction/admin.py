@@ -13,7 +13,7 @@ from django.utils.safestring import mark_safe
 from extraction.core.cutout import sexagesimal_dec, sexagesimal_ra
 from extraction.core.skymap import sky_map_svg
 from extraction.core.surveys import BAND_NAMES, SURVEYS
-from extraction.models import Field, Plate, Request, StagingDirectory
+from extraction.models import CutoutUsage, Field, Plate, Request, StagingDirectory
 from extraction.services.plates import plate_outline
 from extraction.services.requests import fields_retry_failed, request_cancel
 from extraction.services.staging import StagingError, staging_directory_delete
@@ -334,3 +334,17 @@ class InboundMailAdmin(admin.ModelAdmin):
     def raw_text(self, obj: InboundMail) -> str:
         text = bytes(obj.raw or b"").decode("utf-8", errors="replace")
         return format_html("<pre style='white-space: pre-wrap'>{}</pre>", text)
+
+
+@admin.register(CutoutUsage)
+class CutoutUsageAdmin(admin.ModelAdmin):
+    """Synchronous cut-outs (``/api/cutout``) per user and UTC day, against
+    ``DSSPORTAL_CUTOUT_DAILY_MB``."""
+
+    list_display = ("day", "user", "n_cutouts", "bytes")
+    list_filter = ("day",)
+    search_fields = ("user__username",)
+    readonly_fields = ("user", "day", "n_cutouts", "bytes", "window_start", "window_count")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -316,3 +316,61 @@ def test_random_json_and_bytes_never_give_a_server_error(
     assert query.status_code < 500
     name = client.get(reverse("api-resolve"), {"name": raw.decode("latin-1")}, **bearer(token))
     assert name.status_code < 500
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    authorization=st.text(max_size=60) | st.builds(lambda t: f"Basic {t}", st.text(max_size=40)),
+    query=st.dictionaries(
+        st.sampled_from(["POS", "RA", "DEC", "SIZE", "SURVEY", "MODE", "FORMAT", "ID", "pos"]),
+        st.text(max_size=30),
+        max_size=6,
+    ),
+    body=st.binary(max_size=100),
+)
+def test_random_credentials_and_cutout_queries_never_give_a_server_error(
+    client, token, authorization, query, body
+):
+    latin1 = authorization.encode("latin-1", "replace").decode("latin-1")
+    responses = [
+        client.get(URL, HTTP_AUTHORIZATION=latin1),
+        client.get(f"{URL}/1", HTTP_AUTHORIZATION=latin1),
+        client.post(URL, data=body, content_type="application/json", HTTP_AUTHORIZATION=latin1),
+    ]
+    assert all(r.status_code < 500 for r in responses)
+    cutout = client.get(reverse("api-cutout"), query, **bearer(token))
+    assert cutout.status_code < 500
+    assert cutout["Content-Type"] == "application/json" or cutout.status_code == 200
+
+
+def test_staff_see_and_revoke_tokens_and_cutout_usage_in_the_admin(client, staff_user, token):
+    client.force_login(staff_user)
+    listing = client.get(reverse("admin:accounts_apitoken_changelist"))
+    assert listing.status_code == 200 and token[:10] in listing.content.decode()
+    assert token not in listing.content.decode()
+    pk = ApiToken.objects.get().pk
+    client.post(
+        reverse("admin:accounts_apitoken_changelist"),
+        {"action": "revoke", "_selected_action": [pk]},
+    )
+    assert ApiToken.objects.get().revoked_at is not None
+    assert Client().get(URL, **bearer(token)).status_code == 401
+    assert client.get(reverse("admin:extraction_cutoutusage_changelist")).status_code == 200
+
+
+def test_quoted_rejected_lines_are_cut_short(client, token):
+    long_line = "x" * 5000
+    response = post_json(client, {"text": f"{GOOD}\n{long_line}"}, **bearer(token)).json()
+    assert response["rejected"][0]["text"] == "x" * 200
+    assert Request.objects.get().rejected_lines[0]["text"] == long_line  # stored whole
+
+
+def test_a_trusted_origin_behind_a_proxy_is_accepted(client, token, settings):
+    settings.CSRF_TRUSTED_ORIGINS = ["https://dss.example.org"]
+    ok = client.get(URL, HTTP_ORIGIN="https://dss.example.org", **bearer(token))
+    assert ok.status_code == 200
+    assert client.get(URL, HTTP_ORIGIN="https://other.example", **bearer(token)).status_code == 403

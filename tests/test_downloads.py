@@ -9,6 +9,7 @@ import subprocess
 import zipfile
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
@@ -155,6 +156,13 @@ def test_a_script_fetches_the_web_url_and_files_with_its_token(staged):
     fetched = script.get(files["real.fits"]["url"].removeprefix("http://testserver"), **auth)
     assert body(fetched) == (directory.absolute_path / "real.fits").read_bytes()
     assert script.get(reverse("staging-zip", args=[directory.name]), **auth).status_code == 200
+    detail = script.get(f"/api/requests/{directory.request_id}", **auth).json()
+    assert detail["web_url"].endswith(f"/staging/{directory.name}/")
+    api_file = detail["fields"][0]["file_url"].removeprefix(settings.DSSPORTAL_PUBLIC_URL)
+    assert (
+        body(script.get(api_file, **auth)) == (directory.absolute_path / "real.fits").read_bytes()
+    )
+    assert script.post(file_url(directory), **auth).status_code == 405
     bad = script.get(file_url(directory), HTTP_AUTHORIZATION="Bearer dss_wrong")
     assert bad.status_code == 401 and "token" in bad.json()["error"]
     anonymous = script.get(file_url(directory))

@@ -13,14 +13,15 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from extraction.core.plates import Coverage, select_touching
+from extraction.core.surveys import SURVEY_BANDS, survey_tokens
 from extraction.models import Plate
 from extraction.services.selection import FieldTarget, plates_touching
 
-#: The survey tokens the finder reports, in display order: DSS1 as one survey, DSS2 by band.
-FINDER_SURVEYS: tuple[str, ...] = ("DSS1", "DSS2R", "DSS2B", "DSS2I")
+#: The survey tokens the finder reports, in the survey table's order: DSS1, DSS2 by band.
+FINDER_SURVEYS: tuple[str, ...] = tuple(SURVEY_BANDS)
 
-#: Every token a request line may name (DSS2 alone: any DSS2 plate).
-KNOWN_SURVEYS: frozenset[str] = frozenset((*FINDER_SURVEYS, "DSS2"))
+#: Every token a request line may name (DSS2 is DSS2R, the red survey).
+KNOWN_SURVEYS: frozenset[str] = frozenset(survey_tokens())
 
 
 class FinderInputError(ValueError):

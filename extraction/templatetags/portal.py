@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import template
 
-from extraction.services.requests import human_bytes as _human_bytes
+from extraction.core.textformat import human_bytes as _human_bytes
 
 register = template.Library()
 

@@ -8,6 +8,7 @@ produce a 500.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -17,18 +18,31 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from extraction.models import Request
+from extraction.services.cutouts import CutoutRefused, cutout_make
 from extraction.services.links import staging_ftp_url, staging_web_url
 from extraction.services.names import NameNotFound, name_resolve
 from extraction.services.notify import request_web_url
 from extraction.services.platefinder import (
     FINDER_SURVEYS,
+    KNOWN_SURVEYS,
     FinderInputError,
     plates_covering,
 )
 from extraction.services.requests import parse_with_limits, request_create_from_text
-from extraction.web.apiauth import ApiError, Caller, api_caller, clean_text, json_body
+from extraction.services.selection import FieldTarget
+from extraction.web.apiauth import (
+    ApiError,
+    Caller,
+    api_caller,
+    clean_text,
+    json_body,
+    json_error,
+)
 
 ApiView = Callable[..., HttpResponse]
+
+#: How much of a rejected line an answer quotes (the line number says where the rest is).
+QUOTED_LINE_CHARS = 200
 
 
 def api_view(*methods: str) -> Callable[[Callable[..., HttpResponse]], ApiView]:
@@ -62,9 +76,15 @@ def api_view(*methods: str) -> Callable[[Callable[..., HttpResponse]], ApiView]:
 def bounded_rejections(rejected: list[Any]) -> dict[str, object]:
     """At most ``DSSPORTAL_MAX_LISTED_ERRORS`` rejected lines, and how many were left out."""
     limit = settings.DSSPORTAL_MAX_LISTED_ERRORS
+    listed = [
+        {**row, "text": str(row.get("text", ""))[:QUOTED_LINE_CHARS]}
+        if isinstance(row, dict)
+        else row
+        for row in rejected[:limit]
+    ]
     return {
         "n_rejected": len(rejected),
-        "rejected": rejected[:limit],
+        "rejected": listed,
         "rejected_not_listed": max(0, len(rejected) - limit),
     }
 
@@ -90,15 +110,18 @@ def _request_summary(item: Request) -> dict[str, object]:
 
 
 def _request_json(item: Request) -> dict[str, object]:
-    fields = item.fields.order_by("line_no").values(
+    rows = item.fields.order_by("line_no").values(
         "line_no", "identifier", "status", "survey", "mode", "plate_id_asked", "output_name",
         "bytes", "message",
     )  # fmt: skip
-    return {
-        **_request_summary(item),
-        **bounded_rejections(list(item.rejected_lines)),
-        "fields": list(fields),
-    }
+    summary = _request_summary(item)
+    web_url = summary["web_url"]
+    fields = []
+    for row in rows:
+        # Each file's own URL, fetchable with the same token (Range supported).
+        done = row["output_name"] and isinstance(web_url, str)
+        fields.append({**row, "file_url": f"{web_url}{row['output_name']}" if done else None})
+    return {**summary, **bounded_rejections(list(item.rejected_lines)), "fields": fields}
 
 
 def _submitted_text(request: HttpRequest, caller: Caller) -> str:
@@ -125,8 +148,7 @@ def _create(request: HttpRequest, caller: Caller) -> JsonResponse:
     parsed = parse_with_limits(text)
     if not parsed.fields:
         rejected = [
-            {"line": line.line_no, "text": line.raw[:200], "error": line.error}
-            for line in parsed.errors
+            {"line": line.line_no, "text": line.raw, "error": line.error} for line in parsed.errors
         ]
         message = (
             "no line of the list is a valid field; nothing was stored."
@@ -135,7 +157,9 @@ def _create(request: HttpRequest, caller: Caller) -> JsonResponse:
         )
         raise ApiError(400, message, **bounded_rejections(rejected))
     outcome = request_create_from_text(user=caller.user, text=text, source="api")
-    return JsonResponse(_request_json(outcome.request), status=201)
+    # Read it again: with inline tasks (DSSPORTAL_TASKS_SYNC) the fields may be done already.
+    created = Request.objects.select_related("staging").get(pk=outcome.request.pk)
+    return JsonResponse(_request_json(created), status=201)
 
 
 def _int_param(request: HttpRequest, name: str, default: int, lo: int, hi: int) -> int:
@@ -196,14 +220,19 @@ def float_param(request: HttpRequest, name: str, *, default: float | None = None
         if default is None:
             raise ApiError(400, f"give {name} (a decimal number).")
         return default
+    return finite_number(raw, name, "a decimal number")
+
+
+def finite_number(text: str, name: str, what: str) -> float:
+    """``text`` as a finite float, or a 400 saying that ``name`` must be ``what``."""
     try:
-        if len(raw) > 40:
+        if len(text) > 40:
             raise ValueError
-        value = float(raw)
+        value = float(text)
     except ValueError:
-        raise ApiError(400, f"{name} must be a decimal number, not {raw[:40]!r}.") from None
+        raise ApiError(400, f"{name} must be {what}, not {text[:40]!r}.") from None
     if not math.isfinite(value):
-        raise ApiError(400, f"{name} must be a finite number.")
+        raise ApiError(400, f"{name} must be a finite number, {what}.")
     return value
 
 
@@ -239,3 +268,111 @@ def api_plates(request: HttpRequest, caller: Caller) -> JsonResponse:
             "surveys": [group.as_json() for group in found],
         }
     )
+
+
+# -- Synchronous cut-out ------------------------------------------------------------------
+
+_ID_RE = re.compile(r"[A-Za-z0-9._+-]{1,64}")
+_PLATE_ID_RE = re.compile(r"[A-Za-z0-9]{2,6}")
+_FORMAT_ALIASES = {
+    "fits": "fits",
+    "application/fits": "fits",
+    "image/fits": "fits",
+    "fits.gz": "fits.gz",
+    "application/gzip": "fits.gz",
+    "png": "png",
+    "image/png": "png",
+}
+
+
+def _soda_params(request: HttpRequest) -> dict[str, str]:
+    """Query parameters by upper-case name (IVOA DALI: names are case-insensitive)."""
+    params: dict[str, str] = {}
+    for key in request.GET:
+        values = request.GET.getlist(key)
+        if key.upper() in params or len(values) > 1:
+            raise ApiError(400, f"give {key.upper()} once.")
+        params[key.upper()] = str(values[0]).strip()
+    return params
+
+
+def _degrees(text: str, name: str) -> float:
+    return finite_number(text, name, "a number of degrees")
+
+
+def _field_of(params: dict[str, str]) -> tuple[float, float, float, float]:
+    """``(ra_deg, dec_deg, width_arcmin, height_arcmin)`` from POS=CIRCLE or RA/DEC/SIZE."""
+    if "POS" in params:
+        words = params["POS"].split()
+        if not words or words[0].upper() != "CIRCLE" or len(words) != 4:
+            raise ApiError(
+                400,
+                "POS must be 'CIRCLE <ra> <dec> <radius>' in degrees (RANGE and POLYGON "
+                "are not supported); or give RA, DEC and SIZE.",
+            )
+        ra, dec, radius = (_degrees(words[i], n) for i, n in ((1, "ra"), (2, "dec"), (3, "radius")))
+        width = height = 2.0 * radius * 60.0
+    else:
+        missing = [p for p in ("RA", "DEC", "SIZE") if p not in params]
+        if missing:
+            raise ApiError(
+                400,
+                "give POS=CIRCLE ra dec radius, or RA, DEC and SIZE "
+                f"(missing {', '.join(missing)}).",
+            )
+        ra, dec = _degrees(params["RA"], "RA"), _degrees(params["DEC"], "DEC")
+        sizes = params["SIZE"].replace(",", " ").split()
+        if len(sizes) not in (1, 2):
+            raise ApiError(400, "SIZE is one size, or width and height, in degrees.")
+        width = _degrees(sizes[0], "SIZE") * 60.0
+        height = _degrees(sizes[-1], "SIZE") * 60.0
+    if not 0.0 <= ra < 360.0 or not -90.0 <= dec <= 90.0:
+        raise ApiError(400, "the position must have 0 <= ra < 360 and -90 <= dec <= 90 degrees.")
+    if width <= 0 or height <= 0:
+        raise ApiError(400, "the size must be more than 0.")
+    return ra, dec, width, height
+
+
+def _cutout_target(params: dict[str, str]) -> tuple[FieldTarget, str, str]:
+    ra, dec, width, height = _field_of(params)
+    survey = params.get("SURVEY", "DSS2").upper()
+    if survey not in KNOWN_SURVEYS:
+        raise ApiError(400, f"SURVEY must be one of {', '.join(sorted(KNOWN_SURVEYS))}.")
+    mode = params.get("MODE", "e")
+    if mode.lower() in ("e", "c"):
+        mode, plate_id = mode.lower(), ""
+    elif _PLATE_ID_RE.fullmatch(mode):
+        mode, plate_id = "plate", mode.upper()
+    else:
+        raise ApiError(400, "MODE must be e, c or a plate id such as 04IN.")
+    output = _FORMAT_ALIASES.get(params.get("FORMAT", "fits").lower())
+    if output is None:
+        raise ApiError(400, "FORMAT must be fits, fits.gz or png.")
+    identifier = params.get("ID", "cutout")
+    if not _ID_RE.fullmatch(identifier):
+        raise ApiError(400, "ID must be 1-64 letters, digits, '.', '_', '+' or '-'.")
+    target = FieldTarget(
+        survey=survey, mode=mode, plate_id=plate_id, ra_deg=ra, dec_deg=dec,
+        width_arcmin=width, height_arcmin=height,
+    )  # fmt: skip
+    return target, identifier, output
+
+
+@api_view("GET")
+def api_cutout(request: HttpRequest, caller: Caller) -> HttpResponse:
+    """``GET /api/cutout``: one field cut now and returned (IVOA SODA style parameters)."""
+    target, identifier, output = _cutout_target(_soda_params(request))
+    try:
+        made = cutout_make(
+            user=caller.user, target=target, identifier=identifier, output_format=output
+        )
+    except CutoutRefused as refused:
+        response = json_error(refused.status, refused.message)
+        if refused.retry_after_s is not None:
+            response["Retry-After"] = str(refused.retry_after_s)
+        return response
+    served = HttpResponse(made.payload, content_type=made.content_type)
+    served["Content-Disposition"] = f'attachment; filename="{made.filename}"'
+    served["X-DSS-Plate"] = made.plate_id
+    served["X-DSS-Clipped"] = "yes" if made.clipped else "no"
+    return served

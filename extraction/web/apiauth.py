@@ -65,8 +65,8 @@ def refuse_cross_site(request: HttpRequest) -> None:
     """Refuse a call a browser sends on behalf of another site.
 
     ``Sec-Fetch-Site`` (set by every current browser) must be ``same-origin`` or ``none``
-    (typed or bookmarked); an ``Origin`` header, when present, must be this site's. Scripts
-    send neither header and pass.
+    (typed or bookmarked); an ``Origin`` header, when present, must be this site's (or one
+    of ``CSRF_TRUSTED_ORIGINS``, for a site behind a proxy). Scripts send neither header.
     """
     fetch_site = request.headers.get("Sec-Fetch-Site", "").lower()
     if fetch_site and fetch_site not in ("same-origin", "none"):
@@ -74,7 +74,8 @@ def refuse_cross_site(request: HttpRequest) -> None:
     origin = request.headers.get("Origin")
     if origin is not None:
         own = f"{request.scheme}://{request.get_host()}"
-        if origin.rstrip("/").lower() != own.lower():
+        trusted = {o.lower() for o in (own, *getattr(settings, "CSRF_TRUSTED_ORIGINS", ()))}
+        if origin.rstrip("/").lower() not in trusted:
             raise ApiError(403, f"requests from origin {origin[:100]!r} are refused.")
 
 

@@ -69,14 +69,27 @@ def _caller(request: HttpRequest) -> tuple[User, bool]:
 DownloadView = Callable[..., HttpResponseBase]
 
 
-def download_view(view: Callable[..., HttpResponseBase]) -> DownloadView:
-    """Authenticate, then call ``view(request, user, by_token, **kwargs)``; errors for
-    token callers are JSON, a browser without a session goes to the login page."""
+def download_view(
+    *methods: str,
+) -> Callable[[Callable[..., HttpResponseBase]], DownloadView]:
+    """Allow ``methods``, authenticate, then call ``view(request, user, by_token, **kwargs)``;
+    errors for token callers are JSON, a browser without a session goes to the login page."""
 
+    def decorate(view: Callable[..., HttpResponseBase]) -> DownloadView:
+        return _download_wrapper(view, methods)
+
+    return decorate
+
+
+def _download_wrapper(
+    view: Callable[..., HttpResponseBase], methods: tuple[str, ...]
+) -> DownloadView:
     @csrf_exempt  # session POSTs are CSRF-checked in session_user; tokens need no check
     @wraps(view)
     def wrapper(request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
         try:
+            if request.method not in methods:
+                raise ApiError(405, f"use {' or '.join(methods)} here.")
             user, by_token = _caller(request)
             return view(request, user, by_token, **kwargs)
         except _LogIn:
@@ -118,7 +131,7 @@ def _staged_file(directory: StagingDirectory, filename: str) -> Path:
 # -- Listing ------------------------------------------------------------------------------
 
 
-@download_view
+@download_view("GET", "HEAD")
 def staging_listing(request: HttpRequest, user: User, by_token: bool, name: str) -> HttpResponse:
     directory = _live_directory(user, name)
     files = [(p.name, p.stat().st_size) for p in staged_files(directory)]
@@ -205,7 +218,7 @@ def _range_applies(request: HttpRequest, mtime: float) -> bool:
     return since is not None and int(mtime) <= since
 
 
-@download_view
+@download_view("GET", "HEAD")
 def staging_file(
     request: HttpRequest, user: User, by_token: bool, name: str, filename: str
 ) -> HttpResponseBase:
@@ -298,7 +311,7 @@ def zip_stream(files: list[Path], *, folder: str) -> Iterator[bytes]:
     yield pipe.drain()
 
 
-@download_view
+@download_view("GET", "HEAD")
 def staging_zip(request: HttpRequest, user: User, by_token: bool, name: str) -> HttpResponseBase:
     directory = _live_directory(user, name)
     response = StreamingHttpResponse(
@@ -312,7 +325,7 @@ def staging_zip(request: HttpRequest, user: User, by_token: bool, name: str) -> 
 # -- Delete -------------------------------------------------------------------------------
 
 
-@download_view
+@download_view("GET", "POST")
 def staging_delete(request: HttpRequest, user: User, by_token: bool, name: str) -> HttpResponse:
     """``POST /staging/<name>/delete``; a GET from the pages shows the confirmation."""
     directory = _live_directory(user, name, own_only=True)
@@ -323,8 +336,6 @@ def staging_delete(request: HttpRequest, user: User, by_token: bool, name: str) 
             "extraction/staging_delete.html",
             {"directory": directory, "n_files": len(files)},
         )
-    if request.method != "POST":
-        raise ApiError(405, "delete with POST.")
     refuse_cross_site(request)
     try:
         deletion = staging_directory_delete(directory=directory, reason="deleted on the web")

@@ -15,6 +15,7 @@ urlpatterns = [
     path("plates/", plates.plate_finder, name="plate-finder"),
     path("plates/covering.json", plates.plate_covering, name="plate-covering"),
     path("plates/<str:survey>/<str:plate_id>/", plates.plate_detail, name="plate-detail"),
+    path("api/cutout", api.api_cutout, name="api-cutout"),
     path("staging/<str:name>.zip", downloads.staging_zip, name="staging-zip"),
     path("staging/<str:name>/", downloads.staging_listing, name="staging-listing"),
     path("staging/<str:name>/delete", downloads.staging_delete, name="staging-delete"),
