@@ -20,14 +20,11 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
-import os
-import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -475,24 +472,3 @@ def compress(data: bytes, compression: str) -> bytes:
     if entry is None:
         raise ValueError(f"unknown compression {compression!r}; use {', '.join(COMPRESSIONS)}")
     return _CODECS[entry.codec](data)
-
-
-def write_atomically(final: Path, data: bytes, *, scratch: Path) -> int:
-    """Write ``data`` to ``final`` through a temporary file in ``scratch``, then rename.
-
-    ``scratch`` must be on the same filesystem as ``final`` and outside anything FTP or HTTP
-    serves, so that a half-written file is never visible; a worker killed mid-write leaves
-    only an orphan in ``scratch``. Returns the number of bytes written.
-    """
-    scratch.mkdir(parents=True, exist_ok=True)
-    temp = scratch / f"{final.name}.{secrets.token_hex(6)}.part"
-    try:
-        with open(temp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, final)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return len(data)

@@ -23,10 +23,11 @@ from django.utils import timezone
 from accounts.models import User
 from extraction.core.mailtext import TextPart
 from extraction.core.surveys import output_file_name, survey_help, survey_tokens_text
+from extraction.core.textformat import human_bytes
 from extraction.mail.incoming import Incoming, max_mail_bytes
 from extraction.models import Field, FieldStatus
 from extraction.services.notify import auto_reply_headers, auto_reply_send, request_web_url
-from extraction.services.requests import RequestOutcome, human_bytes
+from extraction.services.requests import RequestOutcome
 
 __all__ = [
     "WIDTH",
@@ -223,7 +224,6 @@ def _format_help() -> list[str]:
             f"survey ({survey_tokens_text()}), mode (e, c, n or a PLATE-ID) and, "
             "optionally, compression (G gzip, B bzip2, X xz, U none). For example:"
         ),
-        fill(survey_help()),
         "",
         *_EXAMPLE_LINES,
         "",
@@ -231,6 +231,8 @@ def _format_help() -> list[str]:
             "Lines starting with # are comments; a line holding only -- ends the list. "
             f"Send the list as plain text to {settings.DSSPORTAL_REQUEST_ADDRESS}."
         ),
+        "",
+        fill(survey_help()),
         "",
     ]
 

@@ -19,7 +19,8 @@ from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from extraction.core.cutout import Cutout, compress, cutout_build, fits_bytes, write_atomically
+from extraction.core.cutout import Cutout, compress, cutout_build, fits_bytes
+from extraction.core.files import write_atomically
 from extraction.core.plates import Coverage
 from extraction.core.platestore import BoxRead, open_plate
 from extraction.core.preview import preview_png
@@ -43,8 +44,6 @@ log = logging.getLogger(__name__)
 #: A field still "running" this long after it started belongs to a worker that died; the
 #: queue's retry (longer than its timeout) hands it to another worker, which may reclaim it.
 STALE_AFTER = timedelta(seconds=300)
-
-TERMINAL = (FieldStatus.DONE, FieldStatus.SKIPPED, FieldStatus.FAILED)
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,9 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.urls import reverse
 
+from extraction.core.textformat import human_bytes
 from extraction.models import Field, FieldStatus, Request
 from extraction.services.links import staging_ftp_url, staging_web_url
-from extraction.services.requests import human_bytes
-
-WRAP = 76
 
 
 def request_web_url(request: Request) -> str:

@@ -11,6 +11,7 @@ from django.db.models import Sum
 
 from accounts.models import User
 from extraction.core.requestlist import FieldSpec, ParsedList, expected_bytes, parse_request_list
+from extraction.core.textformat import human_bytes
 from extraction.models import Field, FieldStatus, Request, RequestStatus
 from extraction.services.selection import plate_ids_checked
 from extraction.services.staging import staging_bytes_used
@@ -52,14 +53,6 @@ def bytes_reserved(*, user: User) -> int:
         request__user=user, status__in=[FieldStatus.QUEUED, FieldStatus.RUNNING]
     ).aggregate(total=Sum("expected_bytes"))["total"]
     return int(pending or 0)
-
-
-def human_bytes(size: float) -> str:
-    for unit in ("bytes", "kB", "MB", "GB"):
-        if abs(size) < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} GB"
 
 
 def _field_row(request: Request, line_no: int, raw: str, spec: FieldSpec) -> Field:
