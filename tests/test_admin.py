@@ -12,8 +12,9 @@ from django.utils import timezone
 from django_q.models import OrmQ, Schedule, Task
 from django_q.signing import SignedPackage
 
+from accounts.tokens import api_token_create
 from extraction.core.naming import staging_name_new
-from extraction.models import Field, InboundMail, Plate, Request, StagingDirectory
+from extraction.models import CutoutUsage, Field, InboundMail, Plate, Request, StagingDirectory
 
 pytestmark = pytest.mark.django_db
 
@@ -101,6 +102,8 @@ def archive(make_user, staff_user):
         payload=SignedPackage.dumps({"id": "x", "name": "queued", "func": "print"}),
         lock=now,
     )
+    api_token_create(user=user, name="pipeline")
+    CutoutUsage.objects.create(user=user, day=now.date(), n_cutouts=2, bytes=360_000)
     InboundMail.objects.create(
         message_id="<1@example.org>",
         sender="clyde@example.org",
