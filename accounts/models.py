@@ -78,3 +78,31 @@ class EmailAddress(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} ({'verified' if self.verified else 'unverified'})"
+
+
+class ApiToken(models.Model):
+    """A secret a script sends as ``Authorization: Bearer <token>``.
+
+    Only the SHA-256 of the token is stored: the token itself is shown once, when made. The
+    token is 256 random bits, so a fast hash is enough (nothing to brute-force).
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=64, blank=True, help_text="What the token is for.")
+    key_hash = models.CharField("SHA-256 of the token", max_length=64, unique=True)
+    prefix = models.CharField(max_length=12, help_text="First characters, to recognise it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API token"
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "revoked_at"], name="accounts_token_user_live")]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name or 'unnamed'})"
+
+    @property
+    def live(self) -> bool:
+        return self.revoked_at is None

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from accounts import views
+from accounts import token_views, views
 
 urlpatterns = [
     path("register/", views.register, name="register"),
@@ -30,4 +30,6 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(),
         name="password_change_done",
     ),
+    path("account/tokens/", token_views.token_create, name="api-token-create"),
+    path("account/tokens/<int:pk>/revoke", token_views.token_revoke, name="api-token-revoke"),
 ]

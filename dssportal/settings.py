@@ -55,6 +55,10 @@ DSSPORTAL_MAX_REQUEST_LINES = env_int("DSSPORTAL_MAX_REQUEST_LINES", 2000, minim
 DSSPORTAL_MAX_MAIL_BYTES = env_int("DSSPORTAL_MAX_MAIL_BYTES", 1_000_000, minimum=1024)
 # Rejected lines quoted one by one in a reply, a page or an API answer; the rest are counted.
 DSSPORTAL_MAX_LISTED_ERRORS = env_int("DSSPORTAL_MAX_LISTED_ERRORS", 50, minimum=1)
+# Synchronous cut-outs (GET /api/cutout): largest side, per-user bytes per UTC day, per minute.
+DSSPORTAL_CUTOUT_MAX_ARCMIN = env_float("DSSPORTAL_CUTOUT_MAX_ARCMIN", 30.0, minimum=0.1)
+DSSPORTAL_CUTOUT_DAILY_MB = env_int("DSSPORTAL_CUTOUT_DAILY_MB", 200, minimum=0)
+DSSPORTAL_CUTOUT_PER_MINUTE = env_int("DSSPORTAL_CUTOUT_PER_MINUTE", 30, minimum=1)
 DSSPORTAL_PUBLIC_URL = env_str("DSSPORTAL_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 DSSPORTAL_TASKS_SYNC = env_bool("DSSPORTAL_TASKS_SYNC", False)
 # Fields handed to one task in a large request (fewer queue round trips); 1: one task per field.
@@ -259,7 +263,9 @@ Q_CLUSTER: dict[str, object] = {
     "ack_failures": True,
     "catch_up": False,
     # Successful tasks are not stored: every field's outcome is on its Field row already, and
-    # writing a Success row per field costs the pipeline a database write. Failures are kept.
+    # writing a Success row per field costs the pipeline a database write. Failures are always
+    # kept (django-q stores a task that raised whatever save_limit says): a failed field makes
+    # its task raise (extraction.tasks.FieldFailed), so the admin's "Failed tasks" lists it.
     "save_limit": -1,
     "poll": 0.05,  # ORM broker: how often an idle cluster looks for new work (seconds)
     "label": "Task queue",

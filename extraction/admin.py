@@ -10,9 +10,11 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from extraction.core.skymap import PlateOutline, sky_map_svg
+from extraction.core.cutout import sexagesimal_dec, sexagesimal_ra
+from extraction.core.skymap import sky_map_svg
 from extraction.core.surveys import BAND_NAMES, SURVEYS
-from extraction.models import Field, Plate, Request, StagingDirectory
+from extraction.models import CutoutUsage, Field, Plate, Request, StagingDirectory
+from extraction.services.plates import plate_outline
 from extraction.services.requests import fields_retry_failed, request_cancel
 from extraction.services.staging import StagingError, staging_directory_delete
 
@@ -33,9 +35,9 @@ class PlateAdmin(admin.ModelAdmin):
         "region",
         "band",
         "emulsion",
-        "epoch",
-        "ra_deg",
-        "dec_deg",
+        "epoch_year",
+        "centre_ra",
+        "centre_dec",
         "online",
         "synthetic",
     )
@@ -44,6 +46,18 @@ class PlateAdmin(admin.ModelAdmin):
     readonly_fields = ("imported_at", "updated_at", "header_cards")
     exclude = ("header",)
     list_per_page = 100
+
+    @admin.display(description="epoch", ordering="epoch")
+    def epoch_year(self, obj: Plate) -> str:
+        return f"{obj.epoch:.2f}" if obj.epoch is not None else "-"
+
+    @admin.display(description="RA (J2000)", ordering="ra_deg")
+    def centre_ra(self, obj: Plate) -> str:
+        return sexagesimal_ra(obj.ra_deg)[:8]
+
+    @admin.display(description="Dec (J2000)", ordering="dec_deg")
+    def centre_dec(self, obj: Plate) -> str:
+        return sexagesimal_dec(obj.dec_deg)[:9]
 
     @admin.display(description="plate-solution header")
     def header_cards(self, obj: Plate) -> str:
@@ -60,21 +74,7 @@ class PlateAdmin(admin.ModelAdmin):
         plates = Plate.objects.filter(survey=survey)
         if band:
             plates = plates.filter(band=band)
-        outlines = [
-            PlateOutline(
-                plate_id=p.plate_id,
-                ra_deg=p.ra_deg,
-                dec_deg=p.dec_deg,
-                scale_arcsec=p.pixel_scale_arcsec,
-                x0=p.x0,
-                y0=p.y0,
-                width_px=p.width_px,
-                height_px=p.height_px,
-                plate_size_px=p.plate_width_px,
-                online=p.online,
-            )
-            for p in plates
-        ]
+        outlines = [plate_outline(p) for p in plates]
         title = f"{survey} {band or 'all bands'}: {len(outlines)} plates, " + (
             f"{sum(o.online for o in outlines)} online"
         )
@@ -334,3 +334,17 @@ class InboundMailAdmin(admin.ModelAdmin):
     def raw_text(self, obj: InboundMail) -> str:
         text = bytes(obj.raw or b"").decode("utf-8", errors="replace")
         return format_html("<pre style='white-space: pre-wrap'>{}</pre>", text)
+
+
+@admin.register(CutoutUsage)
+class CutoutUsageAdmin(admin.ModelAdmin):
+    """Synchronous cut-outs (``/api/cutout``) per user and UTC day, against
+    ``DSSPORTAL_CUTOUT_DAILY_MB``."""
+
+    list_display = ("day", "user", "n_cutouts", "bytes")
+    list_filter = ("day",)
+    search_fields = ("user__username",)
+    readonly_fields = ("user", "day", "n_cutouts", "bytes", "window_start", "window_count")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -340,3 +340,31 @@ class InboundMail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sender or 'unknown sender'}: {self.subject or '(no subject)'}"
+
+
+# --- Synchronous cut-outs (JSON API) ---------------------------------------------------------
+# Appended by the API (extraction.services.cutouts); nothing above depends on it.
+
+
+class CutoutUsage(models.Model):
+    """One user's synchronous cut-outs on one UTC day: the daily allowance and the rate."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="cutout_usage"
+    )
+    day = models.DateField()
+    n_cutouts = models.PositiveIntegerField(default=0)
+    bytes = models.BigIntegerField(default=0)
+    window_start = models.DateTimeField(null=True, blank=True)
+    window_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "cut-out usage"
+        verbose_name_plural = "cut-out usage"
+        ordering = ["-day"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "day"], name="cutoutusage_user_day_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.day}: {self.n_cutouts} cut-outs, {self.bytes} bytes"

@@ -18,6 +18,7 @@ from django.db import close_old_connections, connection
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
+from extraction.models import Field, FieldStatus
 from extraction.services.extraction import field_extract
 from extraction.services.staging import staging_expire, staging_usage_recompute
 from extraction.services.sweeper import fields_reclaim, scratch_of_dead_processes_remove
@@ -25,13 +26,38 @@ from extraction.services.sweeper import fields_reclaim, scratch_of_dead_processe
 log = logging.getLogger(__name__)
 
 
+class FieldFailed(Exception):
+    """A field that ended failed: raised so that django-q stores the task as a failure."""
+
+
 def extract_field(field_id: int) -> str:
-    return field_extract(field_id=field_id)
+    """Extract one field. A failed field fails the task too, so that it is kept in the
+    admin's "Failed tasks" list (successes are not stored); the field row says why.
+
+    Not when tasks run inline (``DSSPORTAL_TASKS_SYNC``): django-q re-raises there instead
+    of recording, which would turn one failed field into an error for whoever sent the list.
+    """
+    status = field_extract(field_id=field_id)
+    _raise_if_failed([field_id], [status])
+    return status
 
 
 def extract_fields(field_ids: list[int]) -> str:
-    """Several fields in one task: one queue round trip instead of one per field."""
-    return ", ".join(field_extract(field_id=field_id) for field_id in field_ids)
+    """Several fields in one task: one queue round trip instead of one per field. Every
+    field is extracted before a failure of any of them fails the task."""
+    statuses = [field_extract(field_id=field_id) for field_id in field_ids]
+    _raise_if_failed(field_ids, statuses)
+    return ", ".join(statuses)
+
+
+def _raise_if_failed(field_ids: Sequence[int], statuses: Sequence[str]) -> None:
+    failed = [
+        pk for pk, status in zip(field_ids, statuses, strict=True) if status == FieldStatus.FAILED
+    ]
+    if not failed or settings.Q_CLUSTER.get("sync"):
+        return
+    messages = dict(Field.objects.filter(pk__in=failed).values_list("pk", "message"))
+    raise FieldFailed("; ".join(f"field {pk} failed: {messages.get(pk, '')}" for pk in failed))
 
 
 def expire_staging() -> str:

@@ -13,8 +13,9 @@ from django.utils import timezone
 from django_q.models import OrmQ, Schedule, Task
 from django_q.signing import SignedPackage
 
+from accounts.tokens import api_token_create
 from extraction.core.naming import staging_name_new
-from extraction.models import Field, InboundMail, Plate, Request, StagingDirectory
+from extraction.models import CutoutUsage, Field, InboundMail, Plate, Request, StagingDirectory
 
 pytestmark = pytest.mark.django_db
 
@@ -102,6 +103,8 @@ def archive(make_user, staff_user):
         payload=SignedPackage.dumps({"id": "x", "name": "queued", "func": "print"}),
         lock=now,
     )
+    api_token_create(user=user, name="pipeline")
+    CutoutUsage.objects.create(user=user, day=now.date(), n_cutouts=2, bytes=360_000)
     InboundMail.objects.create(
         message_id="<1@example.org>",
         sender="clyde@example.org",
@@ -205,3 +208,16 @@ def test_plate_sky_map_marks_online_plates(client, staff_user, archive) -> None:
     assert page.count("<polygon") == 2
     assert "<title>0025 (online)</title>" in page and "<title>0FF9</title>" in page
     assert "2 plates, 1 online" in page
+
+
+def test_plate_list_shows_sexagesimal_positions_and_rounded_epochs(
+    client, staff_user, archive
+) -> None:
+    client.force_login(staff_user)
+    page = client.get(reverse("admin:extraction_plate_changelist")).content.decode()
+    # RA 217.0 deg = 14h28m00s; Dec -62.0; epoch 1977.781 rounded to 1977.78.
+    assert "14 28 00" in page and "-62 00 00" in page and "1977.78<" in page
+    assert "217.0<" not in page and "1977.781" not in page
+    map_page = client.get(reverse("admin:plate-sky-map"), {"survey": "DSS1"}).content.decode()
+    assert "+60°" in map_page and "-30°" in map_page
+    assert 'width="100%"' in map_page

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import re
+
 import numpy as np
 import pytest
 
 from extraction.core.plates import PlateGeometry, angular_distance_deg
-from extraction.core.skymap import PlateOutline, outline_radec, sky_map_svg
+from extraction.core.skymap import PlateOutline, field_map_svg, outline_radec, sky_map_svg
 from tests.factories import dss_header
 
 
@@ -33,7 +36,28 @@ def test_svg_is_well_formed_and_marks_online_plates() -> None:
         PlateOutline("0B", 200.0, -40.0, 1.7, 0, 0, 14000, 14000, 14000, False),
     ]
     root = ET.fromstring(sky_map_svg(outlines, title="t"))
-    polygons = root.findall("{http://www.w3.org/2000/svg}polygon")
+    polygons = list(root.iter("{http://www.w3.org/2000/svg}polygon"))
     assert [p.get("fill") for p in polygons] == ["#f2c14e", "none"]
     xs = [float(pt.split(",")[0]) for pt in polygons[0].get("points").split()]
     assert max(xs) - min(xs) < 100  # the plate at RA 0 is not smeared across the map
+
+
+def test_sky_map_labels_declinations() -> None:
+    svg = sky_map_svg([], title="t")
+    labels = re.findall(r">([+-]\d+)°<", svg)
+    assert labels == ["-90", "-60", "-30", "+0", "+30", "+60", "+90"]
+
+
+def test_field_map_centres_the_field_with_east_to_the_left() -> None:
+    import xml.etree.ElementTree as ET
+
+    plate = PlateOutline("0A", 10.0, 20.0, 1.7, 0, 0, 14000, 14000, 14000, True)
+    # A field 2 degrees east of the plate centre lies left of the plate's middle.
+    east = 10.0 + 2.0 / math.cos(math.radians(20.0))
+    root = ET.fromstring(field_map_svg(east, 20.0, 30.0, 30.0, [plate], size=400, title="t"))
+    polygons = list(root.iter("{http://www.w3.org/2000/svg}polygon"))
+    field_xs = [float(p.split(",")[0]) for p in polygons[-1].get("points").split()]
+    plate_xs = [float(p.split(",")[0]) for p in polygons[0].get("points").split()]
+    assert np.mean(field_xs) < np.mean(plate_xs)
+    every = field_xs + plate_xs
+    assert min(every) >= 0 and max(every) <= 400  # fitted: nothing outside the picture

@@ -31,7 +31,9 @@ def served(client, make_user, django_capture_on_commit_callbacks):
     client.force_login(user)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
-            reverse("request-list"), {"text": f"{LINE}\nthis line is wrong"}, follow=True
+            reverse("request-list"),
+            {"text": f"{LINE}\nthis line is wrong", "submit": "list", "valid_only": "1"},
+            follow=True,
         )
     return user, Request.objects.get(user=user), response
 
@@ -40,7 +42,7 @@ def test_submitting_the_form_shows_the_request_with_errors_and_files(client, ser
     _, request, response = served
     page = response.content.decode()
     assert response.redirect_chain[-1][0] == reverse("request-detail", args=[request.pk])
-    assert "Line 2:" in page and "this line is wrong" in page
+    assert "line 2:" in page and "this line is wrong" in page
     assert "queued" in page  # rendered before the worker ran
     page = client.get(reverse("request-detail", args=[request.pk])).content.decode()
     assert "real.fits" in page
@@ -105,7 +107,7 @@ def test_api_submit_and_follow(client, make_user, django_capture_on_commit_callb
     make_user("baade", "walter@example.org")
     with django_capture_on_commit_callbacks(execute=True):
         created = client.post(
-            reverse("api-request-create"),
+            reverse("api-requests"),
             data={"text": f"{LINE}\nbad"},
             content_type="application/json",
             **basic("walter@example.org"),
@@ -121,13 +123,14 @@ def test_api_submit_and_follow(client, make_user, django_capture_on_commit_callb
 
 def test_api_refuses_without_or_with_wrong_credentials(client, make_user):
     make_user("baade", "walter@example.org")
-    url = reverse("api-request-create")
+    url = reverse("api-requests")
     no_auth = client.post(url, data="x", content_type="text/plain")
-    assert no_auth.status_code == 401 and "Basic" in no_auth["WWW-Authenticate"]
-    wrong = client.post(url, data="x", content_type="text/plain", **basic("baade", "nope"))
+    # No Basic challenge: it would make browsers prompt, then replay the password cross-site.
+    assert no_auth.status_code == 401 and "Basic" not in no_auth["WWW-Authenticate"]
+    wrong = client.post(url, data="{}", content_type="application/json", **basic("baade", "nope"))
     assert wrong.status_code == 401
     bad_json = client.post(url, data="{", content_type="application/json", **basic("baade"))
-    assert bad_json.status_code == 400 and "text" in bad_json.json()["error"]
+    assert bad_json.status_code == 400 and "JSON" in bad_json.json()["error"]
     assert (
         client.get(reverse("api-request-detail", args=[999]), **basic("baade")).status_code == 404
     )

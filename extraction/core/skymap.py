@@ -1,4 +1,4 @@
-"""An all-sky picture of plate outlines (SVG), for the operators' admin page.
+"""Pictures of plate outlines (SVG): the whole sky for the operators, one field for users.
 
 Pure numpy; no Django. Outlines come from each plate's centre and digitized extent with the
 nominal scale, projected gnomonically; rotation and distortion (under a few arcmin across a
@@ -14,7 +14,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 import numpy.typing as npt
 
-from extraction.core.sky import gnomonic_deproject_deg
+from extraction.core.sky import gnomonic_deproject_deg, gnomonic_project_deg
 
 
 @dataclass(frozen=True)
@@ -48,26 +48,55 @@ def outline_radec(plate: PlateOutline, points_per_side: int = 6) -> npt.NDArray[
     return np.column_stack([ra, dec])
 
 
+def _svg_open(view_width: float, view_height: float, title: str, css_class: str) -> list[str]:
+    """An SVG that scales to its container (no fixed width: nothing is clipped)."""
+    return [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {view_width:.0f} {view_height:.0f}" '
+        f'class="{css_class}" width="100%" preserveAspectRatio="xMidYMid meet" role="img" '
+        f'aria-label="{escape(title, {chr(34): "&quot;"})}">',
+        f"<title>{escape(title)}</title>",
+    ]
+
+
+def _polygon(points: str, plate: PlateOutline, extra: str = "") -> str:
+    fill = "#f2c14e" if plate.online else "none"
+    opacity = "0.8" if plate.online else "0.5"
+    return (
+        f'<polygon points="{points}" fill="{fill}" fill-opacity="{opacity}" '
+        f'stroke="#7fa7e0" stroke-opacity="{opacity}" stroke-width="0.6"{extra}>'
+        f"<title>{escape(plate.plate_id)}{' (online)' if plate.online else ''}</title>"
+        "</polygon>"
+    )
+
+
 def sky_map_svg(outlines: Sequence[PlateOutline], *, width: int = 1080, title: str = "") -> str:
-    """Plate carrée map, RA 360..0 deg left to right (east to the left, as on the sky)."""
+    """Plate carrée map, RA 24h..0h left to right (east to the left, as on the sky).
+
+    RA hours are labelled below the map and Dec degrees on its left; the picture scales
+    to the width of its container.
+    """
+    left, right, bottom = 34, 12, 20  # room for the Dec and RA labels
     height = width // 2
     sx, sy = width / 360.0, height / 180.0
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height + 20}" '
-        f'width="{width}" height="{height + 20}" role="img">',
-        f"<title>{escape(title)}</title>",
-        f'<rect width="{width}" height="{height}" fill="#0b1020"/>',
-    ]
+    parts = _svg_open(width + left + right, height + bottom, title, "sky-map")
+    parts.append(f'<g transform="translate({left},0)">')
+    parts.append(f'<rect width="{width}" height="{height}" fill="#0b1020"/>')
     for ra_line in range(0, 361, 30):
         x = (360 - ra_line) * sx
         parts.append(f'<line x1="{x:.1f}" y1="0" x2="{x:.1f}" y2="{height}" stroke="#2a3350"/>')
         parts.append(
-            f'<text x="{x:.1f}" y="{height + 14}" font-size="10" fill="#555" '
+            f'<text x="{x:.1f}" y="{height + 14}" font-size="11" fill="#555" '
             f'text-anchor="middle">{ra_line // 15}h</text>'
         )
-    for dec in range(-60, 61, 30):
+    for dec in range(-90, 91, 30):
         y = (90 - dec) * sy
-        parts.append(f'<line x1="0" y1="{y:.1f}" x2="{width}" y2="{y:.1f}" stroke="#2a3350"/>')
+        if -90 < dec < 90:
+            parts.append(f'<line x1="0" y1="{y:.1f}" x2="{width}" y2="{y:.1f}" stroke="#2a3350"/>')
+        baseline = min(max(y + 4, 11), height)
+        parts.append(
+            f'<text x="-4" y="{baseline:.1f}" font-size="11" fill="#555" '
+            f'text-anchor="end">{dec:+d}°</text>'
+        )
     for plate in outlines:
         radec = outline_radec(plate)
         ra = radec[:, 0]
@@ -79,13 +108,67 @@ def sky_map_svg(outlines: Sequence[PlateOutline], *, width: int = 1080, title: s
             f"{(360 - r) * sx:.1f},{(90 - d) * sy:.1f}"
             for r, d in zip(ra, radec[:, 1], strict=True)
         )
-        fill = "#f2c14e" if plate.online else "none"
-        opacity = "0.8" if plate.online else "0.5"
+        parts.append(_polygon(points, plate))
+    parts.append("</g></svg>")
+    return "\n".join(parts)
+
+
+def field_map_svg(
+    ra_deg: float,
+    dec_deg: float,
+    width_arcmin: float,
+    height_arcmin: float,
+    outlines: Sequence[PlateOutline],
+    *,
+    size: int = 480,
+    title: str = "",
+) -> str:
+    """The outlines of plates around one field, north up and east to the left.
+
+    Everything is projected gnomonically about the field centre and the view is fitted to
+    the field and every outline, with a 5 % margin. The field is the red rectangle; each
+    plate is labelled with its id at its centre and links to ``#plate-<id>``.
+    """
+    half_w, half_h = width_arcmin / 120.0, height_arcmin / 120.0
+    field_xy = np.array(
+        [[-half_w, -half_h], [half_w, -half_h], [half_w, half_h], [-half_w, half_h]]
+    )
+    shapes: list[tuple[PlateOutline, npt.NDArray[np.float64]]] = []
+    for plate in outlines:
+        radec = outline_radec(plate)
+        xi, eta = gnomonic_project_deg(radec[:, 0], radec[:, 1], ra_deg, dec_deg)
+        if np.all(np.isfinite(xi)) and np.all(np.isfinite(eta)):
+            shapes.append((plate, np.column_stack([xi, eta])))
+    every = np.vstack([field_xy, *(xy for _, xy in shapes)])
+    low, high = every.min(axis=0), every.max(axis=0)
+    span = float(max(high[0] - low[0], high[1] - low[1], 1e-6)) * 1.1
+    mid = (low + high) / 2.0
+    scale = size / span
+
+    def to_svg(xy: npt.NDArray[np.float64]) -> str:
+        # East (xi > 0) to the left, north (eta > 0) up.
+        xs = size / 2.0 - (xy[:, 0] - mid[0]) * scale
+        ys = size / 2.0 - (xy[:, 1] - mid[1]) * scale
+        return " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys, strict=True))
+
+    parts = _svg_open(size, size, title, "field-map")
+    parts.append(f'<rect width="{size}" height="{size}" fill="#0b1020"/>')
+    for plate, xy in shapes:
+        parts.append(f'<a href="#plate-{escape(plate.plate_id)}">{_polygon(to_svg(xy), plate)}</a>')
+        centre = xy.mean(axis=0)
+        cx = size / 2.0 - (centre[0] - mid[0]) * scale
+        cy = size / 2.0 - (centre[1] - mid[1]) * scale
         parts.append(
-            f'<polygon points="{points}" fill="{fill}" fill-opacity="{opacity}" '
-            f'stroke="#7fa7e0" stroke-opacity="{opacity}" stroke-width="0.6">'
-            f"<title>{escape(plate.plate_id)}{' (online)' if plate.online else ''}</title>"
-            "</polygon>"
+            f'<text x="{cx:.1f}" y="{cy:.1f}" font-size="12" fill="#b7c3d9" '
+            f'text-anchor="middle">{escape(plate.plate_id)}</text>'
         )
+    parts.append(
+        f'<polygon points="{to_svg(field_xy)}" fill="#e5484d" fill-opacity="0.35" '
+        'stroke="#e5484d" stroke-width="1.5"><title>the field</title></polygon>'
+    )
+    parts.append(
+        f'<text x="{size - 6}" y="16" font-size="12" fill="#b7c3d9" text-anchor="end">'
+        "N up, E left</text>"
+    )
     parts.append("</svg>")
     return "\n".join(parts)

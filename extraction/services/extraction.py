@@ -21,9 +21,10 @@ from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from extraction.core.cutout import compress, cutout_build, fits_bytes
+from extraction.core.cutout import Cutout, compress, cutout_build, fits_bytes
 from extraction.core.files import write_atomically
-from extraction.core.platestore import open_plate
+from extraction.core.plates import Coverage
+from extraction.core.platestore import BoxRead, open_plate
 from extraction.core.preview import preview_png
 from extraction.core.surveys import output_file_name
 from extraction.models import Field, FieldStatus, Request, RequestStatus, StagingDirectory
@@ -31,6 +32,7 @@ from extraction.services.leases import lease_release, lease_take
 from extraction.services.selection import (
     FieldSkip,
     FieldTarget,
+    PlateChoice,
     plate_select,
     plates_table,
 )
@@ -116,8 +118,26 @@ def _write_plate_list(field: Field, directory: StagingDirectory) -> Extracted:
     return Extracted(name, size, None, "n: plate list, no image", False, note=table)
 
 
-def _cut_image(field: Field, directory: StagingDirectory) -> Extracted:
-    choice = plate_select(_target(field))
+@dataclass(frozen=True)
+class CutImage:
+    """A field cut from its plate, not yet written anywhere."""
+
+    cutout: Cutout
+    pixels: BoxRead
+    choice: PlateChoice
+    coverage: Coverage
+
+
+def field_cut(*, target: FieldTarget, identifier: str) -> CutImage:
+    """Choose the plate of an image field and cut it: the one extraction step, shared by
+    staged fields and the synchronous cut-out of the API.
+
+    Raises
+    ------
+    FieldSkip
+        When no plate serves the field, or the chosen plate's pixels are not online.
+    """
+    choice = plate_select(target)
     plate = choice.plate
     if not plate.online or plate.data_path is None:
         raise FieldSkip(
@@ -126,7 +146,7 @@ def _cut_image(field: Field, directory: StagingDirectory) -> Extracted:
         )
     opened = open_plate(plate.data_path)
     coverage = opened.geometry.coverage(
-        field.ra_deg, field.dec_deg, field.width_arcmin, field.height_arcmin
+        target.ra_deg, target.dec_deg, target.width_arcmin, target.height_arcmin
     )
     box = coverage.box
     if box is None or not coverage.covered:
@@ -137,20 +157,26 @@ def _cut_image(field: Field, directory: StagingDirectory) -> Extracted:
         plate_header=opened.reader.header,
         pixels=pixels,
         box=box,
-        identifier=field.identifier,
-        ra_deg=field.ra_deg,
-        dec_deg=field.dec_deg,
+        identifier=identifier,
+        ra_deg=target.ra_deg,
+        dec_deg=target.dec_deg,
     )
+    return CutImage(cutout, pixels, choice, coverage)
+
+
+def _cut_image(field: Field, directory: StagingDirectory) -> Extracted:
+    cut = field_cut(target=_target(field), identifier=field.identifier)
     name = output_file_name(field.stem, field.compression)
-    payload = compress(fits_bytes(cutout), field.compression)
+    payload = compress(fits_bytes(cut.cutout), field.compression)
     size = write_atomically(directory.absolute_path / name, payload, scratch=scratch_dir())
-    _write_preview(field, pixels.data, pixels.valid)
+    _write_preview(field, cut.pixels.data, cut.pixels.valid)
     note = ""
-    if cutout.clipped:
+    if cut.cutout.clipped:
         note = (
-            f"the field runs off the digitized plate; {1 - coverage.fraction:.0%} of it is BLANK."
+            f"the field runs off the digitized plate; {1 - cut.coverage.fraction:.0%} of it "
+            "is BLANK."
         )
-    return Extracted(name, size, plate.pk, choice.reason, cutout.clipped, note)
+    return Extracted(name, size, cut.choice.plate.pk, cut.choice.reason, cut.cutout.clipped, note)
 
 
 def _write_preview(field: Field, data: npt.NDArray[np.int16], valid: npt.NDArray[np.bool_]) -> None:

@@ -37,6 +37,7 @@ from extraction.core.platestore import (
     plate_header_cards,
     write_plate,
 )
+from extraction.core.skymap import PlateOutline
 from extraction.core.surveys import SURVEYS, survey_for_pixel_size
 from extraction.models import Band, Plate
 
@@ -400,3 +401,19 @@ def plate_geometry(plate: Plate) -> PlateGeometry:
         while len(_geometries) > _GEOMETRY_CACHE_SIZE:
             _geometries.popitem(last=False)
     return geometry
+
+
+def plate_outline(plate: Plate) -> PlateOutline:
+    """What the sky pictures need of a plate: centre, scale and digitized extent."""
+    return PlateOutline(
+        plate_id=plate.plate_id,
+        ra_deg=plate.ra_deg,
+        dec_deg=plate.dec_deg,
+        scale_arcsec=plate.pixel_scale_arcsec,
+        x0=plate.x0,
+        y0=plate.y0,
+        width_px=plate.width_px,
+        height_px=plate.height_px,
+        plate_size_px=plate.plate_width_px,
+        online=plate.online,
+    )

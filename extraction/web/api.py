@@ -1,112 +1,378 @@
-"""A small JSON API for scripts: submit a list, read a request's progress.
+"""The JSON API for scripts: submit lists, follow requests, resolve names, find plates.
 
-Authentication is HTTP Basic with the portal login (username or verified address) and password,
-so that a script needs no session or CSRF token; use it over HTTPS.
+Authentication and the limits on what a body may be are in ``apiauth``. Every answer is
+JSON, errors included (``{"error": "..."}`` with a 4xx status); nothing a caller sends may
+produce a 500.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
+import math
+import re
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import authenticate
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods
 
-from accounts.models import User
 from extraction.models import Request
+from extraction.services.cutouts import CutoutRefused, cutout_make
 from extraction.services.links import staging_ftp_url, staging_web_url
+from extraction.services.names import NameNotFound, name_resolve
 from extraction.services.notify import request_web_url
-from extraction.services.requests import request_create_from_text
+from extraction.services.platefinder import (
+    FINDER_SURVEYS,
+    KNOWN_SURVEYS,
+    FinderInputError,
+    plates_covering,
+)
+from extraction.services.requests import parse_with_limits, request_create_from_text
+from extraction.services.selection import FieldTarget
+from extraction.web.apiauth import (
+    ApiError,
+    Caller,
+    api_caller,
+    clean_text,
+    json_body,
+    json_error,
+)
+
+ApiView = Callable[..., HttpResponse]
+
+#: How much of a rejected line an answer quotes (the line number says where the rest is).
+QUOTED_LINE_CHARS = 200
 
 
-def _error(status: int, message: str) -> JsonResponse:
-    response = JsonResponse({"error": message}, status=status)
-    if status == 401:
-        response["WWW-Authenticate"] = 'Basic realm="dssportal", charset="UTF-8"'
-    return response
+def api_view(*methods: str) -> Callable[[Callable[..., HttpResponse]], ApiView]:
+    """An API endpoint: allowed methods, an authenticated caller, errors as JSON.
+
+    The view is called as ``view(request, caller, **kwargs)``.
+    """
+
+    def decorate(view: Callable[..., HttpResponse]) -> ApiView:
+        @csrf_exempt  # sessions are checked for CSRF in api_caller; tokens need no check
+        @wraps(view)
+        def wrapper(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+            try:
+                if request.method not in methods:
+                    raise ApiError(405, f"use {' or '.join(methods)} here.")
+                return view(request, api_caller(request), **kwargs)
+            except ApiError as exc:
+                response = exc.response()
+                if exc.status == 405:
+                    response["Allow"] = ", ".join(methods)
+                return response
+
+        return wrapper
+
+    return decorate
 
 
-def _basic_user(request: HttpRequest) -> User | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic" or not encoded:
-        return None
-    try:
-        login, _, password = base64.b64decode(encoded).decode("utf-8").partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    user = authenticate(request, username=login, password=password)
-    return user if isinstance(user, User) else None
+# -- Requests ---------------------------------------------------------------------------
 
 
-def _request_json(item: Request) -> dict[str, object]:
+def bounded_rejections(rejected: list[Any]) -> dict[str, object]:
+    """At most ``DSSPORTAL_MAX_LISTED_ERRORS`` rejected lines, and how many were left out."""
+    limit = settings.DSSPORTAL_MAX_LISTED_ERRORS
+    listed = [
+        {**row, "text": str(row.get("text", ""))[:QUOTED_LINE_CHARS]}
+        if isinstance(row, dict)
+        else row
+        for row in rejected[:limit]
+    ]
+    return {
+        "n_rejected": len(rejected),
+        "rejected": listed,
+        "rejected_not_listed": max(0, len(rejected) - limit),
+    }
+
+
+def _request_summary(item: Request) -> dict[str, object]:
     staging = getattr(item, "staging", None)
     live = staging is not None and staging.deleted_at is None
     return {
         "id": item.pk,
         "status": item.status,
+        "source": item.source,
         "received": item.received_at.isoformat(),
         "n_fields": item.n_fields,
         "n_done": item.n_done,
         "n_skipped": item.n_skipped,
         "n_failed": item.n_failed,
-        "rejected": item.rejected_lines,
+        "n_rejected": item.n_rejected,
         "url": request_web_url(item),
         "staging": staging.name if staging is not None and live else None,
         "ftp_url": staging_ftp_url(staging) if staging is not None and live else None,
         "web_url": staging_web_url(staging) if staging is not None and live else None,
-        "fields": list(
-            item.fields.order_by("line_no").values(
-                "line_no", "identifier", "status", "output_name", "bytes", "message"
-            )
-        ),
     }
 
 
-def _submitted_text(request: HttpRequest) -> str | None:
-    body = request.body
-    if len(body) > settings.DSSPORTAL_MAX_MAIL_BYTES:
-        return None
+def _request_json(item: Request) -> dict[str, object]:
+    rows = item.fields.order_by("line_no").values(
+        "line_no", "identifier", "status", "survey", "mode", "plate_id_asked", "output_name",
+        "bytes", "message",
+    )  # fmt: skip
+    summary = _request_summary(item)
+    web_url = summary["web_url"]
+    fields = []
+    for row in rows:
+        # Each file's own URL, fetchable with the same token (Range supported).
+        done = row["output_name"] and isinstance(web_url, str)
+        fields.append({**row, "file_url": f"{web_url}{row['output_name']}" if done else None})
+    return {**summary, **bounded_rejections(list(item.rejected_lines)), "fields": fields}
+
+
+def _submitted_text(request: HttpRequest, caller: Caller) -> str:
     if request.content_type == "application/json":
-        try:
-            payload = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return None
-        text = payload.get("text") if isinstance(payload, dict) else None
-        return text if isinstance(text, str) else None
-    return body.decode("utf-8", errors="replace")
+        payload = json_body(request)
+        if not isinstance(payload, dict) or "text" not in payload:
+            raise ApiError(400, 'send a JSON object {"text": "<request list>"}.')
+        return clean_text(payload["text"], field="text")
+    if caller.method == "basic":  # pragma: no cover - apiauth refuses it first
+        raise ApiError(415, "Basic authentication needs a JSON body.")
+    if request.content_type not in ("text/plain", ""):
+        raise ApiError(415, 'send Content-Type application/json ({"text": ...}) or text/plain.')
+    if len(request.body) > settings.DSSPORTAL_MAX_MAIL_BYTES:
+        raise ApiError(413, f"the body is larger than {settings.DSSPORTAL_MAX_MAIL_BYTES} bytes.")
+    try:
+        text = request.body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, f"the body is not UTF-8 (byte {exc.start}).") from None
+    return clean_text(text, field="body")
 
 
-@csrf_exempt
-@require_http_methods(["POST"])
-def api_request_create(request: HttpRequest) -> JsonResponse:
-    """``POST /api/requests``: JSON ``{"text": "..."}`` or a text/plain body."""
-    user = _basic_user(request)
-    if user is None:
-        return _error(401, "log in with HTTP Basic authentication (portal login and password)")
-    text = _submitted_text(request)
-    if text is None:
-        return _error(
-            400,
-            'send JSON {"text": "<request list>"} or a text/plain body of at most '
-            f"{settings.DSSPORTAL_MAX_MAIL_BYTES} bytes",
+def _create(request: HttpRequest, caller: Caller) -> JsonResponse:
+    text = _submitted_text(request, caller)
+    parsed = parse_with_limits(text)
+    if not parsed.fields:
+        rejected = [
+            {"line": line.line_no, "text": line.raw, "error": line.error} for line in parsed.errors
+        ]
+        message = (
+            "no line of the list is a valid field; nothing was stored."
+            if rejected
+            else "the list has no field line; nothing was stored."
         )
-    outcome = request_create_from_text(user=user, text=text, source="api")
-    return JsonResponse(_request_json(outcome.request), status=201)
+        raise ApiError(400, message, **bounded_rejections(rejected))
+    outcome = request_create_from_text(user=caller.user, text=text, source="api")
+    # Read it again: with inline tasks (DSSPORTAL_TASKS_SYNC) the fields may be done already.
+    created = Request.objects.select_related("staging").get(pk=outcome.request.pk)
+    return JsonResponse(_request_json(created), status=201)
 
 
-@csrf_exempt
-@require_http_methods(["GET"])
-def api_request_detail(request: HttpRequest, pk: int) -> JsonResponse:
+def _int_param(request: HttpRequest, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.GET.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9) or not lo <= int(raw) <= hi:
+        raise ApiError(400, f"{name} must be a whole number from {lo} to {hi}.")
+    return int(raw)
+
+
+@api_view("GET", "POST")
+def api_requests(request: HttpRequest, caller: Caller) -> JsonResponse:
+    """``POST /api/requests``: submit a list; ``GET /api/requests``: one's own, newest first."""
+    if request.method == "POST":
+        return _create(request, caller)
+    limit = _int_param(request, "limit", 50, 1, 200)
+    offset = _int_param(request, "offset", 0, 0, 10**9)
+    own = Request.objects.filter(user=caller.user).select_related("staging")
+    page = own.order_by("-received_at", "-pk")[offset : offset + limit]
+    return JsonResponse(
+        {
+            "count": own.count(),
+            "limit": limit,
+            "offset": offset,
+            "requests": [_request_summary(item) for item in page],
+        }
+    )
+
+
+@api_view("GET")
+def api_request_detail(request: HttpRequest, caller: Caller, pk: int) -> JsonResponse:
     """``GET /api/requests/<id>``: the request's progress and where its files are."""
-    user = _basic_user(request)
-    if user is None:
-        return _error(401, "log in with HTTP Basic authentication (portal login and password)")
-    item = Request.objects.filter(pk=pk, user=user).select_related("staging").first()
+    item = Request.objects.filter(pk=pk, user=caller.user).select_related("staging").first()
     if item is None:
-        return _error(404, f"you have no request #{pk}")
+        raise ApiError(404, f"you have no request #{pk}.")
     return JsonResponse(_request_json(item))
+
+
+# -- Names and plates -------------------------------------------------------------------
+
+
+@api_view("GET")
+def api_resolve(request: HttpRequest, caller: Caller) -> JsonResponse:
+    """``GET /api/resolve?name=NGC%20253``: the object's J2000 position from OpenNGC."""
+    name = clean_text(request.GET.get("name", ""), field="name")
+    try:
+        found = name_resolve(name=name)
+    except NameNotFound as exc:
+        raise ApiError(404, str(exc)) from None
+    return JsonResponse(found.as_json())
+
+
+def float_param(request: HttpRequest, name: str, *, default: float | None = None) -> float:
+    """A finite decimal number from the query string."""
+    raw = request.GET.get(name)
+    if raw is None or raw.strip() == "":
+        if default is None:
+            raise ApiError(400, f"give {name} (a decimal number).")
+        return default
+    return finite_number(raw, name, "a decimal number")
+
+
+def finite_number(text: str, name: str, what: str) -> float:
+    """``text`` as a finite float, or a 400 saying that ``name`` must be ``what``."""
+    try:
+        if len(text) > 40:
+            raise ValueError
+        value = float(text)
+    except ValueError:
+        raise ApiError(400, f"{name} must be {what}, not {text[:40]!r}.") from None
+    if not math.isfinite(value):
+        raise ApiError(400, f"{name} must be a finite number, {what}.")
+    return value
+
+
+def survey_param(request: HttpRequest, *, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = request.GET.get("survey", "").strip().upper()
+    return (raw,) if raw else default
+
+
+@api_view("GET")
+def api_plates(request: HttpRequest, caller: Caller) -> JsonResponse:
+    """``GET /api/plates?ra=&dec=&width=&height=&survey=``: mode ``n`` as JSON.
+
+    ``ra``/``dec`` J2000 degrees, ``width``/``height`` arcmin (default 10), ``survey``
+    optional (DSS1, DSS2, DSS2R, DSS2B, DSS2I; default every survey and band).
+    """
+    ra = float_param(request, "ra")
+    dec = float_param(request, "dec")
+    width = float_param(request, "width", default=10.0)
+    height = float_param(request, "height", default=width)
+    surveys = survey_param(request, default=FINDER_SURVEYS)
+    try:
+        found = plates_covering(
+            ra_deg=ra, dec_deg=dec, width_arcmin=width, height_arcmin=height, surveys=surveys
+        )
+    except FinderInputError as exc:
+        raise ApiError(400, str(exc)) from None
+    return JsonResponse(
+        {
+            "ra_deg": ra,
+            "dec_deg": dec,
+            "width_arcmin": width,
+            "height_arcmin": height,
+            "surveys": [group.as_json() for group in found],
+        }
+    )
+
+
+# -- Synchronous cut-out ------------------------------------------------------------------
+
+_ID_RE = re.compile(r"[A-Za-z0-9._+-]{1,64}")
+_PLATE_ID_RE = re.compile(r"[A-Za-z0-9]{2,6}")
+_FORMAT_ALIASES = {
+    "fits": "fits",
+    "application/fits": "fits",
+    "image/fits": "fits",
+    "fits.gz": "fits.gz",
+    "application/gzip": "fits.gz",
+    "png": "png",
+    "image/png": "png",
+}
+
+
+def _soda_params(request: HttpRequest) -> dict[str, str]:
+    """Query parameters by upper-case name (IVOA DALI: names are case-insensitive)."""
+    params: dict[str, str] = {}
+    for key in request.GET:
+        values = request.GET.getlist(key)
+        if key.upper() in params or len(values) > 1:
+            raise ApiError(400, f"give {key.upper()} once.")
+        params[key.upper()] = str(values[0]).strip()
+    return params
+
+
+def _degrees(text: str, name: str) -> float:
+    return finite_number(text, name, "a number of degrees")
+
+
+def _field_of(params: dict[str, str]) -> tuple[float, float, float, float]:
+    """``(ra_deg, dec_deg, width_arcmin, height_arcmin)`` from POS=CIRCLE or RA/DEC/SIZE."""
+    if "POS" in params:
+        words = params["POS"].split()
+        if not words or words[0].upper() != "CIRCLE" or len(words) != 4:
+            raise ApiError(
+                400,
+                "POS must be 'CIRCLE <ra> <dec> <radius>' in degrees (RANGE and POLYGON "
+                "are not supported); or give RA, DEC and SIZE.",
+            )
+        ra, dec, radius = (_degrees(words[i], n) for i, n in ((1, "ra"), (2, "dec"), (3, "radius")))
+        width = height = 2.0 * radius * 60.0
+    else:
+        missing = [p for p in ("RA", "DEC", "SIZE") if p not in params]
+        if missing:
+            raise ApiError(
+                400,
+                "give POS=CIRCLE ra dec radius, or RA, DEC and SIZE "
+                f"(missing {', '.join(missing)}).",
+            )
+        ra, dec = _degrees(params["RA"], "RA"), _degrees(params["DEC"], "DEC")
+        sizes = params["SIZE"].replace(",", " ").split()
+        if len(sizes) not in (1, 2):
+            raise ApiError(400, "SIZE is one size, or width and height, in degrees.")
+        width = _degrees(sizes[0], "SIZE") * 60.0
+        height = _degrees(sizes[-1], "SIZE") * 60.0
+    if not 0.0 <= ra < 360.0 or not -90.0 <= dec <= 90.0:
+        raise ApiError(400, "the position must have 0 <= ra < 360 and -90 <= dec <= 90 degrees.")
+    if width <= 0 or height <= 0:
+        raise ApiError(400, "the size must be more than 0.")
+    return ra, dec, width, height
+
+
+def _cutout_target(params: dict[str, str]) -> tuple[FieldTarget, str, str]:
+    ra, dec, width, height = _field_of(params)
+    survey = params.get("SURVEY", "DSS2").upper()
+    if survey not in KNOWN_SURVEYS:
+        raise ApiError(400, f"SURVEY must be one of {', '.join(sorted(KNOWN_SURVEYS))}.")
+    mode = params.get("MODE", "e")
+    if mode.lower() in ("e", "c"):
+        mode, plate_id = mode.lower(), ""
+    elif _PLATE_ID_RE.fullmatch(mode):
+        mode, plate_id = "plate", mode.upper()
+    else:
+        raise ApiError(400, "MODE must be e, c or a plate id such as 04IN.")
+    output = _FORMAT_ALIASES.get(params.get("FORMAT", "fits").lower())
+    if output is None:
+        raise ApiError(400, "FORMAT must be fits, fits.gz or png.")
+    identifier = params.get("ID", "cutout")
+    if not _ID_RE.fullmatch(identifier):
+        raise ApiError(400, "ID must be 1-64 letters, digits, '.', '_', '+' or '-'.")
+    target = FieldTarget(
+        survey=survey, mode=mode, plate_id=plate_id, ra_deg=ra, dec_deg=dec,
+        width_arcmin=width, height_arcmin=height,
+    )  # fmt: skip
+    return target, identifier, output
+
+
+@api_view("GET")
+def api_cutout(request: HttpRequest, caller: Caller) -> HttpResponse:
+    """``GET /api/cutout``: one field cut now and returned (IVOA SODA style parameters)."""
+    target, identifier, output = _cutout_target(_soda_params(request))
+    try:
+        made = cutout_make(
+            user=caller.user, target=target, identifier=identifier, output_format=output
+        )
+    except CutoutRefused as refused:
+        response = json_error(refused.status, refused.message)
+        if refused.retry_after_s is not None:
+            response["Retry-After"] = str(refused.retry_after_s)
+        return response
+    served = HttpResponse(made.payload, content_type=made.content_type)
+    served["Content-Disposition"] = f'attachment; filename="{made.filename}"'
+    served["X-DSS-Plate"] = made.plate_id
+    served["X-DSS-Clipped"] = "yes" if made.clipped else "no"
+    return served

@@ -1,24 +1,227 @@
+"""The request forms: one field built from boxes, or a list in the mail syntax (typed or a file).
+
+Both end as request-list text, read by the one parser that mail uses: a form only builds
+the line, it never decides on its own what a valid field is.
+"""
+
 from __future__ import annotations
+
+import re
+from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+
+from extraction.core.positions import (
+    Frame,
+    ListPosition,
+    PositionError,
+    list_position,
+    parse_position,
+)
+from extraction.core.surveys import SURVEY_BANDS
+from extraction.models import COMPRESSION_CHOICES
+from extraction.services.names import NameNotFound, name_resolve
+
+#: Column 11, from the survey table of the core: ``DSS2R`` is what ``DSS2`` means.
+SURVEY_CHOICES = [(row.token, row.description) for row in SURVEY_BANDS.values()]
+MODE_CHOICES = [
+    ("e", "e: the plate whose edge is furthest from the field"),
+    ("c", "c: the plate whose centre is closest"),
+    ("plate", "a plate I name (plate id)"),
+    ("n", "n: no image, list the plates that cover the field"),
+]
+FRAME_CHOICES = [
+    ("J2000", "R.A./Dec. J2000"),
+    ("B1950", "R.A./Dec. B1950"),
+    ("galactic", "galactic l/b"),
+]
+_IDENTIFIER_BAD = re.compile(r"[^A-Za-z0-9._+-]+")
+
+
+def _identifier_from(name: str) -> str:
+    """``'NGC 253'`` -> ``'NGC253'``: an identifier column (one token) from an object name."""
+    return _IDENTIFIER_BAD.sub("", name.replace(" ", ""))[:64]
+
+
+def position_from(form: forms.Form, data: dict[str, Any]) -> ListPosition | None:
+    """The position of a form with ``name``, ``lon``, ``lat`` and ``frame`` boxes.
+
+    A typed position wins over a name; a name is resolved offline (OpenNGC). Problems are
+    added to the form and ``None`` is returned.
+    """
+    name = (data.get("name") or "").strip()
+    lon, lat = (data.get("lon") or "").strip(), (data.get("lat") or "").strip()
+    frame: Frame = data.get("frame") or "J2000"
+    if lon or lat:
+        try:
+            return list_position(*parse_position(lon, lat, frame), frame)
+        except PositionError as exc:
+            form.add_error(None, str(exc))
+            return None
+    if not name:
+        form.add_error(None, "Give an object name or a position.")
+        return None
+    try:
+        resolved = name_resolve(name=name)
+    except NameNotFound as exc:
+        form.add_error("name", str(exc)[:1].upper() + str(exc)[1:])
+        return None
+    return list_position(resolved.ra_deg, resolved.dec_deg, "J2000")
+
+
+class PositionForm(forms.Form):
+    """A field on the sky: an object name or a typed position, and a size."""
+
+    name = forms.CharField(
+        label="Object name",
+        required=False,
+        max_length=64,
+        help_text="NGC, IC, Messier or a common name (e.g. NGC 253, M31, Sombrero), "
+        "resolved here without going on-line; or leave empty and type a position.",
+    )
+    lon = forms.CharField(
+        label="R.A. (or l)",
+        required=False,
+        max_length=40,
+        help_text="12 05 13.2, 12:05:13.2 (hours) or 181.305 (degrees)",
+    )
+    lat = forms.CharField(
+        label="Dec. (or b)",
+        required=False,
+        max_length=40,
+        help_text="-25 17 32 or -25.2922 (degrees)",
+    )
+    frame = forms.ChoiceField(
+        label="Coordinates", choices=FRAME_CHOICES, initial="J2000", required=False
+    )
+    width = forms.FloatField(label="Width (arcmin)", initial=10.0)
+    height = forms.FloatField(label="Height (arcmin)", initial=10.0)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        limit = settings.DSSPORTAL_MAX_FIELD_ARCMIN
+        for side in ("width", "height"):
+            widget = self.fields[side].widget
+            widget.attrs.update({"min": "0.1", "max": f"{limit:g}", "step": "any"})
+        self.fields["name"].widget.attrs["autocomplete"] = "off"
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        data["position"] = position_from(self, data)
+        return data
+
+
+class FieldForm(PositionForm):
+    """One field: an object name or a position, its size, survey, mode and compression."""
+
+    identifier = forms.CharField(
+        label="Identifier (file name)",
+        required=False,
+        max_length=64,
+        help_text="Names the output file; the object name without blanks when left empty.",
+    )
+    survey = forms.ChoiceField(label="Survey and band", choices=SURVEY_CHOICES, initial="DSS2R")
+    mode = forms.ChoiceField(label="Plate", choices=MODE_CHOICES, initial="e")
+    plate_id = forms.CharField(
+        label="Plate id",
+        required=False,
+        max_length=8,
+        help_text="Only with “a plate I name”; the plates covering the field are offered.",
+    )
+    compression = forms.ChoiceField(label="Compression", choices=COMPRESSION_CHOICES, initial="G")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["plate_id"].widget.attrs["list"] = "plate-choices"
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("position") is None:
+            return data
+        if data.get("mode") == "plate" and not (data.get("plate_id") or "").strip():
+            self.add_error("plate_id", "Name the plate (its plate id), or choose another mode.")
+        data["identifier"] = (
+            _identifier_from(data.get("identifier") or "")
+            or _identifier_from(data.get("name") or "")
+            or "field"
+        )
+        return data
+
+    def list_line(self) -> str:
+        """The field as one line of the request list (after ``is_valid()``)."""
+        data = self.cleaned_data
+        position = data["position"]
+        mode = data["plate_id"].strip() if data["mode"] == "plate" else data["mode"]
+        return " ".join(
+            [
+                data["identifier"],
+                position.ra_text,
+                position.dec_text,
+                f"{data['width']:g}",
+                f"{data['height']:g}",
+                position.equinox,
+                data["survey"],
+                mode,
+                data["compression"],
+            ]
+        )
 
 
 class RequestListForm(forms.Form):
+    """A list in the mail syntax, typed or pasted, and/or a text file of it."""
+
     text = forms.CharField(
         label="Request list",
-        widget=forms.Textarea(attrs={"rows": 10, "cols": 100, "spellcheck": "false"}),
-        help_text="One field per line: identifier, RA h m s, Dec d m s, width and height "
-        "(arcmin), equinox, survey, mode, compression.",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false", "autocomplete": "off"}),
+        help_text="One field per line: identifier, R.A. h m s, Dec. d m s, width and height "
+        "(arcmin), equinox, survey, mode, compression; as in a request mail.",
+    )
+    upload = forms.FileField(
+        label="or a text file of the list",
+        required=False,
+        help_text="Plain text in the same syntax; it is added after the lines typed above.",
     )
 
-    def clean_text(self) -> str:
-        text: str = self.cleaned_data["text"]
-        if len(text.encode("utf-8")) > settings.DSSPORTAL_MAX_MAIL_BYTES:
+    def _upload_text(self, upload: UploadedFile) -> str:
+        if (upload.size or 0) > settings.DSSPORTAL_MAX_MAIL_BYTES:
+            raise forms.ValidationError(self._too_large())
+        data = upload.read()
+        if b"\x00" in data[:4096]:
             raise forms.ValidationError(
-                f"The list is larger than {settings.DSSPORTAL_MAX_MAIL_BYTES // 1000} kB; "
-                "split it into several requests."
+                f"{upload.name} is not a text file; save the list as plain text."
             )
+        return data.decode("utf-8", errors="replace")
+
+    @staticmethod
+    def _too_large() -> str:
+        return (
+            f"The list is larger than {settings.DSSPORTAL_MAX_MAIL_BYTES // 1000} kB; "
+            "split it into several requests."
+        )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        text: str = data.get("text") or ""
+        upload = data.get("upload")
+        if upload:
+            uploaded = self._upload_text(upload)
+            text = f"{text.rstrip()}\n{uploaded}" if text.strip() else uploaded
+        if len(text.encode("utf-8")) > settings.DSSPORTAL_MAX_MAIL_BYTES:
+            raise forms.ValidationError(self._too_large())
         if not text.strip():
-            raise forms.ValidationError("The list is empty.")
-        return text
+            raise forms.ValidationError("The list is empty: type lines or choose a file.")
+        data["text"] = text
+        return data
+
+
+class PlateFinderForm(PositionForm):
+    """The plate finder: a position or name, a size, and which survey (all by default)."""
+
+    survey = forms.ChoiceField(
+        label="Survey and band",
+        required=False,
+        choices=[("", "every survey and band"), *SURVEY_CHOICES],
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from django.conf import settings
@@ -10,16 +11,16 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import User
 from dssportal.views import EXAMPLE_LINES
-from extraction.models import Request, StagingDirectory
+from extraction.core.requestlist import ParsedList
+from extraction.models import FieldStatus, Request
 from extraction.services.extraction import preview_path
 from extraction.services.links import staging_ftp_url
-from extraction.services.requests import request_create_from_text
-from extraction.web.forms import RequestListForm
+from extraction.services.requests import parse_with_limits, request_create_from_text
+from extraction.web.forms import FieldForm, RequestListForm
 
 
 def _user(request: HttpRequest) -> User:
@@ -35,26 +36,126 @@ def _own_request(request: HttpRequest, pk: int) -> Request:
     return item
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def request_list(request: HttpRequest) -> HttpResponse:
-    form = RequestListForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        outcome = request_create_from_text(
-            user=_user(request), text=form.cleaned_data["text"], source="web"
-        )
-        accepted = outcome.request.n_fields
-        if accepted:
-            messages.success(request, f"Request #{outcome.request.pk}: {accepted} field(s) queued.")
-        for rejected in outcome.rejected:
-            messages.error(request, f"Line {rejected['line']}: {rejected['error']}")
-        return redirect("request-detail", pk=outcome.request.pk)
-    own = Request.objects.filter(user=_user(request)).select_related("staging")[:50]
+_LIST_CONTEXT_LIMIT = 50
+_UNFINISHED = (FieldStatus.QUEUED, FieldStatus.RUNNING)
+
+
+def _listed_errors(parsed: ParsedList) -> tuple[list[dict[str, object]], int]:
+    """The rejected lines to show one by one, and how many more there are."""
+    limit = settings.DSSPORTAL_MAX_LISTED_ERRORS
+    errors: list[dict[str, object]] = [
+        {"line": e.line_no, "text": e.raw, "error": e.error} for e in parsed.errors
+    ]
+    return errors[:limit], max(0, len(errors) - limit)
+
+
+def _request_page(
+    request: HttpRequest,
+    *,
+    field_form: FieldForm,
+    list_form: RequestListForm,
+    parsed: ParsedList | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    errors, more = _listed_errors(parsed) if parsed is not None else ([], 0)
+    own = Request.objects.filter(user=_user(request)).select_related("staging")
     return render(
         request,
         "extraction/request_list.html",
-        {"form": form, "requests": own, "example_lines": EXAMPLE_LINES},
+        {
+            "field_form": field_form,
+            "list_form": list_form,
+            "requests": own[:_LIST_CONTEXT_LIMIT],
+            "example_lines": EXAMPLE_LINES,
+            "line_errors": errors,
+            "more_errors": more,
+            "n_valid": len(parsed.fields) if parsed is not None else 0,
+        },
+        status=status,
     )
+
+
+def _submit(request: HttpRequest, text: str) -> HttpResponse:
+    outcome = request_create_from_text(user=_user(request), text=text, source="web")
+    item = outcome.request
+    left_out = f"; {len(outcome.rejected)} line(s) left out" if outcome.rejected else ""
+    messages.success(request, f"Request #{item.pk}: {item.n_fields} field(s) queued{left_out}.")
+    return redirect("request-detail", pk=item.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def request_list(request: HttpRequest) -> HttpResponse:
+    """The request forms (one field, or a list typed or uploaded) and the user's requests.
+
+    Nothing is stored unless the text holds a valid field. A list with bad lines comes back
+    with every bad line named once and the text kept for correction, unless the user asked
+    to send only the valid lines.
+    """
+    which = None
+    if request.method == "POST":
+        # A script posting just ``text`` (as the form did before it had two parts) sends a list.
+        which = request.POST.get("submit") or "list"
+    field_form = FieldForm(request.POST if which == "field" else None, prefix="f")
+    list_form = (
+        RequestListForm(request.POST, request.FILES) if which == "list" else RequestListForm()
+    )
+    if which == "field" and field_form.is_valid():
+        line = field_form.list_line()
+        parsed = parse_with_limits(line)
+        if parsed.fields:
+            return _submit(request, line)
+        field_form.add_error(None, f"{line}: {parsed.errors[0].error}")
+        return _request_page(request, field_form=field_form, list_form=list_form, status=422)
+    if which == "list" and list_form.is_valid():
+        text = list_form.cleaned_data["text"]
+        parsed = parse_with_limits(text)
+        send_valid_only = request.POST.get("valid_only") == "1"
+        if parsed.fields and (not parsed.errors or send_valid_only):
+            return _submit(request, text)
+        # Show the whole text, uploaded part included, so the bad lines can be mended.
+        kept = RequestListForm(initial={"text": text})
+        return _request_page(
+            request, field_form=field_form, list_form=kept, parsed=parsed, status=422
+        )
+    status = 422 if which else 200
+    return _request_page(request, field_form=field_form, list_form=list_form, status=status)
+
+
+@login_required
+@require_http_methods(["POST"])
+def request_check(request: HttpRequest) -> JsonResponse:
+    """Check a list as the mail gate would, storing nothing: for the form, as the user types."""
+    text = request.POST.get("text", "")
+    if len(text.encode("utf-8")) > settings.DSSPORTAL_MAX_MAIL_BYTES:
+        return JsonResponse(
+            {"error": f"the list is larger than {settings.DSSPORTAL_MAX_MAIL_BYTES // 1000} kB"},
+            status=413,
+        )
+    parsed = parse_with_limits(text)
+    errors, more = _listed_errors(parsed)
+    return JsonResponse(
+        {
+            "n_fields": len(parsed.fields),
+            "n_errors": len(parsed.errors),
+            "errors": errors,
+            "more_errors": more,
+        }
+    )
+
+
+def _progress(statuses: list[str]) -> dict[str, object]:
+    """How far a request is, from its fields' states: a state added to ``FieldStatus``
+    is counted and named without touching the page or its script."""
+    counts = Counter(statuses)
+    ended = sum(n for status, n in counts.items() if status not in _UNFINISHED)
+    parts = [f"{counts[value]} {label}" for value, label in FieldStatus.choices if counts[value]]
+    return {
+        "n_fields": len(statuses),
+        "n_ended": ended,
+        "summary": f"{ended} of {len(statuses)} field(s) ended"
+        + (f": {', '.join(parts)}." if parts else "."),
+    }
 
 
 @login_required
@@ -63,12 +164,18 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     fields = list(item.fields.select_related("plate").order_by("line_no"))
     staging = getattr(item, "staging", None)
     live = staging is not None and staging.deleted_at is None
+    limit = settings.DSSPORTAL_MAX_LISTED_ERRORS
     return render(
         request,
         "extraction/request_detail.html",
         {
             "item": item,
             "fields": fields,
+            "progress": _progress([f.status for f in fields]),
+            "running": any(f.status in _UNFINISHED for f in fields),
+            "previews": [f for f in fields if f.status == FieldStatus.DONE and f.mode != "n"],
+            "rejected": item.rejected_lines[:limit],
+            "more_rejected": max(0, len(item.rejected_lines) - limit),
             "staging": staging if live else None,
             "ftp_url": staging_ftp_url(staging) if staging is not None and live else "",
         },
@@ -79,57 +186,23 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def request_status(request: HttpRequest, pk: int) -> JsonResponse:
     """Progress for the request page to poll."""
     item = _own_request(request, pk)
-    fields = item.fields.order_by("line_no").values(
-        "line_no", "identifier", "status", "output_name", "bytes", "message", "stem"
+    fields = list(
+        item.fields.order_by("line_no").values(
+            "line_no", "identifier", "status", "output_name", "bytes", "message", "stem"
+        )
     )
     return JsonResponse(
         {
+            **_progress([f["status"] for f in fields]),
             "id": item.pk,
             "status": item.status,
-            "n_fields": item.n_fields,
+            "status_display": item.get_status_display(),
             "n_done": item.n_done,
             "n_skipped": item.n_skipped,
             "n_failed": item.n_failed,
-            "fields": list(fields),
+            "fields": fields,
         }
     )
-
-
-def _live_own_directory(request: HttpRequest, name: str) -> StagingDirectory:
-    directory = get_object_or_404(
-        StagingDirectory, name=name, deleted_at__isnull=True, expires_at__gt=timezone.now()
-    )
-    if directory.user_id != request.user.pk and not request.user.is_staff:
-        raise Http404("No such staging directory.")
-    return directory
-
-
-def _staged_files(directory: StagingDirectory) -> list[Path]:
-    root = directory.absolute_path
-    if not root.is_dir() or root.is_symlink():
-        return []
-    return sorted(p for p in root.iterdir() if p.is_file() and not p.is_symlink())
-
-
-@login_required
-def staging_listing(request: HttpRequest, name: str) -> HttpResponse:
-    directory = _live_own_directory(request, name)
-    files = [(p.name, p.stat().st_size) for p in _staged_files(directory)]
-    return render(
-        request,
-        "extraction/staging_listing.html",
-        {"directory": directory, "files": files, "ftp_url": staging_ftp_url(directory)},
-    )
-
-
-@login_required
-def staging_file(request: HttpRequest, name: str, filename: str) -> FileResponse:
-    directory = _live_own_directory(request, name)
-    # Serve only a name that is listed in the directory: no path is ever built from input.
-    for path in _staged_files(directory):
-        if path.name == filename:
-            return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
-    raise Http404("No such file.")
 
 
 @login_required

@@ -1,18 +1,28 @@
-// Poll the request's status and reload once something changed, until every field has ended.
+// Poll the request's status: the progress bar and its sentence (an aria-live region) follow
+// every field that ends; the page reloads once a field's state changed, so that its plate,
+// file and preview appear, and stops polling when every field has ended.
 (function () {
-  const box = document.querySelector(".fields[data-status-url]");
+  "use strict";
+  const box = document.querySelector(".progress-box[data-status-url]");
   if (!box) return;
   const url = box.dataset.statusUrl;
-  const seen = JSON.stringify(Array.from(box.querySelectorAll(".field")).map((f) => f.dataset.status));
+  const rows = Array.from(document.querySelectorAll("#fields tbody tr[data-status]"));
+  const seen = JSON.stringify(rows.map((row) => row.dataset.status));
+  const bar = document.getElementById("progress-bar");
+  const sentence = document.getElementById("progress");
+  const status = document.getElementById("request-status");
+
   async function poll() {
     try {
       const reply = await fetch(url, { headers: { Accept: "application/json" } });
       if (reply.ok) {
         const data = await reply.json();
-        const ended = data.n_done + data.n_skipped + data.n_failed;
-        document.getElementById("progress").textContent =
-          `${data.n_done} done, ${data.n_skipped + data.n_failed} not served, of ${data.n_fields}`;
-        document.getElementById("progress-bar").value = ended;
+        bar.max = Math.max(1, data.n_fields);
+        bar.value = data.n_ended;
+        bar.textContent = `${data.n_ended} of ${data.n_fields}`;
+        if (sentence.textContent !== data.summary) sentence.textContent = data.summary;
+        status.textContent = data.status_display;
+        status.className = `status status-${data.status}`;
         if (JSON.stringify(data.fields.map((f) => f.status)) !== seen) {
           window.location.reload();
           return;

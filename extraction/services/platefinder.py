@@ -1,0 +1,142 @@
+"""The plate finder: for a position and size, the covering plates of each survey and band.
+
+A read-only selector for the plate-finder page, the JSON API and mode ``n``. The geometry is
+``extraction.core.plates`` through ``selection.plates_touching``; this module only groups the
+plates by survey/band and says, for each, what a user choosing a plate wants to know.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from extraction.core.plates import Coverage, select_touching
+from extraction.core.surveys import SURVEY_BANDS, survey_tokens
+from extraction.models import Plate
+from extraction.services.selection import FieldTarget, plates_touching
+
+#: The survey tokens the finder reports, in the survey table's order: DSS1, DSS2 by band.
+FINDER_SURVEYS: tuple[str, ...] = tuple(SURVEY_BANDS)
+
+#: Every token a request line may name (DSS2 is DSS2R, the red survey).
+KNOWN_SURVEYS: frozenset[str] = frozenset(survey_tokens())
+
+
+class FinderInputError(ValueError):
+    """A position, size or survey the finder cannot use, with the sentence the user reads."""
+
+
+@dataclass(frozen=True)
+class CoveringPlate:
+    """One plate on which some part of the field lies."""
+
+    plate: Plate
+    coverage: Coverage
+
+    @property
+    def fits(self) -> bool:
+        """The whole field lies on the plate's digitized area."""
+        return self.coverage.full
+
+    def as_json(self) -> dict[str, object]:
+        plate, cov = self.plate, self.coverage
+        return {
+            "plate_id": plate.plate_id,
+            "survey": plate.survey,
+            "region": plate.region,
+            "band": plate.band,
+            "emulsion": plate.emulsion,
+            "filter": plate.filter_name,
+            "telescope": plate.telescope,
+            "epoch": round(plate.epoch, 3) if plate.epoch is not None else None,
+            "date_obs": plate.date_obs.isoformat() if plate.date_obs else None,
+            "plate_ra_deg": plate.ra_deg,
+            "plate_dec_deg": plate.dec_deg,
+            "distance_deg": round(cov.distance_deg, 4),
+            "edge_margin_arcmin": (
+                round(cov.margin_arcmin, 2) if math.isfinite(cov.margin_arcmin) else None
+            ),
+            "fraction_covered": round(cov.fraction, 4),
+            "centre_on_plate": cov.centre_inside,
+            "field_fits": self.fits,
+            "online": plate.online,
+            "synthetic": plate.synthetic,
+        }
+
+
+@dataclass(frozen=True)
+class SurveyCoverage:
+    """The plates of one survey token (``DSS1``, ``DSS2R`` ...) covering a field."""
+
+    survey: str
+    plates: list[CoveringPlate]
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "survey": self.survey,
+            "n_plates": len(self.plates),
+            "n_fit": sum(1 for p in self.plates if p.fits),
+            "plates": [p.as_json() for p in self.plates],
+        }
+
+
+def _checked(ra_deg: float, dec_deg: float, width_arcmin: float, height_arcmin: float) -> None:
+    values = (ra_deg, dec_deg, width_arcmin, height_arcmin)
+    if not all(math.isfinite(v) for v in values):
+        raise FinderInputError("position and size must be finite numbers.")
+    if not 0.0 <= ra_deg < 360.0:
+        raise FinderInputError("R.A. must be in [0, 360) degrees.")
+    if not -90.0 <= dec_deg <= 90.0:
+        raise FinderInputError("Dec must be in [-90, +90] degrees.")
+    largest = settings.DSSPORTAL_MAX_FIELD_ARCMIN
+    for label, size in (("width", width_arcmin), ("height", height_arcmin)):
+        if not 0.0 < size <= largest:
+            raise FinderInputError(f"{label} must be more than 0 and at most {largest:g} arcmin.")
+
+
+def plates_covering(
+    *,
+    ra_deg: float,
+    dec_deg: float,
+    width_arcmin: float,
+    height_arcmin: float,
+    surveys: tuple[str, ...] = FINDER_SURVEYS,
+) -> list[SurveyCoverage]:
+    """Every plate of each survey token on which any part of the field lies, nearest first.
+
+    Parameters
+    ----------
+    ra_deg, dec_deg
+        Field centre, J2000 degrees.
+    width_arcmin, height_arcmin
+        Field size, arcmin (at most ``DSSPORTAL_MAX_FIELD_ARCMIN``).
+    surveys
+        Survey tokens to report (``DSS1``, ``DSS2``, ``DSS2R``, ``DSS2B``, ``DSS2I``).
+
+    Raises
+    ------
+    FinderInputError
+        For a position off the sky, a size out of range or an unknown survey.
+    """
+    _checked(ra_deg, dec_deg, width_arcmin, height_arcmin)
+    unknown = [s for s in surveys if s not in KNOWN_SURVEYS]
+    if unknown:
+        raise FinderInputError(
+            f"unknown survey {unknown[0]!r}; use one of {', '.join(sorted(KNOWN_SURVEYS))}."
+        )
+    result = []
+    for survey in surveys:
+        target = FieldTarget(
+            survey=survey,
+            mode="n",
+            plate_id="",
+            ra_deg=ra_deg,
+            dec_deg=dec_deg,
+            width_arcmin=width_arcmin,
+            height_arcmin=height_arcmin,
+        )
+        rows = select_touching(plates_touching(target))
+        result.append(SurveyCoverage(survey, [CoveringPlate(p, c) for p, c in rows]))
+    return result

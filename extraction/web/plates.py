@@ -1,0 +1,147 @@
+"""The plate finder for users: which plates cover a field, and a page per plate."""
+
+from __future__ import annotations
+
+import math
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils.safestring import mark_safe
+
+from extraction.core.cutout import sexagesimal_dec, sexagesimal_ra
+from extraction.core.positions import ListPosition
+from extraction.core.skymap import field_map_svg, outline_radec, sky_map_svg
+from extraction.models import Plate
+from extraction.services.platefinder import (
+    FINDER_SURVEYS,
+    CoveringPlate,
+    FinderInputError,
+    SurveyCoverage,
+    plates_covering,
+)
+from extraction.services.plates import plate_outline
+from extraction.web.forms import PlateFinderForm
+
+
+def _covering(
+    position: ListPosition, width: float, height: float, survey: str
+) -> list[SurveyCoverage]:
+    surveys = (survey,) if survey else FINDER_SURVEYS
+    return plates_covering(
+        ra_deg=position.ra_j2000_deg,
+        dec_deg=position.dec_j2000_deg,
+        width_arcmin=width,
+        height_arcmin=height,
+        surveys=surveys,
+    )
+
+
+def _summary(row: CoveringPlate) -> str:
+    """``'whole field, 41.2 arcmin from the edge, epoch 1987.2'``: a plate as a chooser reads it."""
+    cov = row.coverage
+    where = (
+        f"whole field, {cov.margin_arcmin:.1f} arcmin from the edge"
+        if cov.full
+        else f"{cov.fraction:.0%} of the field"
+    )
+    epoch = f", epoch {row.plate.epoch:.1f}" if row.plate.epoch is not None else ""
+    return where + epoch
+
+
+@login_required
+def plate_finder(request: HttpRequest) -> HttpResponse:
+    """``/plates/``: a position (or name) and size in, each survey's covering plates out."""
+    form = PlateFinderForm(request.GET or None)
+    context: dict[str, object] = {"form": form}
+    if form.is_bound and form.is_valid() and form.cleaned_data["position"] is not None:
+        data = form.cleaned_data
+        position: ListPosition = data["position"]
+        try:
+            coverage = _covering(position, data["width"], data["height"], data["survey"] or "")
+        except FinderInputError as exc:
+            form.add_error(None, str(exc)[:1].upper() + str(exc)[1:])
+            return render(request, "extraction/plate_finder.html", context, status=422)
+        plates = {row.plate.pk: row.plate for group in coverage for row in group.plates}
+        context |= {
+            "position": position,
+            "centre_ra": sexagesimal_ra(position.ra_j2000_deg)[:11],
+            "centre_dec": sexagesimal_dec(position.dec_j2000_deg)[:11],
+            "coverage": coverage,
+            "svg": mark_safe(
+                field_map_svg(
+                    position.ra_j2000_deg,
+                    position.dec_j2000_deg,
+                    data["width"],
+                    data["height"],
+                    [plate_outline(p) for p in plates.values()],
+                    title="Outlines of the covering plates around the field (red)",
+                )
+            ),
+        }
+    status = 422 if form.is_bound and form.errors else 200
+    return render(request, "extraction/plate_finder.html", context, status=status)
+
+
+@login_required
+def plate_detail(request: HttpRequest, survey: str, plate_id: str) -> HttpResponse:
+    """``/plates/<survey>/<plate id>/``: a plate's catalogue entry and where it lies."""
+    plate = get_object_or_404(Plate, survey=survey.upper(), plate_id__iexact=plate_id)
+    outline = plate_outline(plate)
+    scale = plate.pixel_scale_arcsec / 60.0
+    corners = [
+        f"{sexagesimal_ra(ra)[:8]} {sexagesimal_dec(dec)[:9]}"
+        for ra, dec in outline_radec(outline, points_per_side=1)
+    ]
+    return render(
+        request,
+        "extraction/plate_detail.html",
+        {
+            "plate": plate,
+            "centre_ra": sexagesimal_ra(plate.ra_deg)[:11],
+            "centre_dec": sexagesimal_dec(plate.dec_deg)[:11],
+            "extent_arcmin": (plate.width_px * scale, plate.height_px * scale),
+            "corners": corners,
+            "svg": mark_safe(
+                sky_map_svg([outline], width=720, title=f"Plate {plate.plate_id} on the sky")
+            ),
+        },
+    )
+
+
+@login_required
+def plate_covering(request: HttpRequest) -> JsonResponse:
+    """For the request form: where a name lies, and the plates that cover the field."""
+    form = PlateFinderForm(request.GET)
+    if not form.is_valid() or form.cleaned_data["position"] is None:
+        problems = [str(e) for errors in form.errors.values() for e in errors]
+        return JsonResponse({"error": " ".join(problems) or "Give a position."}, status=400)
+    data = form.cleaned_data
+    position: ListPosition = data["position"]
+    try:
+        coverage = _covering(position, data["width"], data["height"], data["survey"] or "DSS2R")
+    except FinderInputError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    rows = [row for group in coverage for row in group.plates]
+    return JsonResponse(
+        {
+            "resolved": (request.GET.get("name") or "").strip()
+            if not (request.GET.get("lon") or request.GET.get("lat"))
+            else "",
+            "ra_text": sexagesimal_ra(position.ra_j2000_deg)[:11],
+            "dec_text": sexagesimal_dec(position.dec_j2000_deg)[:11],
+            "plates": [
+                {
+                    "plate_id": row.plate.plate_id,
+                    "full": row.coverage.full,
+                    "margin_arcmin": row.coverage.margin_arcmin
+                    if math.isfinite(row.coverage.margin_arcmin)
+                    else None,
+                    "summary": _summary(row),
+                }
+                for row in sorted(
+                    rows, key=lambda r: (not r.coverage.full, -r.coverage.margin_arcmin)
+                )
+            ],
+        }
+    )

@@ -1,0 +1,222 @@
+"""Downloads: listing, Range, the streamed zip and delete, with a session or an API token."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import subprocess
+import zipfile
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from django.urls import reverse
+
+from accounts.tokens import api_token_create
+from extraction.models import Request, StagingDirectory
+from extraction.web import downloads
+from tests.factories import register_real_dss_plate
+
+pytestmark = pytest.mark.django_db
+
+LINE = "real 14 29 56 -62 41 05 1. 1. J2000 DSS1 0025 U"
+
+
+@pytest.fixture
+def staged(client, make_user, django_capture_on_commit_callbacks):
+    """A served request of user hale with two files: real.fits (the cut-out) and notes.gz."""
+    register_real_dss_plate()
+    user = make_user("hale", "hale@example.org")
+    client.force_login(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("request-list"), {"text": LINE})
+    directory = Request.objects.get(user=user).staging
+    (directory.absolute_path / "notes.txt.gz").write_bytes(gzip.compress(b"seeing 1.2 arcsec\n"))
+    return user, directory
+
+
+def body(response) -> bytes:
+    return b"".join(response.streaming_content)
+
+
+def file_url(directory: StagingDirectory, name: str = "real.fits") -> str:
+    return reverse("staging-file", args=[directory.name, name])
+
+
+# -- Range --------------------------------------------------------------------------------
+
+
+def test_range_requests(client, staged):
+    _, directory = staged
+    data = (directory.absolute_path / "real.fits").read_bytes()
+    size = len(data)
+    url = file_url(directory)
+    whole = client.get(url)
+    assert whole.status_code == 200 and whole["Accept-Ranges"] == "bytes"
+    assert body(whole) == data and whole["Content-Length"] == str(size)
+    spans = {
+        "bytes=0-99": (0, 99),
+        "bytes=-10": (size - 10, size - 1),
+        f"bytes={size - 5}-": (size - 5, size - 1),
+        "bytes=2880-99999999": (2880, size - 1),
+    }
+    for header, (first, last) in spans.items():
+        part = client.get(url, HTTP_RANGE=header)
+        assert part.status_code == 206, header
+        assert body(part) == data[first : last + 1], header
+        assert part["Content-Range"] == f"bytes {first}-{last}/{size}"
+        assert part["Content-Length"] == str(last - first + 1)
+    past = client.get(url, HTTP_RANGE=f"bytes={size}-")
+    assert past.status_code == 416 and past["Content-Range"] == f"bytes */{size}"
+    # Several ranges, or a malformed header, may be ignored: the whole file comes back.
+    for header in ["bytes=0-1,5-6", "bytes=9-3", "pages=1-2"]:
+        ignored = client.get(url, HTTP_RANGE=header)
+        assert ignored.status_code == 200 and body(ignored) == data, header
+    stale = client.get(url, HTTP_RANGE="bytes=0-9", HTTP_IF_RANGE="Mon, 01 Jan 2001 00:00:00 GMT")
+    assert stale.status_code == 200 and body(stale) == data
+
+
+@pytest.mark.parametrize(
+    "header, size, expected",
+    [
+        ("bytes=0-0", 10, (0, 0)),
+        ("bytes=5-", 10, (5, 9)),
+        ("bytes=-3", 10, (7, 9)),
+        ("bytes=-30", 10, (0, 9)),
+        ("bytes=3-2", 10, None),
+        ("bytes=-", 10, None),
+        ("bytes=1-2, 4-5", 10, None),
+        ("bytes=" + "9" * 40 + "-", 10, None),
+    ],
+)
+def test_byte_range_parsing(header, size, expected):
+    assert downloads.byte_range(header, size) == expected
+
+
+@pytest.mark.parametrize("header, size", [("bytes=10-", 10), ("bytes=-0", 10), ("bytes=0-", 0)])
+def test_unsatisfiable_ranges(header, size):
+    with pytest.raises(ValueError):
+        downloads.byte_range(header, size)
+
+
+# -- Zip ----------------------------------------------------------------------------------
+
+
+def test_the_directory_streams_as_a_zip_that_unzip_accepts(client, staged, tmp_path, monkeypatch):
+    _, directory = staged
+    monkeypatch.setattr(downloads, "CHUNK_BYTES", 4096)
+    (directory.absolute_path / "noise.fits").write_bytes(os.urandom(300_000))
+    response = client.get(reverse("staging-zip", args=[directory.name]))
+    assert response.status_code == 200 and response.streaming
+    assert response["Content-Disposition"] == f'attachment; filename="{directory.name}.zip"'
+    parts = list(response.streaming_content)
+    assert len(parts) > 10 and max(map(len, parts)) < 50_000  # sent as made, never whole
+    archive = tmp_path / "all.zip"
+    archive.write_bytes(b"".join(parts))
+    tested = subprocess.run(["unzip", "-t", str(archive)], capture_output=True, text=True)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    subprocess.run(["unzip", "-q", str(archive), "-d", str(tmp_path / "out")], check=True)
+    for name in ["real.fits", "notes.txt.gz", "noise.fits"]:
+        unpacked = (tmp_path / "out" / directory.name / name).read_bytes()
+        assert unpacked == (directory.absolute_path / name).read_bytes()
+    with zipfile.ZipFile(archive) as opened:
+        kinds = {i.filename.rsplit("/", 1)[1]: i.compress_type for i in opened.infolist()}
+    assert kinds["notes.txt.gz"] == zipfile.ZIP_STORED
+    assert kinds["real.fits"] == kinds["noise.fits"] == zipfile.ZIP_DEFLATED
+
+
+def test_symlinks_in_a_directory_are_never_followed(client, staged, tmp_path):
+    _, directory = staged
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not yours")
+    (directory.absolute_path / "link.fits").symlink_to(secret)
+    assert client.get(file_url(directory, "link.fits")).status_code == 404
+    assert (
+        "link.fits"
+        not in client.get(reverse("staging-listing", args=[directory.name])).content.decode()
+    )
+    zipped = b"".join(client.get(reverse("staging-zip", args=[directory.name])).streaming_content)
+    names = zipfile.ZipFile(io.BytesIO(zipped)).namelist()
+    assert not any("link" in n for n in names) and len(names) == 2
+
+
+# -- Tokens and isolation -----------------------------------------------------------------
+
+
+def test_a_script_fetches_the_web_url_and_files_with_its_token(staged):
+    user, directory = staged
+    raw = api_token_create(user=user)[1]
+    script = Client()
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+    listing = script.get(reverse("staging-listing", args=[directory.name]), **auth)
+    assert listing.status_code == 200
+    files = {f["name"]: f for f in listing.json()["files"]}
+    assert set(files) == {"real.fits", "notes.txt.gz"}
+    fetched = script.get(files["real.fits"]["url"].removeprefix("http://testserver"), **auth)
+    assert body(fetched) == (directory.absolute_path / "real.fits").read_bytes()
+    assert script.get(reverse("staging-zip", args=[directory.name]), **auth).status_code == 200
+    detail = script.get(f"/api/requests/{directory.request_id}", **auth).json()
+    assert detail["web_url"].endswith(f"/staging/{directory.name}/")
+    api_file = detail["fields"][0]["file_url"].removeprefix(settings.DSSPORTAL_PUBLIC_URL)
+    assert (
+        body(script.get(api_file, **auth)) == (directory.absolute_path / "real.fits").read_bytes()
+    )
+    assert script.post(file_url(directory), **auth).status_code == 405
+    bad = script.get(file_url(directory), HTTP_AUTHORIZATION="Bearer dss_wrong")
+    assert bad.status_code == 401 and "token" in bad.json()["error"]
+    anonymous = script.get(file_url(directory))
+    assert anonymous.status_code == 302 and reverse("login") in anonymous["Location"]
+
+
+def test_another_user_reaches_nothing(staged, make_user):
+    _, directory = staged
+    other = make_user("zwicky", "fritz@example.org")
+    session = Client()
+    session.force_login(other)
+    token = {"HTTP_AUTHORIZATION": f"Bearer {api_token_create(user=other)[1]}"}
+    urls = [
+        reverse("staging-listing", args=[directory.name]),
+        file_url(directory),
+        reverse("staging-zip", args=[directory.name]),
+        reverse("staging-delete", args=[directory.name]),
+    ]
+    for url in urls:
+        assert session.get(url).status_code == 404, url
+        assert Client().get(url, **token).status_code == 404, url
+    assert Client().post(urls[-1], **token).status_code == 404
+    assert session.post(urls[-1]).status_code == 404
+    assert directory.absolute_path.is_dir()
+
+
+# -- Delete -------------------------------------------------------------------------------
+
+
+def test_delete_from_the_page_needs_the_csrf_token(staged):
+    user, directory = staged
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(user)
+    url = reverse("staging-delete", args=[directory.name])
+    confirm = browser.get(url)
+    assert confirm.status_code == 200 and "cannot be undone" in confirm.content.decode()
+    forged = browser.post(url)
+    assert forged.status_code == 403 and directory.absolute_path.is_dir()
+    csrf = browser.cookies["csrftoken"].value
+    done = browser.post(url, {"csrfmiddlewaretoken": csrf})
+    assert done.status_code == 302
+    assert not directory.absolute_path.exists()
+    directory.refresh_from_db()
+    assert directory.deleted_at is not None
+    assert browser.get(file_url(directory)).status_code == 404
+
+
+def test_delete_with_a_token(staged):
+    user, directory = staged
+    size = sum(p.stat().st_size for p in directory.absolute_path.iterdir())
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {api_token_create(user=user)[1]}"}
+    url = reverse("staging-delete", args=[directory.name])
+    cross = Client().post(url, HTTP_SEC_FETCH_SITE="cross-site", **auth)
+    assert cross.status_code == 403 and directory.absolute_path.is_dir()
+    deleted = Client().post(url, **auth)
+    assert deleted.json() == {"deleted": directory.name, "freed_bytes": size}
+    assert Client().post(url, **auth).status_code == 404

@@ -1,0 +1,230 @@
+"""The request form, the request page and the plate finder, through Django's test client."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from astropy import units as u
+from astropy.coordinates import FK5, SkyCoord
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from extraction.core.textformat import human_bytes
+from extraction.models import Request
+from extraction.services.names import name_resolve
+from extraction.services.requests import parse_with_limits
+from tests.factories import register_real_dss_plate
+
+pytestmark = pytest.mark.django_db
+
+LINE = "real 14 29 56 -62 41 05 1. 1. J2000 DSS1 0025 U"
+#: The same field choosing its plate itself: valid without any plate in the catalogue.
+LINE_E = "real 14 29 56 -62 41 05 1. 1. J2000 DSS1 e U"
+
+
+@pytest.fixture
+def user(client, make_user):
+    user = make_user("hubble", "edwin@example.org")
+    client.force_login(user)
+    return user
+
+
+def field_post(**values: str) -> dict[str, str]:
+    form = {"width": "5", "height": "5", "frame": "J2000", "survey": "DSS2R", "mode": "e"}
+    form |= {"compression": "G"} | values
+    return {"submit": "field", **{f"f-{k}": v for k, v in form.items()}}
+
+
+def test_a_field_by_object_name_is_resolved_offline_into_one_line(client, user) -> None:
+    response = client.post(reverse("request-list"), field_post(name="NGC 253"))
+    assert response.status_code == 302
+    field = Request.objects.get(user=user).fields.get()
+    expected = name_resolve(name="NGC 253")
+    assert field.identifier == "NGC253" and field.equinox == "J2000"
+    # the list line keeps 1 mas in R.A. and 10 mas in Dec.
+    assert abs(field.ra_deg - expected.ra_deg) < 1e-5
+    assert abs(field.dec_deg - expected.dec_deg) < 1e-5
+    assert field.compression == "G" and field.survey == "DSS2R" and field.width_arcmin == 5
+
+
+def test_a_field_in_galactic_coordinates_is_queued_in_j2000(client, user) -> None:
+    response = client.post(
+        reverse("request-list"),
+        field_post(identifier="gc", lon="359.9442", lat="-0.0462", frame="galactic"),
+    )
+    assert response.status_code == 302
+    field = Request.objects.get(user=user).fields.get()
+    reference = SkyCoord(l=359.9442 * u.deg, b=-0.0462 * u.deg, frame="galactic").fk5
+    here = SkyCoord(field.ra_deg * u.deg, field.dec_deg * u.deg, frame=FK5)
+    assert here.separation(reference).arcsec < 0.02
+    assert field.equinox == "J2000" and field.raw_line.startswith("gc 17 45 ")
+
+
+def test_progress_counts_every_ended_field_by_its_state(
+    client, user, django_capture_on_commit_callbacks
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):  # no plate here: skipped
+        client.post(reverse("request-list"), field_post(name="NGC 253"))
+    item = Request.objects.get()
+    status = client.get(reverse("request-status", args=[item.pk])).json()
+    assert status["n_ended"] == 1 and status["summary"] == "1 of 1 field(s) ended: 1 skipped."
+    page = client.get(reverse("request-detail", args=[item.pk])).content.decode()
+    assert 'value="1"' in page and "1 of 1 field(s) ended: 1 skipped." in page
+    assert f'class="status status-{item.status}">{item.get_status_display()}<' in page
+
+
+def test_a_b1950_field_reads_as_the_mail_line_of_the_original_service(client, user) -> None:
+    values = {"identifier": "field01", "lon": "12 5 13", "lat": "30 45 32", "frame": "B1950"}
+    client.post(reverse("request-list"), field_post(**values, width="10", height="10"))
+    field = Request.objects.get().fields.get()
+    mail = parse_with_limits("field01 12 5 13 30 45 32 10. 10. B1950 DSS2R e G").fields[0]
+    assert field.equinox == "B1950"
+    assert abs(field.ra_deg - mail.ra_deg) < 1e-9 and abs(field.dec_deg - mail.dec_deg) < 1e-9
+
+
+@pytest.mark.parametrize(
+    ("values", "words"),
+    [
+        ({"name": "Nowhere Nebula 42"}, "is not in OpenNGC"),
+        ({}, "Give an object name or a position"),
+        ({"lon": "12 05", "lat": "95"}, "between -90 and +90"),
+        ({"name": "M 31", "width": "600"}, "column 8"),
+        ({"name": "M 31", "mode": "plate"}, "Name the plate"),
+    ],
+)
+def test_a_bad_field_is_explained_and_nothing_stored(client, user, values, words) -> None:
+    response = client.post(reverse("request-list"), field_post(**values))
+    assert response.status_code == 422
+    assert words in response.content.decode()
+    assert not Request.objects.exists()
+
+
+def test_a_list_with_bad_lines_is_kept_for_correction_and_nothing_stored(client, user) -> None:
+    text = f"{LINE_E}\nthis line is wrong\nreal2 14 29 56 -62 75 05 1. 1. J2000 DSS1 e U"
+    response = client.post(reverse("request-list"), {"submit": "list", "text": text})
+    page = response.content.decode()
+    assert response.status_code == 422 and not Request.objects.exists()
+    assert page.count("line 2:") == 1 and page.count("line 3:") == 1
+    assert "column 6 (Dec. minutes): &#x27;75&#x27; is not in 0-59" in page
+    assert "this line is wrong</textarea>" not in page  # kept, but inside the full text
+    assert "real2 14 29 56 -62 75 05" in page.split("<textarea")[1]
+    sent = client.post(reverse("request-list"), {"submit": "list", "text": text, "valid_only": "1"})
+    assert sent.status_code == 302
+    stored = Request.objects.get()
+    assert stored.n_fields == 1 and stored.n_rejected == 2
+
+
+def test_a_list_without_any_valid_line_stores_nothing_even_when_asked(client, user) -> None:
+    response = client.post(
+        reverse("request-list"), {"submit": "list", "text": "junk\nmore junk", "valid_only": "1"}
+    )
+    assert response.status_code == 422 and not Request.objects.exists()
+
+
+def test_listed_errors_are_bounded(client, user, settings) -> None:
+    settings.DSSPORTAL_MAX_LISTED_ERRORS = 3
+    text = "\n".join(f"bad{i}" for i in range(7))
+    page = client.post(reverse("request-list"), {"submit": "list", "text": text}).content.decode()
+    assert page.count("<li>line ") == 3 and "and 4 more" in page
+    checked = client.post(reverse("request-check"), {"text": text}).json()
+    assert checked["n_errors"] == 7 and len(checked["errors"]) == 3
+    assert checked["more_errors"] == 4
+
+
+def test_an_uploaded_list_is_read_like_typed_text(client, user) -> None:
+    upload = SimpleUploadedFile("list.txt", f"# my fields\n{LINE_E}\n".encode(), "text/plain")
+    response = client.post(reverse("request-list"), {"submit": "list", "upload": upload})
+    assert response.status_code == 302
+    assert Request.objects.get().fields.get().identifier == "real"
+
+
+def test_a_bad_upload_comes_back_as_text_to_mend(client, user) -> None:
+    upload = SimpleUploadedFile("list.txt", b"oops 1 2 3\n", "text/plain")
+    response = client.post(reverse("request-list"), {"submit": "list", "upload": upload})
+    assert response.status_code == 422 and not Request.objects.exists()
+    assert "oops 1 2 3" in response.content.decode().split("<textarea")[1]
+    binary = SimpleUploadedFile("x.fits", b"SIMPLE\x00\x00", "application/octet-stream")
+    response = client.post(reverse("request-list"), {"submit": "list", "upload": binary})
+    assert "not a text file" in response.content.decode()
+
+
+def test_the_check_endpoint_uses_the_mail_parser_and_stores_nothing(client, user) -> None:
+    checked = client.post(reverse("request-check"), {"text": f"{LINE_E}\nNGC 253"}).json()
+    assert checked["n_fields"] == 1 and checked["n_errors"] == 1
+    assert checked["errors"][0]["line"] == 2 and "columns" in checked["errors"][0]["error"]
+    # The catalogue is asked as for mail: a plate id it does not hold is a rejected line.
+    unknown = client.post(reverse("request-check"), {"text": LINE}).json()
+    assert unknown["n_fields"] == 0 and "0025" in unknown["errors"][0]["error"]
+    assert not Request.objects.exists()
+    assert client.get(reverse("request-check")).status_code == 405
+
+
+@pytest.fixture
+def served(client, user, django_capture_on_commit_callbacks):
+    register_real_dss_plate()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("request-list"), {"submit": "list", "text": LINE})
+    return Request.objects.get()
+
+
+def test_the_request_page_says_what_happened_and_where_the_files_are(client, served) -> None:
+    page = client.get(reverse("request-detail", args=[served.pk])).content.decode()
+    name = served.staging.name
+    assert re.search(r'id="request-status" class="status status-done">done<', page)
+    assert 'aria-live="polite"' in page and "<progress" in page
+    assert f'href="/staging/{name}.zip"' in page
+    assert 'href="ftp://' in page and "FTP uses your portal login" in page
+    assert f'action="/staging/{name}/delete"' in page
+    assert served.staging.expires_at.strftime("%Y-%m-%d") in page
+    assert "plate 0025" in page  # the plate asked for, and below the plate used
+    assert reverse("plate-detail", args=["DSS1", "0025"]) in page
+    preview = reverse("field-preview", args=[served.pk, "real"])
+    assert f'<a href="{preview}" target="_blank"' in page
+    assert "mode plate" not in page
+    # One size formatter, decimal units as in the mail, on every page that shows a size.
+    size = human_bytes(served.fields.get().bytes)
+    assert size in page and size.endswith(" kB")
+    listing = client.get(reverse("staging-listing", args=[name])).content.decode()
+    assert size in listing and "FTP uses your portal login" in listing
+    account = client.get(reverse("account")).content.decode()
+    assert human_bytes(served.staging.bytes) in account and "KB" not in account
+
+
+def test_the_plate_finder_lists_the_covering_plate_with_its_outline(client, served) -> None:
+    response = client.get(
+        reverse("plate-finder"),
+        {"lon": "14 29 56", "lat": "-62 41 05", "width": "1", "height": "1"},
+    )
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert reverse("plate-detail", args=["DSS1", "0025"]) in page
+    assert "<svg" in page and "0025" in page.split("<svg")[1]
+    assert "DSS2R: 0 plate(s)" in page
+    plate_page = client.get(reverse("plate-detail", args=["DSS1", "0025"]))
+    assert plate_page.status_code == 200 and "14 37 46.88" in plate_page.content.decode()
+    corners = re.findall(
+        r"<code>(\d\d \d\d \d\d) (-\d\d \d\d \d\d)</code>", plate_page.content.decode()
+    )
+    # The digitized area of the real cut-out holds the field at 14 29 56 -62 41 05.
+    assert len(corners) == 4
+    assert min(ra for ra, _ in corners) < "14 29 56" < max(ra for ra, _ in corners)
+    assert min(d for _, d in corners) < "-62 41 05" < max(d for _, d in corners)
+    assert client.get(reverse("plate-detail", args=["DSS2", "0025"])).status_code == 404
+
+
+def test_the_covering_plates_are_offered_to_the_form(client, served) -> None:
+    reply = client.get(
+        reverse("plate-covering"),
+        {"lon": "217.4833", "lat": "-62.6847", "width": "1", "height": "1", "survey": "DSS1"},
+    ).json()
+    assert [p["plate_id"] for p in reply["plates"]] == ["0025"]
+    bad = client.get(reverse("plate-covering"), {"name": "Nowhere Nebula 42"})
+    assert bad.status_code == 400 and "OpenNGC" in bad.json()["error"]
+
+
+def test_the_plate_finder_explains_bad_input(client, user) -> None:
+    response = client.get(
+        reverse("plate-finder"), {"lon": "xx", "lat": "1", "width": "5", "height": "5"}
+    )
+    assert response.status_code == 422 and "is not an angle" in response.content.decode()
