@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -11,12 +13,15 @@ from django.db.models import Sum
 
 from accounts.models import User
 from extraction.core.requestlist import FieldSpec, ParsedList, expected_bytes, parse_request_list
+from extraction.core.safetext import Listing, clip, listing, storable
 from extraction.core.textformat import human_bytes
 from extraction.models import Field, FieldStatus, Request, RequestStatus
 from extraction.services.selection import plate_ids_checked
 from extraction.services.staging import staging_bytes_used
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -45,6 +50,26 @@ def parse_with_limits(text: str) -> ParsedList:
         max_lines=settings.DSSPORTAL_MAX_REQUEST_LINES,
     )
     return plate_ids_checked(parsed)
+
+
+#: How much of one rejected line (and of its error) a request stores and quotes.
+REJECTED_TEXT_CHARS = 200
+REJECTED_ERROR_CHARS = 400
+
+
+def rejected_listing(rejected: Sequence[T], *, total: int | None = None) -> Listing[T]:
+    """The rejected lines a reply, page or API answer shows: at most
+    ``DSSPORTAL_MAX_LISTED_ERRORS`` of them, with the count of the rest (``total`` is
+    ``Request.n_rejected`` when ``rejected`` is the stored, already bounded, list)."""
+    return listing(rejected, limit=settings.DSSPORTAL_MAX_LISTED_ERRORS, total=total)
+
+
+def _rejected_entry(line_no: int, raw: str, error: str | None) -> dict[str, int | str | None]:
+    return {
+        "line": line_no,
+        "text": clip(raw, REJECTED_TEXT_CHARS),
+        "error": clip(error or "", REJECTED_ERROR_CHARS),
+    }
 
 
 def bytes_reserved(*, user: User) -> int:
@@ -102,7 +127,12 @@ def request_create_from_text(
     Every list is stored, even when no line is valid. A ``message_id`` seen before returns
     the earlier request with ``duplicate=True`` and queues nothing. Fields whose expected
     size does not fit in the user's remaining staging quota are skipped with the numbers.
+    The text is made :func:`~extraction.core.safetext.storable` first (no NUL, no lone
+    surrogate: no database refuses it); ``Request.rejected_lines`` keeps the first
+    ``DSSPORTAL_MAX_LISTED_ERRORS`` rejected lines, each cut short, and ``n_rejected``
+    counts them all, so a megabyte of bad lines stores a few kilobytes of errors.
     """
+    text = storable(text)
     if message_id:
         existing = Request.objects.filter(message_id=message_id).first()
         if existing is not None and existing.user_id == user.pk:
@@ -132,15 +162,13 @@ def _store(
 ) -> RequestOutcome:
     # Serialise a user's submissions so two lists cannot both spend the same quota.
     User.objects.select_for_update().filter(pk=user.pk).first()
-    rejected = [
-        {"line": line.line_no, "text": line.raw, "error": line.error} for line in parsed.errors
-    ]
+    rejected = [_rejected_entry(line.line_no, line.raw, line.error) for line in parsed.errors]
     request = Request.objects.create(
         user=user,
         source=source,
         message_id=message_id or None,
         raw_text=text,
-        rejected_lines=rejected,
+        rejected_lines=rejected[: settings.DSSPORTAL_MAX_LISTED_ERRORS],
         n_rejected=len(rejected),
     )
     rows = [
