@@ -8,7 +8,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from accounts.models import ApiToken, EmailAddress, User
+from accounts.forms import AdminLoginForm
+from accounts.models import ApiToken, EmailAddress, ThrottleCounter, User
+
+# The admin log-in goes through the same throttled password check as every other log-in;
+# this form turns a refusal into a message instead of a server error.
+admin.site.login_form = AdminLoginForm
 
 
 class EmailAddressInline(admin.TabularInline):
@@ -34,6 +39,7 @@ class UserAdmin(DjangoUserAdmin):
     inlines = (EmailAddressInline,)
     fieldsets = (
         *(DjangoUserAdmin.fieldsets or ()),
+        ("Affiliation", {"fields": ("affiliation",)}),
         ("Staging", {"fields": ("quota_mb",)}),
     )
 
@@ -73,3 +79,15 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
         revoked = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         self.message_user(request, f"{revoked} token(s) revoked.")
+
+
+@admin.register(ThrottleCounter)
+class ThrottleCounterAdmin(admin.ModelAdmin):
+    """Log-in and registration counters; deleting a row lifts that delay at once."""
+
+    list_display = ("key", "count", "window_started_at", "last_at")
+    search_fields = ("key",)
+    readonly_fields = ("key", "count", "window_started_at", "last_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -240,5 +240,4 @@ def fields_retry_failed(*, request: Request) -> int:
 def _enqueue_all(field_ids: list[int]) -> None:
     from extraction import tasks
 
-    for field_id in field_ids:
-        tasks.enqueue_field(field_id)
+    tasks.enqueue_fields(field_ids)

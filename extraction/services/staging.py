@@ -110,13 +110,25 @@ def staging_directory_delete(*, directory: StagingDirectory, reason: str) -> Del
     """Remove the folder and mark the row deleted. Deleting twice is harmless."""
     path = _checked_path(directory)
     freed = directory_bytes(path) if path.exists() else 0
-    if path.exists():
-        shutil.rmtree(path)
+    _remove_tree(path)
     StagingDirectory.objects.filter(pk=directory.pk, deleted_at__isnull=True).update(
         deleted_at=timezone.now(), deleted_reason=reason[:40], bytes=0
     )
     log.info("deleted staging directory %s (%s, %d bytes)", directory.name, reason, freed)
     return Deletion(name=directory.name, freed_bytes=freed)
+
+
+def _remove_tree(path: Path) -> None:
+    """rmtree that tolerates a concurrent deletion (the expiry schedule on two hosts at once)."""
+    for _attempt in range(3):
+        try:
+            shutil.rmtree(path)
+        except FileNotFoundError:
+            continue  # the other deleter removed something first; go over what is left
+        else:
+            return
+    if path.exists():
+        shutil.rmtree(path)
 
 
 def staging_expire(*, now: datetime | None = None) -> list[Deletion]:
