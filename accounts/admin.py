@@ -60,18 +60,6 @@ class EmailAddressAdmin(admin.ModelAdmin):
         return super().get_queryset(request).select_related("user")
 
 
-@admin.register(ThrottleCounter)
-class ThrottleCounterAdmin(admin.ModelAdmin):
-    """Log-in and registration counters; deleting a row lifts that delay at once."""
-
-    list_display = ("key", "count", "window_started_at", "last_at")
-    search_fields = ("key",)
-    readonly_fields = ("key", "count", "window_started_at", "last_at")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
     """Tokens are made by their owner (account page, ``manage.py api_token``); staff see
@@ -91,3 +79,15 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
         revoked = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         self.message_user(request, f"{revoked} token(s) revoked.")
+
+
+@admin.register(ThrottleCounter)
+class ThrottleCounterAdmin(admin.ModelAdmin):
+    """Log-in and registration counters; deleting a row lifts that delay at once."""
+
+    list_display = ("key", "count", "window_started_at", "last_at")
+    search_fields = ("key",)
+    readonly_fields = ("key", "count", "window_started_at", "last_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -8,6 +8,8 @@ urlpatterns = [
     path("confirm/resend/", views.resend_confirmation, name="resend-confirmation"),
     path("confirm/<str:token>/", views.confirm_address, name="confirm-address"),
     path("account/", views.account, name="account"),
+    path("account/tokens/", token_views.token_create, name="api-token-create"),
+    path("account/tokens/<int:pk>/revoke", token_views.token_revoke, name="api-token-revoke"),
     path("password/reset/", views.PasswordResetView.as_view(), name="password_reset"),
     path(
         "password/reset/sent/",
@@ -30,6 +32,4 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(),
         name="password_change_done",
     ),
-    path("account/tokens/", token_views.token_create, name="api-token-create"),
-    path("account/tokens/<int:pk>/revoke", token_views.token_revoke, name="api-token-revoke"),
 ]

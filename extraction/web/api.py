@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import wraps
 from typing import Any
 
@@ -17,6 +17,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from extraction.core.safetext import clip
 from extraction.models import Request
 from extraction.services.cutouts import CutoutRefused, cutout_make
 from extraction.services.links import staging_ftp_url, staging_web_url
@@ -28,7 +29,13 @@ from extraction.services.platefinder import (
     FinderInputError,
     plates_covering,
 )
-from extraction.services.requests import parse_with_limits, request_create_from_text
+from extraction.services.requests import (
+    REJECTED_ERROR_CHARS,
+    REJECTED_TEXT_CHARS,
+    parse_with_limits,
+    rejected_listing,
+    request_create_from_text,
+)
 from extraction.services.selection import FieldTarget
 from extraction.web.apiauth import (
     ApiError,
@@ -40,9 +47,6 @@ from extraction.web.apiauth import (
 )
 
 ApiView = Callable[..., HttpResponse]
-
-#: How much of a rejected line an answer quotes (the line number says where the rest is).
-QUOTED_LINE_CHARS = 200
 
 
 def api_view(*methods: str) -> Callable[[Callable[..., HttpResponse]], ApiView]:
@@ -73,19 +77,24 @@ def api_view(*methods: str) -> Callable[[Callable[..., HttpResponse]], ApiView]:
 # -- Requests ---------------------------------------------------------------------------
 
 
-def bounded_rejections(rejected: list[Any]) -> dict[str, object]:
-    """At most ``DSSPORTAL_MAX_LISTED_ERRORS`` rejected lines, and how many were left out."""
-    limit = settings.DSSPORTAL_MAX_LISTED_ERRORS
-    listed = [
-        {**row, "text": str(row.get("text", ""))[:QUOTED_LINE_CHARS]}
-        if isinstance(row, dict)
-        else row
-        for row in rejected[:limit]
-    ]
+def bounded_rejections(rejected: Sequence[Any], *, total: int | None = None) -> dict[str, object]:
+    """At most ``DSSPORTAL_MAX_LISTED_ERRORS`` rejected lines, each cut short, and how many
+    were left out (``total``: ``Request.n_rejected`` for the stored, already bounded list)."""
+    shown = rejected_listing(rejected, total=total)
     return {
-        "n_rejected": len(rejected),
-        "rejected": listed,
-        "rejected_not_listed": max(0, len(rejected) - limit),
+        "n_rejected": shown.total,
+        "rejected": [_quoted(row) for row in shown.shown],
+        "rejected_not_listed": shown.more,
+    }
+
+
+def _quoted(row: Any) -> Any:
+    if not isinstance(row, dict):
+        return row
+    return {
+        **row,
+        "text": clip(str(row.get("text") or ""), REJECTED_TEXT_CHARS),
+        "error": clip(str(row.get("error") or ""), REJECTED_ERROR_CHARS),
     }
 
 
@@ -121,7 +130,8 @@ def _request_json(item: Request) -> dict[str, object]:
         # Each file's own URL, fetchable with the same token (Range supported).
         done = row["output_name"] and isinstance(web_url, str)
         fields.append({**row, "file_url": f"{web_url}{row['output_name']}" if done else None})
-    return {**summary, **bounded_rejections(list(item.rejected_lines)), "fields": fields}
+    rejections = bounded_rejections(list(item.rejected_lines), total=item.n_rejected)
+    return {**summary, **rejections, "fields": fields}
 
 
 def _submitted_text(request: HttpRequest, caller: Caller) -> str:
