@@ -230,6 +230,13 @@ def _format_help() -> list[str]:
             f"Send the list as plain text to {settings.DSSPORTAL_REQUEST_ADDRESS}."
         ),
         "",
+        fill(
+            "Files are named after the identifier: characters other than letters, digits "
+            "and . _ + - become _, a leading - or . becomes _, and an identifier repeated "
+            "(ignoring case) gets _2, _3 ...; then .fits (.gz, .bz2, .xz) for an image, "
+            ".plates.txt for a plate list."
+        ),
+        "",
     ]
 
 

@@ -14,15 +14,14 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from django.conf import settings
-from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from extraction.core.cutout import SUFFIX, compress, cutout_build, fits_bytes, write_atomically
 from extraction.core.platestore import open_plate
 from extraction.core.preview import preview_png
-from extraction.models import Field, FieldStatus, Request, RequestStatus, StagingDirectory
+from extraction.models import Field, FieldStatus, StagingDirectory
+from extraction.services.lifecycle import FINAL_FIELD_STATES, request_settle
 from extraction.services.selection import (
     FieldSkip,
     FieldTarget,
@@ -30,9 +29,10 @@ from extraction.services.selection import (
     plates_table,
 )
 from extraction.services.staging import (
+    StagingDeleted,
     StagingError,
-    staging_add_bytes,
-    staging_directory_for_request,
+    previews_dir,
+    staging_file_publish,
 )
 
 log = logging.getLogger(__name__)
@@ -41,17 +41,24 @@ log = logging.getLogger(__name__)
 #: queue's retry (longer than its timeout) hands it to another worker, which may reclaim it.
 STALE_AFTER = timedelta(seconds=300)
 
-TERMINAL = (FieldStatus.DONE, FieldStatus.SKIPPED, FieldStatus.FAILED)
+TERMINAL = FINAL_FIELD_STATES
+
+
+#: Output name of a mode-n field: ``<stem>.plates.txt`` (never an image suffix, see naming).
+PLATE_LIST_SUFFIX = ".plates.txt"
 
 
 @dataclass(frozen=True)
 class Extracted:
+    """A field's file, made in memory and not yet written anywhere."""
+
     output_name: str
-    size: int
+    payload: bytes
     plate_id: int | None
     reason: str
     clipped: bool
     note: str = ""
+    preview: tuple[npt.NDArray[np.int16], npt.NDArray[np.bool_]] | None = None
 
 
 def _claim(field_id: int) -> bool:
@@ -88,30 +95,28 @@ def _target(field: Field) -> FieldTarget:
     )
 
 
-def scratch_dir() -> Path:
-    """Where partial files are written: on the staging filesystem, outside every user area."""
-    return Path(settings.STAGING_DIR) / ".partial"
-
-
 def preview_path(field: Field) -> Path:
-    return Path(settings.PREVIEWS_DIR) / str(field.request_id) / f"{field.stem}.png"
+    return previews_dir(field.request_id) / f"{field.stem}.png"
 
 
-def _write_plate_list(field: Field, directory: StagingDirectory) -> Extracted:
+def _make_plate_list(field: Field) -> Extracted:
     table = plates_table(_target(field))
-    name = f"{field.stem}.plates.txt"
     text = (
         f"Plates of {field.survey} on which field {field.identifier} lies\n"
         f"(centre {field.ra_text} {field.dec_text} {field.equinox}, "
         f"{field.width_arcmin:g}' x {field.height_arcmin:g}')\n\n{table}"
     )
-    size = write_atomically(
-        directory.absolute_path / name, text.encode("utf-8"), scratch=scratch_dir()
+    return Extracted(
+        output_name=f"{field.stem}{PLATE_LIST_SUFFIX}",
+        payload=text.encode("utf-8"),
+        plate_id=None,
+        reason="n: plate list, no image",
+        clipped=False,
+        note=table,
     )
-    return Extracted(name, size, None, "n: plate list, no image", False, note=table)
 
 
-def _cut_image(field: Field, directory: StagingDirectory) -> Extracted:
+def _cut_image(field: Field) -> Extracted:
     choice = plate_select(_target(field))
     plate = choice.plate
     if not plate.online or plate.data_path is None:
@@ -136,16 +141,20 @@ def _cut_image(field: Field, directory: StagingDirectory) -> Extracted:
         ra_deg=field.ra_deg,
         dec_deg=field.dec_deg,
     )
-    name = f"{field.stem}{SUFFIX[field.compression]}"
-    payload = compress(fits_bytes(cutout), field.compression)
-    size = write_atomically(directory.absolute_path / name, payload, scratch=scratch_dir())
-    _write_preview(field, pixels.data, pixels.valid)
     note = ""
     if cutout.clipped:
         note = (
             f"the field runs off the digitized plate; {1 - coverage.fraction:.0%} of it is BLANK."
         )
-    return Extracted(name, size, plate.pk, choice.reason, cutout.clipped, note)
+    return Extracted(
+        output_name=f"{field.stem}{SUFFIX[field.compression]}",
+        payload=compress(fits_bytes(cutout), field.compression),
+        plate_id=plate.pk,
+        reason=choice.reason,
+        clipped=cutout.clipped,
+        note=note,
+        preview=(pixels.data, pixels.valid),
+    )
 
 
 def _write_preview(field: Field, data: npt.NDArray[np.int16], valid: npt.NDArray[np.bool_]) -> None:
@@ -158,23 +167,47 @@ def _write_preview(field: Field, data: npt.NDArray[np.int16], valid: npt.NDArray
         log.exception("preview of field %s failed", field.pk)
 
 
+def _publish(field: Field, made: Extracted) -> None:
+    """Write the file and move the field to done, in one step serialised with deletion."""
+
+    def record(directory: StagingDirectory) -> bool:
+        return _finish(
+            field.pk,
+            status=FieldStatus.DONE,
+            output_name=made.output_name,
+            bytes=len(made.payload),
+            plate_id=made.plate_id,
+            plate_reason=made.reason[:200],
+            clipped=made.clipped,
+            message=made.note,
+        )
+
+    preview = made.preview
+    staging_file_publish(
+        request=field.request,
+        name=made.output_name,
+        payload=made.payload,
+        record=record,
+        then=(lambda: _write_preview(field, *preview)) if preview is not None else None,
+    )
+
+
 def field_extract(*, field_id: int) -> str:
     """Do one field's work; safe to call twice, concurrently, or after a worker died.
 
+    The staging directory is created by the first file written into it, never before.
     Returns the field's status afterwards, or ``"not claimed"`` when another worker has it.
     """
     if not _claim(field_id):
         return "not claimed"
     field = Field.objects.select_related("request").get(pk=field_id)
     try:
-        directory = staging_directory_for_request(request=field.request)
-        result = (
-            _write_plate_list(field, directory)
-            if field.mode == "n"
-            else _cut_image(field, directory)
-        )
+        made = _make_plate_list(field) if field.mode == "n" else _cut_image(field)
+        _publish(field, made)
+    except StagingDeleted as gone:
+        # The user deleted the request's directory while it was being filled.
+        _finish(field_id, status=FieldStatus.CANCELLED, message=str(gone))
     except (FieldSkip, StagingError) as skip:
-        # StagingError: the user deleted the request's directory while it was being filled.
         _finish(field_id, status=FieldStatus.SKIPPED, message=str(skip))
     except Exception as exc:
         log.exception("field %s failed", field_id)
@@ -183,61 +216,10 @@ def field_extract(*, field_id: int) -> str:
             status=FieldStatus.FAILED,
             message=f"internal error ({type(exc).__name__}); the archive staff can retry it.",
         )
-    else:
-        with transaction.atomic():
-            if _finish(
-                field_id,
-                status=FieldStatus.DONE,
-                output_name=result.output_name,
-                bytes=result.size,
-                plate_id=result.plate_id,
-                plate_reason=result.reason[:200],
-                clipped=result.clipped,
-                message=result.note,
-            ):
-                staging_add_bytes(directory=directory, size=result.size)
-    request_finish_if_complete(request_id=field.request_id)
+    request_settle(request_id=field.request_id)
     return Field.objects.values_list("status", flat=True).get(pk=field_id)
 
 
-def request_finish_if_complete(*, request_id: int, cancelled: bool = False) -> bool:
-    """Update the request's counts; when no field is left, mark it done and notify, once.
-
-    Returns True for the one caller that finished the request.
-    """
-    with transaction.atomic():
-        request = Request.objects.select_for_update().get(pk=request_id)
-        counts = dict(request.fields.values_list("status").annotate(n=Count("id")).order_by())
-        request.n_done = counts.get(FieldStatus.DONE, 0)
-        request.n_skipped = counts.get(FieldStatus.SKIPPED, 0)
-        request.n_failed = counts.get(FieldStatus.FAILED, 0)
-        open_fields = counts.get(FieldStatus.QUEUED, 0) + counts.get(FieldStatus.RUNNING, 0)
-        finishing = open_fields == 0 and request.notified_at is None and request.n_fields > 0
-        if open_fields and request.status == RequestStatus.QUEUED:
-            request.status = RequestStatus.RUNNING
-        if finishing:
-            now = timezone.now()
-            request.status = RequestStatus.CANCELLED if cancelled else RequestStatus.DONE
-            request.finished_at = request.notified_at = now
-        request.save(
-            update_fields=[
-                "n_done",
-                "n_skipped",
-                "n_failed",
-                "status",
-                "finished_at",
-                "notified_at",
-            ]
-        )
-        if finishing:
-            transaction.on_commit(lambda: _notify(request_id))
-    return finishing
-
-
-def _notify(request_id: int) -> None:
-    from extraction.services.notify import notify_completion
-
-    try:
-        notify_completion(request_id=request_id)
-    except Exception:
-        log.exception("completion mail of request %s could not be sent", request_id)
+def request_finish_if_complete(*, request_id: int) -> bool:
+    """The old name of :func:`extraction.services.lifecycle.request_settle`."""
+    return request_settle(request_id=request_id)

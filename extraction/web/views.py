@@ -80,7 +80,7 @@ def request_status(request: HttpRequest, pk: int) -> JsonResponse:
     """Progress for the request page to poll."""
     item = _own_request(request, pk)
     fields = item.fields.order_by("line_no").values(
-        "line_no", "identifier", "status", "output_name", "bytes", "message", "stem"
+        "line_no", "identifier", "status", "output_name", "bytes", "message", "stem", "deleted_at"
     )
     return JsonResponse(
         {
@@ -90,6 +90,8 @@ def request_status(request: HttpRequest, pk: int) -> JsonResponse:
             "n_done": item.n_done,
             "n_skipped": item.n_skipped,
             "n_failed": item.n_failed,
+            "n_cancelled": item.n_cancelled,
+            "files_deleted_at": item.files_deleted_at,
             "fields": list(fields),
         }
     )
@@ -138,6 +140,8 @@ def field_preview(request: HttpRequest, pk: int, stem: str) -> FileResponse:
     field = item.fields.filter(stem=stem).first()
     if field is None:
         raise Http404("No such field.")
+    if field.deleted_at is not None:
+        raise Http404("Deleted with its staging directory.")
     path = preview_path(field)
     if not path.is_file():
         raise Http404("No preview yet.")

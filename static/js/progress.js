@@ -9,9 +9,9 @@
       const reply = await fetch(url, { headers: { Accept: "application/json" } });
       if (reply.ok) {
         const data = await reply.json();
-        const ended = data.n_done + data.n_skipped + data.n_failed;
+        const ended = data.n_done + data.n_skipped + data.n_failed + (data.n_cancelled || 0);
         document.getElementById("progress").textContent =
-          `${data.n_done} done, ${data.n_skipped + data.n_failed} not served, of ${data.n_fields}`;
+          `${data.n_done} done, ${data.n_skipped + data.n_failed + (data.n_cancelled || 0)} not served, of ${data.n_fields}`;
         document.getElementById("progress-bar").value = ended;
         if (JSON.stringify(data.fields.map((f) => f.status)) !== seen) {
           window.location.reload();
