@@ -4,13 +4,16 @@ the admin actions, the mail gate and the request page."""
 from __future__ import annotations
 
 import os
+import threading
 from email import policy
 from email.message import EmailMessage as MimeMessage
 
 import pytest
 from django.core import mail
+from django.db import connection
 from django.urls import reverse
 
+from extraction import tasks
 from extraction.core.naming import file_stem, file_stems_unique
 from extraction.core.requestlist import parse_request_list
 from extraction.mail.gate import mail_handle
@@ -378,3 +381,66 @@ def test_staged_bytes_agree_with_the_disk(make_user, plate, django_capture_on_co
     directory.refresh_from_db()
     assert directory.bytes == directory_bytes(directory.absolute_path) > 0
     assert sorted(os.listdir(directory.absolute_path)) == ["d1.fits.gz", "d2.fits.gz"]
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs row locks (PostgreSQL)")
+@pytest.mark.django_db(transaction=True)
+def test_a_deletion_waits_for_the_file_being_published_then_cancels_the_rest(
+    make_user, plate, monkeypatch
+):
+    """Issue 12 item 7 with two real threads: the deletion blocks on the directory's row
+    while a worker writes its file, then removes it; never "Directory not empty"."""
+    monkeypatch.setattr(tasks, "enqueue_field", lambda field_id: None)  # no worker: we are it
+    user = make_user()
+    request = request_create_from_text(user=user, text=lines("w1", "w2"), source="web").request
+    first, second = request.fields.order_by("line_no")
+    writing, release = threading.Event(), threading.Event()
+    real_preview = extraction_service._write_preview
+    outcomes: dict[str, object] = {}
+
+    def slow_preview(*args, **kwargs):  # runs inside the publishing transaction
+        real_preview(*args, **kwargs)
+        writing.set()
+        release.wait(10)
+
+    monkeypatch.setattr(extraction_service, "_write_preview", slow_preview)
+
+    def worker() -> None:
+        try:
+            outcomes["worker"] = field_extract(field_id=first.pk)
+        finally:
+            connection.close()
+
+    def deleter() -> None:
+        try:
+            directory = StagingDirectory.objects.get(request_id=request.pk)
+            outcomes["deletion"] = staging_directory_delete(directory=directory, reason="web")
+        except Exception as exc:  # pragma: no cover - the failure this test exists for
+            outcomes["deletion"] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker)]
+    threads[0].start()
+    assert writing.wait(10)
+    threads.append(threading.Thread(target=deleter))
+    threads[1].start()
+    threads[1].join(0.5)
+    assert threads[1].is_alive(), "the deletion must wait for the file being written"
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert outcomes["worker"] == "done"
+    deletion = outcomes["deletion"]
+    assert not isinstance(deletion, Exception), deletion
+    assert deletion.freed_bytes > 0 and deletion.cancelled_fields == 1
+    directory = StagingDirectory.objects.get(request_id=request.pk)
+    assert directory.bytes == 0 and not directory.absolute_path.exists()
+    assert Field.objects.get(pk=first.pk).deleted_at == directory.deleted_at
+    assert Field.objects.get(pk=second.pk).status == "cancelled"
+    assert field_extract(field_id=second.pk) == "not claimed"
+    request.refresh_from_db()
+    assert (request.status, request.n_done, request.n_cancelled) == ("cancelled", 1, 1)
+    (message,) = completion_mails(request)
+    assert "2 of 2" not in message.subject and "directory deleted" in message.subject
