@@ -444,3 +444,33 @@ def test_a_deletion_waits_for_the_file_being_published_then_cancels_the_rest(
     assert (request.status, request.n_done, request.n_cancelled) == ("cancelled", 1, 1)
     (message,) = completion_mails(request)
     assert "2 of 2" not in message.subject and "directory deleted" in message.subject
+
+
+def test_the_migration_puts_old_rows_in_the_new_states(
+    make_user, plate, django_capture_on_commit_callbacks
+):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("extraction.migrations.0004_request_lifecycle_states")
+    user = make_user()
+    staff_cancelled = stored(user, lines("c1", "c2"), django_capture_on_commit_callbacks)
+    half = stored(user, lines("h1") + "\n" + UNKNOWN_PLATE, django_capture_on_commit_callbacks)
+    for field in half.fields.all():
+        run(field, django_capture_on_commit_callbacks)
+    # How the old code left them: cancelled fields "skipped", every finished request "done".
+    Field.objects.filter(request=staff_cancelled).update(
+        status="skipped", message="cancelled by the archive staff"
+    )
+    Request.objects.filter(pk=staff_cancelled.pk).update(status="cancelled", n_skipped=2)
+    Request.objects.filter(pk=half.pk).update(status="done")
+    staging_directory_delete(directory=half.staging, reason="expired")
+    Field.objects.update(deleted_at=None)
+
+    migration.states_of_old_rows(apps, None)
+    cancelled = Request.objects.get(pk=staff_cancelled.pk)
+    assert (cancelled.status, cancelled.n_cancelled, cancelled.n_skipped) == ("cancelled", 2, 0)
+    assert set(cancelled.fields.values_list("status", flat=True)) == {"cancelled"}
+    assert Request.objects.get(pk=half.pk).status == "partial"
+    assert half.fields.get(status="done").deleted_at is not None
