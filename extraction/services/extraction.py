@@ -58,7 +58,7 @@ class Extracted:
     reason: str
     clipped: bool
     note: str = ""
-    preview: tuple[npt.NDArray[np.int16], npt.NDArray[np.bool_]] | None = None
+    preview: bytes | None = None  # PNG quick-look of an image
 
 
 def _claim(field_id: int) -> bool:
@@ -153,13 +153,23 @@ def _cut_image(field: Field) -> Extracted:
         reason=choice.reason,
         clipped=cutout.clipped,
         note=note,
-        preview=(pixels.data, pixels.valid),
+        preview=_preview_png(field, pixels.data, pixels.valid),
     )
 
 
-def _write_preview(field: Field, data: npt.NDArray[np.int16], valid: npt.NDArray[np.bool_]) -> None:
+def _preview_png(
+    field: Field, data: npt.NDArray[np.int16], valid: npt.NDArray[np.bool_]
+) -> bytes | None:
+    """The quick-look, made before the file is published (outside any lock); None on error."""
     try:
-        png = preview_png(data, valid)
+        return preview_png(data, valid)
+    except Exception:  # a missing quick-look must never fail the field
+        log.exception("preview of field %s failed", field.pk)
+        return None
+
+
+def _write_preview(field: Field, png: bytes) -> None:
+    try:
         target = preview_path(field)
         target.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(target, png, scratch=target.parent)
@@ -188,7 +198,7 @@ def _publish(field: Field, made: Extracted) -> None:
         name=made.output_name,
         payload=made.payload,
         record=record,
-        then=(lambda: _write_preview(field, *preview)) if preview is not None else None,
+        then=(lambda: _write_preview(field, preview)) if preview is not None else None,
     )
 
 
