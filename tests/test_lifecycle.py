@@ -474,3 +474,30 @@ def test_the_migration_puts_old_rows_in_the_new_states(
     assert set(cancelled.fields.values_list("status", flat=True)) == {"cancelled"}
     assert Request.objects.get(pk=half.pk).status == "partial"
     assert half.fields.get(status="done").deleted_at is not None
+
+
+def test_a_deletion_with_nothing_left_to_cancel_still_says_the_files_are_gone(
+    make_user, plate, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    request = stored(
+        make_user(), lines("s1") + "\n" + UNKNOWN_PLATE, django_capture_on_commit_callbacks
+    )
+    image, unknown = request.fields.order_by("line_no")
+    run(image, django_capture_on_commit_callbacks)
+    # A worker holds the second field (running) while the user deletes the directory...
+    long_ago = timezone.now() - timedelta(hours=1)
+    Field.objects.filter(pk=unknown.pk).update(status="running", started_at=long_ago)
+    with django_capture_on_commit_callbacks(execute=True):
+        staging_directory_delete(directory=request.staging, reason="deleted by mail")
+    # ... and its task, retried, finds no plate: skipped, nothing cancelled.
+    assert run(unknown, django_capture_on_commit_callbacks) == "skipped"
+    request.refresh_from_db()
+    assert (request.status, request.n_cancelled) == ("partial", 0)
+    (message,) = completion_mails(request)
+    assert message.subject.endswith("1 of 2 field(s) made, staging directory deleted")
+    assert "no file of this request is left" in flat(message.body)
+    assert "ftp://" not in message.body

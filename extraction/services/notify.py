@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.urls import reverse
 
-from extraction.models import Field, FieldStatus, Request, RequestStatus
+from extraction.models import Field, FieldStatus, Request, RequestStatus, StagingDirectory
 from extraction.services.links import staging_ftp_url, staging_web_url
 from extraction.services.requests import human_bytes
 
@@ -78,11 +78,12 @@ def _opening(request: Request, n_fields: int, n_done: int, n_not_served: int) ->
     """What became of the request, in its first lines (see extraction.services.lifecycle)."""
     when = f"Your DSS request #{request.pk} of {request.received_at:%Y-%m-%d %H:%M} UTC"
     served = f"{n_done} of {n_fields} field(s) served"
-    staging = getattr(request, "staging", None)
-    if staging is not None and staging.deleted_at is not None:
+    staging: StagingDirectory | None = getattr(request, "staging", None)
+    deleted = staging if staging is not None and staging.deleted_at is not None else None
+    if deleted is not None and request.n_cancelled:
         text = (
-            f"{when} was cancelled: its staging directory {staging.name} was deleted "
-            f"({staging.deleted_reason}) on {staging.deleted_at:%Y-%m-%d %H:%M} UTC while the "
+            f"{when} was cancelled: its staging directory {deleted.name} was deleted "
+            f"({deleted.deleted_reason}) on {deleted.deleted_at:%Y-%m-%d %H:%M} UTC while the "
             f"request was being filled. {n_done} of {n_fields} field(s) had been made; "
             f"their files were deleted with the directory, and the remaining "
             f"{request.n_cancelled} field(s) were cancelled."
@@ -95,6 +96,11 @@ def _opening(request: Request, n_fields: int, n_done: int, n_not_served: int) ->
         text = f"{when} is partly done: {served}, {n_not_served} not served."
     else:
         text = f"{when} is complete: {served}."
+    if deleted is not None and not request.n_cancelled and n_done:
+        text += (
+            f" Its staging directory {deleted.name} was deleted ({deleted.deleted_reason}) "
+            f"meanwhile: no file of this request is left."
+        )
     lines = [text]
     if request.retries:
         lines += [
@@ -165,7 +171,9 @@ def completion_subject(request: Request) -> str:
     staging = getattr(request, "staging", None)
     ready = f"{request.n_done} of {request.n_fields} field(s)"
     if staging is not None and staging.deleted_at is not None:
-        return f"DSS request #{request.pk}: cancelled, staging directory deleted ({ready} made)"
+        if request.n_cancelled:
+            return f"DSS request #{request.pk}: cancelled, staging directory deleted ({ready} made)"
+        return f"DSS request #{request.pk}: {ready} made, staging directory deleted"
     if request.status == RequestStatus.CANCELLED:
         return f"DSS request #{request.pk}: cancelled ({ready} ready)"
     retry = " after retry" if request.retries else ""
