@@ -393,8 +393,11 @@ def test_a_deletion_waits_for_the_file_being_published_then_cancels_the_rest(
     while a worker writes its file, then removes it; never "Directory not empty"."""
     monkeypatch.setattr(tasks, "enqueue_field", lambda field_id: None)  # no worker: we are it
     user = make_user()
-    request = request_create_from_text(user=user, text=lines("w1", "w2"), source="web").request
-    first, second = request.fields.order_by("line_no")
+    request = request_create_from_text(
+        user=user, text=lines("w0", "w1", "w2"), source="web"
+    ).request
+    zeroth, first, second = request.fields.order_by("line_no")
+    assert field_extract(field_id=zeroth.pk) == "done"  # the directory exists from here on
     writing, release = threading.Event(), threading.Event()
     real_preview = extraction_service._write_preview
     outcomes: dict[str, object] = {}
@@ -434,16 +437,18 @@ def test_a_deletion_waits_for_the_file_being_published_then_cancels_the_rest(
     assert outcomes["worker"] == "done"
     deletion = outcomes["deletion"]
     assert not isinstance(deletion, Exception), deletion
-    assert deletion.freed_bytes > 0 and deletion.cancelled_fields == 1
+    zeroth_bytes = Field.objects.get(pk=zeroth.pk).bytes
+    first_bytes = Field.objects.get(pk=first.pk).bytes
+    assert deletion.freed_bytes == zeroth_bytes + first_bytes and deletion.cancelled_fields == 1
     directory = StagingDirectory.objects.get(request_id=request.pk)
     assert directory.bytes == 0 and not directory.absolute_path.exists()
     assert Field.objects.get(pk=first.pk).deleted_at == directory.deleted_at
     assert Field.objects.get(pk=second.pk).status == "cancelled"
     assert field_extract(field_id=second.pk) == "not claimed"
     request.refresh_from_db()
-    assert (request.status, request.n_done, request.n_cancelled) == ("cancelled", 1, 1)
+    assert (request.status, request.n_done, request.n_cancelled) == ("cancelled", 2, 1)
     (message,) = completion_mails(request)
-    assert "2 of 2" not in message.subject and "directory deleted" in message.subject
+    assert "3 of 3" not in message.subject and "directory deleted" in message.subject
 
 
 def test_the_migration_puts_old_rows_in_the_new_states(

@@ -259,8 +259,8 @@ def test_random_request_lifecycles_agree_everywhere(
     run_state_machine_as_test(
         Lifecycle,
         settings=hypothesis_settings(
-            max_examples=int(os.environ.get("LIFECYCLE_EXAMPLES", "12")),
-            stateful_step_count=14,
+            max_examples=int(os.environ.get("LIFECYCLE_EXAMPLES", "8")),
+            stateful_step_count=12,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow],
         ),

@@ -20,7 +20,7 @@ from django.utils import timezone
 from extraction.core.cutout import SUFFIX, compress, cutout_build, fits_bytes, write_atomically
 from extraction.core.platestore import open_plate
 from extraction.core.preview import preview_png
-from extraction.models import Field, FieldStatus, StagingDirectory
+from extraction.models import Field, FieldStatus
 from extraction.services.lifecycle import FINAL_FIELD_STATES, request_settle
 from extraction.services.selection import (
     FieldSkip,
@@ -180,7 +180,7 @@ def _write_preview(field: Field, png: bytes) -> None:
 def _publish(field: Field, made: Extracted) -> None:
     """Write the file and move the field to done, in one step serialised with deletion."""
 
-    def record(directory: StagingDirectory) -> bool:
+    def record() -> bool:
         return _finish(
             field.pk,
             status=FieldStatus.DONE,

@@ -131,24 +131,24 @@ def staging_file_publish(
     request: Request,
     name: str,
     payload: bytes,
-    record: Callable[[StagingDirectory], bool],
+    record: Callable[[], bool],
     then: Callable[[], None] | None = None,
 ) -> StagingDirectory | None:
     """Write one finished file into the request's staging directory, and record it.
 
-    The directory (row and folder) is created here, for the first file, never before. In one
-    transaction: ``record(directory)`` (the field's guarded move to done; False when another
-    worker already recorded it, and then nothing is written), the directory's bytes (a guarded
-    update that fails once the directory is deleted, which serialises this with
-    :func:`staging_directory_delete` on every database), the file, then ``then()`` (the
-    preview). Raises :class:`StagingDeleted` when the directory is gone; nothing is recorded.
-    Returns the directory, or None when ``record`` declined.
+    One transaction: ``record()`` (the field's guarded move to done; False when another
+    worker already recorded it, and then nothing is written), the directory (row and folder,
+    created here for the first file, never before), its bytes (a guarded update that fails
+    once the directory is deleted, which serialises this with :func:`staging_directory_delete`
+    on every database), the file, then ``then()`` (the preview). Raises
+    :class:`StagingDeleted` when the directory is gone, and nothing is recorded. Returns the
+    directory, or None when ``record`` declined.
     """
-    directory = _directory_row_for_request(request)
-    path = _checked_path(directory)
     with transaction.atomic():
-        if not record(directory):
+        if not record():
             return None
+        directory = _directory_row_for_request(request)
+        path = _checked_path(directory)
         live = StagingDirectory.objects.filter(pk=directory.pk, deleted_at__isnull=True)
         if live.update(bytes=F("bytes") + len(payload)) != 1:
             raise _deleted_error(directory)
