@@ -311,12 +311,19 @@ def test_rmd_of_an_extracted_request_removes_its_previews_and_marks_its_files_de
     image = request.fields.get(line_no=1)
     assert image.status == "done" and preview_path(image).is_file()
     directory = StagingDirectory.objects.get(request=request)
-    connect(user.username).rmd(f"/{directory.name}")
+    plate_list = request.fields.get(line_no=2)
+    client = connect(user.username)
+    client.delete(f"/{directory.name}/{plate_list.output_name}")  # one file: that field only
+    plate_list.refresh_from_db()
+    assert plate_list.deleted_at is not None and image.deleted_at is None
+    directory.refresh_from_db()
+    assert directory.bytes == image.bytes
+    client.rmd(f"/{directory.name}")
     directory.refresh_from_db()
     assert directory.deleted_reason == "deleted over FTP" and not directory.absolute_path.exists()
     assert not preview_path(image).exists()
-    deleted = list(request.fields.values_list("status", "deleted_at"))
-    assert deleted == [("done", directory.deleted_at)] * 2
+    image.refresh_from_db()
+    assert image.deleted_at == directory.deleted_at
 
 
 def test_dele_removes_one_file_and_its_bytes(make_user, connect) -> None:

@@ -235,5 +235,23 @@ def staging_bytes_used(*, user: User) -> int:
     return int(used or 0)
 
 
+def staging_file_removed(*, directory: StagingDirectory, name: str, size: int) -> None:
+    """One file the user removed (FTP DELE): the directory's bytes shrink by ``size``, and the
+    field that made it is marked deleted, its preview removed."""
+    from extraction.models import Field, FieldStatus
+
+    with transaction.atomic():
+        if size:
+            staging_add_bytes(directory=directory, size=-size)
+        if directory.request_id is None:
+            return
+        made = Field.objects.filter(
+            request_id=directory.request_id, output_name=name, status=FieldStatus.DONE
+        ).first()
+        if made is not None:
+            Field.objects.filter(pk=made.pk).update(deleted_at=timezone.now())
+            (previews_dir(directory.request_id) / f"{made.stem}.png").unlink(missing_ok=True)
+
+
 def staging_add_bytes(*, directory: StagingDirectory, size: int) -> None:
     StagingDirectory.objects.filter(pk=directory.pk).update(bytes=F("bytes") + size)
