@@ -11,7 +11,8 @@ from django.views.decorators.http import require_http_methods
 from accounts.forms import AddressForm, RegistrationForm
 from accounts.models import User
 from accounts.services import AccountError, address_add, address_confirm, user_register
-from extraction.services.requests import bytes_reserved, human_bytes
+from extraction.core.textformat import human_bytes
+from extraction.services.requests import bytes_reserved
 from extraction.services.staging import staging_bytes_used
 
 

@@ -13,7 +13,8 @@ def cut_field(
 ) -> int:
     """Cut a square field (side in arcmin) centred on RA/Dec (deg) from the plate at ``path``
     and write it, uncompressed, to ``out``; returns the bytes written."""
-    from extraction.core.cutout import cutout_build, fits_bytes, write_atomically
+    from extraction.core.cutout import cutout_build, fits_bytes
+    from extraction.core.files import write_atomically
     from extraction.core.platestore import open_plate
 
     plate = open_plate(path)

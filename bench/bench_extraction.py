@@ -52,8 +52,8 @@ from extraction.core.cutout import (  # noqa: E402
     compress,
     sexagesimal_dec,
     sexagesimal_ra,
-    write_atomically,
 )
+from extraction.core.files import write_atomically  # noqa: E402
 from extraction.core.platestore import open_plate  # noqa: E402
 
 N_FIELDS = int(os.environ.get("BENCH_FIELDS", "1000"))

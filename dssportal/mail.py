@@ -7,7 +7,6 @@ a reply, so each message gets a file of its own, written atomically.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -17,6 +16,8 @@ from typing import Any
 from django.conf import settings
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.message import EmailMessage
+
+from extraction.core.files import write_atomically
 
 
 class OutboxEmailBackend(BaseEmailBackend):
@@ -37,7 +38,5 @@ class OutboxEmailBackend(BaseEmailBackend):
     def _write(self, message: EmailMessage) -> Path:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
         final = self.outbox / f"{stamp}-{uuid.uuid4().hex[:8]}.eml"
-        partial = final.with_suffix(".eml.part")
-        partial.write_bytes(message.message().as_bytes())
-        os.replace(partial, final)
+        write_atomically(final, message.message().as_bytes())
         return final

@@ -4,6 +4,8 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
+from extraction.core.surveys import survey_help
+
 # The three example lines of the original service description, columns aligned as there.
 EXAMPLE_LINES = (
     "\n".join(
@@ -19,7 +21,8 @@ EXAMPLE_LINES = (
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html", {"example_lines": EXAMPLE_LINES})
+    context = {"example_lines": EXAMPLE_LINES, "survey_help": survey_help()}
+    return render(request, "home.html", context)
 
 
 def healthz(request: HttpRequest) -> HttpResponse:

@@ -11,6 +11,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from extraction.core.skymap import PlateOutline, sky_map_svg
+from extraction.core.surveys import BAND_NAMES, SURVEYS
 from extraction.models import Field, Plate, Request, StagingDirectory
 from extraction.services.requests import fields_retry_failed, request_cancel
 from extraction.services.staging import StagingError, staging_directory_delete
@@ -81,8 +82,8 @@ class PlateAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "title": f"Plate outlines, {title}",
             "svg": mark_safe(sky_map_svg(outlines, title=title)),
-            "surveys": ["DSS1", "DSS2"],
-            "bands": ["", "B", "R", "I"],
+            "surveys": list(SURVEYS),
+            "bands": ["", *BAND_NAMES],
             "survey": survey,
             "band": band,
             "opts": self.model._meta,

@@ -14,11 +14,10 @@ from django.db import models
 from django.db.models import Q
 
 from extraction.core.naming import STAGING_NAME_RE
+from extraction.core.surveys import COMPRESSIONS, SURVEYS
 
-
-class Survey(models.TextChoices):
-    DSS1 = "DSS1", "DSS1"
-    DSS2 = "DSS2", "DSS2"
+#: ``Plate.survey`` choices, from the survey table of the core.
+SURVEY_CHOICES = [(name, name) for name in SURVEYS]
 
 
 class Band(models.TextChoices):
@@ -35,7 +34,7 @@ class Plate(models.Model):
     ``height_px`` pixels; a whole-plate scan has ``x0 = y0 = 0``.
     """
 
-    survey = models.CharField(max_length=4, choices=Survey.choices)
+    survey = models.CharField(max_length=4, choices=SURVEY_CHOICES)
     plate_id = models.CharField("plate id", max_length=8)
     region = models.CharField("region id", max_length=8, blank=True)
     label = models.CharField("plate label", max_length=16, blank=True)
@@ -177,11 +176,8 @@ class FieldMode(models.TextChoices):
     LIST = "n", "n: list the plates, no image"
 
 
-class Compression(models.TextChoices):
-    GZIP = "G", "gzip"
-    BZIP2 = "B", "bzip2"
-    XZ = "X", "xz"
-    NONE = "U", "none"
+#: ``Field.compression`` choices, from the compression table of the core.
+COMPRESSION_CHOICES = [(c.code, c.codec) for c in COMPRESSIONS.values()]
 
 
 class FieldStatus(models.TextChoices):
@@ -213,7 +209,7 @@ class Field(models.Model):
     survey = models.CharField(max_length=5)  # DSS1, DSS2, DSS2R, DSS2B, DSS2I
     mode = models.CharField(max_length=5, choices=FieldMode.choices)
     plate_id_asked = models.CharField(max_length=8, blank=True)
-    compression = models.CharField(max_length=1, choices=Compression.choices)
+    compression = models.CharField(max_length=1, choices=COMPRESSION_CHOICES)
     expected_bytes = models.BigIntegerField(default=0)
     status = models.CharField(
         max_length=10, choices=FieldStatus.choices, default=FieldStatus.QUEUED

@@ -38,3 +38,17 @@ def staff_user(make_user) -> User:
     user.is_superuser = True
     user.save(update_fields=["is_superuser"])
     return user
+
+
+@pytest.fixture
+def ngc7793_plate(db: None):
+    """Plate 04IN (DSS1, SERC J, NGC 7793) in the catalogue, offline: the plate id of the
+    second example line of REQUEST_FORMAT.md, which lists check against the catalogue."""
+    from tests.factories import dss_header, register_plate
+
+    return register_plate(
+        dss_header(359.456, -32.59, survey="DSS1", plate_id="04IN"),
+        survey="DSS1",
+        band="B",
+        online=False,
+    )

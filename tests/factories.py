@@ -10,7 +10,7 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.utils.data import get_pkg_data_filename
 
-from extraction.core.plates import PIXEL_SIZE_UM, PLATE_SIZE_PX
+from extraction.core.surveys import SURVEYS
 from extraction.models import Plate
 from extraction.services.plates import plate_register
 
@@ -33,8 +33,8 @@ def dss_header(
     (CNPIX). ``distortion`` adds small second- and third-order AMDX/AMDY terms of the size
     seen on real plates (compare astropy's DSS test header).
     """
-    size = PLATE_SIZE_PX[survey]
-    pixel_um = PIXEL_SIZE_UM[survey]
+    size = SURVEYS[survey].plate_size_px
+    pixel_um = SURVEYS[survey].pixel_size_um
     header = fits.Header()
     header["NAXIS"] = 2
     header["NAXIS1"], header["NAXIS2"] = naxis

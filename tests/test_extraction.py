@@ -18,10 +18,10 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from extraction.core.plates import PlateGeometry, angular_distance_deg
-from extraction.models import Field, Request, StagingDirectory
+from extraction.models import Field, Plate, Request, StagingDirectory
 from extraction.services.extraction import field_extract
 from extraction.services.requests import request_create_from_text
-from extraction.services.selection import FieldTarget, plate_select
+from extraction.services.selection import FieldSkip, FieldTarget, plate_select
 from tests.factories import dss_header, register_plate, register_real_dss_plate
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +47,7 @@ def read_fits(payload: bytes) -> fits.HDUList:
     return fits.open(io.BytesIO(payload), do_not_scale_image_data=True)
 
 
-def sip_only(header: fits.Header) -> fits.Header:
+def standard_only(header: fits.Header) -> fits.Header:
     """The cut-out header without the DSS plate solution: what non-DSS software reads."""
     stripped = header.copy()
     for key in list(stripped.keys()):
@@ -86,9 +86,9 @@ def test_real_dss_plate_cut_out_is_pixel_exact_with_a_wcs_within_a_tenth_arcsec(
         ra_ref, dec_ref = plate_geometry.pixel_to_sky(uu.ravel() + x0, vv.ravel() + y0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FITSFixedWarning)
-            standard = WCS(sip_only(header))
+            standard = WCS(standard_only(header), key="A")
             as_read = WCS(header)
-        assert standard.wcs.ctype[0] == "RA---TAN-SIP"
+        assert header["CTYPE1A"] == "RA---TPV" and "CTYPE1" not in header
         for wcs in (standard, as_read):
             ra, dec = wcs.all_pix2world(uu.ravel(), vv.ravel(), 0)
             assert angular_distance_deg(ra, dec, ra_ref, dec_ref).max() * 3600 < 0.1
@@ -172,13 +172,18 @@ def test_unknown_and_offline_plates_are_skipped_with_the_reason(
     text = (
         "a 14 29 56 -62 41 05 1 1 J2000 DSS1 0FF1 U\nb 14 29 56 -62 41 05 1 1 J2000 DSS1 ZZ99 U\n"
     )
-    outcome = submit(make_user(), text, django_capture_on_commit_callbacks)
-    offline, unknown = outcome.request.fields.order_by("line_no")
-    offline.refresh_from_db(), unknown.refresh_from_db()
+    user = make_user()
+    outcome = submit(user, text, django_capture_on_commit_callbacks)
+    # The unknown plate id is a rejected line at receipt: no field, nothing reserved.
+    (offline,) = outcome.request.fields.order_by("line_no")
+    offline.refresh_from_db()
     assert offline.status == "skipped" and "not online" in offline.message
-    assert unknown.status == "skipped" and "ZZ99 is not a DSS1 plate" in unknown.message
+    (rejected,) = outcome.rejected
+    assert rejected["line"] == 2
+    assert "ZZ99 is not in this archive's DSS1 catalogue" in str(rejected["error"])
+    assert outcome.request.n_rejected == 1
     body = mail.outbox[-1].body
-    assert "line 1 (a)" in body and "line 2 (b)" in body
+    assert "line 1 (a)" in body
 
 
 def test_modes_e_and_c_choose_different_plates():
@@ -203,9 +208,36 @@ def test_modes_e_and_c_choose_different_plates():
         survey="DSS1",
         online=False,
     )
-    target = FieldTarget("DSS1", "e", "", field_ra, field_dec, 5.0, 5.0)
-    assert plate_select(target).plate == b
-    assert plate_select(FieldTarget("DSS1", "c", "", field_ra, field_dec, 5.0, 5.0)).plate == a
+    edge = FieldTarget("DSS1", "e", "", field_ra, field_dec, 5.0, 5.0)
+    centre = FieldTarget("DSS1", "c", "", field_ra, field_dec, 5.0, 5.0)
+    # Neither is online: nothing is served, and the reason names the plate that would be.
+    with pytest.raises(FieldSkip, match="plate 0B01 does, but its pixels are not online"):
+        plate_select(edge)
+    with pytest.raises(FieldSkip, match="plate 0A01 does, but its pixels are not online"):
+        plate_select(centre)
+    # Only A online: both modes take A (an archive serves what it holds); e says B is better.
+    _set_online(a, True)
+    chosen = plate_select(edge)
+    assert chosen.plate == a
+    assert "plate 0B01 would be better but its pixels are not online" in chosen.reason
+    assert plate_select(centre).plate == a and "would be better" not in plate_select(centre).reason
+    # Only B online: c takes B, naming A as the closer centre.
+    _set_online(a, False)
+    _set_online(b, True)
+    assert plate_select(edge).plate == b and "would be better" not in plate_select(edge).reason
+    chosen = plate_select(centre)
+    assert chosen.plate == b and "plate 0A01 would be better" in chosen.reason
+    # Both online: each mode's own best.
+    _set_online(a, True)
+    assert plate_select(edge).plate == b
+    assert plate_select(centre).plate == a
+
+
+def _set_online(plate: Plate, online: bool) -> None:
+    """Mark a catalogued plate online or not (selection reads only the catalogue)."""
+    Plate.objects.filter(pk=plate.pk).update(
+        online=online, data_file=f"{plate.plate_id}.fits" if online else ""
+    )
 
 
 def test_mode_n_lists_plates_in_a_file_and_in_the_mail(

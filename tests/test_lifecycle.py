@@ -36,7 +36,7 @@ from tests.factories import register_real_dss_plate
 pytestmark = pytest.mark.django_db
 
 LINE = "{name} 14 29 56 -62 41 05 1. 1. J2000 DSS1 0025 {c}"
-UNKNOWN_PLATE = "nowhere 14 29 56 -62 41 05 1. 1. J2000 DSS1 ZZ99 U"
+UNKNOWN_PLATE = "nowhere 02 00 00 +80 00 00 1. 1. J2000 DSS1 e U"  # no plate covers it
 PLATE_LIST = "plates 14 29 56 -62 41 05 1. 1. J2000 DSS1 n"
 DELETE_ADDRESS = "dss-delete@archive.example"
 

@@ -43,7 +43,7 @@ pytestmark = pytest.mark.django_db
 LINES = {
     "image": "{name} 14 29 56 -62 41 05 1. 1. J2000 DSS1 0025 {c}",
     "big": "{name} 14 29 56 -62 41 05 3. 3. J2000 DSS1 0025 {c}",
-    "unknown": "{name} 14 29 56 -62 41 05 1. 1. J2000 DSS1 ZZ99 {c}",
+    "unknown": "{name} 02 00 00 +80 00 00 1. 1. J2000 DSS1 e {c}",
     "list": "{name} 14 29 56 -62 41 05 1. 1. J2000 DSS1 n",
 }
 OPEN = {"queued", "running"}

@@ -29,7 +29,7 @@ from extraction.mail.gate import MailTemporaryFailure, mail_handle
 from extraction.models import InboundMail, Request, StagingDirectory
 from extraction.services.staging import staging_directory_delete, staging_directory_for_request
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ngc7793_plate")]
 
 REQUEST_ADDRESS = "dss@archive.example"
 DELETE_ADDRESS = "dss-delete@archive.example"

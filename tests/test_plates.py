@@ -32,8 +32,8 @@ from extraction.core.plates import (
     select_centre,
     select_edge,
     select_touching,
-    survey_for_pixel_size,
 )
+from extraction.core.surveys import survey_for_pixel_size
 
 DSS_FILE = "data/dss.14.29.56-62.41.05.fits.gz"
 

@@ -241,7 +241,7 @@ def test_keywords_are_case_insensitive(columns: dict[str, str], expected: dict[s
 
 
 def test_survey_base_and_band() -> None:
-    bands = {"DSS1": None, "DSS2": None, "DSS2R": "R", "DSS2B": "B", "DSS2I": "I"}
+    bands = {"DSS1": None, "DSS2": "R", "DSS2R": "R", "DSS2B": "B", "DSS2I": "I"}
     for survey, band in bands.items():
         field = field_of(line_with(c11=survey))
         assert field.band == band

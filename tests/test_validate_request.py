@@ -1,15 +1,24 @@
-"""`manage.py validate_request`: the contract other tools rely on (keys, exit codes)."""
+"""`manage.py validate_request`: the contract other tools rely on (keys, exit codes).
+
+The command checks plate ids against the catalogue, so most tests run it in-process on the
+test database (``call_command``), with the plates a line names catalogued first.
+"""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from astropy.coordinates import FK4, FK5, SkyCoord
+from django.core.management import call_command
+
+from tests.factories import dss_header, register_plate
 
 ROOT = Path(__file__).resolve().parent.parent
 # The example lines exactly as the original description aligns them (spaces, not tabs).
@@ -43,21 +52,57 @@ KEYS = {
 }
 
 
-def validate(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def validate(*args: str, stdin: str | None = None) -> Result:
+    """Run ``validate_request`` in-process on the test database."""
+    out, err = io.StringIO(), io.StringIO()
+    saved = sys.stdin
+    sys.stdin = io.TextIOWrapper(io.BytesIO((stdin or "").encode()))
+    code = 0
+    try:
+        call_command("validate_request", *args, stdout=out, stderr=err)
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    finally:
+        sys.stdin = saved
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def catalogue(db: None) -> None:
+    """Plate 04IN (DSS1, NGC 7793) and a DSS2 red plate 0444, catalogued offline."""
+    register_plate(
+        dss_header(359.456, -32.59, survey="DSS1", plate_id="04IN"), survey="DSS1", online=False
+    )
+    register_plate(
+        dss_header(11.9, -25.3, survey="DSS2", plate_id="0444"),
+        survey="DSS2",
+        band="R",
+        online=False,
+    )
+
+
+def validate_process(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``validate_request`` as a separate process (no database needed to fail early)."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("DSSPORTAL_")}
     environment.update(DJANGO_SETTINGS_MODULE="dssportal.settings_test")
     return subprocess.run(
         [sys.executable, "manage.py", "validate_request", *args],
         cwd=ROOT,
         env=environment,
-        input=stdin,
         capture_output=True,
         text=True,
         timeout=120,
     )
 
 
-def test_json_lines_for_the_example_from_stdin() -> None:
+def test_json_lines_for_the_example_from_stdin(catalogue: None) -> None:
     result = validate("--json", "-", stdin=EXAMPLE)
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
@@ -75,7 +120,7 @@ def test_json_lines_for_the_example_from_stdin() -> None:
     assert ngc253["dec_deg"] == pytest.approx(-(25 + 17 / 60 + 32 / 3600))
 
 
-def test_an_invalid_line_exits_1_and_says_why(tmp_path: Path) -> None:
+def test_an_invalid_line_exits_1_and_says_why(catalogue: None, tmp_path: Path) -> None:
     listing = tmp_path / "list.txt"
     listing.write_text(EXAMPLE + "bad 12 75 00 +10 00 00 10 10 J2000 DSS1 e\n")
     result = validate("--json", str(listing))
@@ -89,6 +134,24 @@ def test_an_invalid_line_exits_1_and_says_why(tmp_path: Path) -> None:
 
 
 def test_unreadable_input_exits_2(tmp_path: Path) -> None:
-    result = validate(str(tmp_path / "missing.txt"))
+    result = validate_process(str(tmp_path / "missing.txt"))
     assert result.returncode == 2
     assert "cannot read" in result.stderr
+
+
+def test_plate_ids_are_checked_against_the_catalogue(catalogue: None) -> None:
+    lines = (
+        "a 23 57 49.4 -32 35 24. 10. 10. J2000 DSS1 04IN U\n"  # catalogued DSS1: ok
+        "b 23 57 49.4 -32 35 24. 10. 10. J2000 DSS1 ZZ99 U\n"  # unknown
+        "c 00 47 34.3 -25 17 32. 10. 10. J2000 DSS1 0444 U\n"  # a DSS2 plate
+        "d 00 47 34.3 -25 17 32. 10. 10. J2000 DSS2B 0444 U\n"  # DSS2 red, not blue
+        "e 00 47 34.3 -25 17 32. 10. 10. J2000 dss2 0444 U\n"  # DSS2 takes the plate's band
+    )
+    result = validate("--json", "-", stdin=lines)
+    assert result.returncode == 1
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert all(set(row) == KEYS for row in rows)
+    assert [row["ok"] for row in rows] == [True, False, False, False, True]
+    assert "ZZ99 is not in this archive's DSS1 catalogue" in rows[1]["error"]
+    assert "0444 is a DSS2 plate, not DSS1" in rows[2]["error"]
+    assert "asks for DSS2B" in rows[3]["error"]

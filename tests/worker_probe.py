@@ -44,7 +44,7 @@ def setup() -> None:
 
 
 def extract(field_id: int, *, hang: bool) -> None:
-    from extraction.core import cutout
+    from extraction.core import files
     from extraction.services.extraction import field_extract
 
     if hang:
@@ -53,7 +53,7 @@ def extract(field_id: int, *, hang: bool) -> None:
             print("writing", flush=True)
             time.sleep(120)
 
-        cutout.os.fsync = fsync_then_hang  # type: ignore[attr-defined]
+        files.os.fsync = fsync_then_hang  # type: ignore[attr-defined]
     print(field_extract(field_id=field_id), flush=True)
 
 

@@ -5,8 +5,10 @@ Pure numpy/astropy; no Django.
 The output keeps the conventions of STScI's DSS cut-outs: BITPIX 16, the plate's own header
 cards (plate solution PLTRAH..., PPO1-6, AMDX/AMDY, XPIXELSZ...) with CNPIX1/CNPIX2 set to the
 cut-out's first pixel on the full plate, OBJECT/OBJCTRA/OBJCTDEC/OBJCTX/OBJCTY, the DSS
-acknowledgement, and a standard TAN (with SIP distortion) WCS fitted to the plate solution so
-that software that does not read DSS plate solutions still places every pixel within 0.1".
+acknowledgement. The primary WCS is the plate solution itself (WCSLIB, hence astropy's
+``WCS(header)``, reads the DSS keywords exactly); a standard TAN-TPV WCS fitted to it within
+0.1" is the alternate WCS ``A`` (``WCS(header, key="A")``), for software that does not read
+DSS plate solutions. Nothing else describes the primary WCS, so the three readings agree.
 
 Pixel conventions are those of ``extraction.core.plates``: 0-based stored-image pixels ``(x,
 y)``, ``x`` along FITS axis 1; a cut-out pixel ``(u, v)`` is stored pixel ``(box.x0 + u,
@@ -18,23 +20,21 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
-import os
-import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 from astropy.io import fits
-from astropy.wcs import WCS, Sip
+from astropy.wcs import WCS
 
 from extraction.core.plates import FieldBox, PlateGeometry
 from extraction.core.platestore import BoxRead
 from extraction.core.sky import angular_distance_deg, gnomonic_project_deg
+from extraction.core.surveys import COMPRESSIONS
 
 #: Output compression levels, chosen by measurement (bench/bench_cutout.py): 16-bit noisy plate
 #: data barely compress, so higher levels cost several times the CPU for ~1 % smaller files.
@@ -42,7 +42,13 @@ GZIP_LEVEL = 1
 BZIP2_LEVEL = 9  # bzip2's level only sets the block size; speed hardly changes with it
 XZ_PRESET = 0
 
-SUFFIX = {"U": ".fits", "G": ".fits.gz", "B": ".fits.bz2", "X": ".fits.xz"}
+#: Each codec of ``surveys.COMPRESSIONS`` at the chosen level.
+_CODECS: dict[str, Callable[[bytes], bytes]] = {
+    "none": lambda data: data,
+    "gzip": lambda data: gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0),
+    "bzip2": lambda data: bz2.compress(data, compresslevel=BZIP2_LEVEL),
+    "xz": lambda data: lzma.compress(data, format=lzma.FORMAT_XZ, preset=XZ_PRESET),
+}
 
 #: Largest allowed disagreement between the fitted standard WCS and the plate solution.
 WCS_TOLERANCE_ARCSEC = 0.1
@@ -121,7 +127,32 @@ _DROPPED = {
     "XTENSION",
     "EXTNAME",
 }
-_DROPPED_PREFIXES = ("A_", "B_", "AP_", "BP_", "Z", "TTYPE", "TFORM", "NAXIS")
+_DROPPED_PREFIXES = (
+    "A_",
+    "B_",
+    "AP_",
+    "BP_",
+    "Z",
+    "TTYPE",
+    "TFORM",
+    "NAXIS",
+    # Any WCS of the plate file, primary or alternate: the cut-out writes its own.
+    "WCSNAME",
+    "CTYPE",
+    "CRPIX",
+    "CRVAL",
+    "CUNIT",
+    "CDELT",
+    "CROTA",
+    "CD1_",
+    "CD2_",
+    "PC1_",
+    "PC2_",
+    "PV1_",
+    "PV2_",
+    "RADESYS",
+    "EQUINOXA",
+)
 
 
 @dataclass(frozen=True)
@@ -137,7 +168,7 @@ class Cutout:
     clipped
         Part of the box lay off the stored image; those pixels hold BLANK.
     wcs_error_arcsec
-        Largest disagreement between the fitted TAN-SIP WCS and the plate solution over the
+        Largest disagreement between the fitted TPV WCS ``A`` and the plate solution over the
         cut-out, measured on a grid that includes the corners.
     """
 
@@ -231,22 +262,86 @@ def comment_image(text: str) -> str:
     return f"COMMENT {text}"[:80].ljust(80)
 
 
-def _poly_terms(
-    u: npt.NDArray[np.float64], v: npt.NDArray[np.float64], orders: range
+#: Alternate-WCS letter of the fitted standard WCS. The primary WCS is the DSS plate
+#: solution itself (the DSS keywords, which WCSLIB reads exactly): a primary CTYPE/CD/PV or
+#: SIP set next to them is merged with the plate solution by WCSLIB and astropy (WCSNAME
+#: "DSS PLATEID ...", the plate centre as CRVAL, SIP terms on top), which put the corners
+#: of a 60' DSS1 field 0.7" off. SIP has no alternate form, so the fit is TPV.
+STANDARD_WCS_KEY = "A"
+
+#: First TPV ``PVi_k`` index of the terms of each total degree (``k = 3, 11`` are the odd
+#: radial terms, never used here): degree n runs ``x^n, x^(n-1) y, ..., y^n``.
+_TPV_FIRST_INDEX = {0: 0, 1: 1, 2: 4, 3: 7, 4: 12, 5: 17}
+
+
+@dataclass(frozen=True)
+class TpvFit:
+    """A TAN projection with TPV polynomial distortion fitted to the plate solution.
+
+    ``crpix`` is FITS 1-based, ``crval`` degrees J2000, ``cd`` degrees per pixel; ``pv1`` and
+    ``pv2`` map TPV index ``k`` to the coefficient of the ``xi`` and ``eta`` polynomials.
+    """
+
+    crpix: tuple[float, float]
+    crval: tuple[float, float]
+    cd: npt.NDArray[np.float64]
+    pv1: dict[int, float]
+    pv2: dict[int, float]
+
+    def cards(self) -> list[str]:
+        """The fit as alternate WCS ``A``: standard WCS keywords, TPV convention."""
+        a = STANDARD_WCS_KEY
+        cd = self.cd
+        cards = [
+            card_image(f"WCSNAME{a}", "TPV fit to the DSS plate solution", "Name of WCS A"),
+            card_image(f"CTYPE1{a}", "RA---TPV", "TAN projection with TPV distortion"),
+            card_image(f"CTYPE2{a}", "DEC--TPV", "TAN projection with TPV distortion"),
+            card_image(f"CRPIX1{a}", self.crpix[0], "Pixel coordinate of reference point"),
+            card_image(f"CRPIX2{a}", self.crpix[1], "Pixel coordinate of reference point"),
+            card_image(f"CRVAL1{a}", self.crval[0], "[deg] RA at reference point"),
+            card_image(f"CRVAL2{a}", self.crval[1], "[deg] Dec at reference point"),
+            card_image(f"CUNIT1{a}", "deg", "Units of CRVAL1A"),
+            card_image(f"CUNIT2{a}", "deg", "Units of CRVAL2A"),
+            card_image(f"CD1_1{a}", float(cd[0, 0]), "[deg/pixel] linear transformation"),
+            card_image(f"CD1_2{a}", float(cd[0, 1]), "[deg/pixel] linear transformation"),
+            card_image(f"CD2_1{a}", float(cd[1, 0]), "[deg/pixel] linear transformation"),
+            card_image(f"CD2_2{a}", float(cd[1, 1]), "[deg/pixel] linear transformation"),
+            card_image(f"RADESYS{a}", "FK5", "Equatorial coordinate system"),
+            card_image(f"EQUINOX{a}", 2000.0, "[yr] Equinox of equatorial coordinates"),
+        ]
+        for axis, terms in ((1, self.pv1), (2, self.pv2)):
+            cards += [card_image(f"PV{axis}_{k}{a}", v) for k, v in sorted(terms.items())]
+        return cards
+
+    def wcs(self) -> WCS:
+        """The fit as astropy reads it back from :meth:`cards`."""
+        header = fits.Header.fromstring("".join(self.cards()))
+        return WCS(header, key=STANDARD_WCS_KEY)
+
+
+def _tpv_terms(
+    a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], degree: int
 ) -> tuple[npt.NDArray[np.float64], list[tuple[int, int]]]:
-    powers = [(p, n - p) for n in orders for p in range(n, -1, -1)]
-    return np.stack([u**p * v**q for p, q in powers], axis=1), powers
+    """Columns ``a^(n-j) b^j`` for n = 0..degree, and the (TPV index, n) of each."""
+    columns, keys = [], []
+    for n in range(degree + 1):
+        for j in range(n + 1):
+            columns.append(a ** (n - j) * b**j)
+            keys.append((_TPV_FIRST_INDEX[n] + j, n))
+    return np.stack(columns, axis=1), keys
 
 
-def fit_tan_sip(
+def fit_tpv(
     geometry: PlateGeometry, box: FieldBox, *, degree: int = 3, samples: int = 15
-) -> WCS:
-    """A TAN-SIP WCS for the cut-out ``box`` fitted to the plate solution.
+) -> TpvFit:
+    """A TAN-TPV WCS for the cut-out ``box`` fitted to the plate solution.
 
     The reference pixel is the cut-out centre (FITS 1-based ``((nx + 1) / 2, (ny + 1) / 2)``)
-    and the reference value the plate solution's sky position there. The forward polynomial
-    (pixel offsets -> standard coordinates) and its inverse are least-squares fits on a
-    ``samples`` x ``samples`` grid spanning the whole cut-out, corners included.
+    and the reference value the plate solution's sky position there. ``CD`` is the linear
+    part; the TPV polynomials map intermediate coordinates ``(x, y) = CD (p - CRPIX)``
+    (degrees) to the standard coordinates ``(xi, eta)`` (degrees; for ``eta`` the roles of
+    ``x`` and ``y`` swap, as TPV defines), least-squares fits on a ``samples`` x ``samples``
+    grid spanning the whole cut-out, corners included. WCSLIB inverts TPV by iteration.
     """
     crpix = ((box.nx + 1) / 2.0, (box.ny + 1) / 2.0)
     ra0, dec0 = geometry.pixel_to_sky(box.x0 + crpix[0] - 1.0, box.y0 + crpix[1] - 1.0)
@@ -255,47 +350,19 @@ def fit_tan_sip(
     u, v = gu.ravel(), gv.ravel()
     ra, dec = geometry.pixel_to_sky(box.x0 + u, box.y0 + v)
     xi, eta = gnomonic_project_deg(ra, dec, float(ra0), float(dec0))
-    du, dv = u + 1.0 - crpix[0], v + 1.0 - crpix[1]
-
-    # Scale offsets to ~1 so the normal equations stay well conditioned.
-    norm = max(box.nx, box.ny, 2) / 2.0
-    design, powers = _poly_terms(du / norm, dv / norm, range(1, degree + 1))
-    coef_xi = np.linalg.lstsq(design, xi, rcond=None)[0]
-    coef_eta = np.linalg.lstsq(design, eta, rcond=None)[0]
-    # powers[0] = (1, 0) is the u term, powers[1] = (0, 1) the v term.
-    cd = np.array([[coef_xi[0], coef_xi[1]], [coef_eta[0], coef_eta[1]]]) / norm
-    cd_inv = np.linalg.inv(cd)
-
-    a = np.zeros((degree + 1, degree + 1))
-    b = np.zeros((degree + 1, degree + 1))
-    for index, (p, q) in enumerate(powers):
-        if p + q < 2:
-            continue
-        scale = norm ** (p + q)
-        corr_u, corr_v = cd_inv @ np.array([coef_xi[index], coef_eta[index]])
-        a[p, q], b[p, q] = corr_u / scale, corr_v / scale
-
-    # Inverse: intermediate pixel offsets (U, V) = CD^-1 (xi, eta) -> true offsets.
-    big_u, big_v = cd_inv @ np.vstack([xi, eta])
-    inv_design, inv_powers = _poly_terms(big_u / norm, big_v / norm, range(1, degree + 1))
-    coef_u = np.linalg.lstsq(inv_design, du - big_u, rcond=None)[0]
-    coef_v = np.linalg.lstsq(inv_design, dv - big_v, rcond=None)[0]
-    ap = np.zeros((degree + 1, degree + 1))
-    bp = np.zeros((degree + 1, degree + 1))
-    for index, (p, q) in enumerate(inv_powers):
-        scale = norm ** (p + q)
-        ap[p, q], bp[p, q] = coef_u[index] / scale, coef_v[index] / scale
-
-    wcs = WCS(naxis=2)
-    wcs.wcs.ctype = ["RA---TAN-SIP", "DEC--TAN-SIP"]
-    wcs.wcs.crpix = crpix
-    wcs.wcs.crval = [float(ra0) % 360.0, float(dec0)]
-    wcs.wcs.cd = cd
-    wcs.wcs.radesys = "FK5"
-    wcs.wcs.equinox = 2000.0
-    wcs.sip = Sip(a, b, ap, bp, crpix)
-    wcs.wcs.set()
-    return wcs
+    offsets = np.stack([u + 1.0 - crpix[0], v + 1.0 - crpix[1]], axis=1)
+    cd = np.vstack(
+        [np.linalg.lstsq(offsets, xi, rcond=None)[0], np.linalg.lstsq(offsets, eta, rcond=None)[0]]
+    )
+    x, y = cd @ offsets.T
+    # Scale to ~1 so the normal equations stay well conditioned; undone per degree below.
+    norm = max(float(np.max(np.abs(x))), float(np.max(np.abs(y))), 1e-12)
+    pv: list[dict[int, float]] = []
+    for target, (a, b) in ((xi, (x, y)), (eta, (y, x))):
+        design, keys = _tpv_terms(a / norm, b / norm, degree)
+        coef = np.linalg.lstsq(design, target / norm, rcond=None)[0]
+        pv.append({k: float(c) * norm ** (1 - n) for c, (k, n) in zip(coef, keys, strict=True)})
+    return TpvFit(crpix, (float(ra0) % 360.0, float(dec0)), cd, pv[0], pv[1])
 
 
 def wcs_error_arcsec(geometry: PlateGeometry, box: FieldBox, wcs: WCS, samples: int = 21) -> float:
@@ -308,14 +375,14 @@ def wcs_error_arcsec(geometry: PlateGeometry, box: FieldBox, wcs: WCS, samples: 
     return float(np.max(angular_distance_deg(ra_plate, dec_plate, ra_fit, dec_fit)) * 3600.0)
 
 
-def _standard_wcs(geometry: PlateGeometry, box: FieldBox) -> tuple[WCS, float]:
-    """The lowest-degree TAN-SIP fit within tolerance (degree 3, else up to 5)."""
-    best: tuple[WCS, float] | None = None
+def _standard_wcs(geometry: PlateGeometry, box: FieldBox) -> tuple[TpvFit, float]:
+    """The lowest-degree TPV fit within tolerance (degree 3, else up to 5)."""
+    best: tuple[TpvFit, float] | None = None
     for degree in (3, 4, 5):
-        wcs = fit_tan_sip(geometry, box, degree=degree)
-        error = wcs_error_arcsec(geometry, box, wcs)
+        fit = fit_tpv(geometry, box, degree=degree)
+        error = wcs_error_arcsec(geometry, box, fit.wcs())
         if best is None or error < best[1]:
-            best = (wcs, error)
+            best = (fit, error)
         if error <= WCS_TOLERANCE_ARCSEC / 4:
             break
     assert best is not None
@@ -376,9 +443,9 @@ def cutout_build(
         card_image("OBJCTX", round(float(plate_x), 2), "Object X on plate (pixels)"),
         card_image("OBJCTY", round(float(plate_y), 2), "Object Y on plate (pixels)"),
     ]
-    wcs, error = _standard_wcs(geometry, box)
-    cards += _wcs_cards(wcs)
-    cards.append(card_image("WCSERR", round(error, 4), "[arcsec] max TAN-SIP vs plate solution"))
+    fit, error = _standard_wcs(geometry, box)
+    cards += fit.cards()
+    cards.append(card_image("WCSERR", round(error, 4), "[arcsec] max WCS A vs plate solution"))
     if clipped:
         cards.append(card_image("BLANK", int(pixels.fill), "Value of pixels off the plate"))
         cards.append(card_image("CLIPPED", True, "Part of the field lies off the plate"))
@@ -391,40 +458,6 @@ def cutout_build(
     return Cutout(data=pixels.data, cards=tuple(cards), clipped=clipped, wcs_error_arcsec=error)
 
 
-def _wcs_cards(wcs: WCS) -> list[str]:
-    """The fitted TAN-SIP WCS as cards (the standard keywords, SIP convention)."""
-    cd = wcs.wcs.cd
-    cards = [
-        card_image("WCSAXES", 2, "Number of coordinate axes"),
-        card_image("CTYPE1", "RA---TAN-SIP", "TAN projection with SIP distortion"),
-        card_image("CTYPE2", "DEC--TAN-SIP", "TAN projection with SIP distortion"),
-        card_image("CRPIX1", float(wcs.wcs.crpix[0]), "Pixel coordinate of reference point"),
-        card_image("CRPIX2", float(wcs.wcs.crpix[1]), "Pixel coordinate of reference point"),
-        card_image("CRVAL1", float(wcs.wcs.crval[0]), "[deg] RA at reference point"),
-        card_image("CRVAL2", float(wcs.wcs.crval[1]), "[deg] Dec at reference point"),
-        card_image("CD1_1", float(cd[0, 0]), "[deg/pixel] linear transformation"),
-        card_image("CD1_2", float(cd[0, 1]), "[deg/pixel] linear transformation"),
-        card_image("CD2_1", float(cd[1, 0]), "[deg/pixel] linear transformation"),
-        card_image("CD2_2", float(cd[1, 1]), "[deg/pixel] linear transformation"),
-        card_image("RADESYS", "FK5", "Equatorial coordinate system"),
-        card_image("EQUINOX", 2000.0, "[yr] Equinox of equatorial coordinates"),
-    ]
-    sip = wcs.sip
-    for name, matrix, lowest in (
-        ("A", sip.a, 2),
-        ("B", sip.b, 2),
-        ("AP", sip.ap, 1),
-        ("BP", sip.bp, 1),
-    ):
-        order = matrix.shape[0] - 1
-        cards.append(card_image(f"{name}_ORDER", order, "SIP polynomial order"))
-        for p in range(order + 1):
-            for q in range(order + 1 - p):
-                if p + q >= lowest and matrix[p, q] != 0.0:
-                    cards.append(card_image(f"{name}_{p}_{q}", float(matrix[p, q])))
-    return cards
-
-
 def fits_bytes(cutout: Cutout) -> bytes:
     """The cut-out as a FITS file: header and big-endian 16-bit data, each padded to 2880."""
     header = "".join(cutout.cards) + "END".ljust(80)
@@ -435,33 +468,7 @@ def fits_bytes(cutout: Cutout) -> bytes:
 
 def compress(data: bytes, compression: str) -> bytes:
     """Compress FITS bytes for ``compression`` ``U``/``G``/``B``/``X`` at the chosen levels."""
-    if compression == "U":
-        return data
-    if compression == "G":
-        return gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
-    if compression == "B":
-        return bz2.compress(data, compresslevel=BZIP2_LEVEL)
-    if compression == "X":
-        return lzma.compress(data, format=lzma.FORMAT_XZ, preset=XZ_PRESET)
-    raise ValueError(f"unknown compression {compression!r}; use G, B, X or U")
-
-
-def write_atomically(final: Path, data: bytes, *, scratch: Path) -> int:
-    """Write ``data`` to ``final`` through a temporary file in ``scratch``, then rename.
-
-    ``scratch`` must be on the same filesystem as ``final`` and outside anything FTP or HTTP
-    serves, so that a half-written file is never visible; a worker killed mid-write leaves
-    only an orphan in ``scratch``. Returns the number of bytes written.
-    """
-    scratch.mkdir(parents=True, exist_ok=True)
-    temp = scratch / f"{final.name}.{secrets.token_hex(6)}.part"
-    try:
-        with open(temp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, final)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return len(data)
+    entry = COMPRESSIONS.get(compression)
+    if entry is None:
+        raise ValueError(f"unknown compression {compression!r}; use {', '.join(COMPRESSIONS)}")
+    return _CODECS[entry.codec](data)

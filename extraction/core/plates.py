@@ -40,6 +40,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from extraction.core.sky import angular_distance_deg as angular_distance_deg
+from extraction.core.surveys import SURVEYS, survey_for_pixel_size
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -47,12 +48,6 @@ FloatArray = npt.NDArray[np.float64]
 #: ~6.5 deg across, and beyond this the extrapolated plate polynomial means nothing.
 MAX_FIELD_DISTANCE_DEG = 10.0
 
-#: Nominal size (pixels per side) of a fully digitized plate, per survey.
-PLATE_SIZE_PX: dict[str, int] = {"DSS1": 14000, "DSS2": 23040}
-
-#: Scanner pixel size (microns) per survey; used to tell DSS1 from DSS2 scans.
-PIXEL_SIZE_UM: dict[str, float] = {"DSS1": 25.28445, "DSS2": 15.0}
-_PIXEL_SIZE_TOLERANCE_UM = 0.1
 
 _POSITION_KEYWORDS = ("PLTRAH", "PLTRAM", "PLTRAS", "PLTDECSN", "PLTDECD", "PLTDECM", "PLTDECS")
 #: The keywords a header needs to carry a DSS plate solution. AMDX/AMDY 14-20 are magnitude
@@ -84,14 +79,6 @@ class DSSHeaderError(ValueError):
 def missing_dss_keywords(header: Mapping[str, Any]) -> list[str]:
     """Return the DSS plate-solution keywords absent from ``header``, in canonical order."""
     return [key for key in DSS_REQUIRED_KEYWORDS if key not in header]
-
-
-def survey_for_pixel_size(xpixelsz_um: float) -> str | None:
-    """Return ``"DSS1"`` or ``"DSS2"`` for a scanner pixel size in microns, else ``None``."""
-    for survey, size in PIXEL_SIZE_UM.items():
-        if abs(xpixelsz_um - size) < _PIXEL_SIZE_TOLERANCE_UM:
-            return survey
-    return None
 
 
 def plate_centre_deg(header: Mapping[str, Any]) -> tuple[float, float]:
@@ -160,7 +147,7 @@ class DigitizedArea:
     @classmethod
     def full_plate(cls, survey: str) -> DigitizedArea:
         """The nominal full plate of ``survey`` (``"DSS1"`` or ``"DSS2"``)."""
-        size = PLATE_SIZE_PX[survey]
+        size = SURVEYS[survey].plate_size_px
         return cls(0, 0, size, size)
 
 

@@ -16,7 +16,6 @@ column), ``y`` along FITS axis 2 (numpy row); boxes are half-open, ``array[y0:y1
 from __future__ import annotations
 
 import os
-import secrets
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 from astropy.io import fits
 
+from extraction.core.files import write_atomically
 from extraction.core.plates import PlateGeometry
 
 #: Fill value for pixels off the image when the header has no BLANK (the DSS convention).
@@ -94,7 +94,9 @@ def write_plate(
         tile_shape=tile_shape,
         hcomp_scale=0,
     )
-    _write_atomically(path, fits.HDUList([fits.PrimaryHDU(), image]))
+    hdul = fits.HDUList([fits.PrimaryHDU(), image])
+    # silentfix: non-standard but harmless DSS cards (e.g. SKEW) are fixed quietly.
+    write_atomically(path, lambda handle: hdul.writeto(handle, output_verify="silentfix"))
     return path
 
 
@@ -132,22 +134,6 @@ def plate_header_cards(header: fits.Header) -> fits.Header:
         # quietly now rather than have astropy warn about each one while writing.
         card.verify("silentfix")
     return cards
-
-
-def _write_atomically(path: Path, hdul: fits.HDUList) -> None:
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    # os.open rather than tempfile: the plate gets the usual umask-derived permissions.
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            # silentfix: non-standard but harmless DSS cards (e.g. SKEW) are fixed quietly.
-            hdul.writeto(handle, output_verify="silentfix")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
 
 
 # -- Reading ----------------------------------------------------------------------------

@@ -37,7 +37,6 @@ Decisions where the original description is silent
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -45,10 +44,15 @@ from decimal import Decimal
 from typing import Final, Literal, TypeVar
 
 from extraction.core.naming import file_stem, file_stems_unique, is_staging_name
+from extraction.core.surveys import (
+    COMPRESSIONS,
+    band_row,
+    expected_data_bytes,
+    output_file_name,
+    survey_tokens_text,
+)
 
 __all__ = [
-    "ARCSEC_PER_PIXEL",
-    "COMPRESSION_SUFFIX",
     "FITS_BLOCK_BYTES",
     "FITS_HEADER_BLOCKS",
     "Compression",
@@ -66,21 +70,10 @@ __all__ = [
 ]
 
 Equinox = Literal["J2000", "B1950"]
-Survey = Literal["DSS1", "DSS2", "DSS2R", "DSS2B", "DSS2I"]
+#: A request token of column 11, upper case: a key or alias of ``surveys.SURVEY_BANDS``.
+Survey = str
 Mode = Literal["e", "c", "n", "plate"]
 Compression = Literal["G", "B", "X", "U"]
-
-#: Output file name suffix for each compression code of column 13.
-COMPRESSION_SUFFIX: Final[dict[str, str]] = {"G": ".gz", "B": ".bz2", "X": ".xz", "U": ""}
-
-#: Pixel scale of the scans, arcsec per pixel, by survey token.
-ARCSEC_PER_PIXEL: Final[dict[str, float]] = {
-    "DSS1": 1.7,
-    "DSS2": 1.0,
-    "DSS2R": 1.0,
-    "DSS2B": 1.0,
-    "DSS2I": 1.0,
-}
 
 #: Size of a FITS block; headers and data units are padded to whole blocks.
 FITS_BLOCK_BYTES: Final = 2880
@@ -93,17 +86,14 @@ FITS_HEADER_BLOCKS: Final = 20
 _T = TypeVar("_T")
 
 _EQUINOXES: Final[dict[str, Equinox]] = {"J2000": "J2000", "B1950": "B1950"}
-_SURVEYS: Final[dict[str, Survey]] = {
-    "DSS1": "DSS1",
-    "DSS2": "DSS2",
-    "DSS2R": "DSS2R",
-    "DSS2B": "DSS2B",
-    "DSS2I": "DSS2I",
-}
 _MODES: Final[dict[str, Mode]] = {"e": "e", "c": "c", "n": "n"}
 _COMPRESSIONS: Final[dict[str, Compression]] = {"G": "G", "B": "B", "X": "X", "U": "U"}
+assert set(_COMPRESSIONS) == set(COMPRESSIONS), "column 13 and surveys.COMPRESSIONS disagree"
 
 _MAX_IDENTIFIER_CHARS: Final = 64
+#: Longest accepted R.A./Dec. seconds token: ``SS.`` and 17 decimals, beyond a double's
+#: precision already; bounds what is stored as the position text (``Field.ra_text``).
+_MAX_SECONDS_CHARS: Final = 20
 _SIGNATURES: Final = frozenset({"--", "-- "})
 _QUOTE_MAX_CHARS: Final = 80
 
@@ -168,8 +158,9 @@ class FieldSpec:
         with astropy.
     width_arcmin, height_arcmin : float
         Field size, arcmin; ``0 < size <= max_side_arcmin``.
-    survey : {'DSS1', 'DSS2', 'DSS2R', 'DSS2B', 'DSS2I'}
-        Column 11, upper case.
+    survey : str
+        Column 11, upper case, as given: a token of ``surveys.SURVEY_BANDS`` (``DSS1``,
+        ``DSS2`` = ``DSS2R``, ``DSS2B``, ``DSS2I``).
     mode : {'e', 'c', 'n', 'plate'}
         Column 12: a selection mode, or ``'plate'`` when a PLATE-ID was given.
     plate_id : str or None
@@ -197,23 +188,21 @@ class FieldSpec:
     @property
     def file_name(self) -> str:
         """Output file name: ``<stem>.fits`` plus ``.gz``, ``.bz2`` or ``.xz``."""
-        return f"{self.stem}.fits{COMPRESSION_SUFFIX[self.compression]}"
+        return output_file_name(self.stem, self.compression)
 
     @property
-    def survey_base(self) -> Literal["DSS1", "DSS2"]:
-        """``'DSS1'`` or ``'DSS2'``: the survey without its band."""
-        return "DSS1" if self.survey == "DSS1" else "DSS2"
+    def survey_base(self) -> str:
+        """The survey without its band (``Plate.survey``): ``'DSS1'``, ``'DSS2'`` ..."""
+        row = band_row(self.survey)
+        assert row is not None, "the parser accepts only tokens of the survey table"
+        return row.survey.name
 
     @property
-    def band(self) -> Literal["R", "B", "I"] | None:
-        """The DSS2 band asked for (``DSS2R`` -> ``'R'`` ...), or None for any plate."""
-        if self.survey == "DSS2R":
-            return "R"
-        if self.survey == "DSS2B":
-            return "B"
-        if self.survey == "DSS2I":
-            return "I"
-        return None
+    def band(self) -> str | None:
+        """The band whose plates serve the image (``DSS2`` and ``DSS2R`` -> ``'R'``), or
+        None for every plate of the survey (DSS1)."""
+        row = band_row(self.survey)
+        return row.band if row is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -401,10 +390,8 @@ def expected_bytes(field: FieldSpec) -> int:
     250 560 bytes of data in DSS1 and 720 000 in DSS2 (the "260 kB and 720 kB" of the
     original service), 57 600 bytes of header on top.
     """
-    scale = ARCSEC_PER_PIXEL[field.survey]
-    nx = max(1, math.ceil(field.width_arcmin * 60.0 / scale - 1e-9))
-    ny = max(1, math.ceil(field.height_arcmin * 60.0 / scale - 1e-9))
-    data_blocks = -(-2 * nx * ny // FITS_BLOCK_BYTES)
+    data = expected_data_bytes(field.survey_base, field.width_arcmin, field.height_arcmin)
+    data_blocks = -(-data // FITS_BLOCK_BYTES)
     return (data_blocks + FITS_HEADER_BLOCKS) * FITS_BLOCK_BYTES
 
 
@@ -553,6 +540,11 @@ def _parse_tokens(tokens: list[str], max_side_arcmin: float, raw: str) -> _Pendi
             f"column 1 (identifier): {_quote(identifier)} is {len(identifier)} characters "
             f"long; at most {_MAX_IDENTIFIER_CHARS} are allowed"
         )
+    elif not _storable_text(identifier):
+        errors.append(
+            f"column 1 (identifier): {_quote(identifier)} holds a control or invalid "
+            "character; use letters, digits and punctuation"
+        )
 
     rah = _whole(tokens[1], 2, 23, errors)
     ram = _whole(tokens[2], 3, 59, errors)
@@ -579,7 +571,7 @@ def _parse_tokens(tokens: list[str], max_side_arcmin: float, raw: str) -> _Pendi
     width = _side(tokens[7], 8, max_side_arcmin, errors)
     height = _side(tokens[8], 9, max_side_arcmin, errors)
     equinox = _choice(tokens[9], 10, _EQUINOXES, "use J2000 or B1950", errors)
-    survey = _choice(tokens[10], 11, _SURVEYS, "use DSS1, DSS2, DSS2R, DSS2B or DSS2I", errors)
+    survey = _survey(tokens[10], errors)
     mode, plate_id = _mode(tokens[11], errors)
     compression: Compression | None = "U"
     if n == 13:
@@ -645,6 +637,17 @@ def _quote(token: str) -> str:
     return f"'{token}'"
 
 
+def _storable_text(text: str) -> bool:
+    """Printable and valid Unicode: what a database text column stores and a reply shows."""
+    if not text.isprintable():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates from a broken mail encoding
+        return False
+    return True
+
+
 def _number_problem(token: str) -> str:
     """Say why ``token`` is not a plain unsigned decimal number."""
     low = token.lower()
@@ -705,6 +708,13 @@ def _degrees(token: str, errors: list[str]) -> tuple[str, int | None]:
 def _seconds(token: str, column: int, errors: list[str]) -> tuple[float, str] | None:
     """Columns 4, 7: ``0 <= s < 60`` as (value, text with a two-digit integer part)."""
     what = "R.A." if column == 4 else "Dec."
+    if len(token) > _MAX_SECONDS_CHARS and _DECIMAL_RE.fullmatch(token):
+        errors.append(
+            f"{_where(column)}: {_quote(token)} is {len(token)} characters long; at most "
+            f"{_MAX_SECONDS_CHARS} are accepted (a few decimals are plenty: 0.001 s is "
+            "15 milliarcseconds)"
+        )
+        return None
     if _DECIMAL_RE.fullmatch(token):
         whole, point, fraction = token.partition(".")
         whole = whole.lstrip("0")
@@ -749,6 +759,18 @@ def _choice(
     if value is None:
         errors.append(f"{_where(column)}: {_quote(token)} is not accepted here; {allowed}")
     return value
+
+
+def _survey(token: str, errors: list[str]) -> Survey | None:
+    """Column 11: a token of the survey table (case-insensitive), kept as given."""
+    if band_row(token) is None:
+        errors.append(
+            f"{_where(11)}: {_quote(token)} is not accepted here; use "
+            f"{survey_tokens_text()} (DSS2 is the red survey, DSS2B and DSS2I the blue "
+            "and infrared ones)"
+        )
+        return None
+    return token.upper()
 
 
 def _mode(token: str, errors: list[str]) -> tuple[Mode | None, str | None]:

@@ -23,9 +23,9 @@ from accounts.models import User
 from extraction.core import mailtext
 from extraction.core.mailtext import MailBody, TextPart
 from extraction.core.requestlist import DeletionEntry, parse_deletion_list
+from extraction.core.textformat import human_bytes
 from extraction.mail.replies import Reply, fill, printable, reading_notes, signature
 from extraction.models import StagingDirectory
-from extraction.services.requests import human_bytes
 from extraction.services.staging import StagingError, staging_directory_delete
 
 log = logging.getLogger(__name__)

@@ -22,10 +22,12 @@ from django.utils import timezone
 
 from accounts.models import User
 from extraction.core.mailtext import TextPart
+from extraction.core.surveys import output_file_name, survey_help, survey_tokens_text
+from extraction.core.textformat import human_bytes
 from extraction.mail.incoming import Incoming, max_mail_bytes
 from extraction.models import Field, FieldStatus
 from extraction.services.notify import auto_reply_headers, auto_reply_send, request_web_url
-from extraction.services.requests import RequestOutcome, human_bytes
+from extraction.services.requests import RequestOutcome
 
 __all__ = [
     "WIDTH",
@@ -165,7 +167,7 @@ def _accepted_section(fields: Sequence[Field]) -> list[str]:
         if f.mode == "n":
             what = "a list of plates by mail, no image"
         else:
-            name = f"{f.stem}.fits" + {"G": ".gz", "B": ".bz2", "X": ".xz"}.get(f.compression, "")
+            name = output_file_name(f.stem, f.compression)
             what = f"{name}, about {human_bytes(f.expected_bytes)}"
         mode = f"plate {f.plate_id_asked}" if f.mode == "plate" else _MODE_WORDS[f.mode]
         out.append(f"  line {f.line_no:<4} {f.identifier} -> {what}")
@@ -219,8 +221,8 @@ def _format_help() -> list[str]:
         fill(
             "One field per line, 12 or 13 columns separated by blanks: identifier, R.A. "
             "(h m s), Dec. (d m s), width and height (arcmin), equinox (J2000 or B1950), "
-            "survey (DSS1 or DSS2), mode (e, c, n or a PLATE-ID) and, optionally, "
-            "compression (G gzip, B bzip2, X xz, U none). For example:"
+            f"survey ({survey_tokens_text()}), mode (e, c, n or a PLATE-ID) and, "
+            "optionally, compression (G gzip, B bzip2, X xz, U none). For example:"
         ),
         "",
         *_EXAMPLE_LINES,
@@ -230,6 +232,7 @@ def _format_help() -> list[str]:
             f"Send the list as plain text to {settings.DSSPORTAL_REQUEST_ADDRESS}."
         ),
         "",
+        fill(survey_help()),
         fill(
             "Files are named after the identifier: characters other than letters, digits "
             "and . _ + - become _, a leading - or . becomes _, and an identifier repeated "

@@ -17,11 +17,13 @@ import numpy.typing as npt
 from django.db.models import F, Q
 from django.utils import timezone
 
-from extraction.core.cutout import SUFFIX, compress, cutout_build, fits_bytes, write_atomically
+from extraction.core.cutout import compress, cutout_build, fits_bytes
+from extraction.core.files import write_atomically
 from extraction.core.platestore import open_plate
 from extraction.core.preview import preview_png
+from extraction.core.surveys import output_file_name
 from extraction.models import Field, FieldStatus
-from extraction.services.lifecycle import FINAL_FIELD_STATES, request_settle
+from extraction.services.lifecycle import request_settle
 from extraction.services.selection import (
     FieldSkip,
     FieldTarget,
@@ -40,9 +42,6 @@ log = logging.getLogger(__name__)
 #: A field still "running" this long after it started belongs to a worker that died; the
 #: queue's retry (longer than its timeout) hands it to another worker, which may reclaim it.
 STALE_AFTER = timedelta(seconds=300)
-
-TERMINAL = FINAL_FIELD_STATES
-
 
 #: Output name of a mode-n field: ``<stem>.plates.txt`` (never an image suffix, see naming).
 PLATE_LIST_SUFFIX = ".plates.txt"
@@ -147,7 +146,7 @@ def _cut_image(field: Field) -> Extracted:
             f"the field runs off the digitized plate; {1 - coverage.fraction:.0%} of it is BLANK."
         )
     return Extracted(
-        output_name=f"{field.stem}{SUFFIX[field.compression]}",
+        output_name=output_file_name(field.stem, field.compression),
         payload=compress(fits_bytes(cutout), field.compression),
         plate_id=plate.pk,
         reason=choice.reason,

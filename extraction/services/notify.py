@@ -13,11 +13,9 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.urls import reverse
 
+from extraction.core.textformat import human_bytes
 from extraction.models import Field, FieldStatus, Request, RequestStatus, StagingDirectory
 from extraction.services.links import staging_ftp_url, staging_web_url
-from extraction.services.requests import human_bytes
-
-WRAP = 76
 
 
 def request_web_url(request: Request) -> str:
@@ -112,7 +110,11 @@ def _opening(request: Request, n_fields: int, n_done: int, n_not_served: int) ->
 
 
 def wrap_paragraphs(lines: list[str]) -> list[str]:
-    return [textwrap.fill(line, WRAP) if line else "" for line in lines]
+    """Wrap for a terminal mail client; names and addresses are never cut."""
+    return [
+        textwrap.fill(line, 76, break_long_words=False, break_on_hyphens=False) if line else ""
+        for line in lines
+    ]
 
 
 def completion_text(request: Request) -> str:

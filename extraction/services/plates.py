@@ -25,12 +25,10 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from extraction.core.plates import (
-    PLATE_SIZE_PX,
     DigitizedArea,
     DSSHeaderError,
     PlateGeometry,
     missing_dss_keywords,
-    survey_for_pixel_size,
 )
 from extraction.core.platestore import (
     PlateStoreError,
@@ -38,7 +36,8 @@ from extraction.core.platestore import (
     plate_header_cards,
     write_plate,
 )
-from extraction.models import Band, Plate, Survey
+from extraction.core.surveys import SURVEYS, survey_for_pixel_size
+from extraction.models import Band, Plate
 
 # Plate ids name files in the store: keep them to what DSS uses (0025, 04IN, XE123 ...).
 _PLATE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+-]{0,7}$")
@@ -109,14 +108,15 @@ def _survey_of(header: fits.Header, survey: str | None, source: str) -> str:
     inferred = survey_for_pixel_size(pixel_um)
     if survey is None:
         if inferred is None:
+            known = " nor ".join(f"{s.name} ({s.pixel_size_um:g} um)" for s in SURVEYS.values())
             raise PlateImportError(
-                f"{source}: pixel size {pixel_um:g} um is neither DSS1 (25.28 um) nor DSS2 "
-                "(15 um); give the survey explicitly (--survey DSS1 or DSS2)"
+                f"{source}: pixel size {pixel_um:g} um is neither {known}; give the survey "
+                f"explicitly (--survey {'|'.join(SURVEYS)})"
             )
         return inferred
     survey = survey.upper()
-    if survey not in Survey.values:
-        raise PlateImportError(f"{source}: unknown survey {survey!r}; use DSS1 or DSS2")
+    if survey not in SURVEYS:
+        raise PlateImportError(f"{source}: unknown survey {survey!r}; use {' or '.join(SURVEYS)}")
     if inferred is not None and inferred != survey:
         raise PlateImportError(
             f"{source}: pixel size {pixel_um:g} um is a {inferred} scan, not {survey}"
@@ -257,8 +257,8 @@ def _catalogue_fields(
         "ra_deg": geometry.plate_ra_deg,
         "dec_deg": geometry.plate_dec_deg,
         "pixel_scale_arcsec": geometry.nominal_scale_arcsec,
-        "plate_width_px": PLATE_SIZE_PX[survey],
-        "plate_height_px": PLATE_SIZE_PX[survey],
+        "plate_width_px": SURVEYS[survey].plate_size_px,
+        "plate_height_px": SURVEYS[survey].plate_size_px,
     }
 
 

@@ -12,8 +12,10 @@ from django.utils import timezone
 
 from accounts.models import User
 from extraction.core.requestlist import FieldSpec, ParsedList, expected_bytes, parse_request_list
+from extraction.core.textformat import human_bytes
 from extraction.models import Field, FieldStatus, Request, RequestStatus, StagingDirectory
 from extraction.services.lifecycle import request_settle
+from extraction.services.selection import plate_ids_checked
 from extraction.services.staging import staging_bytes_used
 
 log = logging.getLogger(__name__)
@@ -41,12 +43,14 @@ class RequestOutcome:
 
 
 def parse_with_limits(text: str) -> ParsedList:
-    """The one parser, with the limits from settings."""
-    return parse_request_list(
+    """The one parser, with the limits from settings and plate ids checked against the
+    catalogue (an unknown or other-survey PLATE-ID is a rejected line)."""
+    parsed = parse_request_list(
         text,
         max_side_arcmin=settings.DSSPORTAL_MAX_FIELD_ARCMIN,
         max_lines=settings.DSSPORTAL_MAX_REQUEST_LINES,
     )
+    return plate_ids_checked(parsed)
 
 
 def bytes_reserved(*, user: User) -> int:
@@ -55,14 +59,6 @@ def bytes_reserved(*, user: User) -> int:
         request__user=user, status__in=[FieldStatus.QUEUED, FieldStatus.RUNNING]
     ).aggregate(total=Sum("expected_bytes"))["total"]
     return int(pending or 0)
-
-
-def human_bytes(size: float) -> str:
-    for unit in ("bytes", "kB", "MB", "GB"):
-        if abs(size) < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} GB"
 
 
 def _field_row(request: Request, line_no: int, raw: str, spec: FieldSpec) -> Field:

@@ -13,14 +13,16 @@ from django.db.models import Count, Max, QuerySet
 
 from extraction.core.cutout import sexagesimal_dec, sexagesimal_ra
 from extraction.core.plates import (
-    PLATE_SIZE_PX,
     Coverage,
     PlateIndex,
+    Selection,
     search_radius_deg,
     select_centre,
     select_edge,
     select_touching,
 )
+from extraction.core.requestlist import ParsedLine, ParsedList
+from extraction.core.surveys import BAND_NAMES, SURVEYS, SurveyBand, band_row
 from extraction.models import Plate
 from extraction.services.plates import plate_geometry
 
@@ -51,8 +53,20 @@ class PlateChoice:
 
 
 def survey_and_band(token: str) -> tuple[str, str | None]:
-    """``DSS2R`` -> (``DSS2``, ``R``); ``DSS1`` -> (``DSS1``, None)."""
-    return (token[:4], token[4:] or None)
+    """The survey and the band whose plates serve images of a request token.
+
+    ``DSS2`` and ``DSS2R`` -> (``DSS2``, ``R``); ``DSS2B`` -> (``DSS2``, ``B``); ``DSS1`` ->
+    (``DSS1``, None): every plate of the survey.
+    """
+    row = _row(token)
+    return (row.survey.name, row.band)
+
+
+def _row(token: str) -> SurveyBand:
+    row = band_row(token)
+    if row is None:  # the parser accepts only the table's tokens
+        raise ValueError(f"unknown survey token {token!r}")
+    return row
 
 
 # -- Cached catalogue index ---------------------------------------------------------------
@@ -82,15 +96,18 @@ def _index(survey: str, band: str | None) -> tuple[PlateIndex, list[int]]:
     return index, ids
 
 
-def plates_touching(target: FieldTarget) -> list[tuple[Plate, Coverage]]:
-    """Every plate of the field's survey (and band) with its coverage of the field."""
+def plates_touching(
+    target: FieldTarget, *, every_band: bool = False
+) -> list[tuple[Plate, Coverage]]:
+    """Every catalogued plate of the field's survey and band (of every band of the survey
+    with ``every_band``), online or not, with its coverage of the field."""
     survey, band = survey_and_band(target.survey)
-    index, ids = _index(survey, band)
+    index, ids = _index(survey, None if every_band else band)
     if not ids:
         return []
     radius = search_radius_deg(
-        plate_size_px=PLATE_SIZE_PX[survey],
-        scale_arcsec=1.7 if survey == "DSS1" else 1.0,
+        plate_size_px=SURVEYS[survey].plate_size_px,
+        scale_arcsec=SURVEYS[survey].pixel_scale_arcsec,
         width_arcmin=target.width_arcmin,
         height_arcmin=target.height_arcmin,
     )
@@ -105,67 +122,157 @@ def plates_touching(target: FieldTarget) -> list[tuple[Plate, Coverage]]:
 
 
 def _survey_words(token: str) -> str:
+    """``DSS2 red``, ``DSS2 blue``, ``DSS1``."""
     survey, band = survey_and_band(token)
-    return f"{survey} {band}-band" if band else survey
+    return f"{survey} {BAND_NAMES.get(band, band)}" if band else survey
 
 
 def plate_select(target: FieldTarget) -> PlateChoice:
     """The plate that serves an image field (modes e, c and PLATE-ID).
 
+    Modes e and c choose among the plates whose pixels are online here: an archive serves
+    what it holds. When a catalogued but offline plate would have been the better choice,
+    the reason says so.
+
     Raises
     ------
     FieldSkip
-        When no plate of the survey serves the field, or the named plate is unknown or
-        does not cover it.
+        When no online plate of the survey serves the field, or the named plate is unknown,
+        offline or does not cover it.
     """
     if target.mode == "plate":
         return _named_plate(target)
+    if target.mode not in ("e", "c"):
+        raise ValueError(f"mode {target.mode!r} does not select a single plate")
     pairs = plates_touching(target)
-    words = _survey_words(target.survey)
-    if target.mode == "e":
-        chosen = select_edge(pairs)
-        if chosen is None:
-            raise FieldSkip(f"no {words} plate in this archive covers any part of the field.")
-        ranked = sorted((c.margin_arcmin for _, c in pairs if c.full), reverse=True)
-        if chosen.clipped:
-            reason = (
-                f"e: no {words} plate covers the whole field; plate {chosen.plate.plate_id} "
-                f"covers the largest part ({chosen.coverage.fraction:.0%})"
-            )
-        else:
-            runner_up = f", next best {ranked[1]:.1f}'" if len(ranked) > 1 else ""
-            reason = (
-                f"e: furthest from the plate edge ({chosen.coverage.margin_arcmin:.1f}' "
-                f"margin, {len(ranked)} plate(s) cover the field{runner_up})"
-            )
-        return PlateChoice(chosen.plate, chosen.coverage, chosen.clipped, reason)
+    online = [(p, c) for p, c in pairs if p.online]
+    select = select_edge if target.mode == "e" else select_centre
+    chosen = select(online)
+    best = select(pairs)
+    if chosen is None:
+        raise FieldSkip(_nothing_online(target, best.plate if best else None))
+    reason = (
+        _edge_reason(target, chosen, online)
+        if target.mode == "e"
+        else _centre_reason(chosen, online)
+    )
+    if best is not None and best.plate.pk != chosen.plate.pk and _better(target, best, chosen):
+        reason += f"; plate {best.plate.plate_id} would be better but its pixels are not online"
+    return PlateChoice(chosen.plate, chosen.coverage, chosen.clipped, reason)
+
+
+def _better(target: FieldTarget, best: Selection[Plate], chosen: Selection[Plate]) -> bool:
+    """Whether the overall best plate beats the chosen one by the mode's own measure."""
     if target.mode == "c":
-        chosen = select_centre(pairs)
-        if chosen is None:
-            raise FieldSkip(f"no {words} plate in this archive contains the field centre.")
-        n_inside = sum(1 for _, c in pairs if c.centre_inside)
-        reason = (
-            f"c: plate centre {chosen.coverage.distance_deg:.2f} deg from the field, "
-            f"closest of {n_inside} plate(s) containing it"
+        return best.coverage.distance_deg < chosen.coverage.distance_deg
+    if best.clipped != chosen.clipped:
+        return chosen.clipped
+    if chosen.clipped:
+        return best.coverage.fraction > chosen.coverage.fraction
+    return best.coverage.margin_arcmin > chosen.coverage.margin_arcmin
+
+
+def _nothing_online(target: FieldTarget, offline: Plate | None) -> str:
+    words = _survey_words(target.survey)
+    where = "covers any part of the field" if target.mode == "e" else "contains the field centre"
+    if offline is None:
+        return f"no {words} plate in this archive {where}."
+    return (
+        f"no {words} plate held online in this archive {where}; plate {offline.plate_id} "
+        f"does, but its pixels are not online here."
+    )
+
+
+def _edge_reason(
+    target: FieldTarget, chosen: Selection[Plate], online: list[tuple[Plate, Coverage]]
+) -> str:
+    words = _survey_words(target.survey)
+    if chosen.clipped:
+        return (
+            f"e: no online {words} plate covers the whole field; plate "
+            f"{chosen.plate.plate_id} covers the largest part ({chosen.coverage.fraction:.0%})"
         )
-        return PlateChoice(chosen.plate, chosen.coverage, chosen.clipped, reason)
-    raise ValueError(f"mode {target.mode!r} does not select a single plate")
+    ranked = sorted((c.margin_arcmin for _, c in online if c.full), reverse=True)
+    runner_up = f", next best {ranked[1]:.1f}'" if len(ranked) > 1 else ""
+    return (
+        f"e: furthest from the plate edge ({chosen.coverage.margin_arcmin:.1f}' "
+        f"margin, {len(ranked)} online plate(s) cover the field{runner_up})"
+    )
+
+
+def _centre_reason(chosen: Selection[Plate], online: list[tuple[Plate, Coverage]]) -> str:
+    n_inside = sum(1 for _, c in online if c.centre_inside)
+    return (
+        f"c: plate centre {chosen.coverage.distance_deg:.2f} deg from the field, "
+        f"closest of {n_inside} online plate(s) containing it"
+    )
+
+
+def plate_id_problem(survey_token: str, plate_id: str) -> str | None:
+    """Why a PLATE-ID cannot serve a line of ``survey_token``, or None when it can.
+
+    The plate must be in the catalogue, of the token's survey, and, when the token names a
+    band explicitly (``DSS2R``, ``DSS2B``, ``DSS2I``), of that band. A plain ``DSS2`` with a
+    plate id takes the plate's own band: the id already says which plate is meant.
+    """
+    row = _row(survey_token)
+    survey = row.survey.name
+    plate = _catalogued(survey, plate_id)
+    if plate is None:
+        other = Plate.objects.filter(plate_id__iexact=plate_id).exclude(survey=survey).first()
+        if other is not None:
+            return (
+                f"plate {other.plate_id} is a {other.survey} plate, not {survey}; write "
+                f"{other.survey} in column 11 or give a {survey} plate id (mode n lists "
+                "the plates of a field)"
+            )
+        return (
+            f"plate {plate_id} is not in this archive's {survey} catalogue (a PLATE-ID such "
+            "as 04IN, not a REGION-ID such as S134; mode n lists the plates of a field)"
+        )
+    explicit_band = survey_token.upper() == row.token and row.band is not None
+    if explicit_band and plate.band != row.band:
+        return (
+            f"plate {plate.plate_id} is a {survey} {BAND_NAMES.get(plate.band, 'unknown-band')} "
+            f"plate, but the line asks for {survey_token.upper()} "
+            f"({BAND_NAMES.get(row.band or '', row.band)})"
+        )
+    return None
+
+
+def plate_ids_checked(parsed: ParsedList) -> ParsedList:
+    """``parsed`` with every line whose PLATE-ID cannot serve it turned into a rejected line.
+
+    Reading a list is where a user learns what is wrong with it: an unknown plate id, or a
+    plate of the other survey (or band), is rejected there, reserving nothing, rather than
+    failing at extraction. Each distinct (survey, plate id) is looked up once.
+    """
+    problems: dict[tuple[str, str], str | None] = {}
+    lines = []
+    for line in parsed.lines:
+        spec = line.field
+        if spec is not None and spec.mode == "plate" and spec.plate_id:
+            key = (spec.survey, spec.plate_id)
+            if key not in problems:
+                problems[key] = plate_id_problem(spec.survey, spec.plate_id)
+            problem = problems[key]
+            if problem is not None:
+                line = ParsedLine(line.line_no, line.raw, error=f"column 12 (mode): {problem}")
+        lines.append(line)
+    return ParsedList(tuple(lines), parsed.signature_line_no)
+
+
+def _catalogued(survey: str, plate_id: str) -> Plate | None:
+    return Plate.objects.filter(survey=survey, plate_id__iexact=plate_id).first()
 
 
 def _named_plate(target: FieldTarget) -> PlateChoice:
-    survey, band = survey_and_band(target.survey)
-    plate = Plate.objects.filter(survey=survey, plate_id__iexact=target.plate_id).first()
-    if plate is None:
-        raise FieldSkip(
-            f"plate {target.plate_id} is not a {survey} plate of this archive "
-            f"(a PLATE-ID such as 04IN, not a REGION-ID such as S134; mode n lists the plates "
-            f"of a field)."
-        )
-    if band and plate.band != band:
-        raise FieldSkip(
-            f"plate {plate.plate_id} is a {survey} {plate.band or 'unknown'}-band plate, "
-            f"but the line asks for {target.survey}."
-        )
+    problem = plate_id_problem(target.survey, target.plate_id)
+    if problem is not None:
+        raise FieldSkip(problem + ".")
+    survey, _band = survey_and_band(target.survey)
+    plate = _catalogued(survey, target.plate_id)
+    assert plate is not None
     coverage = plate_geometry(plate).coverage(
         target.ra_deg, target.dec_deg, target.width_arcmin, target.height_arcmin
     )
@@ -179,9 +286,10 @@ def _named_plate(target: FieldTarget) -> PlateChoice:
 
 def plates_table(target: FieldTarget) -> str:
     """Mode n: a plain-text table of every plate on which any part of the field lies."""
-    rows = select_touching(plates_touching(target))
+    rows = select_touching(plates_touching(target, every_band=True))
+    survey, _band = survey_and_band(target.survey)
     if not rows:
-        return f"No {_survey_words(target.survey)} plate of this archive covers the field.\n"
+        return f"No {survey} plate of this archive covers the field.\n"
     head = (
         f"{'plate':<7}{'region':<8}{'band':<5}{'emulsion/filter':<18}{'epoch':>9}  "
         f"{'plate centre (J2000)':<24}{'dist':>7}  {'whole field':<12}{'online'}"

@@ -22,7 +22,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from accounts.models import User
-from extraction.core.cutout import write_atomically
+from extraction.core.files import write_atomically
 from extraction.core.naming import is_staging_name, staging_name_new
 from extraction.models import Request, StagingDirectory
 

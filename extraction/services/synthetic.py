@@ -23,7 +23,7 @@ _LAYOUT = ("SIMPLE  =", "BITPIX  =", "NAXIS", "EXTEND  =", "BZERO   =", "BSCALE 
 
 
 def surveys_of(token: str | None) -> list[str]:
-    return [token] if token else ["DSS1", "DSS2"]
+    return [token] if token else list(synthetic.SURVEYS)
 
 
 def _catalogue_header_text(spec: PlateSpec) -> str:

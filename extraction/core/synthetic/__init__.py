@@ -98,13 +98,19 @@ from extraction.core.synthetic.headers import (
 )
 from extraction.core.synthetic.render import render_plate_pixels
 from extraction.core.synthetic.stars import Stars, sky_stars
-from extraction.core.synthetic.survey import DSS1_SWITCH_DEC, DSS2_SWITCH_DEC, PlateSpec
+from extraction.core.synthetic.survey import (
+    DSS1_SWITCH_DEC,
+    DSS2_SWITCH_DEC,
+    SURVEYS,
+    PlateSpec,
+)
 
 __all__ = [
     "DATA_MAX",
     "DATA_MIN",
     "DSS1_SWITCH_DEC",
     "DSS2_SWITCH_DEC",
+    "SURVEYS",
     "DemoScan",
     "DemoTarget",
     "PlateSpec",

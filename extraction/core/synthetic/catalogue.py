@@ -24,6 +24,7 @@ from functools import cache, lru_cache
 import numpy as np
 import numpy.typing as npt
 
+from extraction.core import surveys as survey_table
 from extraction.core.sky import angular_distance_deg
 from extraction.core.synthetic.common import (
     FloatArray,
@@ -36,8 +37,6 @@ from extraction.core.synthetic.headers import plate_sky_to_pixel
 from extraction.core.synthetic.survey import (
     _LAYOUT,
     _SITES,
-    PIXEL_SIZE_UM,
-    PLATE_SIZE_PX,
     SURVEYS,
     PlateSpec,
     _Grid,
@@ -238,8 +237,8 @@ def _spec_of(d: _Draft) -> PlateSpec:
         exposure_min=d.exposure_min,
         ra_deg=d.fld.ra_deg,
         dec_deg=d.fld.dec_deg,
-        naxis=PLATE_SIZE_PX[survey],
-        pixel_um=PIXEL_SIZE_UM[survey],
+        naxis=survey_table.SURVEYS[survey].plate_size_px,
+        pixel_um=survey_table.SURVEYS[survey].pixel_size_um,
     )
 
 

@@ -15,16 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from extraction.core import surveys
+from extraction.core.surveys import SCHMIDT_PLATE_SCALE_ARCSEC_PER_MM as PLATE_SCALE_ARCSEC_PER_MM
 from extraction.core.synthetic.common import _ARCSEC_PER_RAD
 
+#: The surveys the synthetic sky lays out (the survey table of the core may hold more).
 SURVEYS = ("DSS1", "DSS2")
 BANDS = ("R", "B", "I")
-#: Plate scale of both Schmidt telescopes (Palomar 48-inch and UK 48-inch), arcsec per mm.
-PLATE_SCALE_ARCSEC_PER_MM = 67.2
-#: Pixels per side of a fully digitized plate.
-PLATE_SIZE_PX: dict[str, int] = {"DSS1": 14000, "DSS2": 23040}
-#: Scanner pixel size, microns.
-PIXEL_SIZE_UM: dict[str, float] = {"DSS1": 25.28445, "DSS2": 15.0}
 
 #: Focal length implied by the plate scale, mm (~3069 mm for 67.2 arcsec/mm).
 _FOCAL_LENGTH_MM = _ARCSEC_PER_RAD / PLATE_SCALE_ARCSEC_PER_MM
@@ -110,14 +107,12 @@ class PlateSpec:
 
 @dataclass(frozen=True)
 class _Programme:
-    """One photographic survey programme: the plates of one emulsion/filter on one grid."""
+    """One photographic survey programme on one grid: the facts of the core's survey table
+    (``facts``) and what the synthetic sky invents around them."""
 
+    #: Seeds the synthetic observations and plate numbering: changing it renumbers plates.
     name: str
-    survey: str
-    band: str
-    emulsion: str
-    filter: str
-    telescope: str
+    facts: surveys.Programme
     site: str
     region_prefix: str
     label_letter: str
@@ -126,6 +121,26 @@ class _Programme:
     #: GSSS bandpass code. 0 (IIIaJ + GG395) is what real SERC J headers carry; the other
     #: codes are this module's own and need not match the GSSS table.
     bandpass: int
+
+    @property
+    def survey(self) -> str:
+        return self.facts.survey
+
+    @property
+    def band(self) -> str:
+        return self.facts.band
+
+    @property
+    def emulsion(self) -> str:
+        return self.facts.emulsion
+
+    @property
+    def filter(self) -> str:
+        return self.facts.filter
+
+    @property
+    def telescope(self) -> str:
+        return self.facts.telescope
 
 
 @dataclass(frozen=True)
@@ -144,40 +159,37 @@ _SITES: dict[str, _Site] = {
     "sso": _Site("-31:16:24.00", "+149:03:42.00", 149.0617, 1973.4, 720.0),
 }
 
-_PALOMAR_1 = "Palomar 48-inch Schmidt"
-_PALOMAR_2 = "Oschin 48-inch Schmidt"
-_UKST = "UK 48-inch Schmidt"
 
 POSS_I_E = _Programme(
-    "POSS-I E", "DSS1", "R", "103aE", "red plexiglas", _PALOMAR_1, "palomar-1", "XE", "E",
+    "POSS-I E", surveys.POSS_I_E, "palomar-1", "XE", "E",
     (1949.85, 1958.45), (45.0, 50.0, 40.0), 8,
 )  # fmt: skip
 SERC_J = _Programme(
-    "SERC J", "DSS1", "B", "IIIaJ", "GG395", _UKST, "sso", "S", "J",
+    "SERC J", surveys.SERC_J, "sso", "S", "J",
     (1975.0, 1987.9), (60.0, 65.0, 70.0), 0,
 )  # fmt: skip
 POSS_II_F = _Programme(
-    "POSS-II F", "DSS2", "R", "IIIaF", "RG610", _PALOMAR_2, "palomar-2", "XF", "F",
+    "POSS-II F", surveys.POSS_II_F, "palomar-2", "XF", "F",
     (1985.6, 2000.4), (60.0, 70.0, 80.0), 35,
 )  # fmt: skip
 POSS_II_J = _Programme(
-    "POSS-II J", "DSS2", "B", "IIIaJ", "GG385", _PALOMAR_2, "palomar-2", "XJ", "J",
+    "POSS-II J", surveys.POSS_II_J, "palomar-2", "XJ", "J",
     (1985.6, 2000.4), (60.0, 65.0, 70.0), 18,
 )  # fmt: skip
 POSS_II_N = _Programme(
-    "POSS-II N", "DSS2", "I", "IV-N", "RG9", _PALOMAR_2, "palomar-2", "XN", "N",
+    "POSS-II N", surveys.POSS_II_N, "palomar-2", "XN", "N",
     (1985.6, 2000.4), (85.0, 90.0, 80.0), 36,
 )  # fmt: skip
 SERC_R = _Programme(
-    "SERC-AAO R", "DSS2", "R", "IIIaF", "OG590", _UKST, "sso", "S", "R",
+    "SERC-AAO R", surveys.SERC_R, "sso", "S", "R",
     (1990.0, 1999.9), (60.0, 75.0, 90.0), 4,
 )  # fmt: skip
 SERC_EJ = _Programme(
-    "SERC-EJ", "DSS2", "B", "IIIaJ", "GG395", _UKST, "sso", "S", "J",
+    "SERC-EJ", surveys.SERC_EJ, "sso", "S", "J",
     (1979.0, 1994.5), (60.0, 65.0, 70.0), 0,
 )  # fmt: skip
 SERC_I = _Programme(
-    "SERC I", "DSS2", "I", "IV-N", "RG715", _UKST, "sso", "S", "I",
+    "SERC I", surveys.SERC_I, "sso", "S", "I",
     (1980.0, 2001.9), (90.0, 80.0, 100.0), 9,
 )  # fmt: skip
 
@@ -198,7 +210,7 @@ class _Grid:
 
 
 def _half_size_deg(survey: str) -> float:
-    return PLATE_SIZE_PX[survey] * PIXEL_SIZE_UM[survey] / 2000.0 * PLATE_SCALE_ARCSEC_PER_MM / 3600
+    return surveys.SURVEYS[survey].plate_half_size_deg
 
 
 #: Switch-over decs between the northern and southern programmes (midway between rings).

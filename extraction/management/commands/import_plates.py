@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from dssportal.db import close_stale_connections
+from extraction.core.surveys import SURVEYS
 from extraction.services.plates import PlateImportError, plate_import_file
 
 _FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fits.fz", ".fz")
@@ -37,7 +38,7 @@ class Command(BaseCommand):
         parser.add_argument("paths", nargs="+", metavar="PATH", help="FITS files or directories.")
         parser.add_argument(
             "--survey",
-            choices=["DSS1", "DSS2"],
+            choices=list(SURVEYS),
             type=str.upper,
             help="The survey; by default inferred from the pixel size (XPIXELSZ).",
         )

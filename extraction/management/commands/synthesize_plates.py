@@ -11,6 +11,7 @@ from astropy.coordinates import Angle
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from extraction.core import synthetic
 from extraction.services.synthetic import (
     ScanPlan,
     demo_plans,
@@ -56,7 +57,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--survey", choices=["DSS1", "DSS2"], help="only this survey")
+        parser.add_argument("--survey", choices=synthetic.SURVEYS, help="only this survey")
         parser.add_argument(
             "--demo",
             action="store_true",

@@ -10,7 +10,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from extraction.core.requestlist import ParsedLine, expected_bytes
-from extraction.services.requests import human_bytes, parse_with_limits
+from extraction.core.textformat import human_bytes
+from extraction.services.requests import parse_with_limits
 
 EXIT_INVALID = 1
 EXIT_UNREADABLE = 2

@@ -1,0 +1,60 @@
+"""Files that appear whole or not at all: the one atomic-write helper.
+
+Pure Python; no Django. Cut-outs, PNG previews, plate files and outbox mails are written to a
+temporary name and renamed when complete, so that FTP, HTTP, a mail reader or a worker never
+sees half a file, and a process killed mid-write leaves only a ``*.part`` orphan.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+__all__ = ["write_atomically"]
+
+
+def write_atomically(
+    final: Path, data: bytes | Callable[[BinaryIO], object], *, scratch: Path | None = None
+) -> int:
+    """Write ``data`` to ``final`` through a temporary file, then rename it into place.
+
+    Parameters
+    ----------
+    final
+        The file to create or replace.
+    data
+        The bytes, or a function that writes them to the open binary handle it is given
+        (e.g. ``HDUList.writeto``), so large files need not be built in memory first.
+    scratch
+        Directory of the temporary file; it must be on the same filesystem as ``final``
+        (``os.replace`` is atomic only there). Give one outside anything FTP or HTTP serves
+        when ``final``'s directory is served. Default: ``final``'s own directory.
+
+    Returns
+    -------
+    int
+        The number of bytes written.
+    """
+    folder = scratch if scratch is not None else final.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    temp = folder / f".{final.name}.{secrets.token_hex(6)}.part"
+    try:
+        # Exclusive create with the usual umask-derived permissions, opened as "wb" (astropy's
+        # writeto does not know an "xb" handle).
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "wb") as handle:
+            if isinstance(data, bytes | bytearray | memoryview):
+                handle.write(data)
+            else:
+                data(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+            size = handle.tell()
+        os.replace(temp, final)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return size
