@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint fmt bench install migrate clean-data
+.PHONY: run serve test lint fmt bench install static migrate clean-data
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,13 +23,26 @@ $(STAMP): pyproject.toml | $(PY)
 	@echo "SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" >> .env
 	@echo "Wrote .env for local development (DEBUG=1, a random SECRET_KEY)."
 
-install: $(STAMP) .env
+install: $(STAMP) .env static
+
+# Hashed, compressed static files and their manifest for WhiteNoise (DEBUG=0 serves them; see
+# README "Production"). Always built with the production storage, whatever DEBUG says in .env.
+static: $(STAMP) .env
+	DEBUG=0 $(PY) manage.py collectstatic --noinput --skip-checks --verbosity 0
 
 migrate: install
 	$(PY) manage.py migrate --noinput
 
 run: migrate
 	$(PY) manage.py runportal --host $(HOST) --port $(PORT)
+
+# The production shape on this host: gunicorn + qcluster + runftpd with DEBUG=0, over plain HTTP
+# on $(HOST):$(PORT) (so cookies are not marked Secure unless the environment says so). Behind
+# nginx with TLS, use the deploy/ units instead (README "Production").
+serve: migrate
+	DEBUG=0 ALLOWED_HOSTS=$${ALLOWED_HOSTS:-$(HOST),localhost,127.0.0.1} \
+	SESSION_COOKIE_SECURE=$${SESSION_COOKIE_SECURE:-0} CSRF_COOKIE_SECURE=$${CSRF_COOKIE_SECURE:-0} \
+	$(PY) manage.py serveportal --bind $(HOST):$(PORT)
 
 test: install
 	./scripts/ensure-test-tools

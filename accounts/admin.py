@@ -7,7 +7,12 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from accounts.models import EmailAddress, User
+from accounts.forms import AdminLoginForm
+from accounts.models import EmailAddress, ThrottleCounter, User
+
+# The admin log-in goes through the same throttled password check as every other log-in;
+# this form turns a refusal into a message instead of a server error.
+admin.site.login_form = AdminLoginForm
 
 
 class EmailAddressInline(admin.TabularInline):
@@ -33,6 +38,7 @@ class UserAdmin(DjangoUserAdmin):
     inlines = (EmailAddressInline,)
     fieldsets = (
         *(DjangoUserAdmin.fieldsets or ()),
+        ("Affiliation", {"fields": ("affiliation",)}),
         ("Staging", {"fields": ("quota_mb",)}),
     )
 
@@ -51,3 +57,15 @@ class EmailAddressAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[EmailAddress]:
         return super().get_queryset(request).select_related("user")
+
+
+@admin.register(ThrottleCounter)
+class ThrottleCounterAdmin(admin.ModelAdmin):
+    """Log-in and registration counters; deleting a row lifts that delay at once."""
+
+    list_display = ("key", "count", "window_started_at", "last_at")
+    search_fields = ("key",)
+    readonly_fields = ("key", "count", "window_started_at", "last_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -1,4 +1,5 @@
-"""Log in with the username or any verified address, for the web and for FTP alike."""
+"""Log in with the username or any verified address: the one password check that the web
+pages, the admin, the API (HTTP Basic) and the FTP server share, throttled in one place."""
 
 from __future__ import annotations
 
@@ -8,22 +9,29 @@ from django.contrib.auth.backends import ModelBackend
 from django.http import HttpRequest
 
 from accounts.models import EmailAddress, User
+from accounts.throttle import account_key, client_address, login_attempt_start, login_succeeded
 
 
 def user_for_login(login: str) -> User | None:
-    """The user a login name designates: a username, else a verified address (any case)."""
+    """The user a login name designates.
+
+    A login that looks like an address names the user who *confirmed* that address, whatever
+    usernames exist: someone who registered another person's address as a username must not
+    shadow that person's log-in. Only when no user confirmed it does the exact username count
+    (accounts made before usernames had to be the user's own confirmed address).
+    """
     login = login.strip()
     if not login:
         return None
-    user = User.objects.filter(username=login).first()
-    if user is None and "@" in login:
+    if "@" in login:
         address = (
             EmailAddress.objects.select_related("user")
             .filter(email__iexact=login, verified=True)
             .first()
         )
-        user = address.user if address else None
-    return user
+        if address is not None:
+            return address.user
+    return User.objects.filter(username=login).first()
 
 
 class UsernameOrEmailBackend(ModelBackend):
@@ -32,15 +40,24 @@ class UsernameOrEmailBackend(ModelBackend):
         request: HttpRequest | None,
         username: str | None = None,
         password: str | None = None,
+        remote_address: str | None = None,
         **kwargs: Any,
     ) -> User | None:
+        """Raises :class:`accounts.throttle.LoginThrottled` when the account or the client's
+        address has failed too often lately; callers turn it into a message (web form), a 429
+        (API) or an FTP refusal. ``remote_address`` names the client where there is no
+        HTTP request (FTP)."""
         if username is None or password is None:
             return None
+        address = remote_address or client_address(request)
         user = user_for_login(username)
+        account = account_key(user=user, login=username)
+        login_attempt_start(account=account, address=address)
         if user is None:
             # Spend the same time as a real check so that timing does not reveal names.
             User().set_password(password)
             return None
         if user.check_password(password) and self.user_can_authenticate(user):
+            login_succeeded(account=account, address=address)
             return user
         return None

@@ -1,12 +1,30 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm
+from django.core.exceptions import ValidationError
+
+from accounts.models import EmailAddress, User
+from accounts.selectors import login_refusal_reason
+from accounts.services import password_reset_done
+from accounts.throttle import LoginThrottled
 
 
 class RegistrationForm(forms.Form):
-    username = forms.CharField(max_length=150, help_text="Letters, digits and @ . + - _ only.")
+    username = forms.CharField(
+        max_length=150,
+        help_text="Letters, digits and @ . + - _ only. An e-mail address as username must be "
+        "the address you register with.",
+    )
+    first_name = forms.CharField(label="Given name", max_length=150)
+    last_name = forms.CharField(label="Family name", max_length=150)
+    affiliation = forms.CharField(
+        max_length=200, help_text="Institute, observatory or university; 'none' if private."
+    )
     email = forms.EmailField(
         label="E-mail address", help_text="Requests are accepted from this address once confirmed."
     )
@@ -24,3 +42,57 @@ class RegistrationForm(forms.Form):
 
 class AddressForm(forms.Form):
     email = forms.EmailField(label="Another address to send requests from")
+
+
+class ResendConfirmationForm(forms.Form):
+    email = forms.EmailField(label="The address you registered with")
+
+
+class ThrottledLoginMixin:
+    """Log-in forms that say why they refuse: a throttled account or address, an address
+    not confirmed yet, a closed account (the last two only to whoever knows the password)."""
+
+    cleaned_data: dict[str, Any]
+
+    def clean(self) -> dict[str, Any]:
+        try:
+            return super().clean()  # type: ignore[misc]
+        except LoginThrottled as exc:
+            raise ValidationError(str(exc), code="throttled") from None
+
+    def get_invalid_login_error(self) -> ValidationError:
+        reason = login_refusal_reason(
+            self.cleaned_data.get("username") or "", self.cleaned_data.get("password") or ""
+        )
+        if reason:
+            return ValidationError(reason, code="inactive")
+        return super().get_invalid_login_error()  # type: ignore[misc]
+
+
+class LoginForm(ThrottledLoginMixin, AuthenticationForm):
+    pass
+
+
+class AdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
+    pass
+
+
+class PortalPasswordResetForm(PasswordResetForm):
+    """A reset link for the account that confirmed the address typed (any of its confirmed
+    addresses, not only the primary one). Django mails it to the primary address: the
+    reset token covers that address, so the link dies if the primary address changes."""
+
+    def get_users(self, email: str) -> Iterator[User]:
+        rows = EmailAddress.objects.select_related("user").filter(
+            email__iexact=email.strip(), verified=True, user__is_active=True
+        )
+        for row in rows:
+            if row.user.has_usable_password():
+                yield row.user
+
+
+class PortalSetPasswordForm(SetPasswordForm):
+    def save(self, commit: bool = True) -> Any:
+        user = super().save(commit=commit)
+        password_reset_done(user=user)
+        return user

@@ -21,6 +21,9 @@ class User(AbstractUser):
         default=default_quota_mb,
         help_text="Space this user's staging directories may take together.",
     )
+    affiliation = models.CharField(
+        max_length=200, blank=True, help_text="Institute or observatory, as given at registration."
+    )
 
     class Meta:
         constraints = [
@@ -36,6 +39,23 @@ class User(AbstractUser):
         """This user's folder under the staging root. Built from the primary key, never from
         the username, which may contain dots and could otherwise name a path like ``..``."""
         return f"user-{self.pk}"
+
+
+class ThrottleCounter(models.Model):
+    """One counter of the abuse limits (failed log-ins, registrations, mails to an address).
+
+    Kept in the database, not in a per-process cache: every gunicorn worker, FTP thread and
+    host of the portal shares the database, and a row lock makes counting atomic on SQLite
+    and PostgreSQL alike (see :mod:`accounts.throttle`).
+    """
+
+    key = models.CharField(max_length=100, unique=True)
+    count = models.PositiveIntegerField(default=0)
+    window_started_at = models.DateTimeField()
+    last_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count}"
 
 
 class EmailAddress(models.Model):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.db.models import Q
+
 from accounts.models import EmailAddress, User
 
 
@@ -13,3 +15,27 @@ def user_for_sender(address: str) -> User | None:
         .first()
     )
     return match.user if match else None
+
+
+def login_refusal_reason(login: str, password: str) -> str | None:
+    """Why a right password was refused: an address not confirmed yet, or a closed account.
+
+    Said only to someone who knows the password, so it reveals nothing to a guesser.
+    """
+    login = login.strip()
+    if not login or not password:
+        return None
+    candidates = User.objects.filter(is_active=False).filter(
+        Q(username=login) | Q(addresses__email__iexact=login)
+    )
+    for user in candidates.distinct()[:5]:
+        if not user.check_password(password):
+            continue
+        pending = user.addresses.filter(primary=True, verified=False).first()
+        if pending is not None and user.last_login is None:
+            return (
+                f"Please confirm your address first: open the link we mailed to {pending.email} "
+                "when you registered. No message? Ask for a new link below."
+            )
+        return "This account is closed. Write to the archive staff if you need it again."
+    return None

@@ -1,7 +1,13 @@
-"""Writes on accounts: creating users, registering with a confirmed address, more addresses."""
+"""Writes on accounts: creating users, registering with a confirmed address, more addresses.
+
+Registration answers the same "check your mail" whether or not the address already has an
+account (the owner is told by mail instead), and is limited per client address, in all, and
+in the number of messages any one address receives a day.
+"""
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import timedelta
 
 from django.conf import settings
@@ -15,6 +21,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import EmailAddress, User
+from accounts.throttle import (
+    Limit,
+    RateLimited,
+    address_key,
+    login_failures_forget,
+    rate_limit_take,
+)
+from accounts.usernames import latin_skeleton, username_look_problem
 
 #: How long a confirmation link stays valid; an unconfirmed address older than this may be
 #: registered again by someone else (so that nobody can squat on another person's address).
@@ -55,14 +69,87 @@ def _address_taken(email: str) -> bool:
     )
 
 
-def _check_username(username: str) -> None:
+def _check_username(username: str, *, email: str) -> str:
+    """The username as it will be stored (NFKC), or the reason it cannot be used.
+
+    Format and look (including lookalikes of existing names); whether the exact name is
+    taken is decided by the caller, which may have to answer neutrally.
+    """
+    username = unicodedata.normalize("NFKC", username.strip())
     try:
         User._meta.get_field("username").run_validators(username)
     except ValidationError as exc:
         reasons = " ".join(exc.messages)
         raise AccountError(f"Username {username!r} is not allowed: {reasons}") from None
-    if User.objects.filter(username__iexact=username).exists():
-        raise AccountError(f"A user named {username!r} already exists.")
+    if "@" in username and username.casefold() != email.strip().casefold():
+        raise AccountError(
+            f"A username that looks like an e-mail address must be the address you register "
+            f"with ({email.strip()}); choose another username, or log in with {username} once "
+            "it is confirmed as one of your addresses."
+        )
+    problem = username_look_problem(username)
+    if problem:
+        raise AccountError(f"Username {username!r} is not allowed: {problem}")
+    lookalike = latin_skeleton(username)
+    if (
+        lookalike != username.casefold()
+        and User.objects.filter(username__iexact=lookalike).exists()
+    ):
+        raise AccountError(
+            f"Username {username!r} is not allowed: it looks like the existing username "
+            f"{lookalike!r} but is written with other letters."
+        )
+    return username
+
+
+def _username_taken(username: str) -> bool:
+    return User.objects.filter(username__iexact=username).exists()
+
+
+def _registration_limits(client_address: str | None) -> list[tuple[str, Limit]]:
+    hour = timedelta(hours=1)
+    limits = [
+        (
+            "register:all",
+            Limit(
+                int(settings.DSSPORTAL_REGISTRATIONS_PER_HOUR),
+                hour,
+                "The archive receives unusually many registrations right now.",
+            ),
+        )
+    ]
+    if client_address:
+        limits.append(
+            (
+                f"register:{address_key(client_address)}",
+                Limit(
+                    int(settings.DSSPORTAL_REGISTRATIONS_PER_ADDRESS_PER_HOUR),
+                    hour,
+                    "Too many registrations from your network in the last hour.",
+                ),
+            )
+        )
+    return limits
+
+
+def _take(key: str, limit: Limit) -> None:
+    try:
+        rate_limit_take(key=key, limit=limit)
+    except RateLimited as exc:
+        raise AccountError(str(exc)) from None
+
+
+def _take_mail_to(email: str) -> None:
+    """Count one message to ``email``; refuse beyond the daily number, whoever asks and
+    whether or not the address has an account (so the refusal reveals nothing)."""
+    _take(
+        "mailto:" + email.casefold()[:90],
+        Limit(
+            int(settings.DSSPORTAL_MAILS_PER_RECIPIENT_PER_DAY),
+            timedelta(days=1),
+            f"We have already sent {email} as many messages today as we send to one address.",
+        ),
+    )
 
 
 def _new_user(
@@ -73,22 +160,13 @@ def _new_user(
     active: bool,
     quota_mb: int | None,
     is_staff: bool,
-    check_password_strength: bool,
+    profile: dict[str, str],
 ) -> tuple[User, EmailAddress]:
-    email = _clean_email(email)
-    _check_username(username)
-    if _address_taken(email):
-        raise AccountError(f"The address {email} is already registered to another user.")
-    user = User(username=username, email=email, is_active=active, is_staff=is_staff)
+    user = User(username=username, email=email, is_active=active, is_staff=is_staff, **profile)
     if quota_mb is not None:
         if quota_mb < 0:
             raise AccountError("The quota cannot be negative.")
         user.quota_mb = quota_mb
-    if check_password_strength:
-        try:
-            validate_password(password, user)
-        except ValidationError as exc:
-            raise AccountError(" ".join(exc.messages)) from None
     user.set_password(password)
     try:
         with transaction.atomic():
@@ -108,6 +186,13 @@ def _new_user(
     return user, address
 
 
+def _check_password(password: str, *, username: str, email: str, profile: dict[str, str]) -> None:
+    try:
+        validate_password(password, User(username=username, email=email, **profile))
+    except ValidationError as exc:
+        raise AccountError(" ".join(exc.messages)) from None
+
+
 def user_create(
     *,
     username: str,
@@ -125,6 +210,14 @@ def user_create(
         When the username or the address is taken, the address is malformed, or the
         password is refused.
     """
+    email = _clean_email(email)
+    username = _check_username(username, email=email)
+    if _username_taken(username):
+        raise AccountError(f"A user named {username!r} already exists.")
+    if _address_taken(email):
+        raise AccountError(f"The address {email} is already registered to another user.")
+    if check_password_strength:
+        _check_password(password, username=username, email=email, profile={})
     user, _ = _new_user(
         username=username,
         email=email,
@@ -132,7 +225,7 @@ def user_create(
         active=True,
         quota_mb=quota_mb,
         is_staff=is_staff,
-        check_password_strength=check_password_strength,
+        profile={},
     )
     return user
 
@@ -142,11 +235,23 @@ def confirmation_token(address: EmailAddress) -> str:
     return signing.dumps({"id": address.pk, "email": address.email.lower()}, salt=_SALT)
 
 
+def _public_url(name: str, *args: object) -> str:
+    return settings.DSSPORTAL_PUBLIC_URL + reverse(name, args=args)
+
+
+def _mail(*, to: str, subject: str, body: str) -> None:
+    EmailMessage(
+        subject=subject,
+        body=body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[to],
+        headers={"Auto-Submitted": "auto-generated"},
+    ).send()
+
+
 def _send_confirmation(address: EmailAddress, *, new_account: bool) -> None:
-    link = settings.DSSPORTAL_PUBLIC_URL + reverse(
-        "confirm-address", args=[confirmation_token(address)]
-    )
-    days = CONFIRMATION_MAX_AGE.days
+    link = _public_url("confirm-address", confirmation_token(address))
+    valid_until = address.created_at + CONFIRMATION_MAX_AGE
     what = (
         "to open your account of the Digitized Sky Survey archive"
         if new_account
@@ -155,31 +260,112 @@ def _send_confirmation(address: EmailAddress, *, new_account: bool) -> None:
     body = (
         f"Hello {address.user.username},\n\n"
         f"Please confirm this address {what} by opening\n\n  {link}\n\n"
-        f"The link is valid for {days} days. If you did not ask for this, ignore this "
+        f"The link is valid for {CONFIRMATION_MAX_AGE.days} days (until "
+        f"{valid_until:%Y-%m-%d %H:%M} UTC). If you did not ask for this, ignore this "
         f"message:\nnothing happens without the confirmation.\n"
     )
-    EmailMessage(
-        subject="Confirm your address for the DSS archive",
-        body=body,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[address.email],
-        headers={"Auto-Submitted": "auto-generated"},
-    ).send()
+    _mail(to=address.email, subject="Confirm your address for the DSS archive", body=body)
 
 
-def user_register(*, username: str, email: str, password: str) -> User:
-    """Self-registration: an inactive account until the address is confirmed by mail."""
-    user, address = _new_user(
+def _send_already_registered(email: str) -> None:
+    """Tell the owner of an address that someone tried to register it again."""
+    address = EmailAddress.objects.select_related("user").filter(email__iexact=email).first()
+    if address is not None and not address.verified:
+        state = (
+            f"This address is waiting for the confirmation of a registration made on "
+            f"{address.created_at:%Y-%m-%d %H:%M} UTC. If that was you, open the link we sent "
+            f"then, or ask for a new one at\n\n  {_public_url('resend-confirmation')}\n\n"
+            "If it was not you, do not confirm it: the address is released after "
+            f"{CONFIRMATION_MAX_AGE.days} days and can then be registered again."
+        )
+    else:
+        owner = address.user if address is not None else None
+        owner = owner or User.objects.filter(email__iexact=email).first()
+        name = f"the account {owner.username!r}" if owner is not None else "an account"
+        state = (
+            f"This address already belongs to {name}. Log in at\n\n"
+            f"  {_public_url('login')}\n\nIf you forgot your password, ask for a new one at\n\n"
+            f"  {_public_url('password_reset')}"
+        )
+    body = (
+        "Hello,\n\nsomeone (perhaps you) asked to register a new account of the Digitized "
+        f"Sky Survey archive with the address {email}.\n\n{state}\n\n"
+        "If you did not ask for anything, ignore this message: nothing was changed.\n"
+    )
+    _mail(to=email, subject="Registration at the DSS archive", body=body)
+
+
+def user_register(
+    *,
+    username: str,
+    email: str,
+    password: str,
+    first_name: str = "",
+    last_name: str = "",
+    affiliation: str = "",
+    client_address: str | None = None,
+) -> None:
+    """Self-registration: an inactive account until the address is confirmed by mail.
+
+    The answer does not depend on whether the address is registered already: then no account
+    is made and the address's owner gets a notice instead of a confirmation link.
+
+    Raises
+    ------
+    AccountError
+        For a refused username or password, a malformed address, a username that is taken,
+        or when a registration limit is reached.
+    """
+    email = _clean_email(email)
+    username = _check_username(username, email=email)
+    profile = {"first_name": first_name, "last_name": last_name, "affiliation": affiliation}
+    _check_password(password, username=username, email=email, profile=profile)
+    # An address-like username is the address itself: whether it is taken is the address's
+    # secret, answered like the address below.
+    if "@" not in username and _username_taken(username):
+        raise AccountError(f"A user named {username!r} already exists.")
+    for key, limit in _registration_limits(client_address):
+        _take(key, limit)
+    _take_mail_to(email)
+    if _address_taken(email) or _username_taken(username):
+        _send_already_registered(email)
+        return
+    _, address = _new_user(
         username=username,
         email=email,
         password=password,
         active=False,
         quota_mb=None,
         is_staff=False,
-        check_password_strength=True,
+        profile=profile,
     )
     _send_confirmation(address, new_account=True)
-    return user
+
+
+def confirmation_resend(*, email: str, client_address: str | None = None) -> None:
+    """Mail the confirmation link of an address awaiting confirmation again.
+
+    Answers nothing about the address: unknown, confirmed and pending ones look alike to
+    the caller. The link stays valid only until the original registration expires.
+
+    Raises
+    ------
+    AccountError
+        For a malformed address, or when a limit is reached.
+    """
+    email = _clean_email(email)
+    _release_stale_unconfirmed(email)
+    for key, limit in _registration_limits(client_address):
+        _take(key.replace("register:", "resend:"), limit)
+    _take_mail_to(email)
+    address = (
+        EmailAddress.objects.select_related("user")
+        .filter(email__iexact=email, verified=False)
+        .first()
+    )
+    if address is not None:
+        new_account = address.primary and address.user.last_login is None
+        _send_confirmation(address, new_account=new_account)
 
 
 def address_add(*, user: User, email: str) -> EmailAddress:
@@ -187,6 +373,7 @@ def address_add(*, user: User, email: str) -> EmailAddress:
     email = _clean_email(email)
     if _address_taken(email):
         raise AccountError(f"The address {email} is already registered.")
+    _take_mail_to(email)
     try:
         address = EmailAddress.objects.create(user=user, email=email, verified=False)
     except IntegrityError:
@@ -196,7 +383,11 @@ def address_add(*, user: User, email: str) -> EmailAddress:
 
 
 def address_confirm(*, token: str) -> EmailAddress:
-    """Mark the address a token names as verified (and open its account if new).
+    """Mark the address a token names as verified, and open its account if this is the
+    confirmation of a new registration.
+
+    Only the first confirmation of a never-used account's primary address opens it: opening
+    the link again later does nothing, so an account that staff deactivated stays closed.
 
     Raises
     ------
@@ -221,12 +412,32 @@ def address_confirm(*, token: str) -> EmailAddress:
         )
         if address is None:
             raise AccountError("This address is no longer registered; register it again.")
-        if not address.verified:
-            address.verified = True
-            address.verified_at = timezone.now()
-            address.save(update_fields=["verified", "verified_at"])
+        if address.verified:
+            return address
+        address.verified = True
+        address.verified_at = timezone.now()
+        address.save(update_fields=["verified", "verified_at"])
         user = address.user
         if address.primary and not user.is_active and user.last_login is None:
             user.is_active = True
             user.save(update_fields=["is_active"])
     return address
+
+
+def password_reset_done(*, user: User) -> None:
+    """A password set through a mailed reset link: the owner is known, the log-in delay ends."""
+    login_failures_forget(user=user)
+
+
+def password_reset_allow(*, email: str, client_address: str | None = None) -> None:
+    """Count one password-reset request against the same limits as registrations (per client
+    address, in all) and the daily messages to ``email``, whether or not it has an account.
+
+    Raises
+    ------
+    AccountError
+        When a limit is reached.
+    """
+    for key, limit in _registration_limits(client_address):
+        _take(key.replace("register:", "reset:"), limit)
+    _take_mail_to(email.strip())

@@ -1,16 +1,37 @@
-"""Registration with a confirmed address, the confirmation link, and the user's account page."""
+"""Registration with a confirmed address, the confirmation link, log-in help, password reset,
+and the user's account page."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
 from django.views.decorators.http import require_http_methods
 
-from accounts.forms import AddressForm, RegistrationForm
+from accounts.forms import (
+    AddressForm,
+    LoginForm,
+    PortalPasswordResetForm,
+    PortalSetPasswordForm,
+    RegistrationForm,
+    ResendConfirmationForm,
+)
 from accounts.models import User
-from accounts.services import AccountError, address_add, address_confirm, user_register
+from accounts.services import (
+    AccountError,
+    address_add,
+    address_confirm,
+    confirmation_resend,
+    password_reset_allow,
+    user_register,
+)
+from accounts.throttle import client_address
 from extraction.core.textformat import human_bytes
 from extraction.services.requests import bytes_reserved
 from extraction.services.staging import staging_bytes_used
@@ -20,17 +41,36 @@ from extraction.services.staging import staging_bytes_used
 def register(request: HttpRequest) -> HttpResponse:
     form = RegistrationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
         try:
-            user = user_register(
-                username=form.cleaned_data["username"],
-                email=form.cleaned_data["email"],
-                password=form.cleaned_data["password"],
+            user_register(
+                username=data["username"],
+                email=data["email"],
+                password=data["password"],
+                first_name=data["first_name"],
+                last_name=data["last_name"],
+                affiliation=data["affiliation"],
+                client_address=client_address(request),
             )
         except AccountError as exc:
             form.add_error(None, str(exc))
         else:
-            return render(request, "registration/register_done.html", {"email": user.email})
+            return render(request, "registration/register_done.html", {"email": data["email"]})
     return render(request, "registration/register.html", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+def resend_confirmation(request: HttpRequest) -> HttpResponse:
+    form = ResendConfirmationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        email = form.cleaned_data["email"]
+        try:
+            confirmation_resend(email=email, client_address=client_address(request))
+        except AccountError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return render(request, "registration/resend_done.html", {"email": email})
+    return render(request, "registration/resend.html", {"form": form})
 
 
 def confirm_address(request: HttpRequest, token: str) -> HttpResponse:
@@ -39,6 +79,37 @@ def confirm_address(request: HttpRequest, token: str) -> HttpResponse:
     except AccountError as exc:
         return render(request, "registration/confirm.html", {"error": str(exc)}, status=400)
     return render(request, "registration/confirm.html", {"address": address})
+
+
+class LoginView(auth_views.LoginView):
+    authentication_form = LoginForm
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    form_class = PortalPasswordResetForm
+    email_template_name = "registration/password_reset_email.txt"
+    subject_template_name = "registration/password_reset_subject.txt"
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        try:
+            password_reset_allow(
+                email=form.cleaned_data["email"], client_address=client_address(self.request)
+            )
+        except AccountError as exc:
+            form.add_error(None, str(exc))
+            return self.form_invalid(form)
+        # The link starts with the configured public address, as in every other mail, never
+        # with the Host header of whoever asked for the reset.
+        self.extra_email_context = {"public_url": settings.DSSPORTAL_PUBLIC_URL}
+        return super().form_valid(form)
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    form_class = PortalSetPasswordForm
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    success_url = reverse_lazy("password_change_done")
 
 
 @login_required

@@ -153,7 +153,9 @@ def main() -> None:
         username, path = staged_file(FILE_BYTES)
         remote = f"/{path.parent.name}/{path.name}"
         expected = FILE_BYTES * CLIENTS
-        server = ftp_server_build(host="127.0.0.1", port=0, max_cons_per_ip=CLIENTS + 5)
+        server = ftp_server_build(
+            host="127.0.0.1", port=0, max_cons_per_ip=CLIENTS + 5, max_pending_per_ip=CLIENTS + 5
+        )
         serving = threading.Thread(
             target=server.serve_forever, kwargs={"timeout": 0.1, "handle_exit": False}
         )

@@ -57,6 +57,29 @@ DSSPORTAL_MAX_MAIL_BYTES = env_int("DSSPORTAL_MAX_MAIL_BYTES", 1_000_000, minimu
 DSSPORTAL_MAX_LISTED_ERRORS = env_int("DSSPORTAL_MAX_LISTED_ERRORS", 50, minimum=1)
 DSSPORTAL_PUBLIC_URL = env_str("DSSPORTAL_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 DSSPORTAL_TASKS_SYNC = env_bool("DSSPORTAL_TASKS_SYNC", False)
+# Fields handed to one task in a large request (fewer queue round trips); 1: one task per field.
+DSSPORTAL_FIELDS_PER_TASK = env_int("DSSPORTAL_FIELDS_PER_TASK", 8, minimum=1)
+# How often each worker process looks for fields a dead worker or cluster had taken; 0: never.
+DSSPORTAL_SWEEP_SECONDS = env_float("DSSPORTAL_SWEEP_SECONDS", 5.0, minimum=0.0)
+
+# --- Abuse limits (accounts/throttle.py) ---------------------------------------------------------
+# Reverse proxies in front of the web server that append to X-Forwarded-For (0: none, use
+# REMOTE_ADDR). Log-in and registration limits count per client address, so this must be right.
+DSSPORTAL_TRUSTED_PROXIES = env_int("DSSPORTAL_TRUSTED_PROXIES", 0, minimum=0)
+DSSPORTAL_LOGIN_FREE_FAILURES_PER_ACCOUNT = env_int(
+    "DSSPORTAL_LOGIN_FREE_FAILURES_PER_ACCOUNT", 5, minimum=1
+)
+DSSPORTAL_LOGIN_FREE_FAILURES_PER_ADDRESS = env_int(
+    "DSSPORTAL_LOGIN_FREE_FAILURES_PER_ADDRESS", 20, minimum=1
+)
+DSSPORTAL_LOGIN_MAX_DELAY_S = env_int("DSSPORTAL_LOGIN_MAX_DELAY_S", 900, minimum=1)
+DSSPORTAL_REGISTRATIONS_PER_ADDRESS_PER_HOUR = env_int(
+    "DSSPORTAL_REGISTRATIONS_PER_ADDRESS_PER_HOUR", 5, minimum=1
+)
+DSSPORTAL_REGISTRATIONS_PER_HOUR = env_int("DSSPORTAL_REGISTRATIONS_PER_HOUR", 60, minimum=1)
+DSSPORTAL_MAILS_PER_RECIPIENT_PER_DAY = env_int(
+    "DSSPORTAL_MAILS_PER_RECIPIENT_PER_DAY", 5, minimum=1
+)
 
 # --- FTP ----------------------------------------------------------------------------------------
 DSSPORTAL_FTP_HOST = env_str("DSSPORTAL_FTP_HOST", "127.0.0.1")
@@ -68,6 +91,16 @@ DSSPORTAL_FTP_PASSIVE_PORTS = env_str("DSSPORTAL_FTP_PASSIVE_PORTS", "")  # e.g.
 DSSPORTAL_FTP_MASQUERADE_ADDRESS = env_str("DSSPORTAL_FTP_MASQUERADE_ADDRESS", "")
 DSSPORTAL_FTP_TLS_CERTFILE = env_str("DSSPORTAL_FTP_TLS_CERTFILE", "")
 DSSPORTAL_FTP_TLS_KEYFILE = env_str("DSSPORTAL_FTP_TLS_KEYFILE", "")
+DSSPORTAL_FTP_MAX_CONNECTIONS = env_int("DSSPORTAL_FTP_MAX_CONNECTIONS", 256, minimum=1)
+DSSPORTAL_FTP_MAX_CONNECTIONS_PER_ADDRESS = env_int(
+    "DSSPORTAL_FTP_MAX_CONNECTIONS_PER_ADDRESS", 10, minimum=1
+)
+# Connections that have not logged in yet: how many per address and in all, and for how long.
+DSSPORTAL_FTP_MAX_PENDING_LOGINS_PER_ADDRESS = env_int(
+    "DSSPORTAL_FTP_MAX_PENDING_LOGINS_PER_ADDRESS", 3, minimum=1
+)
+DSSPORTAL_FTP_MAX_PENDING_LOGINS = env_int("DSSPORTAL_FTP_MAX_PENDING_LOGINS", 64, minimum=1)
+DSSPORTAL_FTP_LOGIN_TIMEOUT_S = env_int("DSSPORTAL_FTP_LOGIN_TIMEOUT_S", 20, minimum=1)
 
 # --- Django ------------------------------------------------------------------------------------
 INSTALLED_APPS = [
@@ -77,8 +110,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "django_q",
+    # Before django_q: dssportal's qcluster command (stops promptly on SIGTERM) replaces its own.
     "dssportal",
+    "django_q",
     "accounts",
     "extraction",
 ]
@@ -90,6 +124,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.LoginThrottledMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -161,21 +196,39 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "static"
-WHITENOISE_USE_FINDERS = DEBUG
+# ``make install`` (and so ``make run``/``serve``/``test`` and CI) runs ``collectstatic``, which
+# writes hashed, compressed copies and their manifest into STATIC_ROOT. Until it has run,
+# WhiteNoise serves the source files through the finders and pages link the plain names
+# (dssportal.staticstorage), so ``DEBUG=0`` still works; ``manage.py check`` warns.
+STATIC_MANIFEST = STATIC_ROOT / "staticfiles.json"
+WHITENOISE_USE_FINDERS = DEBUG or not STATIC_MANIFEST.exists()
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
             if DEBUG
-            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            else "dssportal.staticstorage.ManifestOrSourceStaticFilesStorage"
         )
     },
 }
 
+# --- Behind a TLS-terminating proxy (deploy/nginx) ---------------------------------------------
+# Set these in production; ``manage.py check --deploy`` is clean when they are (README).
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# The header the proxy sets to "https" on requests that arrived over TLS, e.g. X-Forwarded-Proto.
+# Only name it when the proxy always sets (or strips) it: a client could otherwise forge it.
+_PROXY_SSL_HEADER = env_str("SECURE_PROXY_SSL_HEADER")
+if _PROXY_SSL_HEADER:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _PROXY_SSL_HEADER.upper().replace("-", "_"), "https")
+# /healthz answers the proxy's and the load balancer's plain-HTTP probes without a redirect.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
 # --- Mail ---------------------------------------------------------------------------------------
 EMAIL_HOST = env_str("EMAIL_HOST")

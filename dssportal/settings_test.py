@@ -8,6 +8,12 @@ from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "dssportal-test-secret-key")
 os.environ.setdefault("DSSPORTAL_DATA_DIR", tempfile.mkdtemp(prefix="dssportal-test-"))
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # xdist workers inherit the controller's data dir; each needs its own, or their field
+    # leases (flock files, keyed by ids that every worker's test database reuses) collide.
+    _own = Path(os.environ["DSSPORTAL_DATA_DIR"]) / os.environ["PYTEST_XDIST_WORKER"]
+    _own.mkdir(parents=True, exist_ok=True)
+    os.environ["DSSPORTAL_DATA_DIR"] = str(_own)
 
 from dssportal.settings import *  # noqa: F403
 from dssportal.settings import DATA_DIR, Q_CLUSTER

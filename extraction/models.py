@@ -119,7 +119,10 @@ class Request(models.Model):
         max_length=10, choices=RequestStatus.choices, default=RequestStatus.QUEUED
     )
     rejected_lines = models.JSONField(
-        default=list, blank=True, help_text="[{line, text, error}] for lines that did not parse."
+        default=list,
+        blank=True,
+        help_text="[{line, text, error}] for the first lines that did not parse "
+        "(at most DSSPORTAL_MAX_LISTED_ERRORS; n_rejected counts them all).",
     )
     n_fields = models.PositiveIntegerField("fields", default=0)
     n_rejected = models.PositiveIntegerField("rejected lines", default=0)
@@ -302,6 +305,7 @@ class InboundMailOutcome(models.TextChoices):
     DUPLICATE = "duplicate", "duplicate of a handled message"
     STRANGER = "stranger", "unregistered sender"
     TOO_LARGE = "too_large", "too large"
+    UNREADABLE = "unreadable", "MIME structure not read"
     AUTO_SUBMITTED = "auto_submitted", "automatic mail, ignored"
     UNROUTABLE = "unroutable", "not for the request or deletion address"
     FAILED = "failed", "failed (software fault)"
@@ -317,8 +321,8 @@ class InboundMail(models.Model):
         null=True,
         blank=True,
         editable=False,
-        help_text="SHA-256 of routing kind and Message-ID, held by the first copy handled; "
-        "empty on duplicates and failures.",
+        help_text="SHA-256 of routing kind, sender and Message-ID, held by the first copy "
+        "handled; empty on duplicates and failures.",
     )
     message_id = models.CharField("Message-ID", max_length=255, blank=True)
     message_id_synthetic = models.BooleanField(

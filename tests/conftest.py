@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
+from django.utils import timezone as django_timezone
 
 from accounts.models import User
 from accounts.services import user_create
@@ -38,6 +41,27 @@ def staff_user(make_user) -> User:
     user.is_superuser = True
     user.save(update_fields=["is_superuser"])
     return user
+
+
+class FrozenClock:
+    """The throttle's clock, stopped: attempts made in a loop happen at one instant however
+    slow the machine is; ``advance`` lets time pass."""
+
+    def __init__(self) -> None:
+        self.instant = django_timezone.now()
+
+    def now(self) -> datetime:
+        return self.instant
+
+    def advance(self, seconds: float) -> None:
+        self.instant += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch) -> FrozenClock:
+    clock = FrozenClock()
+    monkeypatch.setattr("accounts.throttle.timezone", clock)
+    return clock
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib import admin
+from django.contrib.auth import authenticate
 from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
@@ -112,6 +113,11 @@ def archive(make_user, staff_user):
         request=request,
         replied=True,
         raw=b"From: clyde@example.org\r\n\r\nfield01 12 5 13 30 45 32 10. 10. B1950 DSS1 e G\r\n",
+    )
+    # A wrong password leaves log-in throttle counters to show.
+    assert (
+        authenticate(None, username=user.username, password="wrong", remote_address="192.0.2.7")
+        is None
     )
     return request
 

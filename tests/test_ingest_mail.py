@@ -304,6 +304,43 @@ def test_imap_handles_unseen_messages_and_marks_them_seen(
     assert "0 message(s) handled" in out and Request.objects.count() == 1
 
 
+def test_imap_goes_past_poison_and_flags_what_the_gate_failed_on(
+    dovecot, monkeypatch, django_capture_on_commit_callbacks
+):
+    real = mailgate._dispatch
+
+    def broken_for_one(incoming):
+        if incoming.message_id == "<list-31@example.org>":
+            raise RuntimeError("a fault of the gate")
+        return real(incoming)
+
+    monkeypatch.setattr(mailgate, "_dispatch", broken_for_one)
+    nested = "".join(
+        f'Content-Type: multipart/mixed; boundary="b{n}"\r\n\r\n--b{n}\r\n' for n in range(500)
+    )
+    connection = _imap(dovecot.port)
+    for raw in (
+        message(30),
+        message(31),  # the gate fails on it
+        message(32).replace(b"Subject: list 32", b"Subject: =?utf-7?q?+2AA-?="),
+        message(33).replace(b"Content-Type: text/plain; charset=utf-8\r\n\r\n", nested.encode()),
+        message(34),
+    ):
+        connection.append("INBOX", None, None, raw)
+    out = run(django_capture_on_commit_callbacks, "--imap", dovecot.url)
+    assert "5 message(s) handled: 3 accepted, 1 failed, 1 unreadable" in out
+    assert sorted(Request.objects.values_list("message_id", flat=True)) == [
+        "<list-30@example.org>",
+        "<list-32@example.org>",
+        "<list-34@example.org>",
+    ]
+    connection.select("INBOX")
+    assert connection.uid("SEARCH", None, "UNSEEN")[1] == [b""]
+    flagged = connection.search(None, "FLAGGED")[1][0].split()
+    assert flagged == [b"2"]
+    connection.logout()
+
+
 def test_imap_unreachable_is_a_temporary_failure():
     with pytest.raises(CommandError) as caught:
         call_command("ingest_mail", "--imap", f"imap://a:b@127.0.0.1:{free_port()}/INBOX")

@@ -23,6 +23,9 @@ def register(client, username: str = "shapley", email: str = "harlow@example.org
     data = {
         "username": username,
         "email": email,
+        "first_name": "Harlow",
+        "last_name": "Shapley",
+        "affiliation": "Harvard College Observatory",
         "password": PASSWORD,
         "password_again": PASSWORD,
         **extra,
@@ -71,21 +74,31 @@ def test_registration_refusals_say_why(client, extra, message) -> None:
     assert not User.objects.exists() and not mail.outbox
 
 
-def test_a_taken_address_is_refused_but_an_unconfirmed_squat_expires(client, make_user) -> None:
+def test_a_taken_address_gets_the_neutral_answer_and_its_owner_a_notice(client, make_user) -> None:
     make_user("hubble", "edwin@example.org")
-    assert "already registered" in register(client, email="EDWIN@example.org").content.decode()
+    taken = register(client, email="EDWIN@example.org").content.decode()
+    fresh = register(client, "humason", "milton@example.org").content.decode()
+    assert "Check your mail" in taken
+    assert taken.replace("EDWIN@example.org", "X") == fresh.replace("milton@example.org", "X")
+    notice, confirmation = mail.outbox
+    assert notice.to == ["EDWIN@example.org"] and "'hubble'" in notice.body
+    assert "/confirm/" not in notice.body and "/password/reset/" in notice.body
+    assert confirmation.to == ["milton@example.org"] and "/confirm/" in confirmation.body
+    assert not User.objects.filter(username="shapley").exists()
 
+
+def test_an_unconfirmed_squat_expires(client) -> None:
     register(client, "squatter", "henrietta@example.org")
-    assert (
-        "already registered"
-        in register(client, "leavitt", "henrietta@example.org").content.decode()
-    )
+    register(client, "leavitt", "henrietta@example.org")
+    assert not User.objects.filter(username="leavitt").exists()
+    assert "waiting for the confirmation" in mail.outbox[-1].body
     EmailAddress.objects.filter(email="henrietta@example.org").update(
         created_at=timezone.now() - timedelta(days=4)
     )
     register(client, "leavitt", "henrietta@example.org")
     assert User.objects.filter(username="leavitt").exists()
     assert not User.objects.filter(username="squatter").exists()
+    assert User.objects.get(username="leavitt").affiliation == "Harvard College Observatory"
 
 
 def test_tampered_and_expired_links_are_refused(client, monkeypatch) -> None:

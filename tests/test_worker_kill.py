@@ -1,5 +1,5 @@
 """A worker killed in the middle of writing a file leaves nothing visible and the field is
-retried; a second worker never steals a field that is still being worked on."""
+retried at once; a second worker never steals a field that is still being worked on."""
 
 from __future__ import annotations
 
@@ -46,8 +46,10 @@ def test_kill_mid_write_leaves_no_partial_file_and_the_field_is_retried(tmp_path
     try:
         assert worker.stdout is not None
         assert worker.stdout.readline().strip() == "writing"
-        partial = list((tmp_path / "staging" / ".partial").glob("*.part"))
+        partial = list((tmp_path / "staging" / ".partial").glob("*/*.part"))
         assert len(partial) == 1 and partial[0].stat().st_size > 0
+        # Another worker picking up the task while the first still works must not write too.
+        assert phase(tmp_path, "extract", field_id) == "not claimed"
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=30)
@@ -55,12 +57,12 @@ def test_kill_mid_write_leaves_no_partial_file_and_the_field_is_retried(tmp_path
     staged = [p for p in (tmp_path / "staging").glob("user-*/*/*")]
     assert staged == [], "a half-written file is visible in the staging directory"
     assert field_row(tmp_path, field_id)[0] == "running"
+    # The sweeper removes the dead worker's partial file, and nothing else.
+    assert phase(tmp_path, "sweep-scratch") == "removed 1"
+    assert list((tmp_path / "staging" / ".partial").glob("*/*")) == []
 
-    # Another worker picking up the task at once must not start a second write.
-    assert phase(tmp_path, "extract", field_id) == "not claimed"
-
-    # After the queue's retry delay the field is stale and is done by the next worker.
-    phase(tmp_path, "age", field_id)
+    # The dead worker's lease went with it: the next worker takes the field over at once,
+    # without waiting for the queue's retry delay.
     assert phase(tmp_path, "extract", field_id) == "done"
     status, output_name, attempts = field_row(tmp_path, field_id)
     assert (status, output_name, attempts) == ("done", "real.fits", 2)

@@ -21,10 +21,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from datetime import timedelta  # noqa: E402
-
 from django.core.management import call_command  # noqa: E402
-from django.utils import timezone  # noqa: E402
 
 
 def setup() -> None:
@@ -57,18 +54,17 @@ def extract(field_id: int, *, hang: bool) -> None:
     print(field_extract(field_id=field_id), flush=True)
 
 
-def age(field_id: int) -> None:
-    from extraction.models import Field
+def sweep_scratch() -> None:
+    from extraction.services.sweeper import scratch_of_dead_processes_remove
 
-    Field.objects.filter(pk=field_id).update(started_at=timezone.now() - timedelta(minutes=10))
-    print("aged")
+    print(f"removed {len(scratch_of_dead_processes_remove())}")
 
 
 if __name__ == "__main__":
     phase = sys.argv[2]
     if phase == "setup":
         setup()
-    elif phase == "age":
-        age(int(sys.argv[3]))
+    elif phase == "sweep-scratch":
+        sweep_scratch()
     else:
         extract(int(sys.argv[3]), hang=phase == "extract-hang")

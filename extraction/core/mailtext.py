@@ -17,8 +17,16 @@ Decisions
 - **Charsets.** The declared charset first, then its common supersets (Shift_JIS ->
   CP932, EUC-JP -> EUC-JIS-2004, ISO-2022-JP -> its extensions, ISO-8859-1 -> CP1252 as
   WHATWG does), then UTF-8, then the declared charset with replacement characters. No
-  charset, ``us-ascii`` holding 8-bit bytes, or an unknown label: UTF-8, then Latin-1
-  (which cannot fail). A byte-order mark selects UTF-16 or UTF-8.
+  charset, ``us-ascii`` holding 8-bit bytes, an unknown label, or a codec that is no
+  MIME charset (``zlib``, ``base64``, ``rot13``, ``idna``, ``punycode``, ``undefined``,
+  ``unicode_escape`` ...): UTF-8, then Latin-1 (which cannot fail). A byte-order mark
+  selects UTF-16 or UTF-8. Decoded text never holds a lone surrogate (UTF-7 can make
+  one): it becomes U+FFFD, in bodies, headers and file names alike.
+- **Bounded work.** Python's parser and header decoders cost more than linear time on
+  some shapes: more than :data:`MAX_MIME_PARTS` multipart/message parts or a MIME
+  parameter header longer than :data:`MAX_MIME_HEADER_BYTES` is refused before parsing
+  (:func:`structure_problem`); at most :data:`MAX_HEADER_VALUES` values of
+  :data:`MAX_HEADER_CHARS` characters of a header are read.
 - **format=flowed** (RFC 3676) is undone before anything else reads the lines: a line
   ending in a space continues on the next line of the same quote depth (the space removed
   too when ``DelSp=yes``), space-stuffing is removed, and ``-- `` stays a signature line.
@@ -33,18 +41,21 @@ Decisions
 from __future__ import annotations
 
 import codecs
+import contextlib
 import hashlib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from email.header import decode_header
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import Final, Literal
+
+from extraction.core.safetext import quotable, storable
 
 __all__ = [
     "MailBody",
@@ -62,6 +73,7 @@ __all__ = [
     "references_of",
     "sender_address",
     "sent_date",
+    "structure_problem",
     "synthetic_message_id",
     "unflow",
 ]
@@ -99,7 +111,27 @@ _SUPERSETS: Final[dict[str, tuple[str, ...]]] = {
     "iso2022_jp": ("iso2022_jp_ext", "iso2022_jp_2", "iso2022_jp_3"),
     "cp1252": ("latin-1",),
 }
+#: Codecs Python knows that are no MIME charset of a text: the message's bytes are read
+#: as undeclared rather than fed to them (they raise, or invent text from escapes).
+_NOT_MIME_CHARSETS: Final = frozenset(
+    {"idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape"}
+)
+#: The most multipart and message parts read in one message, and the deepest nesting:
+#: beyond them the message's structure is refused before Python's parser recurses into it.
+MAX_MIME_PARTS: Final = 100
+MAX_MIME_DEPTH: Final = 16
+MAX_HEADER_VALUES: Final = 50
+MAX_HEADER_CHARS: Final = 16_000
+MAX_MIME_HEADER_BYTES: Final = 4000
+_MIME_HEADER_RE: Final = re.compile(
+    rb"^content-(?:type|disposition):[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*",
+    re.IGNORECASE | re.MULTILINE,
+)
+_CONTAINER_TYPE_RE: Final = re.compile(
+    rb"^content-type:\s*(?:multipart|message)/", re.IGNORECASE | re.MULTILINE
+)
 _LIST_FILE_SUFFIXES: Final = (".txt", ".lst", ".list", ".dat")
+_SURROGATE_RE: Final = re.compile("[\ud800-\udfff]")
 _ORIGINAL_MESSAGE_RE: Final = re.compile(r"^\s*-{2,}\s*Original Message\s*-{2,}\s*$", re.I)
 _ATTRIBUTION_END: Final = (":", "\uff1a")  # ASCII and full-width colon
 
@@ -107,6 +139,28 @@ _ATTRIBUTION_END: Final = (":", "\uff1a")  # ASCII and full-width colon
 # --------------------------------------------------------------------------------------
 # Headers
 # --------------------------------------------------------------------------------------
+
+
+def structure_problem(raw: bytes) -> str | None:
+    """Why the MIME structure of ``raw`` is not read, or None when it may be parsed.
+
+    Python's parser recurses once per nested part and spends seconds before it gives up
+    on thousands of them; a message holding more than :data:`MAX_MIME_PARTS` multipart or
+    message parts is refused from a count of their Content-Type headers, which costs one
+    scan of the bytes. (Deeper nesting in fewer parts is cut at :data:`MAX_MIME_DEPTH`.)
+    """
+    containers = len(_CONTAINER_TYPE_RE.findall(raw))
+    if containers > MAX_MIME_PARTS:
+        return f"it has {containers} nested or multipart parts; at most {MAX_MIME_PARTS} are read"
+    # Parameters (boundary, charset, filename) are parsed in quadratic time: 1 MB of
+    # "; a=b" in one Content-Type took 90 s.
+    longest = max((len(m) for m in _MIME_HEADER_RE.findall(raw)), default=0)
+    if longest > MAX_MIME_HEADER_BYTES:
+        return (
+            f"a Content-Type or Content-Disposition header has {longest} bytes; at most "
+            f"{MAX_MIME_HEADER_BYTES} are read"
+        )
+    return None
 
 
 def parse_headers_only(raw: bytes) -> Message:
@@ -122,22 +176,38 @@ def _header_end(raw: bytes) -> int:
 
 def header_text(message: Message, name: str) -> str:
     """A header decoded for display (RFC 2047 words and raw 8-bit bytes both handled)."""
-    value = message.get(name)
-    if value is None:
+    values = _header_values(message, name)
+    if not values:
         return ""
     try:
-        pieces = decode_header(value)
+        pieces = decode_header(values[0])
+        text = "".join(
+            piece if isinstance(piece, str) else decode_text(piece, charset)
+            for piece, charset in pieces
+        )
     except Exception:  # malformed encoded words: show the header as it came
-        return " ".join(str(value).split())
-    text = "".join(
-        piece if isinstance(piece, str) else decode_text(piece, charset)
-        for piece, charset in pieces
-    )
-    return " ".join(text.split())
+        text = values[0]
+    return " ".join(quotable(text).split())
 
 
 def _header_values(message: Message, name: str) -> list[str]:
-    return [str(value) for value in message.get_all(name, [])]
+    """The values of header ``name``; raw 8-bit bytes (kept by the parser as surrogate
+    escapes) read as UTF-8, else Latin-1, so that no value holds a lone surrogate.
+
+    At most :data:`MAX_HEADER_VALUES` values of :data:`MAX_HEADER_CHARS` characters are
+    read: decoding RFC 2047 words and address lists costs more than linear time, and a
+    megabyte of ``=?utf-8?q?a?=`` in a Subject took 90 s.
+    """
+    values = message.get_all(name, [])[:MAX_HEADER_VALUES]
+    return [_unescape_8bit(str(value)[:MAX_HEADER_CHARS]) for value in values]
+
+
+def _unescape_8bit(value: str) -> str:
+    try:
+        raw = value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that is no escaped byte
+        return storable(value)
+    return decode_text(raw, None)
 
 
 def _addresses(message: Message, names: Iterable[str]) -> list[str]:
@@ -157,7 +227,7 @@ def sender_address(message: Message) -> str | None:
         return None
     address = addresses[0].lower()
     local, _, domain = address.rpartition("@")
-    if not local or not domain or any(c.isspace() for c in address):
+    if not local or not domain or not address.isprintable() or any(c.isspace() for c in address):
         return None
     return address
 
@@ -201,7 +271,7 @@ def message_id_of(message: Message) -> str | None:
 def references_of(message: Message) -> list[str]:
     """The message ids of References (in order), for threading a reply."""
     text = " ".join(_header_values(message, "References"))
-    return re.findall(r"<[^<>\s]+>", text)
+    return re.findall(r"<[!-;=?-~]+>", text)  # printable ASCII but the angle brackets
 
 
 def sent_date(message: Message) -> datetime | None:
@@ -211,11 +281,11 @@ def sent_date(message: Message) -> datetime | None:
         return None
     try:
         when = parsedate_to_datetime(values[0])
-    except (TypeError, ValueError, IndexError):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return when.astimezone(UTC)
+    except (TypeError, ValueError, IndexError, OverflowError):  # year 99999, hour 10**14 ...
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC)
 
 
 def synthetic_message_id(*, sender: str, body: str | bytes, day: date) -> str:
@@ -227,35 +297,85 @@ def synthetic_message_id(*, sender: str, body: str | bytes, day: date) -> str:
     return f"<{digest.hexdigest()[:40]}@synthetic.dssportal.invalid>"
 
 
-def automation_reason(message: Message) -> tuple[str, bool] | None:
-    """Why ``message`` was not written by a person, and whether it must not be acted on.
+#: Local parts of addresses that only machines write from: bounces, list managers, robots.
+_MACHINE_LOCAL_PARTS: Final = frozenset(
+    {
+        "mailer-daemon", "postmaster", "mailerdaemon", "listserv", "majordomo", "mailman",
+        "bounce", "bounces", "noreply", "no-reply", "do-not-reply", "donotreply", "daemon",
+    }
+)  # fmt: skip
+_MACHINE_LOCAL_AFFIXES: Final = (("owner-",), ("-request", "-owner", "-bounces", "-bounce"))
+#: Headers that some responders set instead of (or besides) Auto-Submitted.
+_AUTOREPLY_HEADERS: Final = (
+    "X-Autoreply", "X-Autorespond", "X-Autogenerated", "X-AutoReply-From", "X-Mail-Autoreply",
+    "X-Auto-Response", "X-FC-MachineGenerated",
+)  # fmt: skip
+#: How unmarked responders start their subjects (vacation notices, bounces), lower case.
+_AUTOREPLY_SUBJECTS: Final = (
+    "auto:", "automatic reply", "autoreply", "auto-reply", "auto reply", "auto response",
+    "out of office", "out of the office", "ooo:", "away:", "vacation", "on vacation",
+    "abwesenheitsnotiz", "automatische antwort", "réponse automatique", "absence",
+    "risposta automatica", "respuesta automática", "automatisch antwoord",
+    "undeliverable", "undelivered mail", "delivery status notification", "mail delivery",
+    "returned mail", "failure notice", "delivery failure", "non remis", "unzustellbar",
+    "自動応答", "自動返信", "不在",
+)  # fmt: skip
 
-    Returns None for ordinary mail. Otherwise ``(reason, ignore)``: no reply of any kind
-    may be sent (RFC 3834); ``ignore`` is true for responses to mail (bounces, vacation
-    notices: they may quote our own receipts, whose example lines must never become a
-    request) and for mailing-list copies. Other automated mail (``Auto-Submitted:
-    auto-generated``, ``Precedence: bulk``) may carry a registered user's scripted request
-    and is served, silently.
+
+def automation_reason(message: Message, *, own_addresses: Iterable[str] = ()) -> str | None:
+    """Why ``message`` was not written by a person, or None for ordinary mail.
+
+    Such a message is never acted on and never answered (RFC 3834, and the heuristics
+    every vacation responder uses): ``Auto-Submitted`` other than ``no``; ``Precedence``
+    bulk, junk, list or auto_reply; ``List-Id``/``List-Post``; an empty Return-Path or
+    From; a delivery or disposition report; ``X-Autoreply`` and its cousins; senders that
+    only machines write from (MAILER-DAEMON, postmaster, ``*-request``, ``owner-*``,
+    no-reply ...); the service's ``own_addresses`` (a loop); and subjects that unmarked
+    responders write ("Out of Office", "Automatic reply", "Undeliverable" ...). A
+    vacation notice quoting a receipt must never make its example lines a request, and a
+    script that wants its requests served need only not call itself a robot.
     """
-    auto = " ".join(_header_values(message, "Auto-Submitted")).strip().lower()
     return_paths = _header_values(message, "Return-Path")
     if return_paths and return_paths[0].strip() in ("<>", ""):
-        return "empty return path (a delivery status notification)", True
+        return "empty return path (a delivery status notification)"
     if message.get_content_type() == "multipart/report":
-        return "a delivery or disposition report", True
-    if auto.startswith(("auto-replied", "auto-notified")):
-        return f"Auto-Submitted: {auto}", True
-    if message.get("X-Autoreply") or message.get("X-Autorespond"):
-        return "an automatic reply (X-Autoreply)", True
-    if message.get("List-Id") or message.get("List-Post"):
-        return "a mailing-list message (List-Id)", True
-    precedence = " ".join(_header_values(message, "Precedence")).strip().lower()
-    if precedence == "list":
-        return "Precedence: list", True
+        return "a delivery or disposition report"
+    auto = " ".join(_header_values(message, "Auto-Submitted")).strip().lower()
     if auto and auto.split(";")[0].strip() != "no":
-        return f"Auto-Submitted: {auto}", False
-    if precedence in ("bulk", "junk"):
-        return f"Precedence: {precedence}", False
+        return f"Auto-Submitted: {auto[:40]}"
+    precedence = " ".join(_header_values(message, "Precedence")).strip().lower()
+    if precedence in ("bulk", "junk", "list", "auto_reply"):
+        return f"Precedence: {precedence}"
+    for name in _AUTOREPLY_HEADERS:
+        if message.get(name) is not None:
+            return f"an automatic reply ({name})"
+    if message.get("List-Id") or message.get("List-Post"):
+        return "a mailing-list message (List-Id)"
+    return _machine_sender(message, own_addresses) or _autoreply_subject(message)
+
+
+def _machine_sender(message: Message, own_addresses: Iterable[str]) -> str | None:
+    froms = _header_values(message, "From")
+    if froms and froms[0].strip() in ("", "<>"):
+        return "a null sender (From: <>)"
+    senders = _addresses(message, ["From"])
+    own = {base_address(parseaddr(a)[1] or a) for a in own_addresses}
+    for address in senders:
+        base = base_address(address)
+        if base in own:
+            return f"sent from the service's own address {base} (a mail loop)"
+        local = base.rpartition("@")[0]
+        starts, ends = _MACHINE_LOCAL_AFFIXES
+        if local in _MACHINE_LOCAL_PARTS or local.startswith(starts) or local.endswith(ends):
+            return f"sent by a mail robot ({quotable(local)[:64]}@...)"
+    return None
+
+
+def _autoreply_subject(message: Message) -> str | None:
+    subject = header_text(message, "Subject").lower()
+    for prefix in _AUTOREPLY_SUBJECTS:
+        if subject.startswith(prefix):
+            return f"the subject of an automatic reply ({prefix!r})"
     return None
 
 
@@ -265,12 +385,16 @@ def automation_reason(message: Message) -> tuple[str, bool] | None:
 
 
 def decode_text(payload: bytes, charset: str | None) -> str:
-    """Bytes of a text part as text, following the charset rules of the module notes."""
+    """Bytes of a text part as text, following the charset rules of the module notes.
+
+    Never raises, and the text holds no lone surrogate (a UTF-7 ``+2AA-`` decodes to one;
+    it becomes U+FFFD), whatever the bytes and the charset label say.
+    """
     if payload.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return payload.decode("utf-16", errors="replace")
+        return _without_surrogates(payload.decode("utf-16", errors="replace"))
     if payload.startswith(b"\xef\xbb\xbf"):
         return payload[3:].decode("utf-8", errors="replace")
-    declared = _codec_name((charset or "").strip().strip('"').lower())
+    declared = _codec_name(str(charset or "").strip().strip('"').lower())
     if not declared:
         return _decode_first(payload, ("utf-8",), fallback="latin-1")
     candidates = (declared, *_SUPERSETS.get(declared, ()), "utf-8")
@@ -285,8 +409,11 @@ def _codec_name(label: str) -> str:
     if not label:
         return ""
     try:
-        name = codecs.lookup(label).name
-    except LookupError:
+        info = codecs.lookup(label)
+    except (LookupError, ValueError):  # unknown, or a label holding NUL
+        return ""
+    name = info.name
+    if not info._is_text_encoding or name in _NOT_MIME_CHARSETS:  # zlib, base64, idna ...
         return ""
     return _CHARSET_ALIASES.get(name, name) if name != "ascii" else ""
 
@@ -294,10 +421,17 @@ def _codec_name(label: str) -> str:
 def _decode_first(payload: bytes, candidates: Iterable[str], *, fallback: str) -> str:
     for codec in candidates:
         try:
-            return payload.decode(codec)
-        except (UnicodeDecodeError, LookupError):
+            return _without_surrogates(payload.decode(codec))
+        except (UnicodeError, LookupError, ValueError):
             continue
-    return payload.decode(fallback, errors="replace")
+    try:
+        return _without_surrogates(payload.decode(fallback, errors="replace"))
+    except (UnicodeError, LookupError, ValueError):
+        return payload.decode("latin-1")
+
+
+def _without_surrogates(text: str) -> str:
+    return _SURROGATE_RE.sub("\ufffd", text)
 
 
 def unflow(text: str, *, delsp: bool = False) -> str:
@@ -484,11 +618,14 @@ class TextPart:
         How the receipt names it: ``"the message body"`` or ``"the attached file 'x.txt'"``.
     quoted_lines : int
         Non-empty quoted lines that were blanked or dropped.
+    copied_lines : int
+        Non-empty lines blanked as a copy of a message of the service itself.
     """
 
     text: str
     label: str
     quoted_lines: int = 0
+    copied_lines: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -499,33 +636,62 @@ class MailBody:
     attachments: tuple[TextPart, ...] = ()
 
 
-def mail_body(message: Message) -> MailBody:
-    """The texts of ``message`` (see the module notes for which parts count)."""
+def mail_body(message: Message, *, own_openings: Sequence[str] = ()) -> MailBody:
+    """The texts of ``message`` (see the module notes for which parts count).
+
+    A text holding, unquoted, a line that starts with one of ``own_openings`` (the first
+    words of the service's own messages) is blanked from that line on: it is a copy of a
+    receipt (a top-posted reply, or a vacation notice quoting it whole) and its example
+    lines must never become a request.
+    """
     bodies: list[str] = []
     attachments: list[TextPart] = []
-    _walk(message, bodies, attachments)
-    text, quoted = blank_quoted_lines("\n".join(bodies))
-    return MailBody(TextPart(text, "the message body", quoted), tuple(attachments))
+    _walk(message, bodies, attachments, depth=0)
+    body = _text_part("\n".join(bodies), "the message body", own_openings)
+    texts = (_text_part(part.text, part.label, own_openings) for part in attachments)
+    return MailBody(body, tuple(texts))
 
 
-def _walk(part: Message, bodies: list[str], attachments: list[TextPart]) -> None:
+def _text_part(text: str, label: str, own_openings: Sequence[str]) -> TextPart:
+    text, quoted = blank_quoted_lines(text)
+    text, copied = blank_copied_text(text, own_openings)
+    return TextPart(text, label, quoted, copied)
+
+
+def blank_copied_text(text: str, openings: Sequence[str]) -> tuple[str, int]:
+    """Blank every line from the first one starting with one of ``openings`` to the end.
+
+    Returns the text (with as many lines) and how many non-empty lines were blanked.
+    """
+    if not openings:
+        return text, 0
+    lines = text.split("\n")
+    for index, line in enumerate(lines):
+        if line.lstrip().startswith(tuple(openings)):
+            copied = sum(1 for rest in lines[index:] if rest.strip())
+            return "\n".join(lines[:index] + [""] * (len(lines) - index)), copied
+    return text, 0
+
+
+def _walk(part: Message, bodies: list[str], attachments: list[TextPart], *, depth: int) -> None:
     content_type = part.get_content_type()
     if part.is_multipart():
+        if depth >= MAX_MIME_DEPTH:  # structure_problem refuses such messages before this
+            return
         children = [c for c in part.get_payload() if isinstance(c, Message)]
         if content_type == "multipart/alternative" and children:
             plain = [c for c in children if c.get_content_type() == "text/plain"]
             children = [plain[0] if plain else children[-1]]
         for child in children:
-            _walk(child, bodies, attachments)
+            _walk(child, bodies, attachments, depth=depth + 1)
         return
     if content_type == "message/rfc822":
         return
     filename = _filename(part)
     if filename or part.get_content_disposition() == "attachment":
         if content_type == "text/plain" or filename.lower().endswith(_LIST_FILE_SUFFIXES):
-            text, quoted = blank_quoted_lines(_part_text(part))
             label = f"the attached file '{filename}'" if filename else "an attached text"
-            attachments.append(TextPart(text, label, quoted))
+            attachments.append(TextPart(_part_text(part), label))
         return
     if content_type == "text/plain":
         bodies.append(_part_text(part))
@@ -538,12 +704,15 @@ def _filename(part: Message) -> str:
         name = part.get_filename() or ""
     except Exception:  # a malformed RFC 2231 parameter: treat as unnamed
         return ""
+    name = _unescape_8bit(name[:1000])
     if "=?" in name:
-        name = "".join(
-            piece if isinstance(piece, str) else decode_text(piece, charset)
-            for piece, charset in decode_header(name)
-        )
-    return name.strip().replace("/", "_").replace("\\", "_")
+        with contextlib.suppress(Exception):  # malformed encoded words: the name as it came
+            name = "".join(
+                piece if isinstance(piece, str) else decode_text(piece, charset)
+                for piece, charset in decode_header(name)
+            )
+    name = " ".join(quotable(name).split())[:100]
+    return name.replace("/", "_").replace("\\", "_")
 
 
 def _part_text(part: Message) -> str:

@@ -18,9 +18,10 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -226,22 +227,64 @@ class PlateReader:
         The box may extend beyond the image; those pixels are set to the fill value and
         flagged in ``valid``. Only the tiles the box touches are decompressed.
         """
-        if x1 <= x0 or y1 <= y0:
-            raise ValueError(f"empty box x {x0}:{x1}, y {y0}:{y1}")
-        out = np.full((y1 - y0, x1 - x0), self.fill, dtype=np.int16)
-        valid = np.zeros(out.shape, dtype=bool)
-        ix0, ix1 = max(x0, 0), min(x1, self.nx)
-        iy0, iy1 = max(y0, 0), min(y1, self.ny)
-        if ix1 <= ix0 or iy1 <= iy0:
-            return BoxRead(out, valid, None, self.fill)
-        inside = (slice(iy0 - y0, iy1 - y0), slice(ix0 - x0, ix1 - x0))
+        return read_box_within(self.shape, self.fill, (x0, x1, y0, y1), self._read_inside)
+
+    def _read_inside(self, x0: int, x1: int, y0: int, y1: int) -> npt.NDArray[np.int16]:
         with self._lock:
             if self._stream_compressed:
-                out[inside] = self._hdu.section[iy0:iy1, :][:, ix0:ix1]
-            else:
-                out[inside] = self._hdu.section[iy0:iy1, ix0:ix1]
-        valid[inside] = True
-        return BoxRead(out, valid, inside, self.fill)
+                return np.asarray(self._hdu.section[y0:y1, :][:, x0:x1])
+            return np.asarray(self._hdu.section[y0:y1, x0:x1])
+
+
+class PlateSource(Protocol):
+    """What the cut-out code needs of a stored plate, however it is stored.
+
+    Implemented by :class:`PlateReader` (a FITS plate file: what the store holds, including
+    plates imported from the original media, whose blocks become its tiles unchanged) and
+    by ``extraction.core.media.reader.MediaPlateReader`` (a plate directory on a disc,
+    decoding its blocks directly).
+    """
+
+    #: The plate's header (DSS plate solution, PLATEID, REGION...).
+    header: fits.Header
+    #: ``(NAXIS2, NAXIS1)``: rows and columns of the stored image.
+    shape: tuple[int, int]
+    #: The value of pixels off the image.
+    fill: int
+
+    def read_box(self, x0: int, x1: int, y0: int, y1: int) -> BoxRead:
+        """Columns ``x0 <= x < x1``, rows ``y0 <= y < y1``, 0-based; off-image pixels filled."""
+        ...
+
+    def close(self) -> None:
+        """Release the files."""
+        ...
+
+
+def read_box_within(
+    shape: tuple[int, int],
+    fill: int,
+    box: tuple[int, int, int, int],
+    read_inside: Callable[[int, int, int, int], npt.NDArray[np.int16]],
+) -> BoxRead:
+    """A :class:`BoxRead` of ``box = (x0, x1, y0, y1)`` on an image of ``shape``.
+
+    ``read_inside(x0, x1, y0, y1)`` returns the pixels of a box that lies on the image; it is
+    called at most once, with the part of ``box`` on the image. The rest holds ``fill``.
+    """
+    x0, x1, y0, y1 = box
+    if x1 <= x0 or y1 <= y0:
+        raise ValueError(f"empty box x {x0}:{x1}, y {y0}:{y1}")
+    out = np.full((y1 - y0, x1 - x0), fill, dtype=np.int16)
+    valid = np.zeros(out.shape, dtype=bool)
+    ix0, ix1 = max(x0, 0), min(x1, shape[1])
+    iy0, iy1 = max(y0, 0), min(y1, shape[0])
+    if ix1 <= ix0 or iy1 <= iy0:
+        return BoxRead(out, valid, None, fill)
+    inside = (slice(iy0 - y0, iy1 - y0), slice(ix0 - x0, ix1 - x0))
+    out[inside] = read_inside(ix0, ix1, iy0, iy1)
+    valid[inside] = True
+    return BoxRead(out, valid, inside, fill)
 
 
 _STREAM_MAGIC = (b"\x1f\x8b", b"BZh", b"PK\x03\x04")
@@ -286,9 +329,12 @@ def _check_raw_int16(header: fits.Header, path: Path) -> None:
 
 @dataclass(frozen=True)
 class OpenPlate:
-    """An open plate: its reader and its geometry, valid for one version of the file."""
+    """An open plate: its reader and its geometry, valid for one version of the file.
 
-    reader: PlateReader
+    The cut-out code uses ``reader`` only through :class:`PlateSource`.
+    """
+
+    reader: PlateSource
     geometry: PlateGeometry
     key: tuple[str, int, int, int]
 

@@ -19,6 +19,14 @@ the database, and RMD removes a whole tree: in the async model each of these wou
 transfers of every other user. Threads cost one stack per session, bounded by ``max_cons``.
 Django database connections are per thread; each session closes its connection after every
 command, so an idle FTP session (they may idle for minutes) holds no database connection.
+
+Slots: a connection that has not logged in yet is *pending*. Pending connections are limited
+per client address and in all (``DSSPORTAL_FTP_MAX_PENDING_LOGINS*``) and dropped after
+``DSSPORTAL_FTP_LOGIN_TIMEOUT_S`` seconds, so that clients which connect and say nothing cannot
+take the slots (``DSSPORTAL_FTP_MAX_CONNECTIONS``, per address
+``DSSPORTAL_FTP_MAX_CONNECTIONS_PER_ADDRESS``) that logged-in users need. Password guesses go
+through the same throttled check as web and API log-ins (:mod:`accounts.throttle`), keyed by
+the account and by the client's address, so reconnecting does not reset the delay.
 """
 
 from __future__ import annotations
@@ -27,7 +35,9 @@ import logging
 import os
 import re
 import stat
+import sys
 import threading
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +52,7 @@ from pyftpdlib.handlers import FTPHandler
 from pyftpdlib.ioloop import IOLoop
 from pyftpdlib.servers import ThreadedFTPServer
 
+from accounts.throttle import LoginThrottled
 from extraction.models import StagingDirectory
 from extraction.services.staging import (
     StagingError,
@@ -55,9 +66,6 @@ log = logging.getLogger(__name__)
 #: Seconds a client waits after a failed login before it may try again (pyftpdlib's
 #: ``auth_failed_timeout``; the session is dropped after three failures).
 AUTH_FAILED_DELAY_S = 3.0
-MAX_CONNECTIONS = 256
-#: Control connections from one address; mirroring clients open a handful in parallel.
-MAX_CONNECTIONS_PER_ADDRESS = 10
 IDLE_TIMEOUT_S = 300
 
 #: e = change directory, l = list, r = retrieve, d = delete (DELE and RMD). No w/a/f/m/M/T.
@@ -65,6 +73,11 @@ PERMISSIONS = "elrd"
 ANONYMOUS_LOGINS = frozenset({"anonymous", "ftp"})
 READ_ONLY = "This server only serves downloads: uploading, renaming and creating are not possible"
 NOT_FOUND = "No such file or directory"
+TOO_MANY_PENDING = (
+    "421 Too many connections waiting to log in (from your address, or in all); "
+    "log in on the ones you have or try again shortly."
+)
+LOGIN_TIMED_OUT = "421 No log-in within {seconds} seconds: connection closed."
 LOGIN_FAILED = (
     "login failed: use your portal username or registered e-mail address and your portal password"
 )
@@ -89,7 +102,12 @@ class PortalAuthorizer:
             raise AuthenticationFailed(
                 "anonymous access is not offered: log in with your portal account"
             )
-        user = authenticate(None, username=username, password=password)
+        try:
+            user = authenticate(
+                None, username=username, password=password, remote_address=handler.remote_ip
+            )
+        except LoginThrottled as exc:
+            raise AuthenticationFailed(str(exc)) from None
         if user is None:  # wrong password, unknown name or unverified address, inactive user
             raise AuthenticationFailed(LOGIN_FAILED)
         area = user_area(user)
@@ -301,16 +319,76 @@ class StagingFilesystem(AbstractedFS):
     mkdir = rename = chmod = utime = mkstemp = _refuse
 
 
+class _RefusedBeforeLogin(Exception):
+    """A connection refused on arrival because too many wait to log in."""
+
+
 class PortalHandlerMixin:
     """Session behaviour shared by the plain and the TLS handler: per-session authorizer,
-    database hygiene around every command."""
+    pre-login limits, database hygiene around every command."""
 
     authorizer: Any
     fs: Any
+    server: Any
+    ioloop: Any
+    remote_ip: str
+    authenticated: bool
+    login_timeout: float
 
     def __init__(self, conn: Any, server: Any, ioloop: Any = None) -> None:
         self.authorizer = PortalAuthorizer()
+        self._pending = False
+        self._login_deadline: Any = None
         super().__init__(conn, server, ioloop)  # type: ignore[call-arg]
+
+    # --- pre-login limits -----------------------------------------------------------------
+
+    def handle(self) -> None:
+        """Greet the client, or refuse it when too many connections wait to log in."""
+        if not self.server.pending_login_admit(self.remote_ip):
+            self.respond_w_warning(TOO_MANY_PENDING)  # type: ignore[attr-defined]
+            # Raised out of handle(), pyftpdlib's accept path drops the session at once,
+            # without starting a thread for it (see handle_error).
+            raise _RefusedBeforeLogin
+        self._pending = True
+        super().handle()  # type: ignore[misc]
+
+    def handle_error(self) -> None:
+        if isinstance(sys.exc_info()[1], _RefusedBeforeLogin):
+            self.close()
+            return
+        super().handle_error()  # type: ignore[misc]
+
+    def add_channel(self, map: Any = None, events: Any = None) -> None:
+        super().add_channel(map, events)  # type: ignore[misc]
+        # The threaded server re-adds the session to its own thread's loop: the deadline is
+        # set there, so that it fires in the thread that owns the session.
+        if self._pending and self.ioloop is not self.server.ioloop and self.login_timeout:
+            self._login_deadline = self.ioloop.call_later(
+                self.login_timeout,
+                self._login_timed_out,
+                _errback=self.handle_error,
+            )
+
+    def _login_timed_out(self) -> None:
+        if not self.authenticated and not self._closed:  # type: ignore[attr-defined]
+            self.respond(LOGIN_TIMED_OUT.format(seconds=round(self.login_timeout)))  # type: ignore[attr-defined]
+            self.close_when_done()  # type: ignore[attr-defined]
+
+    def _pending_done(self) -> None:
+        if self._pending:
+            self._pending = False
+            self.server.pending_login_release(self.remote_ip)
+        if self._login_deadline is not None and not self._login_deadline.cancelled:
+            self._login_deadline.cancel()
+
+    def on_login(self, username: str) -> None:
+        self._pending_done()
+        super().on_login(username)  # type: ignore[misc]
+
+    def close(self) -> None:
+        self._pending_done()
+        super().close()  # type: ignore[misc]
 
     def pre_process_command(self, line: str, cmd: str, arg: str) -> None:
         # Every database access of a session happens while a command is processed (paths are
@@ -334,10 +412,32 @@ class PortalFTPServer(ThreadedFTPServer):
     (tests and the benchmark run several, one after another or side by side).
     """
 
+    #: Connections not logged in yet, per client address and in all (see the module doc).
+    max_pending_per_ip = 3
+    max_pending = 64
+
     def __init__(self, address: tuple[str, int], handler: type) -> None:
         self._lock = threading.Lock()
         self._exit = threading.Event()
+        self._pending_lock = threading.Lock()
+        self._pending: Counter[str] = Counter()
         super().__init__(address, handler, ioloop=IOLoop())
+
+    def pending_login_admit(self, ip: str) -> bool:
+        """Count a new connection from ``ip`` as waiting to log in, if the limits allow."""
+        with self._pending_lock:
+            if self._pending[ip] >= self.max_pending_per_ip:
+                return False
+            if sum(self._pending.values()) >= self.max_pending:
+                return False
+            self._pending[ip] += 1
+            return True
+
+    def pending_login_release(self, ip: str) -> None:
+        with self._pending_lock:
+            self._pending[ip] -= 1
+            if self._pending[ip] <= 0:
+                del self._pending[ip]
 
     def _loop(self, handler: Any) -> None:
         try:
@@ -395,7 +495,7 @@ def _tls_handler_base(certfile: str, keyfile: str) -> tuple[type, Any]:
     return TLS_FTPHandler, context
 
 
-def _handler_class(*, auth_failed_delay: float, idle_timeout: int) -> type:
+def _handler_class(*, auth_failed_delay: float, idle_timeout: int, login_timeout: float) -> type:
     """A handler class for one server, configured from settings.
 
     A fresh subclass per server, because pyftpdlib reads its configuration from class
@@ -408,6 +508,7 @@ def _handler_class(*, auth_failed_delay: float, idle_timeout: int) -> type:
         "banner": "dssportal FTP: log in with your portal username or address and password.",
         "auth_failed_timeout": auth_failed_delay,
         "timeout": idle_timeout,
+        "login_timeout": login_timeout,
         "passive_ports": passive_ports_parse(settings.DSSPORTAL_FTP_PASSIVE_PORTS),
         "masquerade_address": settings.DSSPORTAL_FTP_MASQUERADE_ADDRESS or None,
     }
@@ -426,24 +527,42 @@ def ftp_server_build(
     host: str,
     port: int,
     auth_failed_delay: float = AUTH_FAILED_DELAY_S,
-    max_cons: int = MAX_CONNECTIONS,
-    max_cons_per_ip: int = MAX_CONNECTIONS_PER_ADDRESS,
+    max_cons: int | None = None,
+    max_cons_per_ip: int | None = None,
+    max_pending: int | None = None,
+    max_pending_per_ip: int | None = None,
+    login_timeout: float | None = None,
     idle_timeout: int = IDLE_TIMEOUT_S,
 ) -> PortalFTPServer:
     """A listening (not yet serving) FTP server for the staging area; ``port=0`` picks a free
-    port (see ``server.address``). Passive ports, masquerade address and TLS come from the
-    ``DSSPORTAL_FTP_*`` settings. Call ``serve_forever()`` to serve, ``close_all()`` to stop.
+    port (see ``server.address``). Passive ports, masquerade address, TLS and the connection
+    limits (where not given) come from the ``DSSPORTAL_FTP_*`` settings. Call
+    ``serve_forever()`` to serve, ``close_all()`` to stop.
 
     Raises
     ------
     django.core.exceptions.ImproperlyConfigured
         When the FTP settings are malformed or the TLS certificate cannot be used.
     """
-    handler = _handler_class(auth_failed_delay=auth_failed_delay, idle_timeout=idle_timeout)
+    handler = _handler_class(
+        auth_failed_delay=auth_failed_delay,
+        idle_timeout=idle_timeout,
+        login_timeout=_or(login_timeout, settings.DSSPORTAL_FTP_LOGIN_TIMEOUT_S),
+    )
     server = PortalFTPServer((host, port), handler)
-    server.max_cons = max_cons
-    server.max_cons_per_ip = max_cons_per_ip
+    server.max_cons = _or(max_cons, settings.DSSPORTAL_FTP_MAX_CONNECTIONS)
+    server.max_cons_per_ip = _or(
+        max_cons_per_ip, settings.DSSPORTAL_FTP_MAX_CONNECTIONS_PER_ADDRESS
+    )
+    server.max_pending = _or(max_pending, settings.DSSPORTAL_FTP_MAX_PENDING_LOGINS)
+    server.max_pending_per_ip = _or(
+        max_pending_per_ip, settings.DSSPORTAL_FTP_MAX_PENDING_LOGINS_PER_ADDRESS
+    )
     return server
+
+
+def _or(value: Any, default: Any) -> Any:
+    return default if value is None else value
 
 
 def ftp_server_describe(server: PortalFTPServer) -> str:

@@ -26,6 +26,7 @@ from extraction.core.requestlist import DeletionEntry, parse_deletion_list
 from extraction.core.textformat import human_bytes
 from extraction.mail.replies import Reply, fill, printable, reading_notes, signature
 from extraction.models import StagingDirectory
+from extraction.services.requests import rejected_listing
 from extraction.services.staging import StagingError, staging_directory_delete
 
 log = logging.getLogger(__name__)
@@ -127,10 +128,13 @@ def deletion_text(
         ]
         out.append("")
     if ignored:
+        listed = rejected_listing(ignored)
         out.append("IGNORED")
-        for line in ignored:
+        for line in listed.shown:
             out.append(fill(f"line {line.line_no}: {line.name}", indent=2, subsequent=6))
             out.append(fill(line.reason, indent=6))
+        if listed.more:
+            out.append(fill(f"... and {listed.more} more ignored line(s), not listed.", indent=2))
         out.append("")
     out += _live_directories(user)
     out += reading_notes(source, unread)

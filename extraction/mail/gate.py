@@ -17,15 +17,20 @@ Who gets a reply
   Reply-To or to the address the message came from.
 - A stranger: nothing is served; at most one notice per address per 24 hours pointing at
   registration.
-- Nobody, for automated mail (RFC 3834: ``Auto-Submitted`` other than ``no``,
-  ``Precedence`` bulk/junk/list, ``List-Id``, an empty ``Return-Path``, reports), for mail
-  to neither service address, for duplicates and for failures. Responses to mail (bounces,
-  vacation notices) and mailing-list copies are not even read; ``auto-generated`` mail from
-  a registered user (a scripted request) is served without a receipt.
+- Nobody, for mail written by a machine (RFC 3834 and the usual heuristics, see
+  :func:`extraction.core.mailtext.automation_reason`: ``Auto-Submitted``, ``Precedence``
+  bulk/junk/list, ``List-Id``, null, MAILER-DAEMON, postmaster or ``-request`` senders,
+  reports, the service's own addresses, vacation subjects), which is never acted on
+  either; for mail to neither service address, for duplicates and for failures.
 
 Messages without a Message-ID get a synthetic one: a hash of the sender, the text that
 was read and the UTC day of the Date header (of arrival without one), so that a message
-retried by an MTA still makes one request.
+retried by an MTA still makes one request. A message is the same as an earlier one when
+routing, sender and Message-ID agree: another sender's Message-ID never silences it.
+
+Whatever the bytes, :func:`mail_handle` returns an outcome and the message is recorded:
+every text stored is made :func:`~extraction.core.safetext.storable` (no NUL, no lone
+surrogate), and a fault of the gate itself is recorded as ``failed`` with the reason.
 
 Where the rest lives
 --------------------
@@ -47,6 +52,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, transact
 from accounts.models import User
 from accounts.selectors import user_for_sender
 from extraction.core import mailtext
+from extraction.core.safetext import storable
 from extraction.mail.deletion import deletion_list_handle
 from extraction.mail.incoming import Incoming, incoming_read, max_mail_bytes
 from extraction.mail.replies import (
@@ -56,6 +62,7 @@ from extraction.mail.replies import (
     reply_send,
     stranger_reply,
     too_large_reply,
+    unreadable_reply,
 )
 from extraction.models import (
     FieldStatus,
@@ -65,6 +72,9 @@ from extraction.models import (
     Request,
 )
 from extraction.services.requests import parse_with_limits, request_create_from_text
+
+#: How much of a fault's description the record keeps.
+_DETAIL_CHARS = 10_000
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +127,7 @@ class _Outbox:
             log.exception("reply to %s could not be sent", self.reply.to)
             if self.record_id is not None:
                 InboundMail.objects.filter(pk=self.record_id).update(
-                    replied=False, detail=f"reply could not be sent: {exc}"[:2000]
+                    replied=False, detail=storable(f"reply could not be sent: {exc}"[:2000])
                 )
 
 
@@ -151,7 +161,18 @@ def mail_handle(raw: bytes, *, kind: str | None = None) -> MailOutcome:
             raise
         except Exception as exc:
             log.exception("incoming message could not be handled")
-            return _record_failure(raw, exc)
+            try:
+                return _record_failure(raw, exc)
+            except TEMPORARY_ERRORS:
+                raise
+            except Exception:
+                log.exception("the failure of an incoming message could not be recorded")
+                return MailOutcome(
+                    outcome=InboundMailOutcome.FAILED,
+                    kind=InboundMailKind.UNROUTABLE,
+                    sender="",
+                    detail=f"{type(exc).__name__}; the message could not even be recorded",
+                )
     except TEMPORARY_ERRORS as exc:
         raise MailTemporaryFailure(f"database unavailable: {exc}") from exc
 
@@ -194,7 +215,7 @@ def _claim_and_act(incoming: Incoming, outbox: _Outbox) -> MailOutcome:
         return _duplicate(incoming, record)
     outcome = _act(incoming, record, outbox)
     record.outcome = outcome.outcome
-    record.detail = outcome.detail[:10_000]
+    record.detail = storable(outcome.detail[:_DETAIL_CHARS])
     record.request = outcome.request
     record.replied = outbox.reply is not None
     record.save()
@@ -207,11 +228,11 @@ def _claim_and_act(incoming: Incoming, outbox: _Outbox) -> MailOutcome:
 def _new_record(incoming: Incoming) -> InboundMail:
     limit = settings.DSSPORTAL_MAX_MAIL_BYTES
     return InboundMail(
-        message_id=incoming.message_id[:255],
+        message_id=storable(incoming.message_id[:255]),
         message_id_synthetic=incoming.message_id_synthetic,
-        sender=(incoming.sender or "")[:254],
+        sender=storable((incoming.sender or "")[:254]),
         kind=incoming.kind,
-        subject=incoming.subject,
+        subject=storable(incoming.subject[:255]),
         size=len(incoming.raw),
         outcome=InboundMailOutcome.FAILED,  # until decided, in the same transaction
         raw=incoming.raw[:limit],
@@ -240,9 +261,9 @@ def _duplicate(incoming: Incoming, record: InboundMail) -> MailOutcome:
 def _act(incoming: Incoming, record: InboundMail, outbox: _Outbox) -> MailOutcome:
     """Decide what the message is and do it; ``outbox.reply`` is set when a reply is due."""
     result = MailOutcome(outcome="", kind=incoming.kind, sender=incoming.sender or "")
-    if incoming.automation is not None and incoming.automation[1]:
+    if incoming.automation is not None:
         result.outcome = InboundMailOutcome.AUTO_SUBMITTED
-        result.detail = f"not read: {incoming.automation[0]}"
+        result.detail = f"not read, not answered: {incoming.automation}"
         return result
     if incoming.kind == InboundMailKind.UNROUTABLE and not incoming.ambiguous:
         result.outcome, result.detail = InboundMailOutcome.UNROUTABLE, incoming.route_note
@@ -252,7 +273,11 @@ def _act(incoming: Incoming, record: InboundMail, outbox: _Outbox) -> MailOutcom
     if user is None:
         return _stranger(incoming, result, outbox)
     reply: Reply | None
-    if incoming.too_large:
+    if incoming.unreadable is not None:
+        result.outcome = InboundMailOutcome.UNREADABLE
+        result.detail = incoming.unreadable
+        reply = unreadable_reply(incoming, user)
+    elif incoming.too_large:
         result.outcome = InboundMailOutcome.TOO_LARGE
         result.detail = f"{len(incoming.raw)} bytes; the limit is {max_mail_bytes()}"
         reply = too_large_reply(incoming, user)
@@ -263,10 +288,7 @@ def _act(incoming: Incoming, record: InboundMail, outbox: _Outbox) -> MailOutcom
         reply = _request(incoming, user, result)
     else:
         reply = _deletion(incoming, user, result)
-    if incoming.silent:
-        result.detail += f"; no reply ({incoming.automation[0]})" if incoming.automation else ""
-    elif reply is not None:
-        outbox.reply = reply
+    outbox.reply = reply
     return result
 
 
@@ -276,9 +298,6 @@ def _stranger(incoming: Incoming, result: MailOutcome, outbox: _Outbox) -> MailO
         result.detail = "From holds no single address; nothing to reply to"
         return result
     result.detail = f"{incoming.sender} is not a verified address of an active user"
-    if incoming.silent:
-        result.detail += "; no notice (automatic mail)"
-        return result
     recent = InboundMail.objects.filter(
         sender=incoming.sender,
         outcome=InboundMailOutcome.STRANGER,
@@ -305,6 +324,16 @@ def _request_counts(text: str) -> tuple[int, int]:
 def _request(incoming: Incoming, user: User, result: MailOutcome) -> Reply | None:
     assert incoming.body is not None
     source, unread = mailtext.choose_text(incoming.body, _request_counts)
+    if source.copied_lines and not _request_counts(source.text)[0]:
+        # Nothing to serve but a copy of our own message: a responder that quoted a
+        # receipt without marking itself (a human adds lines above it). Answering it
+        # would start a loop.
+        result.outcome = InboundMailOutcome.AUTO_SUBMITTED
+        result.detail = (
+            "not read, not answered: holds a copy of a message of the archive and no valid "
+            "field of its own (taken for an automatic reply)"
+        )
+        return None
     created = request_create_from_text(
         user=user, text=source.text, source="mail", message_id=incoming.message_id
     )
@@ -318,7 +347,7 @@ def _request(incoming: Incoming, user: User, result: MailOutcome) -> Reply | Non
     result.detail = (
         f"request #{created.request.pk} from {source.label}: {len(created.fields)} field(s), "
         f"{accepted} queued, {len(created.fields) - accepted} skipped for quota, "
-        f"{len(created.rejected)} line(s) rejected"
+        f"{created.request.n_rejected} line(s) rejected"
     )
     return receipt_reply(created=created, source=source, unread=unread, to=user.email)
 
@@ -342,30 +371,36 @@ def _deletion(incoming: Incoming, user: User, result: MailOutcome) -> Reply:
 
 def _record_failure(raw: bytes, exc: Exception) -> MailOutcome:
     """Keep a message the gate could not handle, for the staff; it holds no dedup key, so
-    the same message delivered again is tried again."""
+    the same message delivered again is tried again. What is read of its headers is
+    best-effort: when even that fails, the record keeps the bytes and the reason."""
     limit = max_mail_bytes()
     try:
         message = mailtext.parse_headers_only(raw)
         sender = mailtext.sender_address(message) or ""
-        subject = mailtext.header_text(message, "Subject")[:255]
-        message_id = (mailtext.message_id_of(message) or "")[:255]
+        subject = mailtext.header_text(message, "Subject")
+        message_id = mailtext.message_id_of(message) or ""
     except Exception:
         sender = subject = message_id = ""
-    record = InboundMail.objects.create(
-        message_id=message_id,
-        sender=sender[:254],
-        kind=InboundMailKind.UNROUTABLE,
-        subject=subject,
-        size=len(raw),
-        outcome=InboundMailOutcome.FAILED,
-        detail=f"{type(exc).__name__}: {exc}"[:10_000],
-        raw=raw[:limit],
-        raw_truncated=len(raw) > limit,
-    )
+    try:
+        detail = f"{type(exc).__name__}: {exc}"
+    except Exception:  # an exception whose text cannot be shown
+        detail = type(exc).__name__
+    with transaction.atomic():  # a savepoint: a failed insert leaves the connection usable
+        record = InboundMail.objects.create(
+            message_id=storable(message_id[:255]),
+            sender=storable(sender[:254]),
+            kind=InboundMailKind.UNROUTABLE,
+            subject=storable(subject[:255]),
+            size=len(raw),
+            outcome=InboundMailOutcome.FAILED,
+            detail=storable(detail[:_DETAIL_CHARS]),
+            raw=raw[:limit],
+            raw_truncated=len(raw) > limit,
+        )
     return MailOutcome(
         outcome=record.outcome,
         kind=record.kind,
-        sender=sender,
+        sender=record.sender,
         inbound=record,
         detail=record.detail,
     )

@@ -2,15 +2,17 @@
 
 :func:`incoming_read` turns the raw bytes into an :class:`Incoming`: its routing (request,
 deletion, both or neither service address), sender, Message-ID (a synthetic one when it
-has none, a hash of an overlong one), the RFC 3834 signs of automatic mail and, unless
-the message is larger than ``DSSPORTAL_MAX_MAIL_BYTES``, its texts. The parsing itself
-lives in the pure helpers of :mod:`extraction.core.mailtext`; this module applies the
-settings and the clock.
+has none, a hash of an overlong or unprintable one), the signs of automatic mail and,
+unless the message is larger than ``DSSPORTAL_MAX_MAIL_BYTES`` or its MIME structure is
+refused, its texts. Whatever the bytes, reading never raises and every text it returns
+can be stored and quoted. The parsing itself lives in the pure helpers of
+:mod:`extraction.core.mailtext`; this module applies the settings and the clock.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import message_from_bytes
@@ -23,10 +25,22 @@ from extraction.core import mailtext
 from extraction.core.mailtext import MailBody
 from extraction.models import InboundMailKind
 
-__all__ = ["Incoming", "incoming_read", "max_mail_bytes"]
+__all__ = ["OWN_OPENINGS", "Incoming", "incoming_read", "max_mail_bytes", "own_addresses"]
+
+#: How every message of the service starts (:mod:`extraction.mail.replies`, the completion
+#: message of :mod:`extraction.services.notify`): a text holding one of these unquoted is a
+#: copy of our own mail, read only above it. ("Your message of 20" is followed by a date.)
+OWN_OPENINGS = (
+    "Your list was received as DSS request #",
+    "Your message of 20",
+    "Your deletion list was read",
+    "Your DSS request #",
+)
 
 #: A Message-ID longer than this is replaced by a hash of it (it must fit the record).
 _LONG_MESSAGE_ID = 200
+#: What a Message-ID may hold to be kept as written: printable ASCII, no blank.
+_PRINTABLE_ASCII = re.compile(r"[!-~]+")
 
 
 def max_mail_bytes() -> int:
@@ -47,31 +61,41 @@ class Incoming:
     message_id: str
     message_id_synthetic: bool
     references: list[str]
-    automation: tuple[str, bool] | None
-    body: MailBody | None  # None when too large: only the headers were read
+    automation: str | None  # why it was written by a machine: never acted on nor answered
+    body: MailBody | None  # None when too large or unreadable: only the headers were read
     received: datetime
+    unreadable: str | None = None  # why the MIME structure was not read
 
     @property
     def too_large(self) -> bool:
-        return self.body is None
+        return self.body is None and self.unreadable is None
 
     @property
-    def silent(self) -> bool:
-        """Whether RFC 3834 forbids any reply to this message."""
-        return self.automation is not None
+    def threadable(self) -> bool:
+        """Whether a reply may name the Message-ID: not one the gate made up or hashed."""
+        return not self.message_id.endswith(".dssportal.invalid>")
 
     @property
     def dedup_key(self) -> str:
-        return hashlib.sha256(f"{self.kind}\0{self.message_id}".encode()).hexdigest()
+        """The same message: same routing, same sender and same Message-ID. The sender is
+        part of it so that a stranger who sends a Message-ID first cannot silence (or take
+        over) a user's later message carrying it."""
+        key = f"{self.kind}\0{self.sender or ''}\0{self.message_id}"
+        return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def incoming_read(raw: bytes, *, forced_kind: str | None) -> Incoming:
     """Read ``raw``; ``forced_kind`` (``ingest_mail --kind``) overrides the recipients."""
     too_large = len(raw) > settings.DSSPORTAL_MAX_MAIL_BYTES
-    if too_large:
+    unreadable = None if too_large else mailtext.structure_problem(raw)
+    if too_large or unreadable:
         message = mailtext.parse_headers_only(raw)
     else:
-        message = message_from_bytes(raw, policy=compat32)
+        try:
+            message = message_from_bytes(raw, policy=compat32)
+        except RecursionError:  # nesting the count of structure_problem did not see
+            unreadable = "its parts are nested too deeply to be read"
+            message = mailtext.parse_headers_only(raw)
     kind: str
     kind, route_note = mailtext.recipient_kind(
         message,
@@ -84,7 +108,9 @@ def incoming_read(raw: bytes, *, forced_kind: str | None) -> Incoming:
     if ambiguous:
         kind = InboundMailKind.UNROUTABLE
     sender = mailtext.sender_address(message)
-    body = None if too_large else mailtext.mail_body(message)
+    body = None
+    if not (too_large or unreadable):
+        body = mailtext.mail_body(message, own_openings=OWN_OPENINGS)
     received = timezone.now()
     real_id = mailtext.message_id_of(message)
     message_id, synthetic = real_id, False
@@ -95,8 +121,9 @@ def incoming_read(raw: bytes, *, forced_kind: str | None) -> Incoming:
             content = "\0".join(part.text for part in (body.body, *body.attachments))
         message_id = mailtext.synthetic_message_id(sender=sender or "", body=content, day=day)
         synthetic = True
-    elif len(message_id) > _LONG_MESSAGE_ID:
-        digest = hashlib.sha256(message_id.encode("utf-8", "replace")).hexdigest()[:40]
+    elif len(message_id) > _LONG_MESSAGE_ID or not _PRINTABLE_ASCII.fullmatch(message_id):
+        # Kept as a hash: it must fit the record, and it is copied into reply headers.
+        digest = hashlib.sha256(message_id.encode("utf-8", "surrogatepass")).hexdigest()[:40]
         message_id = f"<{digest}@long-message-id.dssportal.invalid>"
     return Incoming(
         raw=raw,
@@ -108,9 +135,20 @@ def incoming_read(raw: bytes, *, forced_kind: str | None) -> Incoming:
         message_id=message_id,
         message_id_synthetic=synthetic,
         references=mailtext.references_of(message),
-        automation=mailtext.automation_reason(message),
+        automation=mailtext.automation_reason(message, own_addresses=own_addresses()),
         body=body,
         received=received,
+        unreadable=unreadable,
+    )
+
+
+def own_addresses() -> tuple[str, ...]:
+    """The addresses the service sends from or is reached at: mail from them is a loop."""
+    return (
+        settings.DSSPORTAL_REQUEST_ADDRESS,
+        settings.DSSPORTAL_DELETE_ADDRESS,
+        settings.DEFAULT_FROM_EMAIL,
+        settings.SERVER_EMAIL,
     )
 
 

@@ -2,11 +2,15 @@
 
 Every reply is written for an astronomer reading it in a terminal mail client: wrapped to
 :data:`WIDTH` columns, the user's own lines quoted back fit to print, and signed with the
-two service addresses. The gate (:mod:`extraction.mail.gate`) decides which reply is due
-inside its transaction and calls :func:`reply_send` after the commit; the RFC 3834
-headers and the sending itself are shared with the completion message
-(:mod:`extraction.services.notify`). The reply to a deletion list is written by
-:mod:`extraction.mail.deletion`, with the helpers at the end of this module.
+two service addresses. Anything copied from the message into a reply goes through
+:func:`printable` (control and bidi characters removed, cut short), rejected lines are
+listed up to ``DSSPORTAL_MAX_LISTED_ERRORS`` with a count of the rest, and the sending
+helper strips control characters from every body once more. The gate
+(:mod:`extraction.mail.gate`) decides which reply is due inside its transaction and calls
+:func:`reply_send` after the commit; the RFC 3834 headers and the sending itself are
+shared with the completion message (:mod:`extraction.services.notify`). The reply to a
+deletion list is written by :mod:`extraction.mail.deletion`, with the helpers at the end
+of this module.
 """
 
 from __future__ import annotations
@@ -22,12 +26,13 @@ from django.utils import timezone
 
 from accounts.models import User
 from extraction.core.mailtext import TextPart
+from extraction.core.safetext import clip, listing, quotable
 from extraction.core.surveys import output_file_name, survey_help, survey_tokens_text
 from extraction.core.textformat import human_bytes
 from extraction.mail.incoming import Incoming, max_mail_bytes
 from extraction.models import Field, FieldStatus
 from extraction.services.notify import auto_reply_headers, auto_reply_send, request_web_url
-from extraction.services.requests import RequestOutcome
+from extraction.services.requests import RequestOutcome, rejected_listing
 
 __all__ = [
     "WIDTH",
@@ -42,9 +47,12 @@ __all__ = [
     "signature",
     "stranger_reply",
     "too_large_reply",
+    "unreadable_reply",
 ]
 
 WIDTH = 72
+#: How many unread texts (attachments) a reply names; the rest are counted.
+_UNREAD_LISTED = 5
 
 _EXAMPLE_LINES = (
     "field01 12  5 13    30 45 32   10. 10. B1950 DSS1 e    G",
@@ -77,7 +85,7 @@ def reply_send(reply: Reply, *, incoming: Incoming) -> None:
 def _reply_headers(incoming: Incoming) -> dict[str, str]:
     """RFC 3834 headers, threaded under the message when it had a real Message-ID."""
     return auto_reply_headers(
-        in_reply_to=None if incoming.message_id_synthetic else incoming.message_id,
+        in_reply_to=incoming.message_id if incoming.threadable else None,
         references=incoming.references[-10:],
     )
 
@@ -99,7 +107,7 @@ def receipt_reply(
 
 
 def _receipt_subject(created: RequestOutcome) -> str:
-    pk, n_fields, n_bad = created.request.pk, len(created.fields), len(created.rejected)
+    pk, n_fields, n_bad = created.request.pk, len(created.fields), created.request.n_rejected
     if not n_fields:
         return f"DSS request #{pk}: no valid field, nothing to extract"
     bad = f", {n_bad} line(s) rejected" if n_bad else ""
@@ -136,7 +144,7 @@ def receipt_text(
                     if skipped
                     else ""
                 )
-                + f", {len(result.rejected)} line(s) rejected.",
+                + f", {request.n_rejected} line(s) rejected.",
                 indent=2,
             ),
             "",
@@ -170,7 +178,7 @@ def _accepted_section(fields: Sequence[Field]) -> list[str]:
             name = output_file_name(f.stem, f.compression)
             what = f"{name}, about {human_bytes(f.expected_bytes)}"
         mode = f"plate {f.plate_id_asked}" if f.mode == "plate" else _MODE_WORDS[f.mode]
-        out.append(f"  line {f.line_no:<4} {f.identifier} -> {what}")
+        out.append(f"  line {f.line_no:<4} {printable(f.identifier)} -> {what}")
         detail = (
             f"{f.survey}  {f.ra_text} {f.dec_text} ({f.equinox})  "
             f"{f.width_arcmin:g}' x {f.height_arcmin:g}'  {mode}"
@@ -184,11 +192,21 @@ def _accepted_section(fields: Sequence[Field]) -> list[str]:
 def _rejected_section(rejected: Sequence[Mapping[str, object]]) -> list[str]:
     if not rejected:
         return []
+    listed = rejected_listing(rejected)
     out = ["REJECTED LINES (not read; please correct them and send them again)"]
-    for entry in rejected:
+    for entry in listed.shown:
         text = printable(str(entry["text"]))
         out.append(fill(f"line {entry['line']}: {text}", indent=2, subsequent=6))
-        out.append(fill(str(entry["error"]), indent=6))
+        out.append(fill(printable(str(entry["error"]), limit=400), indent=6))
+    if listed.more:
+        out.append(
+            fill(
+                f"... and {listed.more} more rejected line(s), not listed here; the request "
+                "page lists the first ones too. Please check the whole list before sending it "
+                "again.",
+                indent=2,
+            )
+        )
     return [*out, ""]
 
 
@@ -249,7 +267,7 @@ def _format_help() -> list[str]:
 
 
 def _sent_phrase(incoming: Incoming) -> str:
-    subject = f' (subject "{incoming.subject[:60]}")' if incoming.subject else ""
+    subject = f' (subject "{printable(incoming.subject, 60)}")' if incoming.subject else ""
     return f"Your message of {incoming.received:%Y-%m-%d %H:%M} UTC{subject}"
 
 
@@ -304,6 +322,27 @@ def too_large_reply(incoming: Incoming, user: User) -> Reply:
     )
 
 
+def unreadable_reply(incoming: Incoming, user: User) -> Reply:
+    body = [
+        fill(
+            f"{_sent_phrase(incoming)} could not be read: {incoming.unreadable}. Nothing in "
+            "it was read and no request was made."
+        ),
+        "",
+        fill(
+            "Please send the list as plain text in the body of a new message (not forwarded, "
+            f"without attachments) to {settings.DSSPORTAL_REQUEST_ADDRESS}."
+        ),
+        "",
+        *signature(),
+    ]
+    return Reply(
+        to=user.email,
+        subject="Your message to the DSS archive could not be read",
+        body="\n".join(body) + "\n",
+    )
+
+
 def both_addresses_reply(incoming: Incoming, user: User) -> Reply:
     body = [
         fill(
@@ -336,9 +375,16 @@ def reading_notes(source: TextPart, unread: Sequence[TextPart]) -> list[str]:
             f"{source.quoted_lines} line(s) quoted from an earlier message (starting with "
             "'>') were not read."
         )
-    for part in unread:
-        if part.text.strip():
-            notes.append(f"{part.label[0].upper()}{part.label[1:]} was not read.")
+    if source.copied_lines:
+        notes.append(
+            f"{source.copied_lines} line(s) copied from a message of the DSS archive were not read."
+        )
+    unread_texts = [part for part in unread if part.text.strip()]
+    listed = listing(unread_texts, limit=_UNREAD_LISTED)
+    for part in listed.shown:
+        notes.append(f"{part.label[0].upper()}{part.label[1:]} was not read.")
+    if listed.more:
+        notes.append(f"{listed.more} other attached text(s) were not read.")
     return [fill(note) for note in notes] + ([""] if notes else [])
 
 
@@ -354,11 +400,9 @@ def signature() -> list[str]:
 
 
 def printable(text: str, limit: int = 200) -> str:
-    """A user line fit to quote: blanks collapsed, control characters escaped, cut short."""
-    text = " ".join(text.split())
-    if not text.isprintable():
-        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+    """A user's text fit to quote: control and bidi characters (ESC, U+202E, NUL ...)
+    removed, blanks collapsed, cut short."""
+    return clip(" ".join(quotable(text).split()), limit)
 
 
 def fill(text: str, *, indent: int = 0, subsequent: int | None = None) -> str:

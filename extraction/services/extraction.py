@@ -7,13 +7,16 @@ completion is decided under a row lock, so the completion mail goes out exactly 
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import socket
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -23,6 +26,7 @@ from extraction.core.platestore import open_plate
 from extraction.core.preview import preview_png
 from extraction.core.surveys import output_file_name
 from extraction.models import Field, FieldStatus
+from extraction.services.leases import lease_release, lease_take
 from extraction.services.lifecycle import request_settle
 from extraction.services.selection import (
     FieldSkip,
@@ -38,10 +42,6 @@ from extraction.services.staging import (
 )
 
 log = logging.getLogger(__name__)
-
-#: A field still "running" this long after it started belongs to a worker that died; the
-#: queue's retry (longer than its timeout) hands it to another worker, which may reclaim it.
-STALE_AFTER = timedelta(seconds=300)
 
 #: Output name of a mode-n field: ``<stem>.plates.txt`` (never an image suffix, see naming).
 PLATE_LIST_SUFFIX = ".plates.txt"
@@ -61,13 +61,14 @@ class Extracted:
 
 
 def _claim(field_id: int) -> bool:
-    """Move the field to running; False when another worker has it or it is finished."""
-    now = timezone.now()
-    claimable = Q(status=FieldStatus.QUEUED) | Q(
-        status=FieldStatus.RUNNING, started_at__lt=now - STALE_AFTER
-    )
+    """Move the field to running; False when it is finished.
+
+    Called with the field's lease held (services.leases): a field still ``running`` then
+    belongs to a worker that died, and is taken over at once.
+    """
+    claimable = Q(status=FieldStatus.QUEUED) | Q(status=FieldStatus.RUNNING)
     claimed = Field.objects.filter(claimable, pk=field_id).update(
-        status=FieldStatus.RUNNING, started_at=now, attempts=F("attempts") + 1
+        status=FieldStatus.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1
     )
     return claimed == 1
 
@@ -92,6 +93,16 @@ def _target(field: Field) -> FieldTarget:
         width_arcmin=field.width_arcmin,
         height_arcmin=field.height_arcmin,
     )
+
+
+def scratch_root() -> Path:
+    """Where partial files are written: on the staging filesystem, outside every user area."""
+    return Path(settings.STAGING_DIR) / ".partial"
+
+
+def scratch_dir() -> Path:
+    """This process's scratch folder: the sweeper removes it once the process is dead."""
+    return scratch_root() / f"{socket.gethostname()}-{os.getpid()}"
 
 
 def preview_path(field: Field) -> Path:
@@ -197,8 +208,19 @@ def _publish(field: Field, made: Extracted) -> None:
         name=made.output_name,
         payload=made.payload,
         record=record,
+        scratch=scratch_dir(),
         then=(lambda: _write_preview(field, preview)) if preview is not None else None,
     )
+
+
+def _failure_message(exc: Exception) -> str:
+    """What the user reads about a field that failed for a reason of ours, not theirs."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            "the archive's staging disk is full, so this field was not written; the archive "
+            "staff can retry it once space is freed."
+        )
+    return f"internal error ({type(exc).__name__}); the archive staff can retry it."
 
 
 def field_extract(*, field_id: int) -> str:
@@ -207,6 +229,17 @@ def field_extract(*, field_id: int) -> str:
     The staging directory is created by the first file written into it, never before.
     Returns the field's status afterwards, or ``"not claimed"`` when another worker has it.
     """
+    if not lease_take(field_id):
+        return "not claimed"
+    status = "not claimed"
+    try:
+        status = _field_extract_leased(field_id)
+    finally:
+        lease_release(field_id, finished=status != FieldStatus.RUNNING)
+    return status
+
+
+def _field_extract_leased(field_id: int) -> str:
     if not _claim(field_id):
         return "not claimed"
     field = Field.objects.select_related("request").get(pk=field_id)
@@ -220,11 +253,7 @@ def field_extract(*, field_id: int) -> str:
         _finish(field_id, status=FieldStatus.SKIPPED, message=str(skip))
     except Exception as exc:
         log.exception("field %s failed", field_id)
-        _finish(
-            field_id,
-            status=FieldStatus.FAILED,
-            message=f"internal error ({type(exc).__name__}); the archive staff can retry it.",
-        )
+        _finish(field_id, status=FieldStatus.FAILED, message=_failure_message(exc))
     request_settle(request_id=field.request_id)
     return Field.objects.values_list("status", flat=True).get(pk=field_id)
 

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.urls import reverse
 
+from extraction.core.safetext import quotable
 from extraction.core.textformat import human_bytes
 from extraction.models import Field, FieldStatus, Request, RequestStatus, StagingDirectory
 from extraction.services.links import staging_ftp_url, staging_web_url
@@ -46,10 +47,15 @@ def reply_headers(request: Request) -> dict[str, str]:
 
 
 def auto_reply_send(*, to: str, subject: str, body: str, headers: Mapping[str, str]) -> None:
-    """Send one plain-text automatic message from ``DEFAULT_FROM_EMAIL`` to ``to``."""
+    """Send one plain-text automatic message from ``DEFAULT_FROM_EMAIL`` to ``to``.
+
+    Subject and body are stripped of control and bidi characters here, once for every
+    message: whatever a reply copied from its input, no terminal escape, U+202E or NUL
+    reaches a reader's mail client.
+    """
     message = EmailMessage(
-        subject=subject,
-        body=body,
+        subject=" ".join(quotable(subject).split()),
+        body=quotable(body),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[to],
         headers=dict(headers),
@@ -145,10 +151,9 @@ def completion_text(request: Request) -> str:
         for field in not_served:
             parts.append(f"  line {field.line_no} ({field.identifier}): {field.message}")
         parts.append("")
-    if request.rejected_lines:
+    if request.n_rejected:
         parts.append(
-            f"{len(request.rejected_lines)} line(s) of your list could not be read; the "
-            f"receipt named them."
+            f"{request.n_rejected} line(s) of your list could not be read; the receipt named them."
         )
         parts.append("")
     if done and live is not None:

@@ -12,6 +12,7 @@ import os
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -171,6 +172,20 @@ class _Extent:
     height: int
 
 
+def plate_identity(
+    *, header: fits.Header, survey: str | None = None, source: str
+) -> tuple[str, str]:
+    """The (survey, plate id) a DSS header would be catalogued under.
+
+    Raises
+    ------
+    PlateImportError
+        No DSS plate solution, no usable PLATEID, or an unknown or mismatched survey.
+    """
+    _require_solution(header, source)
+    return _survey_of(header, survey, source), _plate_id_of(header, source)
+
+
 # -- Writes -----------------------------------------------------------------------------
 
 
@@ -188,6 +203,7 @@ def plate_register(
     band: str | None = None,
     compression: str = "RICE_1",
     source: str = "header",
+    store: Callable[[Path, fits.Header], object] | None = None,
 ) -> Plate:
     """Catalogue a plate from its DSS header, storing its pixels when given.
 
@@ -211,6 +227,10 @@ def plate_register(
         Tile compression of the stored file, ``"RICE_1"`` or ``"HCOMPRESS_1"``.
     source
         Names the input in error messages (a file path, a generator name).
+    store
+        Instead of ``data``: writes the plate file itself, given its path in the store and
+        the plate's header cards (the media import, whose tiles are ready-made). The
+        extent is then the header's NAXIS1 x NAXIS2 at CNPIX1/CNPIX2.
 
     Raises
     ------
@@ -223,18 +243,20 @@ def plate_register(
     geometry = _geometry_of(header, survey, source)
     cards = plate_header_cards(header)
     stored: Path | None = None
-    if data is not None:
+    extent: _Extent | None = None
+    if data is not None or store is not None:
         stored = plate_store_path(survey=survey, plate_id=plate_id)
         stored.parent.mkdir(parents=True, exist_ok=True)
         try:
-            write_plate(stored, data, cards, compression=compression)
+            if store is not None:
+                store(stored, cards)
+                height, width = int(header["NAXIS2"]), int(header["NAXIS1"])
+            elif data is not None:
+                write_plate(stored, data, cards, compression=compression)
+                height, width = data.shape
         except PlateStoreError as exc:
             raise PlateImportError(f"{source}: {exc}") from None
-        extent: _Extent | None = _Extent(
-            int(header.get("CNPIX1", 0)), int(header.get("CNPIX2", 0)), data.shape[1], data.shape[0]
-        )
-    else:
-        extent = None
+        extent = _Extent(int(header.get("CNPIX1", 0)), int(header.get("CNPIX2", 0)), width, height)
     fields = _catalogue_fields(header, geometry, survey, band)
     fields["header"] = cards.tostring(endcard=False, padding=False)
     fields["synthetic"] = synthetic

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -12,6 +14,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from extraction.core.requestlist import FieldSpec, ParsedList, expected_bytes, parse_request_list
+from extraction.core.safetext import Listing, clip, listing, storable
 from extraction.core.textformat import human_bytes
 from extraction.models import Field, FieldStatus, Request, RequestStatus, StagingDirectory
 from extraction.services.lifecycle import request_settle
@@ -23,6 +26,8 @@ log = logging.getLogger(__name__)
 #: What a plate list (mode n) is expected to take in staging, for the quota: a few header
 #: lines and one line per plate; a field lies on at most a dozen plates of a survey.
 PLATE_LIST_EXPECTED_BYTES = 4096
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -51,6 +56,26 @@ def parse_with_limits(text: str) -> ParsedList:
         max_lines=settings.DSSPORTAL_MAX_REQUEST_LINES,
     )
     return plate_ids_checked(parsed)
+
+
+#: How much of one rejected line (and of its error) a request stores and quotes.
+REJECTED_TEXT_CHARS = 200
+REJECTED_ERROR_CHARS = 400
+
+
+def rejected_listing(rejected: Sequence[T], *, total: int | None = None) -> Listing[T]:
+    """The rejected lines a reply, page or API answer shows: at most
+    ``DSSPORTAL_MAX_LISTED_ERRORS`` of them, with the count of the rest (``total`` is
+    ``Request.n_rejected`` when ``rejected`` is the stored, already bounded, list)."""
+    return listing(rejected, limit=settings.DSSPORTAL_MAX_LISTED_ERRORS, total=total)
+
+
+def _rejected_entry(line_no: int, raw: str, error: str | None) -> dict[str, int | str | None]:
+    return {
+        "line": line_no,
+        "text": clip(raw, REJECTED_TEXT_CHARS),
+        "error": clip(error or "", REJECTED_ERROR_CHARS),
+    }
 
 
 def bytes_reserved(*, user: User) -> int:
@@ -108,7 +133,12 @@ def request_create_from_text(
     Every list is stored, even when no line is valid. A ``message_id`` seen before returns
     the earlier request with ``duplicate=True`` and queues nothing. Fields whose expected
     size does not fit in the user's remaining staging quota are skipped with the numbers.
+    The text is made :func:`~extraction.core.safetext.storable` first (no NUL, no lone
+    surrogate: no database refuses it); ``Request.rejected_lines`` keeps the first
+    ``DSSPORTAL_MAX_LISTED_ERRORS`` rejected lines, each cut short, and ``n_rejected``
+    counts them all, so a megabyte of bad lines stores a few kilobytes of errors.
     """
+    text = storable(text)
     if message_id:
         existing = Request.objects.filter(message_id=message_id).first()
         if existing is not None and existing.user_id == user.pk:
@@ -138,15 +168,13 @@ def _store(
 ) -> RequestOutcome:
     # Serialise a user's submissions so two lists cannot both spend the same quota.
     User.objects.select_for_update().filter(pk=user.pk).first()
-    rejected = [
-        {"line": line.line_no, "text": line.raw, "error": line.error} for line in parsed.errors
-    ]
+    rejected = [_rejected_entry(line.line_no, line.raw, line.error) for line in parsed.errors]
     request = Request.objects.create(
         user=user,
         source=source,
         message_id=message_id or None,
         raw_text=text,
-        rejected_lines=rejected,
+        rejected_lines=rejected[: settings.DSSPORTAL_MAX_LISTED_ERRORS],
         n_rejected=len(rejected),
     )
     rows = [
@@ -232,5 +260,4 @@ def fields_retry_failed(*, request: Request) -> int:
 def _enqueue_all(field_ids: list[int]) -> None:
     from extraction import tasks
 
-    for field_id in field_ids:
-        tasks.enqueue_field(field_id)
+    tasks.enqueue_fields(field_ids)

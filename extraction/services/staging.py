@@ -67,11 +67,6 @@ def _checked_path(directory: StagingDirectory) -> Path:
     return expected
 
 
-def scratch_dir() -> Path:
-    """Where partial files are written: on the staging filesystem, outside every user area."""
-    return staging_root() / ".partial"
-
-
 def previews_dir(request_id: int) -> Path:
     """Quick-look images of one request's fields; removed with its staging directory."""
     return Path(settings.PREVIEWS_DIR) / str(int(request_id))
@@ -132,6 +127,7 @@ def staging_file_publish(
     name: str,
     payload: bytes,
     record: Callable[[], bool],
+    scratch: Path,
     then: Callable[[], None] | None = None,
 ) -> StagingDirectory | None:
     """Write one finished file into the request's staging directory, and record it.
@@ -140,7 +136,8 @@ def staging_file_publish(
     worker already recorded it, and then nothing is written), the directory (row and folder,
     created here for the first file, never before), its bytes (a guarded update that fails
     once the directory is deleted, which serialises this with :func:`staging_directory_delete`
-    on every database), the file, then ``then()`` (the preview). Raises
+    on every database), the file (through a temporary in ``scratch``, on the same
+    filesystem), then ``then()`` (the preview). Raises
     :class:`StagingDeleted` when the directory is gone, and nothing is recorded. Returns the
     directory, or None when ``record`` declined.
     """
@@ -153,7 +150,7 @@ def staging_file_publish(
         if live.update(bytes=F("bytes") + len(payload)) != 1:
             raise _deleted_error(directory)
         path.mkdir(parents=True, exist_ok=True)
-        write_atomically(path / name, payload, scratch=scratch_dir())
+        write_atomically(path / name, payload, scratch=scratch)
         if then is not None:
             then()
     return directory
@@ -195,14 +192,26 @@ def staging_directory_delete(*, directory: StagingDirectory, reason: str) -> Del
                 message=f"cancelled: staging directory {directory.name} was deleted "
                 f"({reason}) before this field was made.",
             )
-        if path.exists():
-            shutil.rmtree(path)
+        _remove_tree(path)
         if directory.request_id is not None:
             shutil.rmtree(previews_dir(directory.request_id), ignore_errors=True)
     if marked and directory.request_id is not None:
         request_settle(request_id=directory.request_id)
     log.info("deleted staging directory %s (%s, %d bytes)", directory.name, reason, freed)
     return Deletion(name=directory.name, freed_bytes=freed, cancelled_fields=cancelled)
+
+
+def _remove_tree(path: Path) -> None:
+    """rmtree that tolerates a concurrent deletion (the expiry schedule on two hosts at once)."""
+    for _attempt in range(3):
+        try:
+            shutil.rmtree(path)
+        except FileNotFoundError:
+            continue  # the other deleter removed something first; go over what is left
+        else:
+            return
+    if path.exists():
+        shutil.rmtree(path)
 
 
 def staging_expire(*, now: datetime | None = None) -> list[Deletion]:

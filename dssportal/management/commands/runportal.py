@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import sys
-import time
 from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandParser
+
+from dssportal.supervise import supervise
 
 
 class Command(BaseCommand):
@@ -39,7 +38,7 @@ class Command(BaseCommand):
                 str(settings.DSSPORTAL_FTP_PORT),
             ]
         self._banner(options["host"], options["port"], "ftp" in services)
-        self._supervise(services)
+        supervise(services, self.stdout.write)
 
     def _banner(self, host: str, port: int, with_ftp: bool) -> None:
         base = f"http://{host}:{port}"
@@ -53,23 +52,3 @@ class Command(BaseCommand):
             lines.append(f"  ftp      {settings.DSSPORTAL_FTP_PUBLIC_URL}/")
         lines += [f"  data     {settings.DATA_DIR}", "Press Ctrl-C once to stop everything.", ""]
         self.stdout.write("\n".join(lines))
-
-    def _supervise(self, services: dict[str, list[str]]) -> None:
-        children = {name: subprocess.Popen(argv) for name, argv in services.items()}
-        try:
-            while all(child.poll() is None for child in children.values()):
-                time.sleep(0.5)
-            stopped = [name for name, child in children.items() if child.poll() is not None]
-            self.stderr.write(f"{', '.join(stopped)} stopped; stopping the rest.")
-        except KeyboardInterrupt:
-            self.stdout.write("\nStopping web, worker and FTP...")
-        finally:
-            for child in children.values():
-                if child.poll() is None:
-                    child.send_signal(signal.SIGINT)
-            deadline = time.monotonic() + 15
-            for child in children.values():
-                try:
-                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    child.kill()

@@ -5,6 +5,11 @@ unregistered sender, too large ... are handled); 75 (EX_TEMPFAIL) when the datab
 unreachable, so that an MTA piping a message keeps it and retries. A message that failed
 temporarily is never marked handled: it stays in ``new/`` of a Maildir and unseen on IMAP.
 
+A message the gate could not handle (outcome ``failed``: recorded, with the reason, for
+the staff) never blocks the queue: in a Maildir it is moved to the ``.Quarantine``
+folder (Maildir++, so a mail client shows it) with the reason in an
+``X-DSSportal-Quarantined`` header; on IMAP it is marked seen and flagged.
+
 The command only reads arguments and loops; :func:`extraction.mail.gate.mail_handle` does
 the work. Handling is idempotent by Message-ID, so re-running over the same mail is safe.
 """
@@ -28,13 +33,17 @@ from urllib.parse import unquote, urlsplit
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from dssportal.db import close_stale_connections
-from extraction.mail.gate import MailTemporaryFailure, mail_handle
+from extraction.core.safetext import clip, quotable
+from extraction.mail.gate import MailOutcome, MailTemporaryFailure, mail_handle
+from extraction.models import InboundMailOutcome
 
 log = logging.getLogger(__name__)
 
 EX_TEMPFAIL = 75
 EX_USAGE = 64
 IMAP_PASSWORD_ENV = "DSSPORTAL_IMAP_PASSWORD"
+QUARANTINE_FOLDER = ".Quarantine"
+QUARANTINE_HEADER = "X-DSSportal-Quarantined"
 
 
 class Command(BaseCommand):
@@ -90,7 +99,8 @@ class Command(BaseCommand):
             raise CommandError(
                 f"temporary failure, try again later: {exc}", returncode=EX_TEMPFAIL
             ) from exc
-        self.stdout.write(f"{outcome.outcome}: {outcome.detail}".rstrip(": "))
+        detail = clip(" ".join(quotable(outcome.detail).split()), 500)
+        self.stdout.write(f"{outcome.outcome}: {detail}".rstrip(": "))
 
     # -- Maildir -------------------------------------------------------------------------
 
@@ -106,9 +116,16 @@ class Command(BaseCommand):
                 raw = (new / name).read_bytes()
             except FileNotFoundError:  # another run took it
                 continue
+            except OSError as exc:  # a directory, no permission: not a message to read
+                counts["unreadable file"] += 1
+                _quarantine(root, new / name, None, f"not readable: {exc}")
+                continue
             outcome = self._handle_or_stop(raw, kind, counts)
             if outcome is None:
                 break
+            if outcome.outcome == InboundMailOutcome.FAILED:
+                _quarantine(root, new / name, raw, outcome.detail)
+                continue
             # Mark it handled the Maildir way: moved to cur/ with the Seen flag.
             os.replace(new / name, cur / f"{name.split(':', 1)[0]}:2,S")
         self._finish(counts)
@@ -162,14 +179,18 @@ class Command(BaseCommand):
                 raw = _fetch(connection, uid)
                 if raw is None:
                     continue
-                if self._handle_or_stop(raw, kind, counts) is None:
+                outcome = self._handle_or_stop(raw, kind, counts)
+                if outcome is None:
                     return True
-                connection.uid("STORE", uid, "+FLAGS.SILENT", "(\\Seen)")
+                flags = "(\\Seen \\Flagged)" if outcome.outcome == "failed" else "(\\Seen)"
+                connection.uid("STORE", uid, "+FLAGS.SILENT", flags)
         return False
 
     # -- shared ----------------------------------------------------------------------------
 
-    def _handle_or_stop(self, raw: bytes, kind: str | None, counts: Counter[str]) -> str | None:
+    def _handle_or_stop(
+        self, raw: bytes, kind: str | None, counts: Counter[str]
+    ) -> MailOutcome | None:
         """Handle one message; None (and the failure counted) when it must be kept."""
         close_stale_connections()
         try:
@@ -179,7 +200,7 @@ class Command(BaseCommand):
             self.stderr.write(f"temporary failure, stopping; the rest is kept: {exc}")
             return None
         counts[outcome.outcome] += 1
-        return outcome.outcome
+        return outcome
 
     def _progress(self, items: list[str], label: str) -> Iterable[str]:
         if not sys.stderr.isatty() or len(items) < 2:
@@ -279,6 +300,24 @@ def _literals(data: Iterable[object]) -> Iterator[bytes]:
     for item in data:
         if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes):
             yield item[1]
+
+
+def _quarantine(root: Path, path: Path, raw: bytes | None, reason: str) -> None:
+    """Move a message the gate could not handle out of ``new/`` into the Maildir++ folder
+    ``.Quarantine``, the reason in a header on top, so that the queue goes on."""
+    folder = root / QUARANTINE_FOLDER
+    for sub in ("cur", "new", "tmp"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    target = folder / "cur" / f"{path.name.split(':', 1)[0]}:2,"
+    log.error("message %s quarantined in %s: %s", path.name, target, reason)
+    if raw is None:
+        os.replace(path, target)
+        return
+    why = clip(" ".join(quotable(reason).split()), 500).encode("ascii", "replace")
+    temporary = folder / "tmp" / path.name
+    temporary.write_bytes(QUARANTINE_HEADER.encode() + b": " + why + b"\r\n" + raw)
+    os.replace(temporary, target)
+    path.unlink()
 
 
 _MBOX_FROM_QUOTE = re.compile(rb"^>(>*From )", re.MULTILINE)

@@ -12,6 +12,7 @@ refused at RCPT time. The database work runs in one worker thread, outside the e
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +28,8 @@ from django.db import connections
 from dssportal.db import close_stale_connections
 from extraction.core.mailtext import base_address
 from extraction.mail import gate as mailgate
+
+log = logging.getLogger(__name__)
 
 #: Messages up to this size reach the gate (which answers "too large" itself, politely);
 #: beyond it the MTA bounces them.
@@ -50,6 +53,9 @@ def deliver(raw: bytes, kind: str) -> str:
         outcome = mailgate.mail_handle(raw, kind=kind)
     except mailgate.MailTemporaryFailure:
         return "451 4.3.0 Temporary failure of the DSS archive, try again later"
+    except Exception:  # the gate records its own faults; this is a fault in recording one
+        log.exception("LMTP delivery to the mail gate failed")
+        return "451 4.3.0 The DSS archive could not take this message now, try again later"
     finally:
         close_stale_connections()
     return f"250 2.0.0 {outcome.outcome}"

@@ -1,0 +1,221 @@
+"""Abuse limits: a growing delay after failed log-ins, and windowed counts for registrations
+and for mails sent to one address.
+
+Why a table and not django-axes or the cache: the limits must hold across gunicorn workers,
+FTP session threads and several hosts. The database is the one store every one of them shares
+in every deployment (SQLite embedded, PostgreSQL in production), whereas the cache is
+per-process memory unless Redis is configured, and Django's database cache cannot increment
+atomically. django-axes keys on a request object the FTP server does not have and throttles
+only after the fact; here each attempt is counted *before* the password is checked, under a
+row lock, so that a hundred guesses sent in parallel cannot all pass the gate together.
+
+Log-in policy, per account and per client address (each key on its own): the first
+``free`` failures cost nothing; after that an attempt is refused until
+``min(2 ** (failures - free), max)`` seconds have passed since the last one (1, 2, 4, ... s).
+A success clears the account's count; failures are forgotten after a quiet day.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from accounts.models import ThrottleCounter, User
+
+#: Failures are forgotten when none happened for this long.
+FORGET_AFTER = timedelta(days=1)
+
+
+class LoginThrottled(Exception):
+    """Too many failed log-ins for an account or from an address: try again later."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(
+            "Too many failed log-ins for this account or from your network: wait "
+            f"{_human_seconds(retry_after_s)} before trying again. Forgot your password? "
+            "Ask for a reset link on the log-in page."
+        )
+
+
+class RateLimited(Exception):
+    """A windowed limit is reached; ``str()`` says which and for how long."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message)
+
+
+def _human_seconds(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = math.ceil(seconds / 60)
+    if minutes < 90:
+        return f"{minutes} minutes"
+    return f"{math.ceil(minutes / 60)} hours"
+
+
+# --- keys -----------------------------------------------------------------------------------
+
+
+def client_address(request: HttpRequest | None) -> str | None:
+    """The client's IP address: ``REMOTE_ADDR``, or the address the trusted reverse proxies
+    (``DSSPORTAL_TRUSTED_PROXIES`` of them) recorded last in ``X-Forwarded-For``."""
+    if request is None:
+        return None
+    proxies = int(settings.DSSPORTAL_TRUSTED_PROXIES)
+    if proxies:
+        hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
+        hops = [h for h in hops if h]
+        if len(hops) >= proxies:
+            return hops[-proxies]
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def address_key(address: str) -> str:
+    """One key per IPv4 address and per IPv6 /64 (one subscriber's usual allocation)."""
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return "ip:" + _digest(address)
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return f"ip:{ip.ipv4_mapped}"
+        return f"ip:{ipaddress.ip_network(f'{ip}/64', strict=False)}"
+    return f"ip:{ip}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+
+
+def account_key(*, user: User | None, login: str) -> str:
+    """The account a login names: its user (username and addresses share one count), or the
+    name as typed for unknown names, so that both kinds are throttled alike."""
+    if user is not None:
+        return f"user:{user.pk}"
+    return "login:" + _digest(login.strip().casefold())
+
+
+# --- counters -------------------------------------------------------------------------------
+
+
+def _locked(key: str) -> ThrottleCounter:
+    """The counter row for ``key``, locked for this transaction (created when missing)."""
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            ThrottleCounter.objects.get_or_create(
+                key=key, defaults={"window_started_at": now, "last_at": now}
+            )
+    except IntegrityError:
+        pass  # created meanwhile by a concurrent attempt
+    return ThrottleCounter.objects.select_for_update().get(key=key)
+
+
+def login_delay_s(failures: int, *, free: int) -> int:
+    """Seconds an attempt must wait after the last one, given the failures counted so far."""
+    if failures < free:
+        return 0
+    return min(2 ** min(failures - free, 30), int(settings.DSSPORTAL_LOGIN_MAX_DELAY_S))
+
+
+def _login_keys(account: str, address: str | None) -> list[tuple[str, int]]:
+    keys = [(account, int(settings.DSSPORTAL_LOGIN_FREE_FAILURES_PER_ACCOUNT))]
+    if address:
+        keys.append((address_key(address), int(settings.DSSPORTAL_LOGIN_FREE_FAILURES_PER_ADDRESS)))
+    return keys
+
+
+def login_attempt_start(*, account: str, address: str | None) -> None:
+    """Count one password attempt for the account and the address, or refuse it.
+
+    The attempt is counted as a failure before the password is checked
+    (:func:`login_succeeded` takes it back), so parallel attempts are bounded too.
+
+    Raises
+    ------
+    LoginThrottled
+        When the account or the address must wait; nothing is counted then.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        rows = []
+        for key, free in _login_keys(account, address):
+            row = _locked(key)
+            if now - row.last_at > FORGET_AFTER:
+                row.count = 0
+            wait = row.last_at + timedelta(seconds=login_delay_s(row.count, free=free)) - now
+            if row.count >= free and wait.total_seconds() > 0:
+                raise LoginThrottled(max(1, math.ceil(wait.total_seconds())))
+            rows.append(row)
+        for row in rows:
+            row.count += 1
+            row.last_at = now
+            row.save(update_fields=["count", "last_at"])
+
+
+def login_succeeded(*, account: str, address: str | None) -> None:
+    """A right password: the account's count starts again; the address gets its attempt back."""
+    with transaction.atomic():
+        ThrottleCounter.objects.filter(key=account).update(count=0)
+        if address:
+            row = _locked(address_key(address))
+            if row.count:
+                row.count -= 1
+                row.save(update_fields=["count"])
+
+
+def login_failures_forget(*, user: User) -> None:
+    """After a password reset the account's owner is known: let them log in at once."""
+    ThrottleCounter.objects.filter(key=account_key(user=user, login="")).update(count=0)
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most ``count`` events per ``window`` for one key."""
+
+    count: int
+    window: timedelta
+    message: str  # says what is limited; the wait is appended
+
+
+def rate_limit_take(*, key: str, limit: Limit) -> None:
+    """Count one event under ``key``.
+
+    Raises
+    ------
+    RateLimited
+        When the window already holds ``limit.count`` events; nothing is counted then.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        row = _locked(key)
+        if now - row.window_started_at >= limit.window:
+            row.count = 0
+            row.window_started_at = now
+        if row.count >= limit.count:
+            wait = max(1, math.ceil((row.window_started_at + limit.window - now).total_seconds()))
+            raise RateLimited(f"{limit.message} Please try again in {_human_seconds(wait)}.", wait)
+        row.count += 1
+        row.last_at = now
+        row.save(update_fields=["count", "window_started_at", "last_at"])
+
+
+#: Longer than every window and than FORGET_AFTER: an older counter no longer limits anything.
+IDLE_COUNTER_AGE = timedelta(days=2)
+
+
+def throttle_counters_prune() -> int:
+    """Delete counters idle for longer than any window (scheduled daily); returns how many."""
+    cutoff = timezone.now() - IDLE_COUNTER_AGE
+    deleted, _ = ThrottleCounter.objects.filter(last_at__lt=cutoff).delete()
+    return deleted

@@ -1,0 +1,94 @@
+"""Throughput from mail in to completion mail out (issue 13), against the two-worker floor.
+
+One request of BENCH_FIELDS (default 1,000) 10'x10' DSS2 gzip fields on a full-size plate is
+handed to the mail gate (``mail_handle``, what ``ingest_mail`` and ``runlmtp`` call); the clock
+stops when the completion mail is in the outbox. ``manage.py qcluster`` with 2 workers does the
+work, on whatever DATABASE_URL and REDIS_URL say (SQLite and the ORM broker by default):
+
+    .venv/bin/python bench/bench_pipeline.py
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/EMPTY_DB REDIS_URL=redis://127.0.0.1:6379/N \\
+        .venv/bin/python bench/bench_pipeline.py
+
+The floor is the single-field floor (decode the tiles + gzip-1 + write) measured in the same
+run, shared by 2 workers: BENCH_FIELDS x floor / 2. Target: within 1.5x.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("DSSPORTAL_REQUEST_ADDRESS", "dss-request@bench.example")
+
+from _common import ROOT, best_of, full_dss2_plate
+from bench_extraction import DATA, N_FIELDS, floor_field, register, request_text
+
+
+def completion_mail_sent(request_id: int) -> bool:
+    marker = f"Subject: DSS request #{request_id}: ".encode()
+    return any(
+        marker in path.read_bytes() and b"ready" in path.read_bytes()
+        for path in (DATA / "outbox").glob("*.eml")
+    )
+
+
+def main() -> None:
+    import django
+    from django.core.management import call_command
+
+    from accounts.services import user_create
+    from extraction.core.platestore import open_plate
+    from extraction.mail.gate import mail_handle
+    from extraction.models import Request
+
+    call_command("migrate", verbosity=0)
+    path = full_dss2_plate()
+    plate = open_plate(path)
+    ra, dec = (float(v) for v in plate.geometry.pixel_to_sky(11520.0, 11520.0))
+    (DATA / "floor").mkdir()
+    floor = best_of(lambda: floor_field(path, ra, dec, DATA / "floor" / "f.fits.gz", "G"), 15)
+    register(path)
+    user_create(username="bench", email="bench@example.org", password="x", quota_mb=100_000)
+    body = request_text(path, N_FIELDS).replace("\n", "\r\n")
+    message = (
+        "From: Bench <bench@example.org>\r\nTo: dss-request@bench.example\r\n"
+        "Subject: bench\r\nMessage-ID: <bench-pipeline@example.org>\r\n"
+        "Date: Mon, 05 Jan 2026 10:31:00 +0000\r\nContent-Type: text/plain\r\n\r\n"
+        f"{body}\r\n"
+    ).encode()
+    broker = "Redis" if os.environ.get("REDIS_URL") else "ORM"
+    database = django.db.connection.vendor
+    cluster = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "qcluster"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=os.environ.copy(),
+    )
+    try:
+        time.sleep(5)  # let the cluster start its workers before the clock runs
+        started = time.perf_counter()
+        mail_handle(message, kind="request")
+        received = time.perf_counter() - started
+        request = Request.objects.get(message_id__contains="bench-pipeline")
+        while not completion_mail_sent(request.pk):
+            time.sleep(0.1)
+        elapsed = time.perf_counter() - started
+    finally:
+        cluster.terminate()
+        cluster.wait(timeout=60)
+    request.refresh_from_db()
+    ideal = N_FIELDS * floor / 2
+    print(
+        f"mail in -> completion mail out, {N_FIELDS} 10'x10' DSS2 gzip fields, qcluster with 2 "
+        f"workers ({database}, {broker} broker): {elapsed:.1f} s = {N_FIELDS / elapsed:.1f} "
+        f"fields/s (gate {received:.2f} s); floor {floor * 1000:.1f} ms/field on 2 workers = "
+        f"{ideal:.1f} s -> {elapsed / ideal:.2f}x (target <= 1.5x: "
+        f"{'met' if elapsed / ideal <= 1.5 else 'NOT met'}); {request.n_done} done, "
+        f"{request.n_failed} failed, {request.n_skipped} skipped"
+    )
+
+
+if __name__ == "__main__":
+    main()

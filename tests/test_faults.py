@@ -1,0 +1,346 @@
+"""Faults with real processes: task clusters on Redis and PostgreSQL killed, restarted, cut off.
+
+Each test mails a batch to ``ingest_mail`` (the MTA's path), runs real ``qcluster`` processes
+and checks what the user gets: every field done exactly once (one file each, bytes counted
+once), no partial or stray file, exactly one completion mail, and no field waiting for a retry
+timer. The database is a fresh PostgreSQL database on the server of ``DATABASE_URL`` (or the
+local one); the broker is ``DSSPORTAL_TEST_REDIS_URL`` or a private ``redis-server``. Never the
+shared servers themselves: PostgreSQL is "restarted" by terminating this database's backends.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+PROBE = Path(__file__).with_name("fault_probe.py")
+REQUEST_ADDRESS = "dss-request@archive.example"
+LINE = "f{n:04d} 14 29 56 -62 41 05 1. 1. J2000 DSS1 0025 U"
+REDIS_DB_URL = os.environ.get("DSSPORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/1")
+
+pytestmark = pytest.mark.processes
+
+
+def _server_url() -> urllib.parse.SplitResult:
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        url = "postgres://postgres@127.0.0.1:5432/dss_faults"
+    return urllib.parse.urlsplit(url)
+
+
+@dataclass
+class Site:
+    env: dict[str, str]
+    db_url: str
+    data_dir: Path
+
+    def sql(self, query: str, *params: object) -> list[tuple[object, ...]]:
+        with psycopg.connect(self.db_url, autocommit=True) as db:
+            return db.execute(query, params).fetchall()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    server = _server_url()
+    name = f"{server.path.lstrip('/')}_faults_{os.getpid()}"
+    admin_url = server._replace(path="/postgres").geturl()
+    try:
+        with psycopg.connect(admin_url, autocommit=True) as db:
+            db.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {server.hostname}:{server.port} is needed: {exc}")
+    db_url = server._replace(path=f"/{name}").geturl()
+    data_dir = tmp_path_factory.mktemp("faults")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(
+            ("DSSPORTAL_", "DATABASE_URL", "REDIS_URL", "EMAIL_", "DEBUG", "DJANGO_ALLOW_ASYNC")
+        )
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="dssportal.settings",
+        DEBUG="0",
+        SECRET_KEY="fault-tests-" + "s" * 50,
+        DATABASE_URL=db_url,
+        DSSPORTAL_DATA_DIR=str(data_dir),
+        REDIS_URL=REDIS_DB_URL,
+        DSSPORTAL_REQUEST_ADDRESS=REQUEST_ADDRESS,
+        DSSPORTAL_DELETE_ADDRESS="dss-delete@archive.example",
+        DSSPORTAL_SWEEP_SECONDS="1",
+        DSSPORTAL_WORKERS="2",
+        LOG_LEVEL="WARNING",
+    )
+    ready = subprocess.run(
+        [sys.executable, str(PROBE), "setup"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert ready.returncode == 0, ready.stderr
+    try:
+        yield Site(env=env, db_url=db_url, data_dir=data_dir)
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as db:
+            db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def broker(site: Site) -> Iterator[redis.Redis]:
+    """The shared test Redis database, with no task left over from an earlier test."""
+    connection = redis.Redis.from_url(site.env["REDIS_URL"])
+    connection.delete("django_q:dssportal:q")
+    yield connection
+    connection.delete("django_q:dssportal:q")
+    connection.close()
+
+
+class Clusters:
+    """qcluster processes, each in its own process group as under systemd."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env, self.log_dir, self.running = env, log_dir, list[subprocess.Popen[bytes]]()
+
+    def start(self, **env: str) -> subprocess.Popen[bytes]:
+        log = (self.log_dir / f"qcluster-{len(self.running)}.log").open("wb")
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "qcluster"],
+            env={**self.env, **env},
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.running.append(process)
+        return process
+
+    def stop_all(self) -> None:
+        for process in self.running:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)
+
+
+@pytest.fixture
+def clusters(site: Site, tmp_path: Path) -> Iterator[Clusters]:
+    running = Clusters(site.env, tmp_path)
+    try:
+        yield running
+    finally:
+        running.stop_all()
+
+
+def mail(n_fields: int, tag: str) -> bytes:
+    body = "\r\n".join(LINE.format(n=n) for n in range(n_fields))
+    return (
+        f"From: Alice <alice@example.org>\r\nTo: {REQUEST_ADDRESS}\r\nSubject: batch {tag}\r\n"
+        f"Message-ID: <batch-{tag}@example.org>\r\nDate: Mon, 05 Jan 2026 10:31:00 +0000\r\n"
+        f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    ).encode()
+
+
+def ingest(site: Site, message: bytes) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "ingest_mail", "--kind", "request"],
+        env=site.env,
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdin is not None
+    process.stdin.write(message)
+    process.stdin.close()
+    return process
+
+
+def mail_batch(site: Site, n_fields: int, tag: str) -> int:
+    process = ingest(site, mail(n_fields, tag))
+    assert process.wait(timeout=120) == 0, process.stderr.read() if process.stderr else ""
+    ((request_id,),) = site.sql(
+        "SELECT id FROM extraction_request WHERE message_id LIKE %s", f"%batch-{tag}@example.org%"
+    )
+    return int(request_id)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> float:
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < timeout, f"waited {timeout} s for {what}"
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+def done_count(site: Site, request_id: int) -> int:
+    ((n,),) = site.sql(
+        "SELECT count(*) FROM extraction_field WHERE request_id = %s AND status = 'done'",
+        request_id,
+    )
+    return int(n)
+
+
+def notified(site: Site, request_id: int) -> bool:
+    ((at,),) = site.sql("SELECT notified_at FROM extraction_request WHERE id = %s", request_id)
+    return at is not None
+
+
+def completion_mails(site: Site, request_id: int) -> list[Path]:
+    outbox = site.data_dir / "outbox"
+    marker = f"Subject: DSS request #{request_id}: ".encode()
+    return [
+        p for p in outbox.glob("*.eml") if marker in p.read_bytes() and b"ready" in p.read_bytes()
+    ]
+
+
+def assert_done_exactly_once(site: Site, request_id: int, n_fields: int) -> None:
+    statuses = site.sql(
+        "SELECT status, count(*) FROM extraction_field WHERE request_id = %s GROUP BY status",
+        request_id,
+    )
+    assert dict(statuses) == {"done": n_fields}
+    ((path, recorded_bytes),) = site.sql(
+        "SELECT path, bytes FROM extraction_stagingdirectory WHERE request_id = %s", request_id
+    )
+    staged = sorted((site.data_dir / "staging" / str(path)).iterdir())
+    assert [p.name for p in staged] == [f"f{n:04d}.fits" for n in range(n_fields)]
+    assert recorded_bytes == sum(p.stat().st_size for p in staged), "bytes counted twice"
+    time.sleep(1.5)  # a second completion mail would be sent by now, dead scratch removed
+    partial = site.data_dir / "staging" / ".partial"
+    assert [p for p in partial.glob("**/*") if p.is_file()] == [], "a partial file is left"
+    assert len(completion_mails(site, request_id)) == 1
+
+
+def test_sigkill_of_a_cluster_mid_batch_loses_nothing_and_qcluster_stops_on_sigterm(
+    site: Site, broker: redis.Redis, clusters: Clusters
+) -> None:
+    n_fields = 120
+    first, second = clusters.start(), clusters.start()
+    request_id = mail_batch(site, n_fields, "sigkill")
+    wait_until(lambda: done_count(site, request_id) >= 20, 120, "20 fields done")
+
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait(timeout=10)
+    killed_at = time.monotonic()
+    assert done_count(site, request_id) < n_fields, "the batch ended before the kill"
+    time.sleep(1)
+    restarted = clusters.start()
+    wait_until(lambda: notified(site, request_id), 60, "the completion mail")
+    recovery = time.monotonic() - killed_at
+    assert recovery < 30, f"the batch took {recovery:.0f} s to finish after the kill"
+    assert_done_exactly_once(site, request_id, n_fields)
+
+    # systemd's stop: SIGTERM to the whole process group; a shell's `kill PID`: the main one.
+    started = time.monotonic()
+    os.killpg(second.pid, signal.SIGTERM)
+    restarted.send_signal(signal.SIGTERM)
+    second.wait(timeout=30)
+    restarted.wait(timeout=30)
+    stop_time = time.monotonic() - started
+    assert stop_time < 10, f"qcluster took {stop_time:.1f} s to stop after SIGTERM"
+
+
+def test_database_connections_cut_mid_batch_then_every_field_is_done_once(
+    site: Site, broker: redis.Redis, clusters: Clusters
+) -> None:
+    n_fields = 60
+    clusters.start()
+    request_id = mail_batch(site, n_fields, "pgcut")
+    wait_until(lambda: done_count(site, request_id) >= 10, 120, "10 fields done")
+    name = site.db_url.rsplit("/", 1)[1]
+    for _ in range(3):  # what a PostgreSQL restart does to every open connection
+        site.sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            name,
+        )
+        time.sleep(0.3)
+    wait_until(lambda: notified(site, request_id), 60, "the completion mail")
+    assert_done_exactly_once(site, request_id, n_fields)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_redis_restarted_mid_batch_loses_no_field(
+    site: Site, clusters: Clusters, tmp_path: Path
+) -> None:
+    executable = shutil.which("redis-server")
+    assert executable, "redis-server is needed (CI starts one; apt-get install redis-server)"
+    port = free_port()
+
+    def start_redis() -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            [
+                executable,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(tmp_path),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        probe = redis.Redis(port=port)
+        wait_until(lambda: _pings(probe), 10, "redis-server")
+        return process
+
+    server = start_redis()
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        clusters.start(REDIS_URL=url)
+        n_fields = 60
+        request_id = mail_batch(
+            Site(env={**site.env, "REDIS_URL": url}, db_url=site.db_url, data_dir=site.data_dir),
+            n_fields,
+            "redis",
+        )
+        wait_until(lambda: done_count(site, request_id) >= 10, 120, "10 fields done")
+        server.kill()  # no persistence: every task still in the queue is gone
+        server.wait(timeout=10)
+        time.sleep(1)
+        server = start_redis()
+        wait_until(lambda: notified(site, request_id), 60, "the completion mail")
+        assert_done_exactly_once(site, request_id, n_fields)
+    finally:
+        clusters.stop_all()
+        server.kill()
+        server.wait(timeout=10)
+
+
+def _pings(connection: redis.Redis) -> bool:
+    try:
+        return bool(connection.ping())
+    except redis.ConnectionError:
+        return False
+
+
+def test_the_same_mail_from_two_processes_at_once_makes_one_request(
+    site: Site, broker: redis.Redis
+) -> None:
+    message = mail(3, "twice")
+    both = [ingest(site, message), ingest(site, message)]
+    assert [process.wait(timeout=120) for process in both] == [0, 0]
+    ((n_requests,),) = site.sql(
+        "SELECT count(*) FROM extraction_request WHERE message_id LIKE %s",
+        "%batch-twice@example.org%",
+    )
+    assert n_requests == 1
