@@ -106,6 +106,7 @@ class FieldInline(admin.TabularInline):
         "plate",
         "output_name",
         "bytes",
+        "deleted_at",
         "message",
     )
     readonly_fields = fields
@@ -126,6 +127,7 @@ class RequestAdmin(admin.ModelAdmin):
         "n_done",
         "n_skipped",
         "n_failed",
+        "n_cancelled",
         "n_rejected",
         "staging_link",
     )
@@ -159,6 +161,8 @@ class RequestAdmin(admin.ModelAdmin):
         "n_done",
         "n_skipped",
         "n_failed",
+        "n_cancelled",
+        "retries",
         "expected_bytes",
         "finished_at",
         "notified_at",
@@ -174,13 +178,24 @@ class RequestAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry the failed fields of the selected requests")
     def retry_failed_fields(self, request: HttpRequest, queryset: QuerySet[Request]) -> None:
-        count = sum(fields_retry_failed(request=item) for item in queryset)
-        self.message_user(request, f"{count} failed field(s) queued again.", messages.SUCCESS)
+        counts = [fields_retry_failed(request=item) for item in queryset]
+        unchanged = sum(1 for n in counts if n == 0)
+        text = f"{sum(counts)} failed field(s) queued again."
+        if unchanged:
+            text += (
+                f" {unchanged} request(s) unchanged: no failed field, or the staging "
+                f"directory was deleted."
+            )
+        self.message_user(request, text, messages.SUCCESS)
 
     @admin.action(description="Cancel the selected requests (fields not yet started)")
     def cancel_requests(self, request: HttpRequest, queryset: QuerySet[Request]) -> None:
         count = sum(request_cancel(request=item) for item in queryset)
-        self.message_user(request, f"{count} queued field(s) cancelled.", messages.SUCCESS)
+        self.message_user(
+            request,
+            f"{count} queued field(s) cancelled; running fields finish first.",
+            messages.SUCCESS,
+        )
 
     @admin.display(description="staging directory")
     def staging_link(self, obj: Request) -> str:

@@ -6,6 +6,7 @@ describe what is stored and the constraints that keep it consistent.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
@@ -91,11 +92,15 @@ class RequestSource(models.TextChoices):
 
 
 class RequestStatus(models.TextChoices):
+    """See :mod:`extraction.services.lifecycle` for who moves a request between these."""
+
     QUEUED = "queued", "queued"
     RUNNING = "running", "running"
     DONE = "done", "done"
-    REJECTED = "rejected", "rejected (no valid field)"
+    PARTIAL = "partial", "partly done"
+    FAILED = "failed", "failed (nothing served)"
     CANCELLED = "cancelled", "cancelled"
+    REJECTED = "rejected", "rejected (no valid field)"
 
 
 class Request(models.Model):
@@ -124,6 +129,10 @@ class Request(models.Model):
     n_done = models.PositiveIntegerField("done", default=0)
     n_skipped = models.PositiveIntegerField("skipped", default=0)
     n_failed = models.PositiveIntegerField("failed", default=0)
+    n_cancelled = models.PositiveIntegerField("cancelled", default=0)
+    retries = models.PositiveSmallIntegerField(
+        default=0, help_text="How many times staff re-queued failed fields."
+    )
     expected_bytes = models.BigIntegerField(default=0)
     finished_at = models.DateTimeField(null=True, blank=True)
     notified_at = models.DateTimeField(
@@ -147,6 +156,21 @@ class Request(models.Model):
     def __str__(self) -> str:
         return f"request {self.pk} by {self.user} ({self.status})"
 
+    @property
+    def n_not_served(self) -> int:
+        """Fields that ended without a file: skipped, failed or cancelled."""
+        return self.n_skipped + self.n_failed + self.n_cancelled
+
+    @property
+    def n_finished(self) -> int:
+        return self.n_done + self.n_not_served
+
+    @property
+    def files_deleted_at(self) -> datetime | None:
+        """When the staging directory (and so every file of this request) was deleted."""
+        staging = getattr(self, "staging", None)
+        return staging.deleted_at if staging is not None else None
+
 
 class FieldMode(models.TextChoices):
     EDGE = "e", "e: furthest from the plate edge"
@@ -160,11 +184,14 @@ COMPRESSION_CHOICES = [(c.code, c.codec) for c in COMPRESSIONS.values()]
 
 
 class FieldStatus(models.TextChoices):
+    """See :mod:`extraction.services.lifecycle` for who moves a field between these."""
+
     QUEUED = "queued", "queued"
     RUNNING = "running", "running"
     DONE = "done", "done"
     SKIPPED = "skipped", "skipped"
     FAILED = "failed", "failed"
+    CANCELLED = "cancelled", "cancelled"
 
 
 class Field(models.Model):
@@ -187,7 +214,9 @@ class Field(models.Model):
     plate_id_asked = models.CharField(max_length=8, blank=True)
     compression = models.CharField(max_length=1, choices=COMPRESSION_CHOICES)
     expected_bytes = models.BigIntegerField(default=0)
-    status = models.CharField(max_length=8, choices=FieldStatus.choices, default=FieldStatus.QUEUED)
+    status = models.CharField(
+        max_length=10, choices=FieldStatus.choices, default=FieldStatus.QUEUED
+    )
     plate = models.ForeignKey(
         Plate, on_delete=models.SET_NULL, null=True, blank=True, related_name="fields"
     )
@@ -199,6 +228,9 @@ class Field(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the file was deleted with its staging directory."
+    )
 
     class Meta:
         ordering = ["request", "line_no"]

@@ -343,7 +343,7 @@ def test_admin_actions_retry_cancel_and_expire(
     )
     cancelled = Request.objects.get(pk=queued.request.pk)
     assert cancelled.status == "cancelled"
-    assert cancelled.fields.get().status == "skipped"
+    assert cancelled.fields.get().status == "cancelled"
 
     directory = StagingDirectory.objects.get(request=outcome.request)
     client.post(
@@ -368,7 +368,7 @@ def test_a_message_id_reused_by_another_user_does_not_reveal_their_request(
     assert other.request.user != first.request.user and other.request.message_id is None
 
 
-def test_a_field_after_its_directory_was_deleted_is_skipped_with_the_reason(
+def test_a_field_after_its_directory_was_deleted_is_cancelled_with_the_reason(
     make_user, django_capture_on_commit_callbacks
 ):
     from extraction.services.staging import staging_directory_delete
@@ -383,6 +383,6 @@ def test_a_field_after_its_directory_was_deleted_is_skipped_with_the_reason(
     with django_capture_on_commit_callbacks(execute=True):
         field_extract(field_id=second.pk)
     second.refresh_from_db()
-    assert second.status == "skipped" and "was deleted before this field" in second.message
-    assert Request.objects.get(pk=outcome.request.pk).status == "done"
+    assert second.status == "cancelled" and "was deleted" in second.message
+    assert Request.objects.get(pk=outcome.request.pk).status == "cancelled"
     assert not outcome.request.staging.absolute_path.exists()

@@ -296,6 +296,36 @@ def test_rmd_deletes_the_whole_staging_directory(make_user, connect) -> None:
         client.rmd(f"/{directory.name}")
 
 
+def test_rmd_of_an_extracted_request_removes_its_previews_and_marks_its_files_deleted(
+    make_user, connect, settings, tmp_path: Path
+) -> None:
+    from extraction.services.extraction import preview_path
+    from extraction.services.requests import request_create_from_text
+    from tests.factories import register_real_dss_plate
+
+    settings.PREVIEWS_DIR = tmp_path / "previews"
+    register_real_dss_plate()
+    user = make_user()
+    text = "m1 14 29 56 -62 41 05 1. 1. J2000 DSS1 0025 U\nm2 14 29 56 -62 41 05 1. 1. J2000 DSS1 n"
+    request = request_create_from_text(user=user, text=text, source="web").request  # runs inline
+    image = request.fields.get(line_no=1)
+    assert image.status == "done" and preview_path(image).is_file()
+    directory = StagingDirectory.objects.get(request=request)
+    plate_list = request.fields.get(line_no=2)
+    client = connect(user.username)
+    client.delete(f"/{directory.name}/{plate_list.output_name}")  # one file: that field only
+    plate_list.refresh_from_db()
+    assert plate_list.deleted_at is not None and image.deleted_at is None
+    directory.refresh_from_db()
+    assert directory.bytes == image.bytes
+    client.rmd(f"/{directory.name}")
+    directory.refresh_from_db()
+    assert directory.deleted_reason == "deleted over FTP" and not directory.absolute_path.exists()
+    assert not preview_path(image).exists()
+    image.refresh_from_db()
+    assert image.deleted_at == directory.deleted_at
+
+
 def test_dele_removes_one_file_and_its_bytes(make_user, connect) -> None:
     user = make_user()
     directory = _staged(user, {"a.fits": b"a" * 1000, "b.fits": b"b" * 500})

@@ -490,12 +490,12 @@ def test_default_max_lines_is_2000() -> None:
         (["a_2", "a", "a"], ["a_2", "a", "a_3"]),
         (["a*", "a?", "a_"], ["a_", "a__2", "a__3"]),
         (["a*", "a?", "a__2"], ["a_", "a__3", "a__2"]),
-        (["NGC253", "ngc253"], ["NGC253", "ngc253"]),
+        (["NGC253", "ngc253"], ["NGC253", "ngc253_2"]),
         (
             ["M31/core", "x:y", "r\u00e9gion", "a+b-c.d_e"],
             ["M31_core", "x_y", "r_gion", "a+b-c.d_e"],
         ),
-        ([".hidden", "..", "-x"], ["_hidden", "_.", "-x"]),
+        ([".hidden", "..", "-x"], ["_hidden", "_.", "_x"]),
     ],
 )
 def test_stems_are_safe_and_unique(identifiers: list[str], stems: list[str]) -> None:

@@ -1,5 +1,11 @@
 """Names of things users see on disk: output file stems and staging directories.
 
+Output files are ``<stem><suffix>`` with suffixes ``.fits``, ``.fits.gz``, ``.fits.bz2``,
+``.fits.xz`` (images) and ``.plates.txt`` (mode n). Stems never start with ``-`` or ``.``
+and are unique within a request ignoring case; since every suffix is fixed by the field's
+kind and no image suffix ends another, distinct stems give distinct names within a
+staging directory, on case-sensitive and case-insensitive clients alike.
+
 Pure Python; no Django. The staging-directory name is part of the user contract (FTP paths,
 deletion lists), so its pattern lives here, in one place.
 """
@@ -8,6 +14,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import date
 
 #: ``dss-YYYYMMDD-`` followed by 13 base32 characters (65 random bits): unguessable, but short
@@ -27,3 +34,42 @@ def staging_name_new(*, created: date) -> str:
 def is_staging_name(name: str) -> bool:
     """Whether ``name`` matches the staging-directory pattern exactly (no paths, no globs)."""
     return STAGING_NAME_RE.fullmatch(name) is not None
+
+
+# -- Output file names ---------------------------------------------------------------------
+
+_STEM_BAD_CHAR_RE = re.compile(r"[^A-Za-z0-9._+-]")
+
+
+def file_stem(identifier: str) -> str:
+    """The file stem of one identifier, before it is made unique within its request.
+
+    Characters outside ``A-Za-z0-9._+-`` become ``_``; a leading ``-`` or ``.`` becomes ``_``,
+    so that no output is a hidden file or reads as a command-line option (``-rf.fits.gz``).
+    """
+    stem = _STEM_BAD_CHAR_RE.sub("_", identifier) or "_"
+    if stem[0] in "-.":
+        stem = "_" + stem[1:]
+    return stem
+
+
+def file_stems_unique(stems: Sequence[str]) -> list[str]:
+    """Make stems unique within one directory, ignoring case (``A`` and ``a`` would collide
+    on a case-insensitive client): a repeated stem gets ``_2``, ``_3`` ..., never a stem that
+    another entry asks for (``a``, ``A``, ``a_2`` -> ``a``, ``A_3``, ``a_2``)."""
+    wanted = {s.lower() for s in stems}
+    used: set[str] = set()
+    next_suffix: dict[str, int] = {}
+    unique = []
+    for stem in stems:
+        key = stem.lower()
+        if key in used:
+            k = next_suffix.get(key, 2)
+            while f"{key}_{k}" in wanted or f"{key}_{k}" in used:
+                k += 1
+            next_suffix[key] = k + 1
+            stem = f"{stem}_{k}"
+            key = stem.lower()
+        used.add(key)
+        unique.append(stem)
+    return unique

@@ -27,9 +27,10 @@ Decisions where the original description is silent
 - The signature delimiter is a line that is exactly ``--`` or ``-- `` (only the line
   terminator is removed first). `` --``, ``--x`` or ``--\\t`` are ordinary lines, hence
   errors; the message says why they did not end the list.
-- File stems: characters outside ``A-Za-z0-9._+-`` become ``_``, and a leading ``.``
-  becomes ``_`` too, so that no output is a hidden file on FTP. Repeated stems get
-  ``_2``, ``_3`` ..., skipping any stem that another line of the request asks for.
+- File stems (:mod:`extraction.core.naming`): characters outside ``A-Za-z0-9._+-`` become
+  ``_``, and a leading ``.`` or ``-`` becomes ``_`` too, so that no output is a hidden file
+  or looks like an option. Stems repeated, ignoring case, get ``_2``, ``_3`` ..., skipping
+  any stem that another line of the request asks for.
 - More than ``max_lines`` non-ignored lines: the extra lines are not read and each gets an
   error telling the user to split the list.
 """
@@ -42,7 +43,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final, Literal, TypeVar
 
-from extraction.core.naming import is_staging_name
+from extraction.core.naming import file_stem, file_stems_unique, is_staging_name
 from extraction.core.surveys import (
     COMPRESSIONS,
     band_row,
@@ -101,7 +102,6 @@ _SIGNED_INT_RE: Final = re.compile(r"([+-]?)([0-9]+)")
 _DECIMAL_RE: Final = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
 _EXPONENT_RE: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][+-]?[0-9]+")
 _DECIMAL_COMMA_RE: Final = re.compile(r"[+-]?[0-9]*,[0-9]*")
-_STEM_BAD_CHAR_RE: Final = re.compile(r"[^A-Za-z0-9._+-]")
 #: One or two letters and exactly three digits: the shape of a DSS region (survey field).
 _REGION_ID_RE: Final = re.compile(r"[A-Z]{1,2}[0-9]{3}")
 #: What a PLATE-ID may look like (after upper-casing): 2-6 letters or digits.
@@ -492,7 +492,7 @@ class _Pending:
         compression: Compression,
     ) -> None:
         self.identifier = identifier
-        self.stem = _base_stem(identifier)
+        self.stem = file_stem(identifier)
         self.ra_text = ra_text
         self.dec_text = dec_text
         self.ra_given_deg = ra_given_deg
@@ -805,30 +805,10 @@ def _mode(token: str, errors: list[str]) -> tuple[Mode | None, str | None]:
 # --------------------------------------------------------------------------------------
 
 
-def _base_stem(identifier: str) -> str:
-    stem = _STEM_BAD_CHAR_RE.sub("_", identifier)
-    if stem.startswith("."):
-        stem = "_" + stem[1:]
-    return stem
-
-
 def _assign_stems(pendings: Sequence[_Pending]) -> None:
-    """Make stems unique: ``a``, ``a`` -> ``a``, ``a_2``, never taking a stem that
-    another line asks for (``a``, ``a``, ``a_2`` -> ``a``, ``a_3``, ``a_2``)."""
-    wanted = {p.stem for p in pendings}
-    if len(wanted) == len(pendings):
-        return
-    used: set[str] = set()
-    next_suffix: dict[str, int] = {}
-    for p in pendings:
-        base = p.stem
-        if base in used:
-            k = next_suffix.get(base, 2)
-            while f"{base}_{k}" in wanted or f"{base}_{k}" in used:
-                k += 1
-            next_suffix[base] = k + 1
-            p.stem = f"{base}_{k}"
-        used.add(p.stem)
+    """Make stems unique within the request, ignoring case (see :mod:`.naming`)."""
+    for p, stem in zip(pendings, file_stems_unique([p.stem for p in pendings]), strict=True):
+        p.stem = stem
 
 
 def _fk4_b1950_to_fk5_j2000(

@@ -56,8 +56,8 @@ from accounts.throttle import LoginThrottled
 from extraction.models import StagingDirectory
 from extraction.services.staging import (
     StagingError,
-    staging_add_bytes,
     staging_directory_delete,
+    staging_file_removed,
     user_area,
 )
 
@@ -304,8 +304,11 @@ class StagingFilesystem(AbstractedFS):
         if stat.S_ISDIR(info.st_mode):
             raise FilesystemError("Is a directory")
         os.remove(path)
-        if stat.S_ISREG(info.st_mode) and info.st_size:
-            staging_add_bytes(directory=directory, size=-info.st_size)
+        staging_file_removed(
+            directory=directory,
+            name=os.path.basename(path),
+            size=info.st_size if stat.S_ISREG(info.st_mode) else 0,
+        )
         log.info("deleted %s/%s over FTP", top, os.path.relpath(path, os.path.join(self.root, top)))
 
     # --- writing: refused ---------------------------------------------------------------------

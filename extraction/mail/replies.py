@@ -251,6 +251,12 @@ def _format_help() -> list[str]:
         ),
         "",
         fill(survey_help()),
+        fill(
+            "Files are named after the identifier: characters other than letters, digits "
+            "and . _ + - become _, a leading - or . becomes _, and an identifier repeated "
+            "(ignoring case) gets _2, _3 ...; then .fits (.gz, .bz2, .xz) for an image, "
+            ".plates.txt for a plate list."
+        ),
         "",
     ]
 

@@ -17,8 +17,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from extraction.core.cutout import Cutout, compress, cutout_build, fits_bytes
@@ -27,8 +26,9 @@ from extraction.core.plates import Coverage
 from extraction.core.platestore import BoxRead, open_plate
 from extraction.core.preview import preview_png
 from extraction.core.surveys import output_file_name
-from extraction.models import Field, FieldStatus, Request, RequestStatus, StagingDirectory
+from extraction.models import Field, FieldStatus
 from extraction.services.leases import lease_release, lease_take
+from extraction.services.lifecycle import request_settle
 from extraction.services.selection import (
     FieldSkip,
     FieldTarget,
@@ -37,22 +37,29 @@ from extraction.services.selection import (
     plates_table,
 )
 from extraction.services.staging import (
+    StagingDeleted,
     StagingError,
-    staging_add_bytes,
-    staging_directory_for_request,
+    previews_dir,
+    staging_file_publish,
 )
 
 log = logging.getLogger(__name__)
 
+#: Output name of a mode-n field: ``<stem>.plates.txt`` (never an image suffix, see naming).
+PLATE_LIST_SUFFIX = ".plates.txt"
+
 
 @dataclass(frozen=True)
 class Extracted:
+    """A field's file, made in memory and not yet written anywhere."""
+
     output_name: str
-    size: int
+    payload: bytes
     plate_id: int | None
     reason: str
     clipped: bool
     note: str = ""
+    preview: bytes | None = None  # PNG quick-look of an image
 
 
 def _claim(field_id: int) -> bool:
@@ -101,21 +108,24 @@ def scratch_dir() -> Path:
 
 
 def preview_path(field: Field) -> Path:
-    return Path(settings.PREVIEWS_DIR) / str(field.request_id) / f"{field.stem}.png"
+    return previews_dir(field.request_id) / f"{field.stem}.png"
 
 
-def _write_plate_list(field: Field, directory: StagingDirectory) -> Extracted:
+def _make_plate_list(field: Field) -> Extracted:
     table = plates_table(_target(field))
-    name = f"{field.stem}.plates.txt"
     text = (
         f"Plates of {field.survey} on which field {field.identifier} lies\n"
         f"(centre {field.ra_text} {field.dec_text} {field.equinox}, "
         f"{field.width_arcmin:g}' x {field.height_arcmin:g}')\n\n{table}"
     )
-    size = write_atomically(
-        directory.absolute_path / name, text.encode("utf-8"), scratch=scratch_dir()
+    return Extracted(
+        output_name=f"{field.stem}{PLATE_LIST_SUFFIX}",
+        payload=text.encode("utf-8"),
+        plate_id=None,
+        reason="n: plate list, no image",
+        clipped=False,
+        note=table,
     )
-    return Extracted(name, size, None, "n: plate list, no image", False, note=table)
 
 
 @dataclass(frozen=True)
@@ -164,29 +174,69 @@ def field_cut(*, target: FieldTarget, identifier: str) -> CutImage:
     return CutImage(cutout, pixels, choice, coverage)
 
 
-def _cut_image(field: Field, directory: StagingDirectory) -> Extracted:
+def _cut_image(field: Field) -> Extracted:
     cut = field_cut(target=_target(field), identifier=field.identifier)
-    name = output_file_name(field.stem, field.compression)
-    payload = compress(fits_bytes(cut.cutout), field.compression)
-    size = write_atomically(directory.absolute_path / name, payload, scratch=scratch_dir())
-    _write_preview(field, cut.pixels.data, cut.pixels.valid)
     note = ""
     if cut.cutout.clipped:
         note = (
             f"the field runs off the digitized plate; {1 - cut.coverage.fraction:.0%} of it "
             "is BLANK."
         )
-    return Extracted(name, size, cut.choice.plate.pk, cut.choice.reason, cut.cutout.clipped, note)
+    return Extracted(
+        output_name=output_file_name(field.stem, field.compression),
+        payload=compress(fits_bytes(cut.cutout), field.compression),
+        plate_id=cut.choice.plate.pk,
+        reason=cut.choice.reason,
+        clipped=cut.cutout.clipped,
+        note=note,
+        preview=_preview_png(field, cut.pixels.data, cut.pixels.valid),
+    )
 
 
-def _write_preview(field: Field, data: npt.NDArray[np.int16], valid: npt.NDArray[np.bool_]) -> None:
+def _preview_png(
+    field: Field, data: npt.NDArray[np.int16], valid: npt.NDArray[np.bool_]
+) -> bytes | None:
+    """The quick-look, made before the file is published (outside any lock); None on error."""
     try:
-        png = preview_png(data, valid)
+        return preview_png(data, valid)
+    except Exception:  # a missing quick-look must never fail the field
+        log.exception("preview of field %s failed", field.pk)
+        return None
+
+
+def _write_preview(field: Field, png: bytes) -> None:
+    try:
         target = preview_path(field)
         target.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(target, png, scratch=target.parent)
     except Exception:  # a missing quick-look must never fail the field
         log.exception("preview of field %s failed", field.pk)
+
+
+def _publish(field: Field, made: Extracted) -> None:
+    """Write the file and move the field to done, in one step serialised with deletion."""
+
+    def record() -> bool:
+        return _finish(
+            field.pk,
+            status=FieldStatus.DONE,
+            output_name=made.output_name,
+            bytes=len(made.payload),
+            plate_id=made.plate_id,
+            plate_reason=made.reason[:200],
+            clipped=made.clipped,
+            message=made.note,
+        )
+
+    preview = made.preview
+    staging_file_publish(
+        request=field.request,
+        name=made.output_name,
+        payload=made.payload,
+        record=record,
+        scratch=scratch_dir(),
+        then=(lambda: _write_preview(field, preview)) if preview is not None else None,
+    )
 
 
 def _failure_message(exc: Exception) -> str:
@@ -202,6 +252,7 @@ def _failure_message(exc: Exception) -> str:
 def field_extract(*, field_id: int) -> str:
     """Do one field's work; safe to call twice, concurrently, or after a worker died.
 
+    The staging directory is created by the first file written into it, never before.
     Returns the field's status afterwards, or ``"not claimed"`` when another worker has it.
     """
     if not lease_take(field_id):
@@ -219,73 +270,20 @@ def _field_extract_leased(field_id: int) -> str:
         return "not claimed"
     field = Field.objects.select_related("request").get(pk=field_id)
     try:
-        directory = staging_directory_for_request(request=field.request)
-        result = (
-            _write_plate_list(field, directory)
-            if field.mode == "n"
-            else _cut_image(field, directory)
-        )
+        made = _make_plate_list(field) if field.mode == "n" else _cut_image(field)
+        _publish(field, made)
+    except StagingDeleted as gone:
+        # The user deleted the request's directory while it was being filled.
+        _finish(field_id, status=FieldStatus.CANCELLED, message=str(gone))
     except (FieldSkip, StagingError) as skip:
-        # StagingError: the user deleted the request's directory while it was being filled.
         _finish(field_id, status=FieldStatus.SKIPPED, message=str(skip))
     except Exception as exc:
         log.exception("field %s failed", field_id)
         _finish(field_id, status=FieldStatus.FAILED, message=_failure_message(exc))
-    else:
-        with transaction.atomic():
-            if _finish(
-                field_id,
-                status=FieldStatus.DONE,
-                output_name=result.output_name,
-                bytes=result.size,
-                plate_id=result.plate_id,
-                plate_reason=result.reason[:200],
-                clipped=result.clipped,
-                message=result.note,
-            ):
-                staging_add_bytes(directory=directory, size=result.size)
-    request_finish_if_complete(request_id=field.request_id)
+    request_settle(request_id=field.request_id)
     return Field.objects.values_list("status", flat=True).get(pk=field_id)
 
 
-def request_finish_if_complete(*, request_id: int, cancelled: bool = False) -> bool:
-    """Update the request's counts; when no field is left, mark it done and notify, once.
-
-    Returns True for the one caller that finished the request.
-    """
-    with transaction.atomic():
-        request = Request.objects.select_for_update().get(pk=request_id)
-        counts = dict(request.fields.values_list("status").annotate(n=Count("id")).order_by())
-        request.n_done = counts.get(FieldStatus.DONE, 0)
-        request.n_skipped = counts.get(FieldStatus.SKIPPED, 0)
-        request.n_failed = counts.get(FieldStatus.FAILED, 0)
-        open_fields = counts.get(FieldStatus.QUEUED, 0) + counts.get(FieldStatus.RUNNING, 0)
-        finishing = open_fields == 0 and request.notified_at is None and request.n_fields > 0
-        if open_fields and request.status == RequestStatus.QUEUED:
-            request.status = RequestStatus.RUNNING
-        if finishing:
-            now = timezone.now()
-            request.status = RequestStatus.CANCELLED if cancelled else RequestStatus.DONE
-            request.finished_at = request.notified_at = now
-        request.save(
-            update_fields=[
-                "n_done",
-                "n_skipped",
-                "n_failed",
-                "status",
-                "finished_at",
-                "notified_at",
-            ]
-        )
-        if finishing:
-            transaction.on_commit(lambda: _notify(request_id))
-    return finishing
-
-
-def _notify(request_id: int) -> None:
-    from extraction.services.notify import notify_completion
-
-    try:
-        notify_completion(request_id=request_id)
-    except Exception:
-        log.exception("completion mail of request %s could not be sent", request_id)
+def request_finish_if_complete(*, request_id: int) -> bool:
+    """The old name of :func:`extraction.services.lifecycle.request_settle`."""
+    return request_settle(request_id=request_id)

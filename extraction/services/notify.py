@@ -6,6 +6,7 @@ Also the two pieces every automatic message shares with the replies of the mail 
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 
 from django.conf import settings
@@ -14,7 +15,7 @@ from django.urls import reverse
 
 from extraction.core.safetext import quotable
 from extraction.core.textformat import human_bytes
-from extraction.models import Field, FieldStatus, Request
+from extraction.models import Field, FieldStatus, Request, RequestStatus, StagingDirectory
 from extraction.services.links import staging_ftp_url, staging_web_url
 
 
@@ -77,25 +78,66 @@ def _field_line(field: Field) -> str:
     return "\n".join(lines)
 
 
+def _opening(request: Request, n_fields: int, n_done: int, n_not_served: int) -> list[str]:
+    """What became of the request, in its first lines (see extraction.services.lifecycle)."""
+    when = f"Your DSS request #{request.pk} of {request.received_at:%Y-%m-%d %H:%M} UTC"
+    served = f"{n_done} of {n_fields} field(s) served"
+    staging: StagingDirectory | None = getattr(request, "staging", None)
+    deleted = staging if staging is not None and staging.deleted_at is not None else None
+    if deleted is not None and request.n_cancelled:
+        text = (
+            f"{when} was cancelled: its staging directory {deleted.name} was deleted "
+            f"({deleted.deleted_reason}) on {deleted.deleted_at:%Y-%m-%d %H:%M} UTC while the "
+            f"request was being filled. {n_done} of {n_fields} field(s) had been made; "
+            f"their files were deleted with the directory, and the remaining "
+            f"{request.n_cancelled} field(s) were cancelled."
+        )
+    elif request.status == RequestStatus.CANCELLED:
+        text = f"{when} was cancelled by the archive staff: {served}."
+    elif request.status == RequestStatus.FAILED:
+        text = f"{when} is finished, but none of its {n_fields} field(s) could be served."
+    elif request.status == RequestStatus.PARTIAL:
+        text = f"{when} is partly done: {served}, {n_not_served} not served."
+    else:
+        text = f"{when} is complete: {served}."
+    if deleted is not None and not request.n_cancelled and n_done:
+        text += (
+            f" Its staging directory {deleted.name} was deleted ({deleted.deleted_reason}) "
+            f"meanwhile: no file of this request is left."
+        )
+    lines = [text]
+    if request.retries:
+        lines += [
+            "",
+            "This message follows a retry, by the archive staff, of the field(s) that had "
+            "failed; it lists the whole request again.",
+        ]
+    return [*wrap_paragraphs(lines), ""]
+
+
+def wrap_paragraphs(lines: list[str]) -> list[str]:
+    """Wrap for a terminal mail client; names and addresses are never cut."""
+    return [
+        textwrap.fill(line, 76, break_long_words=False, break_on_hyphens=False) if line else ""
+        for line in lines
+    ]
+
+
 def completion_text(request: Request) -> str:
     """The body of the completion message."""
     fields = list(request.fields.select_related("plate").order_by("line_no"))
     done = [f for f in fields if f.status == FieldStatus.DONE]
-    skipped = [f for f in fields if f.status in (FieldStatus.SKIPPED, FieldStatus.FAILED)]
+    not_served = [f for f in fields if f.status not in (FieldStatus.DONE,)]
     staging = getattr(request, "staging", None)
-    parts = [
-        f"Your DSS request #{request.pk} of {request.received_at:%Y-%m-%d %H:%M} UTC is "
-        f"complete: {len(done)} of {len(fields)} field(s) served"
-        + (f", {len(skipped)} not served." if skipped else "."),
-        "",
-    ]
-    if done and staging is not None:
+    live = staging if staging is not None and staging.deleted_at is None else None
+    parts = _opening(request, len(fields), len(done), len(not_served))
+    if done and live is not None:
         total = sum(f.bytes or 0 for f in done)
         parts += [
-            f"Files ({human_bytes(total)} in all) are staged in directory {staging.name}:",
-            f"  FTP:  {staging_ftp_url(staging)}",
-            f"  Web:  {staging_web_url(staging)}",
-            f"They will be deleted on {staging.expires_at:%Y-%m-%d %H:%M} UTC "
+            f"Files ({human_bytes(total)} in all) are staged in directory {live.name}:",
+            f"  FTP:  {staging_ftp_url(live)}",
+            f"  Web:  {staging_web_url(live)}",
+            f"They will be deleted on {live.expires_at:%Y-%m-%d %H:%M} UTC "
             f"({settings.DSSPORTAL_STAGING_DAYS} days after creation).",
             "",
         ]
@@ -104,9 +146,9 @@ def completion_text(request: Request) -> str:
     lists = [f for f in done if f.mode == "n"]
     for field in lists:
         parts += [f"Plates for {field.identifier} (line {field.line_no}):", field.message, ""]
-    if skipped:
+    if not_served:
         parts.append("Not served:")
-        for field in skipped:
+        for field in not_served:
             parts.append(f"  line {field.line_no} ({field.identifier}): {field.message}")
         parts.append("")
     if request.n_rejected:
@@ -114,7 +156,8 @@ def completion_text(request: Request) -> str:
             f"{request.n_rejected} line(s) of your list could not be read; the receipt named them."
         )
         parts.append("")
-    if done and staging is not None:
+    if done and live is not None:
+        staging = live
         parts += [
             "When you no longer need the files, please free the space: mail the directory",
             f"name ({staging.name}) on a line of its own to {settings.DSSPORTAL_DELETE_ADDRESS},",
@@ -131,12 +174,25 @@ def completion_text(request: Request) -> str:
     return "\n".join(parts) + "\n"
 
 
+def completion_subject(request: Request) -> str:
+    staging = getattr(request, "staging", None)
+    ready = f"{request.n_done} of {request.n_fields} field(s)"
+    if staging is not None and staging.deleted_at is not None:
+        if request.n_cancelled:
+            return f"DSS request #{request.pk}: cancelled, staging directory deleted ({ready} made)"
+        return f"DSS request #{request.pk}: {ready} made, staging directory deleted"
+    if request.status == RequestStatus.CANCELLED:
+        return f"DSS request #{request.pk}: cancelled ({ready} ready)"
+    retry = " after retry" if request.retries else ""
+    return f"DSS request #{request.pk}: {ready} ready{retry}"
+
+
 def notify_completion(*, request_id: int) -> None:
     """Send the completion message to the user's primary registered address."""
     request = Request.objects.select_related("user").get(pk=request_id)
     auto_reply_send(
         to=request.user.email,
-        subject=f"DSS request #{request.pk}: {request.n_done} of {request.n_fields} field(s) ready",
+        subject=completion_subject(request),
         body=completion_text(request),
         headers=reply_headers(request),
     )

@@ -10,16 +10,22 @@ from typing import TypeVar
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
+from django.utils import timezone
 
 from accounts.models import User
 from extraction.core.requestlist import FieldSpec, ParsedList, expected_bytes, parse_request_list
 from extraction.core.safetext import Listing, clip, listing, storable
 from extraction.core.textformat import human_bytes
-from extraction.models import Field, FieldStatus, Request, RequestStatus
+from extraction.models import Field, FieldStatus, Request, RequestStatus, StagingDirectory
+from extraction.services.lifecycle import request_settle
 from extraction.services.selection import plate_ids_checked
 from extraction.services.staging import staging_bytes_used
 
 log = logging.getLogger(__name__)
+
+#: What a plate list (mode n) is expected to take in staging, for the quota: a few header
+#: lines and one line per plate; a field lies on at most a dozen plates of a survey.
+PLATE_LIST_EXPECTED_BYTES = 4096
 
 T = TypeVar("T")
 
@@ -98,7 +104,7 @@ def _field_row(request: Request, line_no: int, raw: str, spec: FieldSpec) -> Fie
         mode=spec.mode,
         plate_id_asked=spec.plate_id or "",
         compression=spec.compression,
-        expected_bytes=0 if spec.mode == "n" else expected_bytes(spec),
+        expected_bytes=PLATE_LIST_EXPECTED_BYTES if spec.mode == "n" else expected_bytes(spec),
     )
 
 
@@ -201,38 +207,52 @@ def _store(
 
 
 def _start(request_id: int, field_ids: list[int]) -> None:
-    from extraction.services.extraction import request_finish_if_complete
-
     _enqueue_all(field_ids)
     if not field_ids:
-        request_finish_if_complete(request_id=request_id)
+        request_settle(request_id=request_id)
 
 
 def request_cancel(*, request: Request) -> int:
-    """Cancel a request's fields that have not started; returns how many were cancelled."""
-    from extraction.services.extraction import request_finish_if_complete
-
+    """Staff cancel: queued fields become cancelled; running ones finish, then the request is
+    ``cancelled`` (see :mod:`extraction.services.lifecycle`). Returns how many were cancelled;
+    a request with no queued field is unchanged."""
     cancelled = Field.objects.filter(request=request, status=FieldStatus.QUEUED).update(
-        status=FieldStatus.SKIPPED, message="cancelled by the archive staff"
+        status=FieldStatus.CANCELLED,
+        finished_at=timezone.now(),
+        message="cancelled by the archive staff",
     )
-    request_finish_if_complete(request_id=request.pk, cancelled=True)
+    if cancelled:
+        request_settle(request_id=request.pk)
     return cancelled
 
 
 def fields_retry_failed(*, request: Request) -> int:
-    """Queue a request's failed fields again; returns how many."""
+    """Queue a request's failed fields again; returns how many.
+
+    Only the failed fields are re-opened. A final request goes back to ``queued`` and will
+    send one more completion mail, which says it follows a retry. A request with no failed
+    field, or whose staging directory was deleted (nowhere to put the files), is unchanged.
+    """
     with transaction.atomic():
+        locked = Request.objects.select_for_update().get(pk=request.pk)
+        staging = StagingDirectory.objects.filter(request=locked).first()
+        if staging is not None and staging.deleted_at is not None:
+            return 0
         ids = list(
-            Field.objects.filter(request=request, status=FieldStatus.FAILED).values_list(
+            Field.objects.filter(request=locked, status=FieldStatus.FAILED).values_list(
                 "pk", flat=True
             )
         )
+        if not ids:
+            return 0
         Field.objects.filter(pk__in=ids, status=FieldStatus.FAILED).update(
             status=FieldStatus.QUEUED, message="", started_at=None, finished_at=None
         )
-        Request.objects.filter(pk=request.pk).update(
-            status=RequestStatus.QUEUED, notified_at=None, finished_at=None
-        )
+        reopened: dict[str, object] = {"retries": locked.retries + 1}
+        if locked.notified_at is not None:
+            reopened |= {"status": RequestStatus.QUEUED, "notified_at": None, "finished_at": None}
+        Request.objects.filter(pk=locked.pk).update(**reopened)
+        request_settle(request_id=locked.pk)
         transaction.on_commit(lambda: _enqueue_all(ids))
     return len(ids)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from accounts.models import User
+from extraction.core.files import write_atomically
 from extraction.core.naming import is_staging_name, staging_name_new
 from extraction.models import Request, StagingDirectory
 
@@ -65,21 +67,40 @@ def _checked_path(directory: StagingDirectory) -> Path:
     return expected
 
 
-def staging_directory_for_request(*, request: Request) -> StagingDirectory:
-    """The request's staging directory, created (row and folder) on first use.
+def previews_dir(request_id: int) -> Path:
+    """Quick-look images of one request's fields; removed with its staging directory."""
+    return Path(settings.PREVIEWS_DIR) / str(int(request_id))
 
-    Safe to call from several workers at once: the row is created under a lock on the request,
-    and the folder creation is idempotent.
+
+class StagingDeleted(StagingError):
+    """The request's staging directory was deleted: nothing more may be written into it."""
+
+
+def _deleted_error(directory: StagingDirectory) -> StagingDeleted:
+    return StagingDeleted(
+        f"cancelled: staging directory {directory.name} was deleted before this field was made."
+    )
+
+
+def staging_directory_for_request(*, request: Request) -> StagingDirectory:
+    """The request's staging directory, created (row and folder) on first use; raises
+    :class:`StagingDeleted` once deleted. Extraction does not call this: it creates the
+    directory with its first file (:func:`staging_file_publish`).
+
+    Safe to call from several workers at once: the row is created under a lock on the
+    request, and the folder creation is idempotent.
     """
+    directory = _directory_row_for_request(request)
+    _checked_path(directory).mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def _directory_row_for_request(request: Request) -> StagingDirectory:
     directory = StagingDirectory.objects.filter(request_id=request.pk).first()
     if directory is None:
         directory = _staging_directory_create(request)
     if directory.deleted_at is not None:
-        raise StagingError(
-            f"staging directory {directory.name} was deleted before this field was made."
-        )
-    path = _checked_path(directory)
-    path.mkdir(parents=True, exist_ok=True)
+        raise _deleted_error(directory)
     return directory
 
 
@@ -100,22 +121,84 @@ def _staging_directory_create(request: Request) -> StagingDirectory:
     return directory
 
 
+def staging_file_publish(
+    *,
+    request: Request,
+    name: str,
+    payload: bytes,
+    record: Callable[[], bool],
+    scratch: Path,
+    then: Callable[[], None] | None = None,
+) -> StagingDirectory | None:
+    """Write one finished file into the request's staging directory, and record it.
+
+    One transaction: ``record()`` (the field's guarded move to done; False when another
+    worker already recorded it, and then nothing is written), the directory (row and folder,
+    created here for the first file, never before), its bytes (a guarded update that fails
+    once the directory is deleted, which serialises this with :func:`staging_directory_delete`
+    on every database), the file (through a temporary in ``scratch``, on the same
+    filesystem), then ``then()`` (the preview). Raises
+    :class:`StagingDeleted` when the directory is gone, and nothing is recorded. Returns the
+    directory, or None when ``record`` declined.
+    """
+    with transaction.atomic():
+        if not record():
+            return None
+        directory = _directory_row_for_request(request)
+        path = _checked_path(directory)
+        live = StagingDirectory.objects.filter(pk=directory.pk, deleted_at__isnull=True)
+        if live.update(bytes=F("bytes") + len(payload)) != 1:
+            raise _deleted_error(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        write_atomically(path / name, payload, scratch=scratch)
+        if then is not None:
+            then()
+    return directory
+
+
 @dataclass(frozen=True)
 class Deletion:
     name: str
     freed_bytes: int
+    cancelled_fields: int = 0
 
 
 def staging_directory_delete(*, directory: StagingDirectory, reason: str) -> Deletion:
-    """Remove the folder and mark the row deleted. Deleting twice is harmless."""
+    """Remove the folder and the request's previews, mark the row and its files deleted, and
+    cancel the request's fields not yet made. Deleting twice is harmless.
+
+    Serialised with :func:`staging_file_publish`: the guarded update of the row comes first
+    and holds it (row lock on PostgreSQL, the write lock on SQLite) until the folder is gone,
+    so a worker finishing a field meanwhile either wrote before (its file is counted and
+    removed here) or finds the directory deleted and cancels its field.
+    """
+    from extraction.models import Field, FieldStatus
+    from extraction.services.lifecycle import request_settle
+
     path = _checked_path(directory)
-    freed = directory_bytes(path) if path.exists() else 0
-    _remove_tree(path)
-    StagingDirectory.objects.filter(pk=directory.pk, deleted_at__isnull=True).update(
-        deleted_at=timezone.now(), deleted_reason=reason[:40], bytes=0
-    )
+    now = timezone.now()
+    with transaction.atomic():
+        marked = StagingDirectory.objects.filter(pk=directory.pk, deleted_at__isnull=True).update(
+            deleted_at=now, deleted_reason=reason[:40], bytes=0
+        )
+        freed = directory_bytes(path) if path.exists() else 0
+        cancelled = 0
+        if marked and directory.request_id is not None:
+            fields = Field.objects.filter(request_id=directory.request_id)
+            fields.filter(status=FieldStatus.DONE, deleted_at__isnull=True).update(deleted_at=now)
+            cancelled = fields.filter(status=FieldStatus.QUEUED).update(
+                status=FieldStatus.CANCELLED,
+                finished_at=now,
+                message=f"cancelled: staging directory {directory.name} was deleted "
+                f"({reason}) before this field was made.",
+            )
+        _remove_tree(path)
+        if directory.request_id is not None:
+            shutil.rmtree(previews_dir(directory.request_id), ignore_errors=True)
+    if marked and directory.request_id is not None:
+        request_settle(request_id=directory.request_id)
     log.info("deleted staging directory %s (%s, %d bytes)", directory.name, reason, freed)
-    return Deletion(name=directory.name, freed_bytes=freed)
+    return Deletion(name=directory.name, freed_bytes=freed, cancelled_fields=cancelled)
 
 
 def _remove_tree(path: Path) -> None:
@@ -159,6 +242,24 @@ def staging_bytes_used(*, user: User) -> int:
         total=Sum("bytes")
     )["total"]
     return int(used or 0)
+
+
+def staging_file_removed(*, directory: StagingDirectory, name: str, size: int) -> None:
+    """One file the user removed (FTP DELE): the directory's bytes shrink by ``size``, and the
+    field that made it is marked deleted, its preview removed."""
+    from extraction.models import Field, FieldStatus
+
+    with transaction.atomic():
+        if size:
+            staging_add_bytes(directory=directory, size=-size)
+        if directory.request_id is None:
+            return
+        made = Field.objects.filter(
+            request_id=directory.request_id, output_name=name, status=FieldStatus.DONE
+        ).first()
+        if made is not None:
+            Field.objects.filter(pk=made.pk).update(deleted_at=timezone.now())
+            (previews_dir(directory.request_id) / f"{made.stem}.png").unlink(missing_ok=True)
 
 
 def staging_add_bytes(*, directory: StagingDirectory, size: int) -> None:

@@ -173,7 +173,11 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "fields": fields,
             "progress": _progress([f.status for f in fields]),
             "running": any(f.status in _UNFINISHED for f in fields),
-            "previews": [f for f in fields if f.status == FieldStatus.DONE and f.mode != "n"],
+            "previews": [
+                f
+                for f in fields
+                if f.status == FieldStatus.DONE and f.mode != "n" and f.deleted_at is None
+            ],
             "rejected": item.rejected_lines[:limit],
             "more_rejected": max(0, len(item.rejected_lines) - limit),
             "staging": staging if live else None,
@@ -188,7 +192,14 @@ def request_status(request: HttpRequest, pk: int) -> JsonResponse:
     item = _own_request(request, pk)
     fields = list(
         item.fields.order_by("line_no").values(
-            "line_no", "identifier", "status", "output_name", "bytes", "message", "stem"
+            "line_no",
+            "identifier",
+            "status",
+            "output_name",
+            "bytes",
+            "message",
+            "stem",
+            "deleted_at",
         )
     )
     return JsonResponse(
@@ -200,6 +211,8 @@ def request_status(request: HttpRequest, pk: int) -> JsonResponse:
             "n_done": item.n_done,
             "n_skipped": item.n_skipped,
             "n_failed": item.n_failed,
+            "n_cancelled": item.n_cancelled,
+            "files_deleted_at": item.files_deleted_at,
             "fields": fields,
         }
     )
@@ -211,6 +224,8 @@ def field_preview(request: HttpRequest, pk: int, stem: str) -> FileResponse:
     field = item.fields.filter(stem=stem).first()
     if field is None:
         raise Http404("No such field.")
+    if field.deleted_at is not None:
+        raise Http404("Deleted with its staging directory.")
     path = preview_path(field)
     if not path.is_file():
         raise Http404("No preview yet.")
