@@ -7,10 +7,16 @@ import tempfile
 from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "dssportal-test-secret-key")
-os.environ.setdefault("DSSPORTAL_DATA_DIR", tempfile.mkdtemp(prefix="dssportal-test-"))
-if os.environ.get("PYTEST_XDIST_WORKER"):
+if "DSSPORTAL_DATA_DIR" not in os.environ:
+    os.environ["DSSPORTAL_DATA_DIR"] = tempfile.mkdtemp(prefix="dssportal-test-")
+    os.environ["DSSPORTAL_TEST_DATA_ROOT"] = os.environ["DSSPORTAL_DATA_DIR"]
+if os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get(
+    "DSSPORTAL_TEST_DATA_ROOT"
+) == os.environ.get("DSSPORTAL_DATA_DIR"):
     # xdist workers inherit the controller's data dir; each needs its own, or their field
     # leases (flock files, keyed by ids that every worker's test database reuses) collide.
+    # Only that inherited dir: a subprocess a test starts with a data dir of its own (which
+    # also inherits PYTEST_XDIST_WORKER) keeps the one it was given.
     _own = Path(os.environ["DSSPORTAL_DATA_DIR"]) / os.environ["PYTEST_XDIST_WORKER"]
     _own.mkdir(parents=True, exist_ok=True)
     os.environ["DSSPORTAL_DATA_DIR"] = str(_own)

@@ -204,8 +204,8 @@ def test_staff_cancel_shows_cancelled_everywhere_and_the_admin_filter_matches(
     assert f"/admin/extraction/request/{request.pk}/change/" in listing.content.decode()
     client.force_login(user)
     page = client.get(reverse("request-detail", args=[request.pk])).content.decode()
-    assert 'class="status-cancelled">cancelled' in page
-    assert "1 done, 2 not served, of 3" in page
+    assert 'class="status status-cancelled">cancelled' in page
+    assert "3 of 3 field(s) ended: 1 done, 2 cancelled." in page
     # Cancelling again changes nothing and sends nothing.
     assert request_cancel(request=request) == 0
     assert len(completion_mails(request)) == 1

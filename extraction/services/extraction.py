@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -277,6 +278,10 @@ def _field_extract_leased(field_id: int) -> str:
         _finish(field_id, status=FieldStatus.CANCELLED, message=str(gone))
     except (FieldSkip, StagingError) as skip:
         _finish(field_id, status=FieldStatus.SKIPPED, message=str(skip))
+    except (OperationalError, InterfaceError):
+        # The database went away (a restart, a cut connection, SQLite busy): not the field's
+        # fault. It stays running with its lease given up, and the sweeper queues it again.
+        raise
     except Exception as exc:
         log.exception("field %s failed", field_id)
         _finish(field_id, status=FieldStatus.FAILED, message=_failure_message(exc))
