@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,3 +72,21 @@ def peak_rss_mb() -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024.0
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+@contextmanager
+def running_cluster(warm_up_s: float) -> Iterator[None]:
+    """``manage.py qcluster`` in a subprocess on this environment, given ``warm_up_s`` to
+    start its workers before the caller's clock runs; stopped (SIGTERM) on the way out."""
+    cluster = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "qcluster"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=os.environ.copy(),
+    )
+    try:
+        time.sleep(warm_up_s)
+        yield
+    finally:
+        cluster.terminate()
+        cluster.wait(timeout=60)

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import ROOT, best_of, full_dss2_plate
+from _common import ROOT, best_of, full_dss2_plate, running_cluster
 from _extraction_worker import cut_field as one_field
 
 sys.path.insert(0, str(ROOT))
@@ -154,14 +154,7 @@ def part_three(path: Path, ra: float, dec: float) -> None:
     text = request_text(path, N_FIELDS)
     broker = "Redis" if os.environ.get("REDIS_URL") else "ORM"
     database = django.db.connection.vendor
-    cluster = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "qcluster"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=os.environ.copy(),
-    )
-    try:
-        time.sleep(3)  # let the cluster start its workers before the clock runs
+    with running_cluster(warm_up_s=3):
         started = time.perf_counter()
         request = request_create_from_text(user=user, text=text, source="api").request
         with tqdm(total=N_FIELDS, desc="pipeline", unit=" fields", disable=None) as bar:
@@ -175,9 +168,6 @@ def part_three(path: Path, ra: float, dec: float) -> None:
                     break
                 time.sleep(0.2)
         elapsed = time.perf_counter() - started
-    finally:
-        cluster.terminate()
-        cluster.wait(timeout=60)
     ideal = N_FIELDS * floor / 2
     request = Request.objects.get(pk=request.pk)
     print(

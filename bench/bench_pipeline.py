@@ -16,13 +16,11 @@ run, shared by 2 workers: BENCH_FIELDS x floor / 2. Target: within 1.5x.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 
 os.environ.setdefault("DSSPORTAL_REQUEST_ADDRESS", "dss-request@bench.example")
 
-from _common import ROOT, best_of, full_dss2_plate
+from _common import best_of, full_dss2_plate, running_cluster
 from bench_extraction import DATA, N_FIELDS, floor_field, register, request_text
 
 
@@ -60,14 +58,7 @@ def main() -> None:
     ).encode()
     broker = "Redis" if os.environ.get("REDIS_URL") else "ORM"
     database = django.db.connection.vendor
-    cluster = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "qcluster"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=os.environ.copy(),
-    )
-    try:
-        time.sleep(5)  # let the cluster start its workers before the clock runs
+    with running_cluster(warm_up_s=5):
         started = time.perf_counter()
         mail_handle(message, kind="request")
         received = time.perf_counter() - started
@@ -75,9 +66,6 @@ def main() -> None:
         while not completion_mail_sent(request.pk):
             time.sleep(0.1)
         elapsed = time.perf_counter() - started
-    finally:
-        cluster.terminate()
-        cluster.wait(timeout=60)
     request.refresh_from_db()
     ideal = N_FIELDS * floor / 2
     print(

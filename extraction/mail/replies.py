@@ -299,66 +299,47 @@ def stranger_reply(incoming: Incoming) -> Reply:
     )
 
 
+def _notice(user: User, subject: str, *paragraphs: str) -> Reply:
+    """A short reply to a registered sender: filled paragraphs, then the signature."""
+    body: list[str] = []
+    for paragraph in paragraphs:
+        body += [fill(paragraph), ""]
+    return Reply(to=user.email, subject=subject, body="\n".join([*body, *signature()]) + "\n")
+
+
 def too_large_reply(incoming: Incoming, user: User) -> Reply:
-    body = [
-        fill(
-            f"{_sent_phrase(incoming)} is {human_bytes(len(incoming.raw))}; the DSS archive "
-            f"reads messages of up to {human_bytes(max_mail_bytes())}, so nothing in it was read "
-            "and no request was made."
-        ),
-        "",
-        fill(
-            "Please send the list as plain text, without pictures or other attachments, "
-            f"or split a long list into messages of at most "
-            f"{settings.DSSPORTAL_MAX_REQUEST_LINES} lines each."
-        ),
-        "",
-        *signature(),
-    ]
-    return Reply(
-        to=user.email,
-        subject="Your message to the DSS archive was too large to read",
-        body="\n".join(body) + "\n",
+    return _notice(
+        user,
+        "Your message to the DSS archive was too large to read",
+        f"{_sent_phrase(incoming)} is {human_bytes(len(incoming.raw))}; the DSS archive "
+        f"reads messages of up to {human_bytes(max_mail_bytes())}, so nothing in it was read "
+        "and no request was made.",
+        "Please send the list as plain text, without pictures or other attachments, "
+        f"or split a long list into messages of at most "
+        f"{settings.DSSPORTAL_MAX_REQUEST_LINES} lines each.",
     )
 
 
 def unreadable_reply(incoming: Incoming, user: User) -> Reply:
-    body = [
-        fill(
-            f"{_sent_phrase(incoming)} could not be read: {incoming.unreadable}. Nothing in "
-            "it was read and no request was made."
-        ),
-        "",
-        fill(
-            "Please send the list as plain text in the body of a new message (not forwarded, "
-            f"without attachments) to {settings.DSSPORTAL_REQUEST_ADDRESS}."
-        ),
-        "",
-        *signature(),
-    ]
-    return Reply(
-        to=user.email,
-        subject="Your message to the DSS archive could not be read",
-        body="\n".join(body) + "\n",
+    return _notice(
+        user,
+        "Your message to the DSS archive could not be read",
+        f"{_sent_phrase(incoming)} could not be read: {incoming.unreadable}. Nothing in "
+        "it was read and no request was made.",
+        "Please send the list as plain text in the body of a new message (not forwarded, "
+        f"without attachments) to {settings.DSSPORTAL_REQUEST_ADDRESS}.",
     )
 
 
 def both_addresses_reply(incoming: Incoming, user: User) -> Reply:
-    body = [
-        fill(
-            f"{_sent_phrase(incoming)} was sent both to the request address "
-            f"({settings.DSSPORTAL_REQUEST_ADDRESS}) and to the deletion address "
-            f"({settings.DSSPORTAL_DELETE_ADDRESS}), so it was not read: a message must "
-            "hold either a request list or a deletion list. Please send it again to one of "
-            "the two addresses."
-        ),
-        "",
-        *signature(),
-    ]
-    return Reply(
-        to=user.email,
-        subject="Your message to the DSS archive was not read (sent to both addresses)",
-        body="\n".join(body) + "\n",
+    return _notice(
+        user,
+        "Your message to the DSS archive was not read (sent to both addresses)",
+        f"{_sent_phrase(incoming)} was sent both to the request address "
+        f"({settings.DSSPORTAL_REQUEST_ADDRESS}) and to the deletion address "
+        f"({settings.DSSPORTAL_DELETE_ADDRESS}), so it was not read: a message must "
+        "hold either a request list or a deletion list. Please send it again to one of "
+        "the two addresses.",
     )
 
 
