@@ -28,9 +28,9 @@ with the verdict "flat" when, after the warm-up (the first mail), the median of 
 is within 10 % (or 20 MB) of the first third's. The workers memory-map the plate, so VmRSS also
 counts the plate pages they have touched (page cache: shared, reclaimable, at most the plate's
 size per worker): VmRSS growing within that bound with a flat heap is still "flat", and the
-report says so. Then the staged files, completion mails (exactly one per request) and failed fields. Exits 1 when
-a field is lost or failed, a file or a completion mail is missing or doubled, or nothing
-ended for BENCH_SOAK_STALL_S (default 300) seconds.
+report says so. Then the staged files, completion mails (exactly one per request) and failed
+fields. Exits 1 when a field is lost or failed, a file or a completion mail is missing or
+doubled, or nothing ended for BENCH_SOAK_STALL_S (default 300) seconds.
 """
 
 from __future__ import annotations
