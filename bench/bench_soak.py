@@ -48,8 +48,8 @@ from pathlib import Path
 
 os.environ.setdefault("DSSPORTAL_REQUEST_ADDRESS", "dss-request@bench.example")
 
-from _common import best_of, full_dss2_plate, running_cluster
-from bench_extraction import DATA, floor_field, register, request_text
+from _common import running_cluster
+from bench_extraction import DATA, plate_and_floor, request_text
 from tqdm import tqdm
 
 N_FIELDS = int(os.environ.get("BENCH_SOAK_FIELDS", "10000"))
@@ -327,19 +327,11 @@ def staged_files() -> int:
 
 def main() -> int:
     import django
-    from django.core.management import call_command
 
     from accounts.services import user_create
-    from extraction.core.platestore import open_plate
     from extraction.models import Field, FieldStatus
 
-    call_command("migrate", verbosity=0)
-    path = full_dss2_plate()
-    plate = open_plate(path)
-    ra, dec = (float(v) for v in plate.geometry.pixel_to_sky(11520.0, 11520.0))
-    (DATA / "floor").mkdir()
-    floor = best_of(lambda: floor_field(path, ra, dec, DATA / "floor" / "f.fits.gz", "G"), 15)
-    register(path)
+    path, floor = plate_and_floor()
     users = 20
     for n in range(users):
         user_create(
