@@ -10,8 +10,9 @@ from django.core.exceptions import ValidationError
 
 from accounts.models import EmailAddress, User
 from accounts.selectors import login_refusal_reason
-from accounts.services import password_reset_done
+from accounts.services import AUTO_GENERATED_HEADERS, password_reset_done
 from accounts.throttle import LoginThrottled
+from dssportal import emails
 
 
 class RegistrationForm(forms.Form):
@@ -89,6 +90,18 @@ class PortalPasswordResetForm(PasswordResetForm):
         for row in rows:
             if row.user.has_usable_password():
                 yield row.user
+
+    def send_mail(
+        self,
+        subject_template_name: str,
+        email_template_name: str,
+        context: dict[str, Any],
+        from_email: str | None,
+        to_email: str,
+        html_email_template_name: str | None = None,
+    ) -> None:
+        """Through the one send helper, with the text of ``emails/password-reset-*``."""
+        emails.send("password-reset", to=to_email, context=context, headers=AUTO_GENERATED_HEADERS)
 
 
 class PortalSetPasswordForm(SetPasswordForm):
