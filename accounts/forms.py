@@ -54,6 +54,8 @@ class ThrottledLoginMixin:
     not confirmed yet, a closed account (the last two only to whoever knows the password)."""
 
     cleaned_data: dict[str, Any]
+    #: The address waiting for confirmation when that is why the log-in was refused.
+    unconfirmed_email: str | None = None
 
     def clean(self) -> dict[str, Any]:
         try:
@@ -66,7 +68,8 @@ class ThrottledLoginMixin:
             self.cleaned_data.get("username") or "", self.cleaned_data.get("password") or ""
         )
         if reason:
-            return ValidationError(reason, code="inactive")
+            self.unconfirmed_email = reason.unconfirmed_email
+            return ValidationError(reason.reason, code="inactive")
         return super().get_invalid_login_error()  # type: ignore[misc]
 
 

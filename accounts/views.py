@@ -60,7 +60,10 @@ def register(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def resend_confirmation(request: HttpRequest) -> HttpResponse:
-    form = ResendConfirmationForm(request.POST or None)
+    # The log-in page links here with the address that waits for its confirmation.
+    form = ResendConfirmationForm(
+        request.POST or None, initial={"email": request.GET.get("email", "")[:254]}
+    )
     if request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"]
         try:

@@ -83,9 +83,13 @@ def test_the_whole_journey_from_the_form_to_the_files(
     make_user("humason", "milton@example.org")
     # Let the test play the worker, so the page is seen while the fields are still queued.
     monkeypatch.setattr("extraction.tasks.enqueue_field", lambda field_id: None)
-    base = live_server.url
-    log_in(page, base, "milton@example.org")
+    log_in(page, live_server.url, "milton@example.org")
+    request_journey(page, live_server.url)
 
+
+def request_journey(page: Page, base: str) -> None:
+    """From the request form to the files, for a user just logged in with no request yet
+    (the caller has the real DSS plate registered and field tasks not enqueued)."""
     # A field by object name, resolved offline.
     page.goto(f"{base}/requests/")
     page.fill("#id_f-name", "NGC 253")
@@ -187,6 +191,12 @@ def test_the_plate_finder_lists_and_draws_the_covering_plates(
     register_real_dss_plate()
     make_user("humason", "milton@example.org")
     log_in(page, live_server.url, "milton@example.org")
+    plate_finder_journey(page, live_server.url)
+
+
+def plate_finder_journey(page: Page, base: str) -> None:
+    """The plate finder, a plate page, and the covering plates offered by the request form
+    (for a logged-in user; the real DSS plate registered)."""
     page.click("nav >> text=plates")
     page.fill("#id_lon", "14 29 56")
     page.fill("#id_lat", "-62 41 05")
@@ -201,7 +211,7 @@ def test_the_plate_finder_lists_and_draws_the_covering_plates(
     expect(page.locator("h1")).to_have_text("DSS1 plate 0025")
 
     # The request form offers the covering plates when the user names a plate.
-    page.goto(f"{live_server.url}/requests/")
+    page.goto(f"{base}/requests/")
     expect(page.locator("#plate-box")).to_be_hidden()
     page.fill("#id_f-lon", "14 29 56")
     page.fill("#id_f-lat", "-62 41 05")
