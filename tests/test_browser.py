@@ -289,10 +289,11 @@ def test_at_390_px_nothing_overflows_and_the_skip_link_comes_first(
         check_pages_at_390_px(page, base, anonymous)
         log_in(page, base, "milton@example.org")
         check_pages_at_390_px(page, base, user_pages)
-        # The tables of fields and of requests become cards: status and file stay in sight.
+        # Tables of many columns become cards: status, file, edge margin stay in sight.
         for path, cell in [
             (f"/requests/{request.pk}/", "#fields td[data-label=file] a"),
             ("/requests/", "table.requests td[data-label=status]"),
+            (user_pages["plates"], "#plate-0025 td[data-label='edge margin']"),
         ]:
             page.goto(base + path)
             box = page.locator(cell).first.bounding_box()
