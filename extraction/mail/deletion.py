@@ -14,9 +14,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC
-
-from django.utils import timezone
 
 from accounts.models import User
 from extraction.core import mailtext
@@ -35,12 +32,22 @@ __all__ = ["DeletionLine", "deletion_context", "deletion_list_handle"]
 
 @dataclass(frozen=True)
 class DeletionLine:
-    """One entry of a deletion list and what became of it."""
+    """One entry of a deletion list and what became of it.
+
+    ``ignored`` says why a line deleted nothing (the reply's template words it):
+    ``"unreadable"`` (``reason`` from the parser), ``"repeated"`` (named already on
+    ``first_line``), ``"unknown"`` (no live or deleted directory of the user has the name),
+    ``"gone"`` (``directory`` was deleted before), ``"failed"`` (the deletion failed; the
+    staff have been told). Empty when deleted.
+    """
 
     line_no: int
     name: str
     deleted_bytes: int | None  # None when ignored
+    ignored: str = ""
     reason: str = ""
+    first_line: int | None = None
+    directory: StagingDirectory | None = None
 
 
 def deletion_list_handle(*, body: MailBody, user: User) -> tuple[str, Reply]:
@@ -77,28 +84,22 @@ def _delete_one(entry: DeletionEntry, user: User, *, seen: dict[str, int]) -> De
     """Act on one line; only a live staging directory of ``user`` is ever touched."""
     name = printable(entry.name)
     if not entry.ok:
-        return DeletionLine(entry.line_no, name, None, entry.reason or "not a staging name")
+        return DeletionLine(entry.line_no, name, None, "unreadable", reason=entry.reason or "")
     if entry.name in seen:
-        return DeletionLine(entry.line_no, name, None, f"named already on line {seen[entry.name]}")
+        return DeletionLine(entry.line_no, name, None, "repeated", first_line=seen[entry.name])
     seen[entry.name] = entry.line_no
     directory = (
         StagingDirectory.objects.select_for_update().filter(name=entry.name, user=user).first()
     )
     if directory is None:
-        return DeletionLine(
-            entry.line_no, name, None, "no staging directory of yours has this name"
-        )
+        return DeletionLine(entry.line_no, name, None, "unknown")
     if directory.deleted_at is not None:
-        why = "it expired" if directory.deleted_reason == "expired" else directory.deleted_reason
-        when = f"{timezone.localtime(directory.deleted_at, UTC):%Y-%m-%d %H:%M} UTC"
-        return DeletionLine(entry.line_no, name, None, f"already deleted on {when} ({why})")
+        return DeletionLine(entry.line_no, name, None, "gone", directory=directory)
     try:
         deletion = staging_directory_delete(directory=directory, reason="deleted by mail")
     except StagingError as exc:
         log.error("staging directory %s of user %s not deleted: %s", name, user.pk, exc)
-        return DeletionLine(
-            entry.line_no, name, None, "could not be deleted; the archive staff have been told"
-        )
+        return DeletionLine(entry.line_no, name, None, "failed")
     return DeletionLine(entry.line_no, name, deletion.freed_bytes)
 
 
