@@ -62,9 +62,8 @@ def supervise(services: dict[str, list[str]], say: Callable[[str], None]) -> int
 
     Returns 0 after a requested stop, 1 when a service stopped by itself.
     """
-    previous = {
-        signum: signal.signal(signum, _raise_interrupt) for signum in (signal.SIGINT, signal.SIGTERM)
-    }
+    stop_signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, _raise_interrupt) for signum in stop_signals}
     children: dict[str, subprocess.Popen[bytes]] = {}
     status = 0
     try:
@@ -79,8 +78,8 @@ def supervise(services: dict[str, list[str]], say: Callable[[str], None]) -> int
         say(f"\nStopping {', '.join(children)}...")
     finally:
         # A second Ctrl-C must not cut the stop short and leave children behind.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for signum in stop_signals:
+            signal.signal(signum, signal.SIG_IGN)
         _stop(children)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
