@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Mapping, Sequence
+from email.utils import parseaddr
 
 from django.conf import settings
 from django.core.mail import EmailMessage
@@ -44,6 +45,15 @@ def reply_headers(request: Request) -> dict[str, str]:
     # ".dssportal.invalid>" and name no message to thread under.
     threadable = request.message_id and not request.message_id.endswith(".dssportal.invalid>")
     return auto_reply_headers(in_reply_to=request.message_id if threadable else None)
+
+
+def completion_message_id(request: Request) -> str:
+    """The same Message-ID every time the same completion mail is sent (it may be sent again
+    after a crash, see services.completion_mail); unique across requests, retries and
+    databases, through the time the mail became owed."""
+    domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "dssportal.invalid"
+    stamp = f"{request.notified_at or request.received_at:%Y%m%d%H%M%S%f}"
+    return f"<completion.{request.pk}.{request.retries}.{stamp}@{domain}>"
 
 
 def auto_reply_send(*, to: str, subject: str, body: str, headers: Mapping[str, str]) -> None:
@@ -194,5 +204,5 @@ def notify_completion(*, request_id: int) -> None:
         to=request.user.email,
         subject=completion_subject(request),
         body=completion_text(request),
-        headers=reply_headers(request),
+        headers={**reply_headers(request), "Message-ID": completion_message_id(request)},
     )
