@@ -28,6 +28,7 @@ from dssportal.db import database_wait
 from extraction.models import Field, FieldStatus
 from extraction.services.completion_mail import completion_mails_deliver_owed
 from extraction.services.extraction import field_extract
+from extraction.services.leases import sweep_lease
 from extraction.services.staging import staging_expire, staging_usage_recompute
 from extraction.services.sweeper import (
     fields_mark_enqueued,
@@ -138,13 +139,17 @@ def enqueue_fields(field_ids: Sequence[int]) -> None:
 
 def sweep_fields() -> str:
     """Re-enqueue abandoned and orphaned fields (services.sweeper), send the completion mails
-    a dead process owed; a summary for the log."""
-    broker_idle = settings.DSSPORTAL_TASKS_SYNC or get_broker().queue_size() == 0
-    reclaimed = fields_reclaim(broker_idle=broker_idle)
-    for field_id in reclaimed.field_ids:
-        enqueue_field(field_id)
-    removed = scratch_of_dead_processes_remove()
-    mailed = completion_mails_deliver_owed()
+    a dead process owed; a summary for the log. One sweeper of the site at a time: the others
+    skip their turn."""
+    with sweep_lease() as lease:
+        if not lease.taken:
+            return "another sweeper is at work"
+        broker_idle = settings.DSSPORTAL_TASKS_SYNC or get_broker().queue_size() == 0
+        reclaimed = fields_reclaim(broker_idle=broker_idle)
+        if reclaimed.field_ids:
+            enqueue_fields(reclaimed.field_ids)
+        mailed = completion_mails_deliver_owed()
+    removed = scratch_of_dead_processes_remove()  # this host's own: no need to take turns
     return (
         f"re-enqueued {len(reclaimed.abandoned)} abandoned, {len(reclaimed.orphaned)} orphaned; "
         f"removed {len(removed)} dead processes' scratch folders; "

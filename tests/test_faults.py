@@ -5,12 +5,18 @@ and checks what the user gets: every field done exactly once (one file each, byt
 once), no partial or stray file, exactly one completion mail, and no field waiting for a retry
 timer. The database is a fresh PostgreSQL database on the server of ``DATABASE_URL`` (or the
 local one); the broker is ``DSSPORTAL_TEST_REDIS_URL`` or a private ``redis-server``. Never the
-shared servers themselves: PostgreSQL is "restarted" by terminating this database's backends.
+shared servers themselves: PostgreSQL is "restarted" here by terminating this database's
+backends, and for real on a private cluster in tests/test_faults_pg_restart.py.
+
+The processes run with tests/fault_settings.py: every completion mail handed to the mail
+backend is recorded (so "one mail" means one send, not one file), and the task log says when
+a task found its field taken already (a duplicated task).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -73,7 +79,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         )
     }
     env.update(
-        DJANGO_SETTINGS_MODULE="dssportal.settings",
+        DJANGO_SETTINGS_MODULE="tests.fault_settings",
+        FAULT_TEST_SENT_LOG=str(data_dir / "sent.log"),
         DEBUG="0",
         SECRET_KEY="fault-tests-" + "s" * 50,
         DATABASE_URL=db_url,
@@ -106,6 +113,13 @@ def broker(site: Site) -> Iterator[redis.Redis]:
     connection.close()
 
 
+@dataclass(frozen=True)
+class Duplicates:
+    abandoned: int
+    orphaned: int
+    not_claimed: int
+
+
 class Clusters:
     """qcluster processes, each in its own process group as under systemd."""
 
@@ -124,6 +138,21 @@ class Clusters:
         )
         self.running.append(process)
         return process
+
+    def logs(self) -> str:
+        return "".join(
+            path.read_text(errors="replace") for path in sorted(self.log_dir.glob("qcluster-*.log"))
+        )
+
+    def duplicates(self) -> Duplicates:
+        """What the sweepers re-enqueued, and how many tasks found their field taken."""
+        logs = self.logs()
+        sweeps = re.findall(r"re-enqueued (\d+) abandoned, (\d+) orphaned", logs)
+        return Duplicates(
+            abandoned=sum(int(a) for a, _ in sweeps),
+            orphaned=sum(int(o) for _, o in sweeps),
+            not_claimed=len(re.findall(r"field \d+ not claimed", logs)),
+        )
 
     def stop_all(self) -> None:
         for process in self.running:
@@ -203,6 +232,18 @@ def completion_mails(site: Site, request_id: int) -> list[Path]:
     ]
 
 
+def completion_sends(site: Site, request_id: int) -> list[str]:
+    """Every completion mail of the request handed to the mail backend (tests/fault_mail.py)."""
+    log = site.data_dir / "sent.log"
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [line for line in lines if line.startswith(f"<completion.{request_id}.")]
+
+
+def mailed(site: Site, request_id: int) -> bool:
+    ((at,),) = site.sql("SELECT mailed_at FROM extraction_request WHERE id = %s", request_id)
+    return at is not None
+
+
 def assert_done_exactly_once(site: Site, request_id: int, n_fields: int) -> None:
     statuses = site.sql(
         "SELECT status, count(*) FROM extraction_field WHERE request_id = %s GROUP BY status",
@@ -219,6 +260,8 @@ def assert_done_exactly_once(site: Site, request_id: int, n_fields: int) -> None
     partial = site.data_dir / "staging" / ".partial"
     assert [p for p in partial.glob("**/*") if p.is_file()] == [], "a partial file is left"
     assert len(completion_mails(site, request_id)) == 1
+    assert len(completion_sends(site, request_id)) == 1, "the completion mail was sent twice"
+    assert mailed(site, request_id)
 
 
 def test_sigkill_of_a_cluster_mid_batch_loses_nothing_and_qcluster_stops_on_sigterm(
@@ -239,6 +282,10 @@ def test_sigkill_of_a_cluster_mid_batch_loses_nothing_and_qcluster_stops_on_sigt
     recovery = time.monotonic() - killed_at
     assert recovery < 30, f"the batch took {recovery:.0f} s to finish after the kill"
     assert_done_exactly_once(site, request_id, n_fields)
+    duplicates = clusters.duplicates()
+    print(f"after SIGKILL of one of two clusters, {n_fields} fields: {duplicates}")
+    # The fields the killed cluster had in hand, and at most a few more (prefetched tasks).
+    assert duplicates.not_claimed <= duplicates.abandoned + duplicates.orphaned
 
     # systemd's stop: SIGTERM to the whole process group; a shell's `kill PID`: the main one.
     started = time.monotonic()
@@ -248,6 +295,27 @@ def test_sigkill_of_a_cluster_mid_batch_loses_nothing_and_qcluster_stops_on_sigt
     restarted.wait(timeout=30)
     stop_time = time.monotonic() - started
     assert stop_time < 10, f"qcluster took {stop_time:.1f} s to stop after SIGTERM"
+
+
+def test_a_cluster_killed_between_the_settle_and_the_mail_sends_it_once_after_a_restart(
+    site: Site, broker: redis.Redis, clusters: Clusters, tmp_path: Path
+) -> None:
+    n_fields = 40
+    marker = tmp_path / "crashed"
+    first = clusters.start(FAULT_TEST_CRASH_MARKER=str(marker))
+    request_id = mail_batch(site, n_fields, "mailcrash")
+    first.wait(timeout=120)  # its mail backend killed the whole cluster at the completion mail
+    assert marker.exists()
+    assert notified(site, request_id) and not mailed(site, request_id)
+    assert completion_mails(site, request_id) == []
+    # Up to the crash a normal run: no field was re-enqueued, no task was duplicated.
+    assert clusters.duplicates() == Duplicates(abandoned=0, orphaned=0, not_claimed=0)
+
+    clusters.start()  # two clusters: four sweepers race for the owed mail
+    clusters.start()
+    waited = wait_until(lambda: mailed(site, request_id), 30, "the owed completion mail")
+    print(f"the owed completion mail went out {waited:.1f} s after the restart")
+    assert_done_exactly_once(site, request_id, n_fields)
 
 
 def test_database_connections_cut_mid_batch_then_every_field_is_done_once(

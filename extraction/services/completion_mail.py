@@ -56,7 +56,7 @@ def completion_mail_deliver(*, request_id: int) -> bool:
         Request.objects.filter(pk=request_id, notified_at=owed_since, mailed_at=None).update(
             mailed_at=timezone.now()
         )
-        lease.mailed = True
+        lease.finished = True
         return True
 
 

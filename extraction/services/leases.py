@@ -15,15 +15,16 @@ finished, so "running and nobody holds the lease" means "its worker is gone".
 
 A request's *mail lease* (:func:`mail_lease`) works the same way for its completion mail:
 whoever sends the mail holds it, so two workers never send the same mail at once and a
-sender that dies frees it for the sweeper.
+sender that dies frees it for the sweeper. The *sweep lease* (:func:`sweep_lease`) lets one
+sweeper of the whole site work at a time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from django.db import DatabaseError, connection
 #: High bits that keep our advisory-lock keys apart from any other user of the database.
 _PG_NAMESPACE = 0x4453 << 48  # "DS": fields
 _PG_MAIL_NAMESPACE = 0x444D << 48  # "DM": completion mails of requests
+_PG_SWEEP_KEY = 0x4457 << 48  # "DW": the sweeper
 
 _held_files: dict[Path, int] = {}  # lock file -> file descriptor (SQLite leases of this process)
 
@@ -41,12 +43,12 @@ def _uses_advisory_locks() -> bool:
     return connection.vendor == "postgresql"
 
 
+def _lease_dir() -> Path:
+    return Path(settings.DATA_DIR) / "leases"
+
+
 def _lease_path(field_id: int) -> Path:
-    return Path(settings.DATA_DIR) / "leases" / f"field-{field_id}.lock"
-
-
-def _mail_lease_path(request_id: int) -> Path:
-    return Path(settings.DATA_DIR) / "leases" / f"mail-{request_id}.lock"
+    return _lease_dir() / f"field-{field_id}.lock"
 
 
 def lease_take(field_id: int) -> bool:
@@ -64,23 +66,32 @@ def lease_release(field_id: int, *, finished: bool) -> None:
 
 
 @dataclass
-class MailLease:
+class Lease:
     taken: bool
-    #: Set by the holder once the mail is marked sent: the lock file may then go (SQLite).
-    mailed: bool = False
+    #: Set by the holder when what the lease guards is done for good: its lock file may go.
+    finished: bool = False
 
 
-@contextmanager
-def mail_lease(request_id: int) -> Iterator[MailLease]:
+def mail_lease(request_id: int) -> contextlib.AbstractContextManager[Lease]:
     """Hold the request's mail lease for the block; ``taken`` is False when another process
     has it. The holder reads whether the mail is still owed *after* taking the lease."""
-    key, path = _PG_MAIL_NAMESPACE | request_id, _mail_lease_path(request_id)
-    lease = MailLease(taken=_take(key, path))
+    return _held(_PG_MAIL_NAMESPACE | request_id, _lease_dir() / f"mail-{request_id}.lock")
+
+
+def sweep_lease() -> contextlib.AbstractContextManager[Lease]:
+    """Hold the one sweeper lease of the site for the block (every worker runs a sweeper; one
+    sweep at a time, so two never re-enqueue the same lost field)."""
+    return _held(_PG_SWEEP_KEY, _lease_dir() / "sweeper.lock")
+
+
+@contextlib.contextmanager
+def _held(key: int, path: Path) -> Iterator[Lease]:
+    lease = Lease(taken=_take(key, path))
     try:
         yield lease
     finally:
         if lease.taken:
-            _release(key, path, finished=lease.mailed)
+            _release(key, path, finished=lease.finished)
 
 
 def _take(key: int, path: Path) -> bool:

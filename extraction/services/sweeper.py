@@ -15,8 +15,8 @@ tasks out first in, first out, and every field records when its task was enqueue
   claimed one of that task's fields), while nothing shows its own task in progress (no field
   of it running, none finished within the grace period: a live worker goes through the fields
   of a grouped task one after the other); or
-- when the broker has nothing waiting at all (the caller says so) and it was enqueued more
-  than ``ORPHAN_GRACE`` ago.
+- when the broker has nothing waiting at all (the caller says so), it was enqueued more than
+  ``ORPHAN_GRACE`` ago, and nothing shows its task in progress either.
 
 At worst a live cluster that had taken the task but not started it yet (a cluster prefetches a
 few) then gets a second task for the field, and the lease and guarded claim make one of the
@@ -61,27 +61,33 @@ def fields_reclaim(*, broker_idle: bool) -> Reclaimed:
     cutoff = timezone.now() - ORPHAN_GRACE
     waiting = Field.objects.filter(status=FieldStatus.QUEUED).exclude(pk__in=abandoned)
     if broker_idle:
-        orphaned = waiting.filter(
+        lost = waiting.filter(
             Q(enqueued_at__lt=cutoff) | Q(enqueued_at=None, request__received_at__lt=cutoff)
         )
     else:
-        orphaned = _queued_behind_taken_tasks(waiting, cutoff)
-    return Reclaimed(abandoned=abandoned, orphaned=list(orphaned.values_list("pk", flat=True)))
+        lost = _queued_behind_taken_tasks(waiting, cutoff)
+    orphaned = _without_tasks_in_progress(lost, cutoff).values_list("pk", flat=True)
+    return Reclaimed(abandoned=abandoned, orphaned=list(orphaned))
 
 
 def _queued_behind_taken_tasks(waiting: QuerySet[Field], cutoff: datetime) -> QuerySet[Field]:
-    """The queued fields whose task has left the broker (FIFO) and is not being worked on."""
+    """The queued fields whose task has left the broker: one enqueued later was taken."""
     open_requests = (RequestStatus.QUEUED, RequestStatus.RUNNING)
     newest_taken = Field.objects.filter(
         request__status__in=open_requests, started_at__lt=cutoff, enqueued_at__isnull=False
     ).aggregate(newest=Max("enqueued_at"))["newest"]
     if newest_taken is None:
         return waiting.none()
-    behind = waiting.filter(enqueued_at__lt=newest_taken)
+    return waiting.filter(enqueued_at__lt=newest_taken)
+
+
+def _without_tasks_in_progress(fields: QuerySet[Field], cutoff: datetime) -> QuerySet[Field]:
+    """Leave out the fields of a task a live worker is going through (one of its fields is
+    running, or finished within the grace period)."""
     in_progress = Field.objects.filter(
-        enqueued_at__in=behind.values("enqueued_at").distinct()
+        enqueued_at__in=fields.filter(enqueued_at__isnull=False).values("enqueued_at")
     ).filter(Q(status=FieldStatus.RUNNING) | Q(finished_at__gte=cutoff))
-    return behind.exclude(enqueued_at__in=in_progress.values("enqueued_at"))
+    return fields.exclude(enqueued_at__in=in_progress.values("enqueued_at"))
 
 
 def fields_mark_enqueued(field_ids: Sequence[int]) -> None:
