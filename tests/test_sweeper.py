@@ -19,7 +19,11 @@ from extraction.models import Field, Request
 from extraction.services.extraction import scratch_dir, scratch_root
 from extraction.services.leases import lease_release, lease_take
 from extraction.services.requests import request_create_from_text
-from extraction.services.sweeper import fields_reclaim, scratch_of_dead_processes_remove
+from extraction.services.sweeper import (
+    fields_reclaim,
+    requests_settle_stalled,
+    scratch_of_dead_processes_remove,
+)
 from tests.factories import register_real_dss_plate
 
 pytestmark = pytest.mark.django_db
@@ -166,3 +170,21 @@ def test_a_field_just_enqueued_again_is_not_reclaimed_even_when_the_broker_looks
     fresh, *_ = fields
     stamp(fresh, enqueued=timedelta(seconds=1))  # its task may sit in a cluster's prefetch
     assert fresh.pk not in fields_reclaim(broker_idle=True).orphaned
+
+
+def test_a_request_whose_last_settle_was_cut_is_finished_by_the_sweeper_once(
+    fields: list[Field], django_capture_on_commit_callbacks
+) -> None:
+    # Every field ended, but the worker of the last one died before it settled the request.
+    Field.objects.update(status="done", finished_at=timezone.now())
+    with django_capture_on_commit_callbacks(execute=True):
+        assert requests_settle_stalled() == [fields[0].request_id]
+        assert requests_settle_stalled() == []
+    request = Request.objects.get(pk=fields[0].request_id)
+    assert request.status == "done" and request.notified_at is not None
+    assert request.mailed_at is not None  # the completion mail went out after the commit
+
+
+def test_a_request_with_a_field_still_open_is_not_settled(fields: list[Field]) -> None:
+    Field.objects.filter(pk=fields[0].pk).update(status="done", finished_at=timezone.now())
+    assert requests_settle_stalled() == []

@@ -32,12 +32,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Max, Q, QuerySet
+from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from extraction.models import Field, FieldStatus, RequestStatus
+from extraction.models import Field, FieldStatus, Request, RequestStatus
 from extraction.services.extraction import scratch_root
 from extraction.services.leases import lease_release, lease_take
+from extraction.services.lifecycle import OPEN_FIELD_STATES, request_settle
 
 #: How long a task may sit taken, in a live cluster, before its first field is claimed; also
 #: how long a grouped task may pause between two of its fields.
@@ -54,10 +55,13 @@ class Reclaimed:
         return self.abandoned + self.orphaned
 
 
-def fields_reclaim(*, broker_idle: bool) -> Reclaimed:
-    """Put abandoned fields back to queued; list them and the orphaned ones to enqueue again."""
+def fields_reclaim(*, broker_idle: bool, orphans: bool = True) -> Reclaimed:
+    """Put abandoned fields back to queued; list them and (``orphans``) the orphaned ones to
+    enqueue again."""
     running = Field.objects.filter(status=FieldStatus.RUNNING).values_list("pk", flat=True)
     abandoned = [field_id for field_id in running if _requeue_abandoned(field_id)]
+    if not orphans:
+        return Reclaimed(abandoned=abandoned, orphaned=[])
     cutoff = timezone.now() - ORPHAN_GRACE
     waiting = Field.objects.filter(status=FieldStatus.QUEUED).exclude(pk__in=abandoned)
     if broker_idle:
@@ -88,6 +92,24 @@ def _without_tasks_in_progress(fields: QuerySet[Field], cutoff: datetime) -> Que
         enqueued_at__in=fields.filter(enqueued_at__isnull=False).values("enqueued_at")
     ).filter(Q(status=FieldStatus.RUNNING) | Q(finished_at__gte=cutoff))
     return fields.exclude(enqueued_at__in=in_progress.values("enqueued_at"))
+
+
+def requests_settle_stalled() -> list[int]:
+    """Settle the requests whose fields have all ended but whose last settle never ran (its
+    worker died, or lost the database, between finishing the field and settling); the ids of
+    those this call finished. The settle itself decides under the row lock, so a worker
+    settling at the same moment makes no second mail."""
+    open_fields = Field.objects.filter(request=OuterRef("pk"), status__in=OPEN_FIELD_STATES)
+    stalled = (
+        Request.objects.filter(
+            status__in=(RequestStatus.QUEUED, RequestStatus.RUNNING),
+            notified_at=None,
+            n_fields__gt=0,
+        )
+        .exclude(Exists(open_fields))
+        .values_list("pk", flat=True)
+    )
+    return [request_id for request_id in stalled if request_settle(request_id=request_id)]
 
 
 def fields_mark_enqueued(field_ids: Sequence[int]) -> None:
