@@ -329,6 +329,26 @@ def test_a_cluster_killed_between_the_settle_and_the_mail_sends_it_once_after_a_
     assert_done_exactly_once(site, request_id, n_fields)
 
 
+def test_qcluster_stops_within_seconds_of_sigterm_mid_batch_and_loses_nothing(
+    site: Site, broker: redis.Redis, clusters: Clusters
+) -> None:
+    n_fields = 60
+    first = clusters.start()
+    request_id = mail_batch(site, n_fields, "sigterm")
+    wait_until(lambda: done_count(site, request_id) >= 5, 120, "5 fields done")
+    started = time.monotonic()
+    os.killpg(first.pid, signal.SIGTERM)  # systemd's stop, with both workers busy
+    first.wait(timeout=30)
+    stop_time = time.monotonic() - started
+    assert stop_time < 10, f"qcluster took {stop_time:.1f} s to stop mid-batch"
+    assert done_count(site, request_id) < n_fields, "the batch ended before the stop"
+
+    clusters.start()
+    wait_until(lambda: mailed(site, request_id), 60, "the completion mail")
+    assert_done_exactly_once(site, request_id, n_fields)
+    print(f"SIGTERM mid-batch: stopped in {stop_time:.1f} s; {clusters.duplicates()}")
+
+
 def test_database_connections_cut_mid_batch_then_every_field_is_done_once(
     site: Site, broker: redis.Redis, clusters: Clusters
 ) -> None:
