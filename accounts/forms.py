@@ -10,8 +10,9 @@ from django.core.exceptions import ValidationError
 
 from accounts.models import EmailAddress, User
 from accounts.selectors import login_refusal_reason
-from accounts.services import password_reset_done
+from accounts.services import AUTO_GENERATED_HEADERS, password_reset_done
 from accounts.throttle import LoginThrottled
+from dssportal import emails
 
 
 class RegistrationForm(forms.Form):
@@ -53,6 +54,8 @@ class ThrottledLoginMixin:
     not confirmed yet, a closed account (the last two only to whoever knows the password)."""
 
     cleaned_data: dict[str, Any]
+    #: The address waiting for confirmation when that is why the log-in was refused.
+    unconfirmed_email: str | None = None
 
     def clean(self) -> dict[str, Any]:
         try:
@@ -65,7 +68,8 @@ class ThrottledLoginMixin:
             self.cleaned_data.get("username") or "", self.cleaned_data.get("password") or ""
         )
         if reason:
-            return ValidationError(reason, code="inactive")
+            self.unconfirmed_email = reason.unconfirmed_email
+            return ValidationError(reason.reason, code="inactive")
         return super().get_invalid_login_error()  # type: ignore[misc]
 
 
@@ -89,6 +93,18 @@ class PortalPasswordResetForm(PasswordResetForm):
         for row in rows:
             if row.user.has_usable_password():
                 yield row.user
+
+    def send_mail(
+        self,
+        subject_template_name: str,
+        email_template_name: str,
+        context: dict[str, Any],
+        from_email: str | None,
+        to_email: str,
+        html_email_template_name: str | None = None,
+    ) -> None:
+        """Through the one send helper, with the text of ``emails/password-reset-*``."""
+        emails.send("password-reset", to=to_email, context=context, headers=AUTO_GENERATED_HEADERS)
 
 
 class PortalSetPasswordForm(SetPasswordForm):

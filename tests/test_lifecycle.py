@@ -367,9 +367,9 @@ def test_file_stems_are_unique_ignoring_case():
 
 
 def test_the_receipt_states_the_file_name_rule(make_user):
-    from extraction.mail.replies import _format_help
+    from django.template.loader import render_to_string
 
-    help_text = " ".join(_format_help())
+    help_text = " ".join(render_to_string("emails/_request_format.txt").split())
     assert "a leading - or . becomes _" in help_text and "ignoring case" in help_text
 
 

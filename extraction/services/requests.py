@@ -212,14 +212,20 @@ def _start(request_id: int, field_ids: list[int]) -> None:
         request_settle(request_id=request_id)
 
 
-def request_cancel(*, request: Request) -> int:
-    """Staff cancel: queued fields become cancelled; running ones finish, then the request is
-    ``cancelled`` (see :mod:`extraction.services.lifecycle`). Returns how many were cancelled;
-    a request with no queued field is unchanged."""
+#: Why a field was cancelled, by whom: the completion mail tells the two apart.
+CANCELLED_BY_STAFF = "cancelled by the archive staff"
+CANCELLED_BY_OWNER = "cancelled at the owner's request"
+
+
+def request_cancel(*, request: Request, by_owner: bool = False) -> int:
+    """Cancel (by staff, or by the owner through the API): queued fields become cancelled;
+    running ones finish, then the request is ``cancelled`` (see
+    :mod:`extraction.services.lifecycle`). Returns how many were cancelled; a request with
+    no queued field is unchanged."""
     cancelled = Field.objects.filter(request=request, status=FieldStatus.QUEUED).update(
         status=FieldStatus.CANCELLED,
         finished_at=timezone.now(),
-        message="cancelled by the archive staff",
+        message=CANCELLED_BY_OWNER if by_owner else CANCELLED_BY_STAFF,
     )
     if cancelled:
         request_settle(request_id=request.pk)
