@@ -8,6 +8,7 @@ Also what every automatic reply shares with the replies of the mail gate
 from __future__ import annotations
 
 from collections.abc import Sequence
+from email.utils import parseaddr
 
 from django.conf import settings
 from django.urls import reverse
@@ -45,6 +46,15 @@ def reply_headers(request: Request) -> dict[str, str]:
     return auto_reply_headers(in_reply_to=request.message_id if threadable else None)
 
 
+def completion_message_id(request: Request) -> str:
+    """The same Message-ID every time the same completion mail is sent (it may be sent again
+    after a crash, see services.completion_mail); unique across requests, retries and
+    databases, through the time the mail became owed."""
+    domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "dssportal.invalid"
+    stamp = f"{request.notified_at or request.received_at:%Y%m%d%H%M%S%f}"
+    return f"<completion.{request.pk}.{request.retries}.{stamp}@{domain}>"
+
+
 def completion_context(request: Request) -> dict[str, object]:
     """What ``emails/completion-*.txt`` need: the request, its fields as they ended, and
     its staging directory (live, or deleted while the request ran)."""
@@ -77,5 +87,5 @@ def notify_completion(*, request_id: int) -> None:
         "completion",
         to=request.user.email,
         context=completion_context(request),
-        headers=reply_headers(request),
+        headers={**reply_headers(request), "Message-ID": completion_message_id(request)},
     )

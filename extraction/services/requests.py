@@ -256,7 +256,12 @@ def fields_retry_failed(*, request: Request) -> int:
         )
         reopened: dict[str, object] = {"retries": locked.retries + 1}
         if locked.notified_at is not None:
-            reopened |= {"status": RequestStatus.QUEUED, "notified_at": None, "finished_at": None}
+            reopened |= {
+                "status": RequestStatus.QUEUED,
+                "notified_at": None,
+                "mailed_at": None,
+                "finished_at": None,
+            }
         Request.objects.filter(pk=locked.pk).update(**reopened)
         request_settle(request_id=locked.pk)
         transaction.on_commit(lambda: _enqueue_all(ids))
