@@ -150,9 +150,9 @@ class Request(models.Model):
         ordering = ["-received_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["message_id"],
+                fields=["user", "message_id"],
                 condition=Q(message_id__isnull=False),
-                name="request_message_id_unique",
+                name="request_user_message_id_unique",
             ),
         ]
         indexes = [

@@ -140,14 +140,11 @@ def request_create_from_text(
     """
     text = storable(text)
     if message_id:
-        existing = Request.objects.filter(message_id=message_id).first()
-        if existing is not None and existing.user_id == user.pk:
-            return RequestOutcome(request=existing, duplicate=True)
+        # Message-IDs are unique per sender only: another user's message carrying the same id
+        # (forged or broken) is a list of its own, never an answer with someone else's request.
+        existing = Request.objects.filter(user=user, message_id=message_id).first()
         if existing is not None:
-            # Another user's message carried this id (a forged or broken Message-ID): serve
-            # this list on its own rather than answer with someone else's request.
-            log.warning("Message-ID %s reused by user %s; stored without it", message_id, user.pk)
-            message_id = None
+            return RequestOutcome(request=existing, duplicate=True)
     parsed = parse_with_limits(text)
     try:
         with transaction.atomic():
@@ -156,8 +153,8 @@ def request_create_from_text(
             )
     except IntegrityError:
         # The same message arrived twice at once; the other copy won.
-        existing = Request.objects.filter(message_id=message_id).first()
-        if existing is None or existing.user_id != user.pk:
+        existing = Request.objects.filter(user=user, message_id=message_id).first()
+        if existing is None:
             raise
         return RequestOutcome(request=existing, duplicate=True)
     return outcome
