@@ -48,6 +48,7 @@ class DeletionLine:
     reason: str = ""
     first_line: int | None = None
     directory: StagingDirectory | None = None
+    cancelled_fields: int = 0  # fields of the request not yet made, now never made
 
 
 def deletion_list_handle(*, body: MailBody, user: User) -> tuple[str, Reply]:
@@ -100,7 +101,9 @@ def _delete_one(entry: DeletionEntry, user: User, *, seen: dict[str, int]) -> De
     except StagingError as exc:
         log.error("staging directory %s of user %s not deleted: %s", name, user.pk, exc)
         return DeletionLine(entry.line_no, name, None, "failed")
-    return DeletionLine(entry.line_no, name, deletion.freed_bytes)
+    return DeletionLine(
+        entry.line_no, name, deletion.freed_bytes, cancelled_fields=deletion.cancelled_fields
+    )
 
 
 #: How many live staging directories the reply lists.
