@@ -5,7 +5,12 @@ from typing import Any
 
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
-from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm
+from django.contrib.auth.forms import (
+    AuthenticationForm,
+    PasswordResetForm,
+    SetPasswordForm,
+    UserChangeForm,
+)
 from django.core.exceptions import ValidationError
 
 from accounts.models import EmailAddress, User
@@ -112,3 +117,28 @@ class PortalSetPasswordForm(SetPasswordForm):
         user = super().save(commit=commit)
         password_reset_done(user=user)
         return user
+
+
+class AdminUserChangeForm(UserChangeForm):
+    """The admin's user form: a primary address that is another user's registered address
+    would send this user's mail to that person and let them act for this user by mail."""
+
+    def clean_email(self) -> str:
+        email = str(self.cleaned_data.get("email") or "").strip()
+        owner = address_owner(email)
+        if owner is not None and owner.pk != self.instance.pk:
+            raise ValidationError(
+                f"{email} is a registered address of user {owner.username}; remove it there first."
+            )
+        return email
+
+
+def address_owner(email: str) -> User | None:
+    """The user whose primary or registered address ``email`` is, regardless of case."""
+    if not email:
+        return None
+    primary = User.objects.filter(email__iexact=email).first()
+    if primary is not None:
+        return primary
+    registered = EmailAddress.objects.select_related("user").filter(email__iexact=email).first()
+    return registered.user if registered is not None else None
