@@ -18,10 +18,16 @@ $(STAMP): pyproject.toml | $(PY)
 	@touch $(STAMP)
 
 # A local .env with DEBUG on and a random SECRET_KEY, written once; real environment wins.
+# Not on a server whose environment already holds the secret (README "Production"): a .env
+# with DEBUG=1 there would turn on debug for every command run without that environment.
 .env:
-	@echo "DEBUG=1" > .env
-	@echo "SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" >> .env
-	@echo "Wrote .env for local development (DEBUG=1, a random SECRET_KEY)."
+	@if [ -n "$${SECRET_KEY:-}$${SECRET_KEY_FILE:-}" ]; then \
+	  echo "SECRET_KEY is set in the environment: no .env written."; \
+	else \
+	  echo "DEBUG=1" > .env; \
+	  echo "SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" >> .env; \
+	  echo "Wrote .env for local development (DEBUG=1, a random SECRET_KEY)."; \
+	fi
 
 install: $(STAMP) .env static
 

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from accounts.forms import AdminLoginForm
+from accounts.forms import AdminLoginForm, AdminUserChangeForm
 from accounts.models import ApiToken, EmailAddress, ThrottleCounter, User
 
 # The admin log-in goes through the same throttled password check as every other log-in;
@@ -25,6 +25,7 @@ class EmailAddressInline(admin.TabularInline):
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
+    form = AdminUserChangeForm
     list_display = (
         "username",
         "email",

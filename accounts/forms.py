@@ -5,13 +5,19 @@ from typing import Any
 
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
-from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm
+from django.contrib.auth.forms import (
+    AuthenticationForm,
+    PasswordResetForm,
+    SetPasswordForm,
+    UserChangeForm,
+)
 from django.core.exceptions import ValidationError
 
 from accounts.models import EmailAddress, User
 from accounts.selectors import login_refusal_reason
-from accounts.services import password_reset_done
+from accounts.services import AUTO_GENERATED_HEADERS, password_reset_done
 from accounts.throttle import LoginThrottled
+from dssportal import emails
 
 
 class RegistrationForm(forms.Form):
@@ -53,6 +59,8 @@ class ThrottledLoginMixin:
     not confirmed yet, a closed account (the last two only to whoever knows the password)."""
 
     cleaned_data: dict[str, Any]
+    #: The address waiting for confirmation when that is why the log-in was refused.
+    unconfirmed_email: str | None = None
 
     def clean(self) -> dict[str, Any]:
         try:
@@ -65,7 +73,8 @@ class ThrottledLoginMixin:
             self.cleaned_data.get("username") or "", self.cleaned_data.get("password") or ""
         )
         if reason:
-            return ValidationError(reason, code="inactive")
+            self.unconfirmed_email = reason.unconfirmed_email
+            return ValidationError(reason.reason, code="inactive")
         return super().get_invalid_login_error()  # type: ignore[misc]
 
 
@@ -90,9 +99,46 @@ class PortalPasswordResetForm(PasswordResetForm):
             if row.user.has_usable_password():
                 yield row.user
 
+    def send_mail(
+        self,
+        subject_template_name: str,
+        email_template_name: str,
+        context: dict[str, Any],
+        from_email: str | None,
+        to_email: str,
+        html_email_template_name: str | None = None,
+    ) -> None:
+        """Through the one send helper, with the text of ``emails/password-reset-*``."""
+        emails.send("password-reset", to=to_email, context=context, headers=AUTO_GENERATED_HEADERS)
+
 
 class PortalSetPasswordForm(SetPasswordForm):
     def save(self, commit: bool = True) -> Any:
         user = super().save(commit=commit)
         password_reset_done(user=user)
         return user
+
+
+class AdminUserChangeForm(UserChangeForm):
+    """The admin's user form: a primary address that is another user's registered address
+    would send this user's mail to that person and let them act for this user by mail."""
+
+    def clean_email(self) -> str:
+        email = str(self.cleaned_data.get("email") or "").strip()
+        owner = address_owner(email)
+        if owner is not None and owner.pk != self.instance.pk:
+            raise ValidationError(
+                f"{email} is a registered address of user {owner.username}; remove it there first."
+            )
+        return email
+
+
+def address_owner(email: str) -> User | None:
+    """The user whose primary or registered address ``email`` is, regardless of case."""
+    if not email:
+        return None
+    primary = User.objects.filter(email__iexact=email).first()
+    if primary is not None:
+        return primary
+    registered = EmailAddress.objects.select_related("user").filter(email__iexact=email).first()
+    return registered.user if registered is not None else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db.models import Q
 
 from accounts.models import EmailAddress, User
@@ -17,7 +19,16 @@ def user_for_sender(address: str) -> User | None:
     return match.user if match else None
 
 
-def login_refusal_reason(login: str, password: str) -> str | None:
+@dataclass(frozen=True)
+class LoginRefusal:
+    """Why a right password was refused, and the address waiting for its confirmation (the
+    log-in page then offers to send the link again)."""
+
+    reason: str
+    unconfirmed_email: str | None = None
+
+
+def login_refusal_reason(login: str, password: str) -> LoginRefusal | None:
     """Why a right password was refused: an address not confirmed yet, or a closed account.
 
     Said only to someone who knows the password, so it reveals nothing to a guesser.
@@ -33,9 +44,12 @@ def login_refusal_reason(login: str, password: str) -> str | None:
             continue
         pending = user.addresses.filter(primary=True, verified=False).first()
         if pending is not None and user.last_login is None:
-            return (
+            return LoginRefusal(
                 f"Please confirm your address first: open the link we mailed to {pending.email} "
-                "when you registered. No message? Ask for a new link below."
+                "when you registered.",
+                unconfirmed_email=pending.email,
             )
-        return "This account is closed. Write to the archive staff if you need it again."
+        return LoginRefusal(
+            "This account is closed. Write to the archive staff if you need it again."
+        )
     return None

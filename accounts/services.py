@@ -14,7 +14,6 @@ from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMessage
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -29,6 +28,7 @@ from accounts.throttle import (
     rate_limit_take,
 )
 from accounts.usernames import latin_skeleton, username_look_problem
+from dssportal import emails
 
 #: How long a confirmation link stays valid; an unconfirmed address older than this may be
 #: registered again by someone else (so that nobody can squat on another person's address).
@@ -239,60 +239,37 @@ def _public_url(name: str, *args: object) -> str:
     return settings.DSSPORTAL_PUBLIC_URL + reverse(name, args=args)
 
 
-def _mail(*, to: str, subject: str, body: str) -> None:
-    EmailMessage(
-        subject=subject,
-        body=body,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[to],
-        headers={"Auto-Submitted": "auto-generated"},
-    ).send()
+#: Mails of the account pages are not replies to anything (RFC 3834).
+AUTO_GENERATED_HEADERS = {"Auto-Submitted": "auto-generated"}
 
 
 def _send_confirmation(address: EmailAddress, *, new_account: bool) -> None:
-    link = _public_url("confirm-address", confirmation_token(address))
-    valid_until = address.created_at + CONFIRMATION_MAX_AGE
-    what = (
-        "to open your account of the Digitized Sky Survey archive"
-        if new_account
-        else f"to send DSS requests from {address.email}"
+    context = {
+        "address": address,
+        "new_account": new_account,
+        "link": _public_url("confirm-address", confirmation_token(address)),
+        "valid_days": CONFIRMATION_MAX_AGE.days,
+        "valid_until": address.created_at + CONFIRMATION_MAX_AGE,
+    }
+    emails.send(
+        "confirm-address", to=address.email, context=context, headers=AUTO_GENERATED_HEADERS
     )
-    body = (
-        f"Hello {address.user.username},\n\n"
-        f"Please confirm this address {what} by opening\n\n  {link}\n\n"
-        f"The link is valid for {CONFIRMATION_MAX_AGE.days} days (until "
-        f"{valid_until:%Y-%m-%d %H:%M} UTC). If you did not ask for this, ignore this "
-        f"message:\nnothing happens without the confirmation.\n"
-    )
-    _mail(to=address.email, subject="Confirm your address for the DSS archive", body=body)
 
 
 def _send_already_registered(email: str) -> None:
     """Tell the owner of an address that someone tried to register it again."""
     address = EmailAddress.objects.select_related("user").filter(email__iexact=email).first()
-    if address is not None and not address.verified:
-        state = (
-            f"This address is waiting for the confirmation of a registration made on "
-            f"{address.created_at:%Y-%m-%d %H:%M} UTC. If that was you, open the link we sent "
-            f"then, or ask for a new one at\n\n  {_public_url('resend-confirmation')}\n\n"
-            "If it was not you, do not confirm it: the address is released after "
-            f"{CONFIRMATION_MAX_AGE.days} days and can then be registered again."
-        )
-    else:
-        owner = address.user if address is not None else None
-        owner = owner or User.objects.filter(email__iexact=email).first()
-        name = f"the account {owner.username!r}" if owner is not None else "an account"
-        state = (
-            f"This address already belongs to {name}. Log in at\n\n"
-            f"  {_public_url('login')}\n\nIf you forgot your password, ask for a new one at\n\n"
-            f"  {_public_url('password_reset')}"
-        )
-    body = (
-        "Hello,\n\nsomeone (perhaps you) asked to register a new account of the Digitized "
-        f"Sky Survey archive with the address {email}.\n\n{state}\n\n"
-        "If you did not ask for anything, ignore this message: nothing was changed.\n"
-    )
-    _mail(to=email, subject="Registration at the DSS archive", body=body)
+    owner = address.user if address is not None else None
+    context = {
+        "email": email,
+        "waiting": address if address is not None and not address.verified else None,
+        "owner": owner or User.objects.filter(email__iexact=email).first(),
+        "resend_url": _public_url("resend-confirmation"),
+        "login_url": _public_url("login"),
+        "reset_url": _public_url("password_reset"),
+        "valid_days": CONFIRMATION_MAX_AGE.days,
+    }
+    emails.send("already-registered", to=email, context=context, headers=AUTO_GENERATED_HEADERS)
 
 
 def user_register(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -61,7 +60,10 @@ def register(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def resend_confirmation(request: HttpRequest) -> HttpResponse:
-    form = ResendConfirmationForm(request.POST or None)
+    # The log-in page links here with the address that waits for its confirmation.
+    form = ResendConfirmationForm(
+        request.POST or None, initial={"email": request.GET.get("email", "")[:254]}
+    )
     if request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"]
         try:
@@ -87,8 +89,6 @@ class LoginView(auth_views.LoginView):
 
 class PasswordResetView(auth_views.PasswordResetView):
     form_class = PortalPasswordResetForm
-    email_template_name = "registration/password_reset_email.txt"
-    subject_template_name = "registration/password_reset_subject.txt"
 
     def form_valid(self, form: Any) -> HttpResponse:
         try:
@@ -98,9 +98,6 @@ class PasswordResetView(auth_views.PasswordResetView):
         except AccountError as exc:
             form.add_error(None, str(exc))
             return self.form_invalid(form)
-        # The link starts with the configured public address, as in every other mail, never
-        # with the Host header of whoever asked for the reset.
-        self.extra_email_context = {"public_url": settings.DSSPORTAL_PUBLIC_URL}
         return super().form_valid(form)
 
 

@@ -18,6 +18,10 @@ graceful_timeout = 10
 # Only the local proxy may say which scheme and client address a request came from.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 accesslog = "-"
+# gunicorn's default format, with the client address the proxy passed on after the proxy's own.
+access_log_format = (
+    '%(h)s %({x-forwarded-for}i)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
+)
 errorlog = "-"
 # Recycle workers now and then so that a slow leak in a library cannot grow without bound.
 max_requests = 5000

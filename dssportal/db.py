@@ -1,8 +1,11 @@
-"""Database helpers shared by long-running loops (mail gate, imports, FTP, LMTP)."""
+"""Database helpers shared by long-running loops (mail gate, imports, FTP, LMTP, workers)."""
 
 from __future__ import annotations
 
-from django.db import close_old_connections, connection
+import contextlib
+import time
+
+from django.db import DatabaseError, close_old_connections, connection
 
 
 def close_stale_connections() -> None:
@@ -14,3 +17,27 @@ def close_stale_connections() -> None:
     """
     if not connection.in_atomic_block:
         close_old_connections()
+
+
+def database_wait(*, timeout: float, first_delay: float = 0.25, max_delay: float = 4.0) -> bool:
+    """Drop the (broken) connection and wait until the database answers again, backing off.
+
+    For a worker that met a database error mid-task: never spins, gives up after ``timeout``
+    seconds (False). Not inside a transaction: its work is lost with the connection anyway.
+    """
+    deadline = time.monotonic() + timeout
+    delay = first_delay
+    while True:
+        with contextlib.suppress(DatabaseError):
+            connection.close()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            return True
+        except DatabaseError:
+            if time.monotonic() + delay > deadline:
+                with contextlib.suppress(DatabaseError):
+                    connection.close()
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, max_delay)

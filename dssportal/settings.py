@@ -141,8 +141,17 @@ TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [BASE_DIR / "templates"],
-        "APP_DIRS": True,
         "OPTIONS": {
+            # The mails' loader first: it trims the tag-only lines of templates/emails/.
+            "loaders": [
+                (
+                    "django.template.loaders.cached.Loader",
+                    [
+                        "dssportal.emails.Loader",
+                        "django.template.loaders.app_directories.Loader",
+                    ],
+                )
+            ],
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",

@@ -166,6 +166,7 @@ class RequestAdmin(admin.ModelAdmin):
         "expected_bytes",
         "finished_at",
         "notified_at",
+        "mailed_at",
         "staging_link",
     )
 

@@ -136,16 +136,23 @@ class Request(models.Model):
     expected_bytes = models.BigIntegerField(default=0)
     finished_at = models.DateTimeField(null=True, blank=True)
     notified_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the completion message was sent (exactly once)."
+        null=True,
+        blank=True,
+        help_text="When the request was settled and its completion message became owed.",
+    )
+    mailed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the owed completion message was handed to the mail server or outbox.",
     )
 
     class Meta:
         ordering = ["-received_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["message_id"],
+                fields=["user", "message_id"],
                 condition=Q(message_id__isnull=False),
-                name="request_message_id_unique",
+                name="request_user_message_id_unique",
             ),
         ]
         indexes = [
@@ -228,6 +235,8 @@ class Field(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    #: When the field's current task was put on the queue; the fields of one task share it.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(
         null=True, blank=True, help_text="When the file was deleted with its staging directory."
     )
@@ -241,6 +250,7 @@ class Field(models.Model):
         indexes = [
             models.Index(fields=["request", "status"], name="field_request_status"),
             models.Index(fields=["status", "started_at"], name="field_status_started"),
+            models.Index(fields=["status", "enqueued_at"], name="field_status_enqueued"),
             models.Index(fields=["identifier"], name="field_identifier"),
         ]
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django_q.models import OrmQ, Schedule, Task
 from django_q.signing import SignedPackage
 
+from accounts.models import EmailAddress
 from accounts.tokens import api_token_create
 from extraction.core.naming import staging_name_new
 from extraction.models import CutoutUsage, Field, InboundMail, Plate, Request, StagingDirectory
@@ -221,3 +222,34 @@ def test_plate_list_shows_sexagesimal_positions_and_rounded_epochs(
     map_page = client.get(reverse("admin:plate-sky-map"), {"survey": "DSS1"}).content.decode()
     assert "+60°" in map_page and "-30°" in map_page
     assert 'width="100%"' in map_page
+
+
+def test_staff_cannot_give_a_user_another_users_address(client, staff_user, make_user) -> None:
+    """Mail to and from that address would then act for the wrong person."""
+    alice = make_user("alice", "alice@example.org")
+    bob = make_user("bob", "bob@example.org")
+    EmailAddress.objects.create(user=bob, email="bob.work@example.net", verified=True)
+    client.force_login(staff_user)
+    url = reverse("admin:accounts_user_change", args=[alice.pk])
+    form = {
+        "username": "alice",
+        "first_name": "",
+        "last_name": "",
+        "is_active": "on",
+        "date_joined_0": "2026-01-01",
+        "date_joined_1": "00:00:00",
+        "quota_mb": "500",
+        "affiliation": "",
+        "addresses-TOTAL_FORMS": "0",
+        "addresses-INITIAL_FORMS": "0",
+    }
+    for taken in ("Bob.Work@example.net", "BOB@example.org"):
+        response = client.post(url, {**form, "email": taken})
+        assert response.status_code == 200
+        assert "is a registered address of user bob" in response.content.decode()
+    alice.refresh_from_db()
+    assert alice.email == "alice@example.org"
+    response = client.post(url, {**form, "email": "alice.new@example.org"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    alice.refresh_from_db()
+    assert alice.email == "alice.new@example.org"

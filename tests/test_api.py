@@ -375,3 +375,114 @@ def test_a_trusted_origin_behind_a_proxy_is_accepted(client, token, settings):
     ok = client.get(URL, HTTP_ORIGIN="https://dss.example.org", **bearer(token))
     assert ok.status_code == 200
     assert client.get(URL, HTTP_ORIGIN="https://other.example", **bearer(token)).status_code == 403
+
+
+# -- Acting on a request: POST /api/requests/<id> ------------------------------------------
+
+
+def post_action(client: Client, pk: int, payload: object, **headers: str):
+    body = payload if isinstance(payload, str | bytes) else json.dumps(payload)
+    return client.post(f"{URL}/{pk}", data=body, content_type="application/json", **headers)
+
+
+def test_the_owner_cancels_queued_fields_and_reads_the_request_back(client, token):
+    # Tasks run on commit, which these tests never reach: the two fields stay queued.
+    created = post_json(client, {"text": f"{GOOD}\n{GOOD.replace('m31', 'm32')}"}, **bearer(token))
+    pk = created.json()["id"]
+    cancelled = post_action(client, pk, {"action": "cancel"}, **bearer(token))
+    assert cancelled.status_code == 200
+    answer = cancelled.json()
+    assert answer == client.get(f"{URL}/{pk}", **bearer(token)).json()  # the GET answer
+    assert answer["status"] == "cancelled"
+    assert [f["status"] for f in answer["fields"]] == ["cancelled", "cancelled"]
+    assert {f["message"] for f in answer["fields"]} == {"cancelled at the owner's request"}
+    # Again: nothing is left to cancel, the answer is the same.
+    assert post_action(client, pk, {"action": "cancel"}, **bearer(token)).json() == answer
+
+
+def test_the_owner_cancel_is_told_apart_from_the_staff_one_in_the_mail(
+    client, token, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    pk = post_json(client, {"text": GOOD}, **bearer(token)).json()["id"]
+    with django_capture_on_commit_callbacks(execute=True):
+        post_action(client, pk, {"action": "cancel"}, **bearer(token))
+    (message,) = mail.outbox
+    flat = " ".join(message.body.split())
+    assert f"request #{pk}" in flat and "was cancelled at your request: 0 of 1" in flat
+    assert "archive staff" not in flat
+
+
+def test_the_owner_deletes_the_staged_files_with_basic_and_json(
+    client, owner, django_capture_on_commit_callbacks
+):
+    from tests.factories import register_real_dss_plate
+
+    register_real_dss_plate()
+    line = "real 14 29 56 -62 41 05 1. 1. J2000 DSS1 0025 U"
+    with django_capture_on_commit_callbacks(execute=True):
+        created = post_json(client, {"text": line}, **basic("baade"))
+    pk = created.json()["id"]
+    staged = client.get(f"{URL}/{pk}", **basic("baade")).json()
+    assert staged["status"] == "done" and staged["staging"] is not None
+    directory = Request.objects.get(pk=pk).staging
+    assert (directory.absolute_path / "real.fits").exists()
+    deleted = post_action(client, pk, {"action": "delete"}, **basic("baade"))
+    assert deleted.status_code == 200
+    assert deleted.json()["staging"] is None and deleted.json()["web_url"] is None
+    assert not directory.absolute_path.exists()
+    directory.refresh_from_db()
+    assert (
+        directory.deleted_at is not None and directory.deleted_reason == "deleted through the API"
+    )
+    # Deleting again is harmless.
+    assert post_action(client, pk, {"action": "delete"}, **basic("baade")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "payload, words",
+    [
+        ({"action": "explode"}, "unknown action 'explode'"),
+        ({"action": 5}, "unknown action '5'"),
+        ({}, "no action"),
+        ([], "no action"),
+        ("{", "not valid JSON"),
+    ],
+)
+def test_an_unknown_action_is_a_400_naming_the_allowed_ones(client, token, payload, words):
+    pk = post_json(client, {"text": GOOD}, **bearer(token)).json()["id"]
+    refused = post_action(client, pk, payload, **bearer(token))
+    assert refused.status_code == 400
+    assert words in refused.json()["error"]
+    if words != "not valid JSON":
+        assert refused.json()["allowed_actions"] == ["cancel", "delete"]
+        assert '"cancel"' in refused.json()["error"] and '"delete"' in refused.json()["error"]
+    assert Request.objects.get(pk=pk).fields.get().status == "queued"
+
+
+def test_nobody_acts_on_another_users_request(client, token, make_user):
+    other = make_user("zwicky", "fritz@example.org")
+    theirs = post_json(client, {"text": GOOD}, **bearer(api_token_create(user=other)[1])).json()
+    for action in ("cancel", "delete"):
+        refused = post_action(client, theirs["id"], {"action": action}, **bearer(token))
+        assert refused.status_code == 404 and "no request" in refused.json()["error"]
+        assert (
+            post_action(client, theirs["id"], {"action": action}, **basic("baade")).status_code
+            == 404
+        )
+    assert Request.objects.get(pk=theirs["id"]).fields.get().status == "queued"
+    anonymous = post_action(client, theirs["id"], {"action": "cancel"})
+    assert anonymous.status_code == 401
+
+
+def test_actions_need_json_and_refuse_cross_site_calls(client, token):
+    pk = post_json(client, {"text": GOOD}, **bearer(token)).json()["id"]
+    form = client.post(f"{URL}/{pk}", data={"action": "cancel"}, **bearer(token))
+    assert form.status_code == 415 and "application/json" in form.json()["error"]
+    cross = post_action(
+        client, pk, {"action": "cancel"}, **bearer(token), HTTP_SEC_FETCH_SITE="cross-site"
+    )
+    assert cross.status_code == 403
+    assert Request.objects.get(pk=pk).fields.get().status == "queued"
+    assert client.delete(f"{URL}/{pk}", **bearer(token))["Allow"] == "GET, POST"

@@ -69,8 +69,9 @@ def test_range_requests(client, staged):
         assert part["Content-Length"] == str(last - first + 1)
     past = client.get(url, HTTP_RANGE=f"bytes={size}-")
     assert past.status_code == 416 and past["Content-Range"] == f"bytes */{size}"
-    # Several ranges, or a malformed header, may be ignored: the whole file comes back.
-    for header in ["bytes=0-1,5-6", "bytes=9-3", "pages=1-2"]:
+    # A malformed header, overlapping or too many ranges may be ignored: the whole file.
+    too_many = "bytes=" + ",".join(f"{10 * n}-{10 * n + 1}" for n in range(17))
+    for header in ["bytes=9-3", "pages=1-2", "bytes=0-9,5-20", "bytes=0-1,-5,0-0", too_many]:
         ignored = client.get(url, HTTP_RANGE=header)
         assert ignored.status_code == 200 and body(ignored) == data, header
     stale = client.get(url, HTTP_RANGE="bytes=0-9", HTTP_IF_RANGE="Mon, 01 Jan 2001 00:00:00 GMT")
@@ -80,24 +81,32 @@ def test_range_requests(client, staged):
 @pytest.mark.parametrize(
     "header, size, expected",
     [
-        ("bytes=0-0", 10, (0, 0)),
-        ("bytes=5-", 10, (5, 9)),
-        ("bytes=-3", 10, (7, 9)),
-        ("bytes=-30", 10, (0, 9)),
+        ("bytes=0-0", 10, [(0, 0)]),
+        ("bytes=5-", 10, [(5, 9)]),
+        ("bytes=-3", 10, [(7, 9)]),
+        ("bytes=-30", 10, [(0, 9)]),
         ("bytes=3-2", 10, None),
         ("bytes=-", 10, None),
-        ("bytes=1-2, 4-5", 10, None),
+        ("bytes=1-2, 4-5", 10, [(1, 2), (4, 5)]),
+        ("bytes=6-7,0-1", 10, [(6, 7), (0, 1)]),  # in the order asked
+        ("bytes=0-1,20-30,-2", 10, [(0, 1), (8, 9)]),  # a range past the end is dropped
+        ("bytes=1-2,2-3", 10, None),  # overlapping: the whole file
+        ("bytes=1-2,x", 10, None),
+        ("bytes=" + ",".join(["0-0"] + [f"{n}-{n}" for n in range(1, 17)]), 100, None),
         ("bytes=" + "9" * 40 + "-", 10, None),
     ],
 )
 def test_byte_range_parsing(header, size, expected):
-    assert downloads.byte_range(header, size) == expected
+    assert downloads.byte_ranges(header, size) == expected
 
 
-@pytest.mark.parametrize("header, size", [("bytes=10-", 10), ("bytes=-0", 10), ("bytes=0-", 0)])
+@pytest.mark.parametrize(
+    "header, size",
+    [("bytes=10-", 10), ("bytes=-0", 10), ("bytes=0-", 0), ("bytes=10-12,20-", 10)],
+)
 def test_unsatisfiable_ranges(header, size):
     with pytest.raises(ValueError):
-        downloads.byte_range(header, size)
+        downloads.byte_ranges(header, size)
 
 
 # -- Zip ----------------------------------------------------------------------------------
@@ -220,3 +229,66 @@ def test_delete_with_a_token(staged):
     deleted = Client().post(url, **auth)
     assert deleted.json() == {"deleted": directory.name, "freed_bytes": size}
     assert Client().post(url, **auth).status_code == 404
+
+
+# -- Several ranges, over real HTTP -------------------------------------------------------
+
+
+def _fetch(url: str, token: str, range_header: str) -> tuple[int, dict[str, str], bytes]:
+    """One GET with urllib (a real HTTP client against the live server)."""
+    import urllib.error
+    import urllib.request
+
+    asked = urllib.request.Request(
+        url, headers={"Authorization": f"Bearer {token}", "Range": range_header}
+    )
+    try:
+        with urllib.request.urlopen(asked, timeout=30) as answer:
+            return answer.status, dict(answer.headers.items()), answer.read()
+    except urllib.error.HTTPError as refused:
+        return refused.code, dict(refused.headers.items()), refused.read()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_several_ranges_come_as_multipart_byteranges_over_http(live_server, make_user):
+    import email
+    import email.policy
+
+    from extraction.services.requests import request_create_from_text
+
+    register_real_dss_plate()
+    user = make_user("hale", "hale@example.org")
+    outcome = request_create_from_text(user=user, text=LINE, source="api")  # tasks run inline
+    directory = Request.objects.get(pk=outcome.request.pk).staging
+    data = (directory.absolute_path / "real.fits").read_bytes()
+    size = len(data)
+    token = api_token_create(user=user)[1]
+    url = live_server.url + file_url(directory)
+
+    middle = size // 2  # in the binary pixel data
+    asked = [(0, 99), (middle, middle + 999), (200, 299), (size - 50, size - 1)]
+    header = f"bytes=0-99, {middle}-{middle + 999},200-299,-50"
+    status, headers, payload = _fetch(url, token, header)
+    assert status == 206
+    content_type = headers["Content-Type"]
+    assert content_type.startswith("multipart/byteranges; boundary=")
+    assert int(headers["Content-Length"]) == len(payload)
+    message = email.message_from_bytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + payload, policy=email.policy.HTTP
+    )
+    parts = list(message.iter_parts())
+    assert len(parts) == 4
+    for part, (first, last) in zip(parts, asked, strict=True):
+        assert part["Content-Type"] == "application/octet-stream"
+        assert part["Content-Range"] == f"bytes {first}-{last}/{size}"
+        assert part.get_payload(decode=True) == data[first : last + 1]  # byte for byte
+
+    # One range alone is a plain 206; overlapping ones are answered with the whole file.
+    status, headers, payload = _fetch(url, token, "bytes=10-19")
+    assert status == 206 and payload == data[10:20]
+    assert headers["Content-Range"] == f"bytes 10-19/{size}"
+    status, headers, payload = _fetch(url, token, "bytes=0-99,50-150")
+    assert status == 200 and payload == data
+    # None of them inside the file: 416 naming the size.
+    status, headers, _ = _fetch(url, token, f"bytes={size}-,{size + 10}-{size + 20}")
+    assert status == 416 and headers["Content-Range"] == f"bytes */{size}"

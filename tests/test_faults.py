@@ -5,12 +5,18 @@ and checks what the user gets: every field done exactly once (one file each, byt
 once), no partial or stray file, exactly one completion mail, and no field waiting for a retry
 timer. The database is a fresh PostgreSQL database on the server of ``DATABASE_URL`` (or the
 local one); the broker is ``DSSPORTAL_TEST_REDIS_URL`` or a private ``redis-server``. Never the
-shared servers themselves: PostgreSQL is "restarted" by terminating this database's backends.
+shared servers themselves: PostgreSQL is "restarted" here by terminating this database's
+backends, and for real on a private cluster in tests/test_faults_pg_restart.py.
+
+The processes run with tests/fault_settings.py: every completion mail handed to the mail
+backend is recorded (so "one mail" means one send, not one file), and the task log says when
+a task found its field taken already (a duplicated task).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -53,6 +59,40 @@ class Site:
             return db.execute(query, params).fetchall()
 
 
+def process_env(*, db_url: str, data_dir: Path, redis_url: str) -> dict[str, str]:
+    """The environment of every process a fault test starts (none of ours inherited)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(
+            ("DSSPORTAL_", "DATABASE_URL", "REDIS_URL", "EMAIL_", "DEBUG", "DJANGO_ALLOW_ASYNC")
+        )
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.fault_settings",
+        FAULT_TEST_SENT_LOG=str(data_dir / "sent.log"),
+        DEBUG="0",
+        SECRET_KEY="fault-tests-" + "s" * 50,
+        DATABASE_URL=db_url,
+        DSSPORTAL_DATA_DIR=str(data_dir),
+        REDIS_URL=redis_url,
+        DSSPORTAL_REQUEST_ADDRESS=REQUEST_ADDRESS,
+        DSSPORTAL_DELETE_ADDRESS="dss-delete@archive.example",
+        DSSPORTAL_SWEEP_SECONDS="1",
+        DSSPORTAL_WORKERS="2",
+        LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+def site_setup(env: dict[str, str]) -> None:
+    """Schema, the real DSS plate and the user alice, in the database ``env`` names."""
+    ready = subprocess.run(
+        [sys.executable, str(PROBE), "setup"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert ready.returncode == 0, ready.stderr
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     server = _server_url()
@@ -65,30 +105,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         pytest.fail(f"PostgreSQL at {server.hostname}:{server.port} is needed: {exc}")
     db_url = server._replace(path=f"/{name}").geturl()
     data_dir = tmp_path_factory.mktemp("faults")
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(
-            ("DSSPORTAL_", "DATABASE_URL", "REDIS_URL", "EMAIL_", "DEBUG", "DJANGO_ALLOW_ASYNC")
-        )
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="dssportal.settings",
-        DEBUG="0",
-        SECRET_KEY="fault-tests-" + "s" * 50,
-        DATABASE_URL=db_url,
-        DSSPORTAL_DATA_DIR=str(data_dir),
-        REDIS_URL=REDIS_DB_URL,
-        DSSPORTAL_REQUEST_ADDRESS=REQUEST_ADDRESS,
-        DSSPORTAL_DELETE_ADDRESS="dss-delete@archive.example",
-        DSSPORTAL_SWEEP_SECONDS="1",
-        DSSPORTAL_WORKERS="2",
-        LOG_LEVEL="WARNING",
-    )
-    ready = subprocess.run(
-        [sys.executable, str(PROBE), "setup"], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert ready.returncode == 0, ready.stderr
+    env = process_env(db_url=db_url, data_dir=data_dir, redis_url=REDIS_DB_URL)
+    site_setup(env)
     try:
         yield Site(env=env, db_url=db_url, data_dir=data_dir)
     finally:
@@ -104,6 +122,13 @@ def broker(site: Site) -> Iterator[redis.Redis]:
     yield connection
     connection.delete("django_q:dssportal:q")
     connection.close()
+
+
+@dataclass(frozen=True)
+class Duplicates:
+    abandoned: int
+    orphaned: int
+    not_claimed: int
 
 
 class Clusters:
@@ -124,6 +149,21 @@ class Clusters:
         )
         self.running.append(process)
         return process
+
+    def logs(self) -> str:
+        return "".join(
+            path.read_text(errors="replace") for path in sorted(self.log_dir.glob("qcluster-*.log"))
+        )
+
+    def duplicates(self) -> Duplicates:
+        """What the sweepers re-enqueued, and how many tasks found their field taken."""
+        logs = self.logs()
+        sweeps = re.findall(r"re-enqueued (\d+) abandoned, (\d+) orphaned", logs)
+        return Duplicates(
+            abandoned=sum(int(a) for a, _ in sweeps),
+            orphaned=sum(int(o) for _, o in sweeps),
+            not_claimed=len(re.findall(r"field \d+ not claimed", logs)),
+        )
 
     def stop_all(self) -> None:
         for process in self.running:
@@ -203,6 +243,18 @@ def completion_mails(site: Site, request_id: int) -> list[Path]:
     ]
 
 
+def completion_sends(site: Site, request_id: int) -> list[str]:
+    """Every completion mail of the request handed to the mail backend (tests/fault_mail.py)."""
+    log = site.data_dir / "sent.log"
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [line for line in lines if line.startswith(f"<completion.{request_id}.")]
+
+
+def mailed(site: Site, request_id: int) -> bool:
+    ((at,),) = site.sql("SELECT mailed_at FROM extraction_request WHERE id = %s", request_id)
+    return at is not None
+
+
 def assert_done_exactly_once(site: Site, request_id: int, n_fields: int) -> None:
     statuses = site.sql(
         "SELECT status, count(*) FROM extraction_field WHERE request_id = %s GROUP BY status",
@@ -219,6 +271,8 @@ def assert_done_exactly_once(site: Site, request_id: int, n_fields: int) -> None
     partial = site.data_dir / "staging" / ".partial"
     assert [p for p in partial.glob("**/*") if p.is_file()] == [], "a partial file is left"
     assert len(completion_mails(site, request_id)) == 1
+    assert len(completion_sends(site, request_id)) == 1, "the completion mail was sent twice"
+    assert mailed(site, request_id)
 
 
 def test_sigkill_of_a_cluster_mid_batch_loses_nothing_and_qcluster_stops_on_sigterm(
@@ -239,6 +293,10 @@ def test_sigkill_of_a_cluster_mid_batch_loses_nothing_and_qcluster_stops_on_sigt
     recovery = time.monotonic() - killed_at
     assert recovery < 30, f"the batch took {recovery:.0f} s to finish after the kill"
     assert_done_exactly_once(site, request_id, n_fields)
+    duplicates = clusters.duplicates()
+    print(f"after SIGKILL of one of two clusters, {n_fields} fields: {duplicates}")
+    # The fields the killed cluster had in hand, and at most a few more (prefetched tasks).
+    assert duplicates.not_claimed <= duplicates.abandoned + duplicates.orphaned
 
     # systemd's stop: SIGTERM to the whole process group; a shell's `kill PID`: the main one.
     started = time.monotonic()
@@ -248,6 +306,47 @@ def test_sigkill_of_a_cluster_mid_batch_loses_nothing_and_qcluster_stops_on_sigt
     restarted.wait(timeout=30)
     stop_time = time.monotonic() - started
     assert stop_time < 10, f"qcluster took {stop_time:.1f} s to stop after SIGTERM"
+
+
+def test_a_cluster_killed_between_the_settle_and_the_mail_sends_it_once_after_a_restart(
+    site: Site, broker: redis.Redis, clusters: Clusters, tmp_path: Path
+) -> None:
+    n_fields = 40
+    marker = tmp_path / "crashed"
+    first = clusters.start(FAULT_TEST_CRASH_MARKER=str(marker))
+    request_id = mail_batch(site, n_fields, "mailcrash")
+    first.wait(timeout=120)  # its mail backend killed the whole cluster at the completion mail
+    assert marker.exists()
+    assert notified(site, request_id) and not mailed(site, request_id)
+    assert completion_mails(site, request_id) == []
+    # Up to the crash a normal run: no field was re-enqueued, no task was duplicated.
+    assert clusters.duplicates() == Duplicates(abandoned=0, orphaned=0, not_claimed=0)
+
+    clusters.start()  # two clusters: four sweepers race for the owed mail
+    clusters.start()
+    waited = wait_until(lambda: mailed(site, request_id), 30, "the owed completion mail")
+    print(f"the owed completion mail went out {waited:.1f} s after the restart")
+    assert_done_exactly_once(site, request_id, n_fields)
+
+
+def test_qcluster_stops_within_seconds_of_sigterm_mid_batch_and_loses_nothing(
+    site: Site, broker: redis.Redis, clusters: Clusters
+) -> None:
+    n_fields = 60
+    first = clusters.start()
+    request_id = mail_batch(site, n_fields, "sigterm")
+    wait_until(lambda: done_count(site, request_id) >= 5, 120, "5 fields done")
+    started = time.monotonic()
+    os.killpg(first.pid, signal.SIGTERM)  # systemd's stop, with both workers busy
+    first.wait(timeout=30)
+    stop_time = time.monotonic() - started
+    assert stop_time < 10, f"qcluster took {stop_time:.1f} s to stop mid-batch"
+    assert done_count(site, request_id) < n_fields, "the batch ended before the stop"
+
+    clusters.start()
+    wait_until(lambda: mailed(site, request_id), 60, "the completion mail")
+    assert_done_exactly_once(site, request_id, n_fields)
+    print(f"SIGTERM mid-batch: stopped in {stop_time:.1f} s; {clusters.duplicates()}")
 
 
 def test_database_connections_cut_mid_batch_then_every_field_is_done_once(
@@ -267,6 +366,11 @@ def test_database_connections_cut_mid_batch_then_every_field_is_done_once(
         time.sleep(0.3)
     wait_until(lambda: notified(site, request_id), 60, "the completion mail")
     assert_done_exactly_once(site, request_id, n_fields)
+    duplicates = clusters.duplicates()
+    print(f"after connections cut three times, {n_fields} fields: {duplicates}")
+    # Tasks ride the cut out and go on with their fields: no orphan, a duplicate at most for
+    # a field that was running when its connection was cut.
+    assert duplicates.orphaned == 0 and duplicates.not_claimed <= duplicates.abandoned
 
 
 def free_port() -> int:
@@ -282,28 +386,7 @@ def test_redis_restarted_mid_batch_loses_no_field(
     assert executable, "redis-server is needed (CI starts one; apt-get install redis-server)"
     port = free_port()
 
-    def start_redis() -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(
-            [
-                executable,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(tmp_path),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        probe = redis.Redis(port=port)
-        wait_until(lambda: _pings(probe), 10, "redis-server")
-        return process
-
-    server = start_redis()
+    server = start_redis(executable, port, tmp_path)
     url = f"redis://127.0.0.1:{port}/0"
     try:
         clusters.start(REDIS_URL=url)
@@ -317,13 +400,36 @@ def test_redis_restarted_mid_batch_loses_no_field(
         server.kill()  # no persistence: every task still in the queue is gone
         server.wait(timeout=10)
         time.sleep(1)
-        server = start_redis()
+        server = start_redis(executable, port, tmp_path)
         wait_until(lambda: notified(site, request_id), 60, "the completion mail")
         assert_done_exactly_once(site, request_id, n_fields)
     finally:
         clusters.stop_all()
         server.kill()
         server.wait(timeout=10)
+
+
+def start_redis(executable: str, port: int, folder: Path) -> subprocess.Popen[bytes]:
+    """A private redis-server without persistence on ``port``, answering."""
+    process = subprocess.Popen(
+        [
+            executable,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    probe = redis.Redis(port=port)
+    wait_until(lambda: _pings(probe), 10, "redis-server")
+    return process
 
 
 def _pings(connection: redis.Redis) -> bool:

@@ -331,6 +331,12 @@ def test_a_deletion_while_the_request_is_filled_cancels_the_rest_and_the_mail_sa
     assert "remaining 3 field(s) were cancelled" in flat(message.body)
     assert "ftp://" not in flat(message.body)
     assert fields_retry_failed(request=request) == 0  # nowhere to put files any more
+    # The reply to the deletion list says so too: f3 and f4 were still queued (f2 was running).
+    # (Sent twice here only because the test nests two on-commit captures.)
+    replies = [m for m in mail.outbox if m.subject.startswith("DSS staging directories:")]
+    assert replies
+    for reply in replies:
+        assert "2 field(s) of its request not yet made were cancelled" in flat(reply.body)
 
 
 def test_a_field_after_its_directory_was_deleted_is_cancelled_not_written(
@@ -367,9 +373,9 @@ def test_file_stems_are_unique_ignoring_case():
 
 
 def test_the_receipt_states_the_file_name_rule(make_user):
-    from extraction.mail.replies import _format_help
+    from django.template.loader import render_to_string
 
-    help_text = " ".join(_format_help())
+    help_text = " ".join(render_to_string("emails/_request_format.txt").split())
     assert "a leading - or . becomes _" in help_text and "ignoring case" in help_text
 
 

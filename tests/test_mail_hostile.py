@@ -298,6 +298,8 @@ def test_another_users_message_id_makes_a_request_of_its_own(alice, make_user, h
     second = handle(raw_message(message_id="<same@x>"))
     assert first.outcome == second.outcome == "accepted"
     assert first.request.user.username == "bob" and second.request.user == alice
+    # Both keep the id, so each completion mail is threaded under its own user's message.
+    assert first.request.message_id == second.request.message_id == "<same@x>"
 
 
 # --------------------------------------------------------------------------------------

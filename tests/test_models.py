@@ -27,6 +27,9 @@ def test_message_id_unique_when_present(make_user) -> None:
     with pytest.raises(IntegrityError), transaction.atomic():
         a_request(user, "<abc@mail.example.org>")
     assert Request.objects.count() == 3
+    # Unique per user: another sender's message may carry the same id.
+    a_request(make_user("other", "other@example.org"), "<abc@mail.example.org>")
+    assert Request.objects.filter(message_id="<abc@mail.example.org>").count() == 2
 
 
 def test_staging_name_must_match_the_pattern(make_user) -> None:

@@ -19,7 +19,11 @@ from extraction.models import Field, Request
 from extraction.services.extraction import scratch_dir, scratch_root
 from extraction.services.leases import lease_release, lease_take
 from extraction.services.requests import request_create_from_text
-from extraction.services.sweeper import fields_reclaim, scratch_of_dead_processes_remove
+from extraction.services.sweeper import (
+    fields_reclaim,
+    requests_settle_stalled,
+    scratch_of_dead_processes_remove,
+)
 from tests.factories import register_real_dss_plate
 
 pytestmark = pytest.mark.django_db
@@ -76,7 +80,7 @@ def test_a_running_field_without_a_live_worker_is_put_back_and_one_with_a_worker
     assert statuses[abandoned.pk] == "queued" and statuses[worked_on.pk] == "running"
 
 
-def test_queued_fields_are_re_enqueued_only_when_the_broker_has_nothing_waiting(
+def test_queued_fields_nothing_tells_about_are_re_enqueued_only_when_the_broker_is_idle(
     fields: list[Field],
 ) -> None:
     assert fields_reclaim(broker_idle=False).orphaned == []
@@ -109,3 +113,78 @@ def test_scratch_of_a_dead_process_is_removed_and_a_live_ones_is_kept() -> None:
     assert scratch_of_dead_processes_remove() == [dead_folder.name]
     assert not dead_folder.exists()
     assert (live_folder / "f2.fits.def.part").exists()
+
+
+def stamp(field: Field, *, enqueued: timedelta, **values: object) -> None:
+    """Say when the field's task was enqueued (that long ago), and what became of it."""
+    Field.objects.filter(pk=field.pk).update(enqueued_at=timezone.now() - enqueued, **values)
+
+
+def test_a_queued_field_whose_task_left_the_queue_before_a_taken_one_is_reclaimed_while_busy(
+    fields: list[Field],
+) -> None:
+    lost, later, waiting = fields
+    stamp(lost, enqueued=timedelta(seconds=60))
+    stamp(waiting, enqueued=timedelta(seconds=10))
+    # A task enqueued after the lost field's was taken (claimed) 20 s ago: FIFO says the lost
+    # field's task left the broker before it. The waiting one was enqueued after it: not lost.
+    stamp(
+        later,
+        enqueued=timedelta(seconds=30),
+        status="done",
+        started_at=timezone.now() - timedelta(seconds=20),
+        finished_at=timezone.now() - timedelta(seconds=19),
+    )
+    assert fields_reclaim(broker_idle=False).orphaned == [lost.pk]
+
+
+def test_a_task_taken_only_just_now_or_one_still_going_through_its_group_reclaims_nothing(
+    fields: list[Field],
+) -> None:
+    in_group, group_mate, later = fields
+    now = timezone.now()
+    stamp(later, enqueued=timedelta(seconds=30), status="running", started_at=now)
+    stamp(in_group, enqueued=timedelta(seconds=60))
+    stamp(group_mate, enqueued=timedelta(seconds=60))
+    # Taken within the grace period (a cluster may have prefetched the earlier task).
+    assert fields_reclaim(broker_idle=False).orphaned == []
+
+    Field.objects.filter(pk=later.pk).update(started_at=now - timedelta(seconds=20))
+    # The earlier task is being worked through: one of its fields finished a moment ago.
+    Field.objects.filter(pk=group_mate.pk).update(
+        enqueued_at=Field.objects.get(pk=in_group.pk).enqueued_at,
+        status="done",
+        started_at=now - timedelta(seconds=2),
+        finished_at=now - timedelta(seconds=1),
+    )
+    with lease_held_elsewhere(later.pk):
+        assert fields_reclaim(broker_idle=False).orphaned == []
+        # Its worker died after that field: nothing moves in the group any more.
+        Field.objects.filter(pk=group_mate.pk).update(finished_at=now - timedelta(seconds=30))
+        assert fields_reclaim(broker_idle=False).orphaned == [in_group.pk]
+
+
+def test_a_field_just_enqueued_again_is_not_reclaimed_even_when_the_broker_looks_idle(
+    fields: list[Field],
+) -> None:
+    fresh, *_ = fields
+    stamp(fresh, enqueued=timedelta(seconds=1))  # its task may sit in a cluster's prefetch
+    assert fresh.pk not in fields_reclaim(broker_idle=True).orphaned
+
+
+def test_a_request_whose_last_settle_was_cut_is_finished_by_the_sweeper_once(
+    fields: list[Field], django_capture_on_commit_callbacks
+) -> None:
+    # Every field ended, but the worker of the last one died before it settled the request.
+    Field.objects.update(status="done", finished_at=timezone.now())
+    with django_capture_on_commit_callbacks(execute=True):
+        assert requests_settle_stalled() == [fields[0].request_id]
+        assert requests_settle_stalled() == []
+    request = Request.objects.get(pk=fields[0].request_id)
+    assert request.status == "done" and request.notified_at is not None
+    assert request.mailed_at is not None  # the completion mail went out after the commit
+
+
+def test_a_request_with_a_field_still_open_is_not_settled(fields: list[Field]) -> None:
+    Field.objects.filter(pk=fields[0].pk).update(status="done", finished_at=timezone.now())
+    assert requests_settle_stalled() == []

@@ -5,13 +5,15 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.db import OperationalError
 from django.utils import timezone
 from django_q.models import Failure, Success
 from django_q.signing import SignedPackage
 from django_q.tasks import _sync
 
 from extraction import tasks
-from extraction.models import FieldStatus
+from extraction.models import Field, FieldStatus
+from extraction.services import extraction as extraction_service
 from extraction.services.requests import request_create_from_text
 from tests.factories import register_real_dss_plate
 
@@ -70,3 +72,48 @@ def test_a_served_field_leaves_no_task_row(make_user) -> None:
     field.refresh_from_db()
     assert field.status == FieldStatus.DONE
     assert not Failure.objects.exists() and not Success.objects.exists()
+
+
+def test_a_database_error_mid_group_is_waited_out_and_the_group_goes_on(
+    make_user, monkeypatch
+) -> None:
+    """The database goes away under the first field of a grouped task: the task drops the
+    connection, waits for an answer, does that field again and the rest; nothing fails."""
+    register_real_dss_plate()
+    text = "\n".join(LINE.replace("real", f"f{n}") for n in range(3))
+    monkeypatch.setattr("extraction.tasks.enqueue_fields", lambda field_ids: None)
+    request = request_create_from_text(user=make_user(), text=text, source="mail").request
+    field_ids = list(request.fields.order_by("line_no").values_list("pk", flat=True))
+    real_publish = extraction_service._publish
+    cut = []
+
+    def publish_with_a_restart(field, made):  # the server restarts as the first file is recorded
+        if not cut:
+            cut.append(field.pk)
+            raise OperationalError("terminating connection due to administrator command")
+        return real_publish(field, made)
+
+    waits: list[float] = []
+    monkeypatch.setattr(extraction_service, "_publish", publish_with_a_restart)
+    monkeypatch.setattr(tasks, "database_wait", lambda *, timeout: waits.append(timeout) or True)
+    assert tasks.extract_fields(field_ids) == "done, done, done"
+    assert cut == field_ids[:1] and waits == [tasks.DATABASE_WAIT_SECONDS]
+    assert set(Field.objects.filter(pk__in=field_ids).values_list("status", flat=True)) == {"done"}
+
+
+def test_a_database_that_stays_away_leaves_the_fields_to_the_sweepers(
+    make_user, monkeypatch
+) -> None:
+    register_real_dss_plate()
+    monkeypatch.setattr("extraction.tasks.enqueue_field", lambda field_id: None)
+    field = request_create_from_text(user=make_user(), text=LINE, source="web").fields[0]
+
+    def down(field, made):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(extraction_service, "_publish", down)
+    monkeypatch.setattr(tasks, "database_wait", lambda *, timeout: False)
+    with pytest.raises(OperationalError):
+        tasks.extract_fields([field.pk])
+    field.refresh_from_db()
+    assert field.status == "running"  # not failed: the sweeper takes it back (no lease held)

@@ -25,7 +25,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Generic, TypeVar
 
-__all__ = ["Listing", "clip", "listing", "quotable", "storable", "storable_data"]
+__all__ = [
+    "Listing",
+    "clip",
+    "listing",
+    "printable",
+    "quotable",
+    "storable",
+    "storable_data",
+]
 
 T = TypeVar("T")
 
@@ -70,6 +78,12 @@ def quotable(text: str) -> str:
     'red[31mexe.txt'
     """
     return _UNQUOTABLE.sub("", _SURROGATES.sub(REPLACEMENT, text))
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """A user's text fit to quote on one line: :func:`quotable`, blanks collapsed, cut to
+    ``limit`` characters."""
+    return clip(" ".join(quotable(text).split()), limit)
 
 
 def clip(text: str, limit: int) -> str:

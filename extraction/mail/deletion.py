@@ -14,34 +14,41 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC
-
-from django.conf import settings
-from django.utils import timezone
 
 from accounts.models import User
 from extraction.core import mailtext
 from extraction.core.mailtext import MailBody, TextPart
 from extraction.core.requestlist import DeletionEntry, parse_deletion_list
-from extraction.core.textformat import human_bytes
-from extraction.mail.replies import Reply, fill, printable, reading_notes, signature
+from extraction.core.safetext import listing, printable
+from extraction.mail.replies import Reply, reading_context
 from extraction.models import StagingDirectory
 from extraction.services.requests import rejected_listing
 from extraction.services.staging import StagingError, staging_directory_delete
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DeletionLine", "deletion_list_handle", "deletion_text"]
+__all__ = ["DeletionLine", "deletion_context", "deletion_list_handle"]
 
 
 @dataclass(frozen=True)
 class DeletionLine:
-    """One entry of a deletion list and what became of it."""
+    """One entry of a deletion list and what became of it.
+
+    ``ignored`` says why a line deleted nothing (the reply's template words it):
+    ``"unreadable"`` (``reason`` from the parser), ``"repeated"`` (named already on
+    ``first_line``), ``"unknown"`` (no live or deleted directory of the user has the name),
+    ``"gone"`` (``directory`` was deleted before), ``"failed"`` (the deletion failed; the
+    staff have been told). Empty when deleted.
+    """
 
     line_no: int
     name: str
     deleted_bytes: int | None  # None when ignored
+    ignored: str = ""
     reason: str = ""
+    first_line: int | None = None
+    directory: StagingDirectory | None = None
+    cancelled_fields: int = 0  # fields of the request not yet made, now never made
 
 
 def deletion_list_handle(*, body: MailBody, user: User) -> tuple[str, Reply]:
@@ -63,9 +70,8 @@ def deletion_list_handle(*, body: MailBody, user: User) -> tuple[str, Reply]:
     )
     reply = Reply(
         to=user.email,
-        subject=f"DSS staging directories: {len(deleted)} deleted, "
-        f"{len(lines) - len(deleted)} ignored",
-        body=deletion_text(lines=lines, user=user, source=source, unread=unread),
+        name="deletion",
+        context=deletion_context(lines=lines, user=user, source=source, unread=unread),
     )
     return detail, reply
 
@@ -79,79 +85,45 @@ def _delete_one(entry: DeletionEntry, user: User, *, seen: dict[str, int]) -> De
     """Act on one line; only a live staging directory of ``user`` is ever touched."""
     name = printable(entry.name)
     if not entry.ok:
-        return DeletionLine(entry.line_no, name, None, entry.reason or "not a staging name")
+        return DeletionLine(entry.line_no, name, None, "unreadable", reason=entry.reason or "")
     if entry.name in seen:
-        return DeletionLine(entry.line_no, name, None, f"named already on line {seen[entry.name]}")
+        return DeletionLine(entry.line_no, name, None, "repeated", first_line=seen[entry.name])
     seen[entry.name] = entry.line_no
     directory = (
         StagingDirectory.objects.select_for_update().filter(name=entry.name, user=user).first()
     )
     if directory is None:
-        return DeletionLine(
-            entry.line_no, name, None, "no staging directory of yours has this name"
-        )
+        return DeletionLine(entry.line_no, name, None, "unknown")
     if directory.deleted_at is not None:
-        why = "it expired" if directory.deleted_reason == "expired" else directory.deleted_reason
-        when = f"{timezone.localtime(directory.deleted_at, UTC):%Y-%m-%d %H:%M} UTC"
-        return DeletionLine(entry.line_no, name, None, f"already deleted on {when} ({why})")
+        return DeletionLine(entry.line_no, name, None, "gone", directory=directory)
     try:
         deletion = staging_directory_delete(directory=directory, reason="deleted by mail")
     except StagingError as exc:
         log.error("staging directory %s of user %s not deleted: %s", name, user.pk, exc)
-        return DeletionLine(
-            entry.line_no, name, None, "could not be deleted; the archive staff have been told"
-        )
-    return DeletionLine(entry.line_no, name, deletion.freed_bytes)
+        return DeletionLine(entry.line_no, name, None, "failed")
+    return DeletionLine(
+        entry.line_no, name, deletion.freed_bytes, cancelled_fields=deletion.cancelled_fields
+    )
 
 
-def deletion_text(
+#: How many live staging directories the reply lists.
+_LIVE_LISTED = 50
+
+
+def deletion_context(
     *, lines: Sequence[DeletionLine], user: User, source: TextPart, unread: Sequence[TextPart]
-) -> str:
-    """The reply to a deletion list: each name deleted (with the space freed) or ignored."""
+) -> dict[str, object]:
+    """What ``emails/deletion-body-text.txt`` needs: each name deleted (with the space
+    freed) or ignored (and why), and the user's live staging directories now."""
     deleted = [line for line in lines if line.deleted_bytes is not None]
     ignored = [line for line in lines if line.deleted_bytes is None]
-    where = f" (read from {source.label})" if source.label != "the message body" else ""
-    out = [fill(f"Your deletion list was read{where}."), ""]
-    if not lines:
-        out += [
-            fill(
-                "It names no staging directory, so nothing was deleted. Put each "
-                "staging-directory name (they look like dss-20261124-abcdefghijklm) on a "
-                f"line of its own and send the list to {settings.DSSPORTAL_DELETE_ADDRESS}."
-            ),
-            "",
-        ]
-    if deleted:
-        out.append("DELETED")
-        out += [
-            f"  {line.name:<28} freed {human_bytes(line.deleted_bytes or 0)}" for line in deleted
-        ]
-        out.append("")
-    if ignored:
-        listed = rejected_listing(ignored)
-        out.append("IGNORED")
-        for line in listed.shown:
-            out.append(fill(f"line {line.line_no}: {line.name}", indent=2, subsequent=6))
-            out.append(fill(line.reason, indent=6))
-        if listed.more:
-            out.append(fill(f"... and {listed.more} more ignored line(s), not listed.", indent=2))
-        out.append("")
-    out += _live_directories(user)
-    out += reading_notes(source, unread)
-    out += signature()
-    return "\n".join(out).rstrip() + "\n"
-
-
-def _live_directories(user: User) -> list[str]:
-    live = list(
-        StagingDirectory.objects.filter(user=user, deleted_at__isnull=True).order_by("created_at")
+    live = StagingDirectory.objects.filter(user=user, deleted_at__isnull=True).order_by(
+        "created_at"
     )
-    if not live:
-        return ["You have no staging directories now.", ""]
-    out = ["YOUR STAGING DIRECTORIES NOW"]
-    for directory in live[:50]:
-        expires = f"{timezone.localtime(directory.expires_at, UTC):%Y-%m-%d}"
-        out.append(f"  {directory.name:<28} {human_bytes(directory.bytes):>10}  expires {expires}")
-    if len(live) > 50:
-        out.append(f"  ... and {len(live) - 50} more")
-    return [*out, ""]
+    return {
+        "lines": lines,
+        "deleted": deleted,
+        "ignored": rejected_listing(ignored),
+        "live": listing(list(live), limit=_LIVE_LISTED),
+        **reading_context(source, unread),
+    }

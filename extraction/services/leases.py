@@ -12,47 +12,48 @@ tells the sweeper at once whether a ``running`` field still has a live worker:
 
 A worker takes the lease *before* it claims the field and gives it up after the field is
 finished, so "running and nobody holds the lease" means "its worker is gone".
+
+A request's *mail lease* (:func:`mail_lease`) works the same way for its completion mail:
+whoever sends the mail holds it, so two workers never send the same mail at once and a
+sender that dies frees it for the sweeper. The *sweep lease* (:func:`sweep_lease`) lets one
+sweeper of the whole site work at a time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
 from django.db import DatabaseError, connection
 
 #: High bits that keep our advisory-lock keys apart from any other user of the database.
-_PG_NAMESPACE = 0x4453 << 48  # "DS"
+_PG_NAMESPACE = 0x4453 << 48  # "DS": fields
+_PG_MAIL_NAMESPACE = 0x444D << 48  # "DM": completion mails of requests
+_PG_SWEEP_KEY = 0x4457 << 48  # "DW": the sweeper
 
-_held_files: dict[int, int] = {}  # field id -> file descriptor (SQLite leases of this process)
+_held_files: dict[Path, int] = {}  # lock file -> file descriptor (SQLite leases of this process)
 
 
 def _uses_advisory_locks() -> bool:
     return connection.vendor == "postgresql"
 
 
+def _lease_dir() -> Path:
+    return Path(settings.DATA_DIR) / "leases"
+
+
 def _lease_path(field_id: int) -> Path:
-    return Path(settings.DATA_DIR) / "leases" / f"field-{field_id}.lock"
+    return _lease_dir() / f"field-{field_id}.lock"
 
 
 def lease_take(field_id: int) -> bool:
     """Hold the field's lease; False when a live worker holds it."""
-    if _uses_advisory_locks():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(%s)", [_PG_NAMESPACE | field_id])
-            return bool(cursor.fetchone()[0])
-    path = _lease_path(field_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return False
-    _held_files[field_id] = fd
-    return True
+    return _take(_PG_NAMESPACE | field_id, _lease_path(field_id))
 
 
 def lease_release(field_id: int, *, finished: bool) -> None:
@@ -61,20 +62,69 @@ def lease_release(field_id: int, *, finished: bool) -> None:
     Unlinking before unlocking is safe: a worker that opened the old file meanwhile gets a lock
     on a dead inode, then finds the field finished and claims nothing.
     """
+    _release(_PG_NAMESPACE | field_id, _lease_path(field_id), finished=finished)
+
+
+@dataclass
+class Lease:
+    taken: bool
+    #: Set by the holder when what the lease guards is done for good: its lock file may go.
+    finished: bool = False
+
+
+def mail_lease(request_id: int) -> contextlib.AbstractContextManager[Lease]:
+    """Hold the request's mail lease for the block; ``taken`` is False when another process
+    has it. The holder reads whether the mail is still owed *after* taking the lease."""
+    return _held(_PG_MAIL_NAMESPACE | request_id, _lease_dir() / f"mail-{request_id}.lock")
+
+
+def sweep_lease() -> contextlib.AbstractContextManager[Lease]:
+    """Hold the one sweeper lease of the site for the block (every worker runs a sweeper; one
+    sweep at a time, so two never re-enqueue the same lost field)."""
+    return _held(_PG_SWEEP_KEY, _lease_dir() / "sweeper.lock")
+
+
+@contextlib.contextmanager
+def _held(key: int, path: Path) -> Iterator[Lease]:
+    lease = Lease(taken=_take(key, path))
+    try:
+        yield lease
+    finally:
+        if lease.taken:
+            _release(key, path, finished=lease.finished)
+
+
+def _take(key: int, path: Path) -> bool:
+    if _uses_advisory_locks():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+            return bool(cursor.fetchone()[0])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False
+    _held_files[path] = fd
+    return True
+
+
+def _release(key: int, path: Path, *, finished: bool) -> None:
     if _uses_advisory_locks():
         if connection.connection is None:  # the connection died: the server released it
             return
         try:
             with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [_PG_NAMESPACE | field_id])
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
         except DatabaseError:
             # Broken connection (database restarted): the lock died with the session. Close it
             # so that the next unit of work reconnects instead of failing on it too.
             connection.close()
         return
-    fd = _held_files.pop(field_id, None)
+    fd = _held_files.pop(path, None)
     if fd is None:
         return
     if finished:
-        _lease_path(field_id).unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
     os.close(fd)  # closing the only descriptor releases the flock

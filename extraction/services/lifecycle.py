@@ -40,10 +40,13 @@ Who moves a request: :func:`request_settle` does, and only it, under a lock on t
 row, whenever a field ends (worker), staff cancel (:func:`~extraction.services.requests.
 request_cancel`), a directory is deleted (:func:`~extraction.services.staging.
 staging_directory_delete`), or a request is stored with nothing to queue. The one call that
-finds no open field on a request not yet notified makes it final and sends the completion
-mail, exactly once. A staff retry (:func:`~extraction.services.requests.fields_retry_failed`)
-moves a final request with failed fields back to ``queued`` and clears ``notified_at``, so the
-next settle sends one more completion mail; a request with nothing to retry is unchanged.
+finds no open field on a request not yet notified makes it final and records, in the same
+transaction, that the completion mail is owed (``notified_at``); it is sent after the commit
+and marked sent (``mailed_at``), or by a sweeper if the sender died first
+(:mod:`extraction.services.completion_mail`). A staff retry
+(:func:`~extraction.services.requests.fields_retry_failed`) moves a final request with failed
+fields back to ``queued`` and clears ``notified_at`` and ``mailed_at``, so the next settle owes
+one more completion mail; a request with nothing to retry is unchanged.
 
 Mails
 -----
@@ -132,9 +135,9 @@ def request_settle(*, request_id: int) -> bool:
 
 
 def _notify(request_id: int) -> None:
-    from extraction.services.notify import notify_completion
+    from extraction.services.completion_mail import completion_mail_deliver
 
     try:
-        notify_completion(request_id=request_id)
-    except Exception:
-        log.exception("completion mail of request %s could not be sent", request_id)
+        completion_mail_deliver(request_id=request_id)
+    except Exception:  # the database went away after the commit: the sweeper sends it
+        log.exception("completion mail of request %s left owed", request_id)

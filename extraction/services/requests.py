@@ -150,14 +150,11 @@ def request_create_from_text(
     if stored != text:
         text, parsed = stored, None  # the caller parsed other text than is stored
     if message_id:
-        existing = Request.objects.filter(message_id=message_id).first()
-        if existing is not None and existing.user_id == user.pk:
-            return RequestOutcome(request=existing, duplicate=True)
+        # Message-IDs are unique per sender only: another user's message carrying the same id
+        # (forged or broken) is a list of its own, never an answer with someone else's request.
+        existing = Request.objects.filter(user=user, message_id=message_id).first()
         if existing is not None:
-            # Another user's message carried this id (a forged or broken Message-ID): serve
-            # this list on its own rather than answer with someone else's request.
-            log.warning("Message-ID %s reused by user %s; stored without it", message_id, user.pk)
-            message_id = None
+            return RequestOutcome(request=existing, duplicate=True)
     if parsed is None:
         parsed = parse_with_limits(text)
     try:
@@ -167,8 +164,8 @@ def request_create_from_text(
             )
     except IntegrityError:
         # The same message arrived twice at once; the other copy won.
-        existing = Request.objects.filter(message_id=message_id).first()
-        if existing is None or existing.user_id != user.pk:
+        existing = Request.objects.filter(user=user, message_id=message_id).first()
+        if existing is None:
             raise
         return RequestOutcome(request=existing, duplicate=True)
     return outcome
@@ -223,14 +220,20 @@ def _start(request_id: int, field_ids: list[int]) -> None:
         request_settle(request_id=request_id)
 
 
-def request_cancel(*, request: Request) -> int:
-    """Staff cancel: queued fields become cancelled; running ones finish, then the request is
-    ``cancelled`` (see :mod:`extraction.services.lifecycle`). Returns how many were cancelled;
-    a request with no queued field is unchanged."""
+#: Why a field was cancelled, by whom: the completion mail tells the two apart.
+CANCELLED_BY_STAFF = "cancelled by the archive staff"
+CANCELLED_BY_OWNER = "cancelled at the owner's request"
+
+
+def request_cancel(*, request: Request, by_owner: bool = False) -> int:
+    """Cancel (by staff, or by the owner through the API): queued fields become cancelled;
+    running ones finish, then the request is ``cancelled`` (see
+    :mod:`extraction.services.lifecycle`). Returns how many were cancelled; a request with
+    no queued field is unchanged."""
     cancelled = Field.objects.filter(request=request, status=FieldStatus.QUEUED).update(
         status=FieldStatus.CANCELLED,
         finished_at=timezone.now(),
-        message="cancelled by the archive staff",
+        message=CANCELLED_BY_OWNER if by_owner else CANCELLED_BY_STAFF,
     )
     if cancelled:
         request_settle(request_id=request.pk)
@@ -261,7 +264,12 @@ def fields_retry_failed(*, request: Request) -> int:
         )
         reopened: dict[str, object] = {"retries": locked.retries + 1}
         if locked.notified_at is not None:
-            reopened |= {"status": RequestStatus.QUEUED, "notified_at": None, "finished_at": None}
+            reopened |= {
+                "status": RequestStatus.QUEUED,
+                "notified_at": None,
+                "mailed_at": None,
+                "finished_at": None,
+            }
         Request.objects.filter(pk=locked.pk).update(**reopened)
         request_settle(request_id=locked.pk)
         transaction.on_commit(lambda: _enqueue_all(ids))

@@ -226,14 +226,25 @@ def staging_usage_recompute(*, user: User | None = None) -> int:
     live = StagingDirectory.objects.filter(deleted_at__isnull=True)
     if user is not None:
         live = live.filter(user=user)
-    total = 0
-    for directory in live:
+    return sum(_directory_remeasure(directory) for directory in live)
+
+
+def _directory_remeasure(directory: StagingDirectory) -> int:
+    """Measure one directory and store its size, serialised with publishing and deletion.
+
+    The no-op update takes the row's write lock first (the row lock on PostgreSQL, the
+    database's write lock on SQLite), as :func:`staging_file_publish` does before it renames
+    a file in: a file published meanwhile is then either measured here or counted after,
+    never measured before and overwritten by a stale size.
+    """
+    with transaction.atomic():
+        row = StagingDirectory.objects.filter(pk=directory.pk, deleted_at__isnull=True)
+        if row.update(bytes=F("bytes")) != 1:
+            return 0  # deleted meanwhile
         path = _checked_path(directory)
         size = directory_bytes(path) if path.exists() else 0
-        if size != directory.bytes:
-            StagingDirectory.objects.filter(pk=directory.pk).update(bytes=size)
-        total += size
-    return total
+        row.update(bytes=size)
+    return size
 
 
 def staging_bytes_used(*, user: User) -> int:

@@ -6,11 +6,21 @@ Two kinds of field are lost when a cluster dies (SIGKILL, host lost, OOM):
 - *orphaned*: ``queued``, but the cluster had already taken its task off the broker (the Redis
   broker has no acknowledgement; the ORM broker hides a taken task for ``retry`` seconds).
 
-Abandoned fields are put back to ``queued`` with a guarded update. Orphaned ones cannot be told
-apart from fields whose task is still waiting in the broker, so they are only reclaimed when
-the broker has nothing waiting (the caller says so) and the request is older than a grace
-period; at worst a live cluster then gets a second task for a field it is about to do, and the
-guarded claim makes that task a no-op.
+Abandoned fields are put back to ``queued`` with a guarded update. Orphaned ones are told apart
+from fields whose task still waits in the broker by the order tasks leave it: both brokers hand
+tasks out first in, first out, and every field records when its task was enqueued
+(``Field.enqueued_at``, shared by the fields of one task). So a queued field is orphaned
+
+- when a task enqueued after its own was taken more than ``ORPHAN_GRACE`` ago (a worker
+  claimed one of that task's fields), while nothing shows its own task in progress (no field
+  of it running, none finished within the grace period: a live worker goes through the fields
+  of a grouped task one after the other); or
+- when the broker has nothing waiting at all (the caller says so), it was enqueued more than
+  ``ORPHAN_GRACE`` ago, and nothing shows its task in progress either.
+
+At worst a live cluster that had taken the task but not started it yet (a cluster prefetches a
+few) then gets a second task for the field, and the lease and guarded claim make one of the
+two a no-op.
 """
 
 from __future__ import annotations
@@ -18,16 +28,20 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from extraction.models import Field, FieldStatus
+from extraction.models import Field, FieldStatus, Request, RequestStatus
 from extraction.services.extraction import scratch_root
 from extraction.services.leases import lease_release, lease_take
+from extraction.services.lifecycle import OPEN_FIELD_STATES, request_settle
 
-#: A request younger than this may still be enqueueing its fields (on commit).
+#: How long a task may sit taken, in a live cluster, before its first field is claimed; also
+#: how long a grouped task may pause between two of its fields.
 ORPHAN_GRACE = timedelta(seconds=5)
 
 
@@ -41,21 +55,68 @@ class Reclaimed:
         return self.abandoned + self.orphaned
 
 
-def fields_reclaim(*, broker_idle: bool) -> Reclaimed:
-    """Put abandoned fields back to queued; list them and the orphaned ones to enqueue again."""
+def fields_reclaim(*, broker_idle: bool, orphans: bool = True) -> Reclaimed:
+    """Put abandoned fields back to queued; list them and (``orphans``) the orphaned ones to
+    enqueue again."""
     running = Field.objects.filter(status=FieldStatus.RUNNING).values_list("pk", flat=True)
     abandoned = [field_id for field_id in running if _requeue_abandoned(field_id)]
-    orphaned: list[int] = []
+    if not orphans:
+        return Reclaimed(abandoned=abandoned, orphaned=[])
+    cutoff = timezone.now() - ORPHAN_GRACE
+    waiting = Field.objects.filter(status=FieldStatus.QUEUED).exclude(pk__in=abandoned)
     if broker_idle:
-        orphaned = list(
-            Field.objects.filter(
-                status=FieldStatus.QUEUED,
-                request__received_at__lt=timezone.now() - ORPHAN_GRACE,
-            )
-            .exclude(pk__in=abandoned)
-            .values_list("pk", flat=True)
+        lost = waiting.filter(
+            Q(enqueued_at__lt=cutoff) | Q(enqueued_at=None, request__received_at__lt=cutoff)
         )
-    return Reclaimed(abandoned=abandoned, orphaned=orphaned)
+    else:
+        lost = _queued_behind_taken_tasks(waiting, cutoff)
+    orphaned = _without_tasks_in_progress(lost, cutoff).values_list("pk", flat=True)
+    return Reclaimed(abandoned=abandoned, orphaned=list(orphaned))
+
+
+def _queued_behind_taken_tasks(waiting: QuerySet[Field], cutoff: datetime) -> QuerySet[Field]:
+    """The queued fields whose task has left the broker: one enqueued later was taken."""
+    open_requests = (RequestStatus.QUEUED, RequestStatus.RUNNING)
+    newest_taken = Field.objects.filter(
+        request__status__in=open_requests, started_at__lt=cutoff, enqueued_at__isnull=False
+    ).aggregate(newest=Max("enqueued_at"))["newest"]
+    if newest_taken is None:
+        return waiting.none()
+    return waiting.filter(enqueued_at__lt=newest_taken)
+
+
+def _without_tasks_in_progress(fields: QuerySet[Field], cutoff: datetime) -> QuerySet[Field]:
+    """Leave out the fields of a task a live worker is going through (one of its fields is
+    running, or finished within the grace period)."""
+    in_progress = Field.objects.filter(
+        enqueued_at__in=fields.filter(enqueued_at__isnull=False).values("enqueued_at")
+    ).filter(Q(status=FieldStatus.RUNNING) | Q(finished_at__gte=cutoff))
+    return fields.exclude(enqueued_at__in=in_progress.values("enqueued_at"))
+
+
+def requests_settle_stalled() -> list[int]:
+    """Settle the requests whose fields have all ended but whose last settle never ran (its
+    worker died, or lost the database, between finishing the field and settling); the ids of
+    those this call finished. The settle itself decides under the row lock, so a worker
+    settling at the same moment makes no second mail."""
+    open_fields = Field.objects.filter(request=OuterRef("pk"), status__in=OPEN_FIELD_STATES)
+    stalled = (
+        Request.objects.filter(
+            status__in=(RequestStatus.QUEUED, RequestStatus.RUNNING),
+            notified_at=None,
+            n_fields__gt=0,
+        )
+        .exclude(Exists(open_fields))
+        .values_list("pk", flat=True)
+    )
+    return [request_id for request_id in stalled if request_settle(request_id=request_id)]
+
+
+def fields_mark_enqueued(field_ids: Sequence[int]) -> None:
+    """Record that one task carrying these fields is being put on the queue (see above)."""
+    Field.objects.filter(pk__in=field_ids, status=FieldStatus.QUEUED).update(
+        enqueued_at=timezone.now()
+    )
 
 
 def _requeue_abandoned(field_id: int) -> bool:

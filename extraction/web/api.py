@@ -34,9 +34,11 @@ from extraction.services.requests import (
     REJECTED_TEXT_CHARS,
     parse_with_limits,
     rejected_listing,
+    request_cancel,
     request_create_from_text,
 )
 from extraction.services.selection import FieldTarget
+from extraction.services.staging import StagingError, staging_directory_delete
 from extraction.web.apiauth import (
     ApiError,
     Caller,
@@ -200,13 +202,56 @@ def api_requests(request: HttpRequest, caller: Caller) -> JsonResponse:
     )
 
 
-@api_view("GET")
+#: What ``POST /api/requests/<id>`` can do, and the service doing it.
+REQUEST_ACTIONS = ("cancel", "delete")
+
+
+@api_view("GET", "POST")
 def api_request_detail(request: HttpRequest, caller: Caller, pk: int) -> JsonResponse:
-    """``GET /api/requests/<id>``: the request's progress and where its files are."""
+    """``GET /api/requests/<id>``: the request's progress and where its files are.
+
+    ``POST`` with ``{"action": "cancel"}`` cancels its queued fields (running ones finish),
+    with ``{"action": "delete"}`` deletes its staging directory (as the page's delete
+    button does); either answers as ``GET`` does, after the action. Both are harmless when
+    repeated.
+    """
+    item = _own_request(caller, pk)
+    if request.method == "POST":
+        _request_act(item, _action(request))
+        item = _own_request(caller, pk)
+    return JsonResponse(_request_json(item))
+
+
+def _own_request(caller: Caller, pk: int) -> Request:
     item = Request.objects.filter(pk=pk, user=caller.user).select_related("staging").first()
     if item is None:
         raise ApiError(404, f"you have no request #{pk}.")
-    return JsonResponse(_request_json(item))
+    return item
+
+
+def _action(request: HttpRequest) -> str:
+    allowed = " or ".join(f'{{"action": "{name}"}}' for name in REQUEST_ACTIONS)
+    if request.content_type != "application/json":
+        raise ApiError(415, f"send Content-Type application/json with {allowed}.")
+    payload = json_body(request)
+    action = payload.get("action") if isinstance(payload, dict) else None
+    if action not in REQUEST_ACTIONS:
+        what = f"unknown action {clip(str(action), 40)!r}" if action is not None else "no action"
+        raise ApiError(400, f"{what}; send {allowed}.", allowed_actions=list(REQUEST_ACTIONS))
+    return str(action)
+
+
+def _request_act(item: Request, action: str) -> None:
+    if action == "cancel":
+        request_cancel(request=item, by_owner=True)
+        return
+    staging = getattr(item, "staging", None)
+    if staging is None or staging.deleted_at is not None:
+        return  # nothing staged, or deleted already
+    try:
+        staging_directory_delete(directory=staging, reason="deleted through the API")
+    except StagingError as exc:
+        raise ApiError(409, str(exc)) from None
 
 
 # -- Names and plates -------------------------------------------------------------------

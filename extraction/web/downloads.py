@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import zipfile
 from collections.abc import Callable, Iterator
 from functools import wraps
+from itertools import pairwise
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -40,7 +42,12 @@ from extraction.web.apiauth import ApiError, bearer_user, refuse_cross_site, ses
 
 #: Bytes read from disk per chunk when streaming a file or a zip.
 CHUNK_BYTES = 256 * 1024
-_RANGE_RE = re.compile(r"bytes=(\d{0,18})-(\d{0,18})")
+_RANGES_RE = re.compile(r"bytes=([\d\s,-]{1,2000})")
+_RANGE_RE = re.compile(r"(\d{0,18})-(\d{0,18})")
+#: More ranges than this in one request are answered with the whole file (RFC 9110 §14.2).
+MAX_RANGES = 16
+#: Content-Type of a file and of each part of a multipart/byteranges answer.
+_FILE_TYPE = "application/octet-stream"
 #: Already compressed members are stored in the zip, the rest deflated at level 1 (16-bit
 #: noisy FITS data barely compress; a higher level costs time for nothing).
 _COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".png", ".zip")
@@ -164,49 +171,77 @@ def staging_listing(request: HttpRequest, user: User, by_token: bool, name: str)
 # -- One file, with Range -----------------------------------------------------------------
 
 
-def byte_range(header: str, size: int) -> tuple[int, int] | None:
-    """The ``(first, last)`` bytes (inclusive) a ``Range`` header asks of a ``size``-byte file.
+def byte_ranges(header: str, size: int) -> list[tuple[int, int]] | None:
+    """The ``(first, last)`` bytes (inclusive) a ``Range`` header asks of a ``size``-byte
+    file, in the order asked; ranges past the end are dropped (RFC 9110 §14.1.1).
 
-    Only a single range is honoured; None means "send the whole file" (no header, several
-    ranges, or a syntax this server ignores, as RFC 9110 allows).
+    None means "send the whole file" (200), as RFC 9110 §14.2 lets a server answer any
+    Range: no header, a syntax this server does not read, a range whose last byte comes
+    before its first, more than :data:`MAX_RANGES` ranges, or ranges that overlap (a
+    denial-of-service pattern §14.2 names: many small or overlapping ranges cost more to
+    send than the file).
 
     Raises
     ------
     ValueError
-        When the range is valid but lies outside the file (answered 416).
+        When every range is valid but none lies inside the file (answered 416).
     """
-    match = _RANGE_RE.fullmatch(header.strip())
+    match = _RANGES_RE.fullmatch(header.strip())
     if match is None:
         return None
+    specs = [spec.strip() for spec in match.group(1).split(",") if spec.strip()]
+    if not specs or len(specs) > MAX_RANGES:
+        return None
+    try:
+        spans = [span for span in (_one_range(spec, size) for spec in specs) if span is not None]
+    except _Unreadable:
+        return None
+    if not spans:
+        raise ValueError("no range lies inside the file")
+    ordered = sorted(spans)
+    if any(later[0] <= earlier[1] for earlier, later in pairwise(ordered)):
+        return None
+    return spans
+
+
+class _Unreadable(Exception):
+    """A range spec this server does not read: the whole header is ignored."""
+
+
+def _one_range(spec: str, size: int) -> tuple[int, int] | None:
+    """One ``first-last`` / ``first-`` / ``-suffix`` spec: its span, or None when it lies
+    outside the file."""
+    match = _RANGE_RE.fullmatch(spec)
+    if match is None:
+        raise _Unreadable(spec)
     first_text, last_text = match.groups()
     if not first_text and not last_text:
-        return None
+        raise _Unreadable(spec)
     if not first_text:  # the last N bytes
         length = int(last_text)
-        if length == 0:
-            raise ValueError("an empty suffix range")
-        return (max(0, size - length), size - 1) if size else _unsatisfiable()
+        return (max(0, size - length), size - 1) if length and size else None
     first = int(first_text)
-    last = min(int(last_text), size - 1) if last_text else size - 1
     if last_text and int(last_text) < first:
-        return None  # invalid: ignore the header
+        raise _Unreadable(spec)
     if first >= size:
-        raise ValueError("the range starts past the end of the file")
-    return first, last
+        return None
+    return first, min(int(last_text), size - 1) if last_text else size - 1
 
 
-def _unsatisfiable() -> tuple[int, int]:
-    raise ValueError("the file is empty")
-
-
-def _chunks(handle: IO[bytes], length: int) -> Iterator[bytes]:
+def _chunks(handle: IO[bytes], first: int, length: int) -> Iterator[bytes]:
+    """``length`` bytes from ``first`` on, then the file is closed."""
     with handle:
-        while length > 0:
-            chunk = handle.read(min(CHUNK_BYTES, length))
-            if not chunk:
-                return
-            length -= len(chunk)
-            yield chunk
+        yield from _read_span(handle, first, length)
+
+
+def _read_span(handle: IO[bytes], first: int, length: int) -> Iterator[bytes]:
+    handle.seek(first)
+    while length > 0:
+        chunk = handle.read(min(CHUNK_BYTES, length))
+        if not chunk:
+            return
+        length -= len(chunk)
+        yield chunk
 
 
 def _range_applies(request: HttpRequest, mtime: float) -> bool:
@@ -234,25 +269,60 @@ def staging_file(
     }
     wanted = request.headers.get("Range", "")
     try:
-        span = (
-            byte_range(wanted, size) if wanted and _range_applies(request, info.st_mtime) else None
+        spans = (
+            byte_ranges(wanted, size) if wanted and _range_applies(request, info.st_mtime) else None
         )
     except ValueError:
         handle.close()
         response = HttpResponse(status=416, headers=headers)
         response["Content-Range"] = f"bytes */{size}"
         return response
-    first, last = span if span is not None else (0, size - 1)
-    handle.seek(first)
+    if spans is not None and len(spans) > 1:
+        return _multipart_ranges(handle, spans, size, headers)
+    first, last = spans[0] if spans is not None else (0, size - 1)
     streamed = StreamingHttpResponse(
-        _chunks(handle, last - first + 1),
-        status=206 if span is not None else 200,
-        content_type="application/octet-stream",
+        _chunks(handle, first, last - first + 1),
+        status=206 if spans is not None else 200,
+        content_type=_FILE_TYPE,
         headers=headers,
     )
     streamed["Content-Length"] = str(max(0, last - first + 1))
-    if span is not None:
+    if spans is not None:
         streamed["Content-Range"] = f"bytes {first}-{last}/{size}"
+    return streamed
+
+
+def _multipart_ranges(
+    handle: IO[bytes], spans: list[tuple[int, int]], size: int, headers: dict[str, str]
+) -> StreamingHttpResponse:
+    """206 ``multipart/byteranges`` (RFC 9110 §14.6): one part per range, in the order
+    asked, each with its Content-Type and Content-Range; the length is known beforehand."""
+    boundary = secrets.token_hex(16)
+    heads = [
+        (b"\r\n" if n else b"")  # the line end before a delimiter belongs to it
+        + (
+            f"--{boundary}\r\nContent-Type: {_FILE_TYPE}\r\n"
+            f"Content-Range: bytes {first}-{last}/{size}\r\n\r\n"
+        ).encode("ascii")
+        for n, (first, last) in enumerate(spans)
+    ]
+    tail = f"\r\n--{boundary}--\r\n".encode("ascii")
+
+    def parts() -> Iterator[bytes]:
+        with handle:
+            for head, (first, last) in zip(heads, spans, strict=True):
+                yield head
+                yield from _read_span(handle, first, last - first + 1)
+            yield tail
+
+    streamed = StreamingHttpResponse(
+        parts(),
+        status=206,
+        content_type=f"multipart/byteranges; boundary={boundary}",
+        headers=headers,
+    )
+    length = sum(map(len, heads)) + sum(last - first + 1 for first, last in spans) + len(tail)
+    streamed["Content-Length"] = str(length)
     return streamed
 
 

@@ -7,6 +7,7 @@ import math
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
 from extraction.core.cutout import sexagesimal_dec, sexagesimal_ra
@@ -39,14 +40,10 @@ def _covering(
 
 def _summary(row: CoveringPlate) -> str:
     """``'whole field, 41.2 arcmin from the edge, epoch 1987.2'``: a plate as a chooser reads it."""
-    cov = row.coverage
-    where = (
-        f"whole field, {cov.margin_arcmin:.1f} arcmin from the edge"
-        if cov.full
-        else f"{cov.fraction:.0%} of the field"
+    text = render_to_string(
+        "extraction/_plate_offer.txt", {"coverage": row.coverage, "plate": row.plate}
     )
-    epoch = f", epoch {row.plate.epoch:.1f}" if row.plate.epoch is not None else ""
-    return where + epoch
+    return " ".join(text.split())
 
 
 @login_required

@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import User
@@ -155,14 +156,17 @@ def _progress(statuses: list[str]) -> dict[str, object]:
     """How far a request is, from its fields' states: a state added to ``FieldStatus``
     is counted and named without touching the page or its script."""
     counts = Counter(statuses)
-    ended = sum(n for status, n in counts.items() if status not in _UNFINISHED)
-    parts = [f"{counts[value]} {label}" for value, label in FieldStatus.choices if counts[value]]
-    return {
+    progress = {
         "n_fields": len(statuses),
-        "n_ended": ended,
-        "summary": f"{ended} of {len(statuses)} field(s) ended"
-        + (f": {', '.join(parts)}." if parts else "."),
+        "n_ended": sum(n for status, n in counts.items() if status not in _UNFINISHED),
     }
+    named = [
+        {"n": counts[value], "label": label}
+        for value, label in FieldStatus.choices
+        if counts[value]
+    ]
+    summary = render_to_string("extraction/_progress_summary.txt", {**progress, "counts": named})
+    return {**progress, "summary": " ".join(summary.split())}
 
 
 @login_required

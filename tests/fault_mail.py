@@ -1,0 +1,46 @@
+"""The outbox backend of tests/fault_settings.py: records completion mails, may crash once.
+
+``FAULT_TEST_SENT_LOG``: a file that gets one line (Message-ID, pid) per completion mail handed
+to the backend, sent or not. ``FAULT_TEST_CRASH_MARKER``: a path; the first process to hand a
+completion mail to the backend while it does not exist creates it and SIGKILLs its own process
+group (a whole ``qcluster``), as a host lost right after the settle committed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Sequence
+from pathlib import Path
+
+from django.core.mail.message import EmailMessage
+
+from dssportal.mail import OutboxEmailBackend
+
+
+class RecordingOutboxBackend(OutboxEmailBackend):
+    def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
+        for message in email_messages:
+            message_id = message.extra_headers.get("Message-ID", "")
+            if message_id.startswith("<completion."):
+                _crash_once()
+                _record(message_id)
+        return super().send_messages(email_messages)
+
+
+def _crash_once() -> None:
+    marker = os.environ.get("FAULT_TEST_CRASH_MARKER")
+    if not marker:
+        return
+    try:
+        Path(marker).open("x").close()
+    except FileExistsError:
+        return
+    os.killpg(os.getpgrp(), signal.SIGKILL)
+
+
+def _record(message_id: str) -> None:
+    log = os.environ.get("FAULT_TEST_SENT_LOG")
+    if log:
+        with open(log, "a") as sent:  # O_APPEND: one whole line per write
+            sent.write(f"{message_id} {os.getpid()}\n")

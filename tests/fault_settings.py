@@ -1,0 +1,15 @@
+"""Settings of the processes tests/test_faults*.py start: the real ones, plus
+
+- a mail backend that records every completion mail handed to it and, when told to, kills its
+  whole process group at the first one, between the settle's commit and the send
+  (tests/fault_mail.py);
+- the task module's log at INFO, so that a test counts duplicated tasks ("not claimed").
+"""
+
+from __future__ import annotations
+
+from dssportal.settings import *  # noqa: F403
+from dssportal.settings import LOGGING
+
+EMAIL_BACKEND = "tests.fault_mail.RecordingOutboxBackend"
+LOGGING = {**LOGGING, "loggers": {"extraction.tasks": {"level": "INFO"}}}
