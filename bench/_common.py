@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,18 +76,24 @@ def peak_rss_mb() -> float:
 
 
 @contextmanager
-def running_cluster(warm_up_s: float) -> Iterator[None]:
+def running_cluster(warm_up_s: float) -> Iterator[subprocess.Popen[bytes]]:
     """``manage.py qcluster`` in a subprocess on this environment, given ``warm_up_s`` to
-    start its workers before the caller's clock runs; stopped (SIGTERM) on the way out."""
+    start its workers before the caller's clock runs; stopped (SIGTERM, then SIGKILL of its
+    whole process group if it lingers) on the way out, Ctrl-C and errors included."""
     cluster = subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), "qcluster"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=os.environ.copy(),
+        start_new_session=True,  # its own process group, so nothing of it outlives the bench
     )
     try:
         time.sleep(warm_up_s)
-        yield
+        yield cluster
     finally:
         cluster.terminate()
-        cluster.wait(timeout=60)
+        with suppress(subprocess.TimeoutExpired):
+            cluster.wait(timeout=60)
+        with suppress(ProcessLookupError):
+            os.killpg(cluster.pid, signal.SIGKILL)
+        cluster.wait()

@@ -130,6 +130,19 @@ def register(path: Path):  # type: ignore[no-untyped-def]
     return plate
 
 
+def plate_and_floor() -> tuple[Path, float]:
+    """The migrated bench database with the full-size plate registered online, and the
+    single-field floor (decode + gzip-1 + write, best of 15) of a 10'x10' field on it (s)."""
+    call_command("migrate", verbosity=0, stdout=io.StringIO())
+    path = full_dss2_plate()
+    plate = open_plate(path)
+    ra, dec = (float(v) for v in plate.geometry.pixel_to_sky(11520.0, 11520.0))
+    (DATA / "floor").mkdir()
+    floor = best_of(lambda: floor_field(path, ra, dec, DATA / "floor" / "f.fits.gz", "G"), 15)
+    register(path)
+    return path, floor
+
+
 def request_text(path: Path, n: int) -> str:
     plate = open_plate(path)
     rng = np.random.default_rng(7)

@@ -20,8 +20,8 @@ import time
 
 os.environ.setdefault("DSSPORTAL_REQUEST_ADDRESS", "dss-request@bench.example")
 
-from _common import best_of, full_dss2_plate, running_cluster
-from bench_extraction import DATA, N_FIELDS, floor_field, register, request_text
+from _common import running_cluster
+from bench_extraction import DATA, N_FIELDS, plate_and_floor, request_text
 
 
 def completion_mail_sent(request_id: int) -> bool:
@@ -34,20 +34,12 @@ def completion_mail_sent(request_id: int) -> bool:
 
 def main() -> None:
     import django
-    from django.core.management import call_command
 
     from accounts.services import user_create
-    from extraction.core.platestore import open_plate
     from extraction.mail.gate import mail_handle
     from extraction.models import Request
 
-    call_command("migrate", verbosity=0)
-    path = full_dss2_plate()
-    plate = open_plate(path)
-    ra, dec = (float(v) for v in plate.geometry.pixel_to_sky(11520.0, 11520.0))
-    (DATA / "floor").mkdir()
-    floor = best_of(lambda: floor_field(path, ra, dec, DATA / "floor" / "f.fits.gz", "G"), 15)
-    register(path)
+    path, floor = plate_and_floor()
     user_create(username="bench", email="bench@example.org", password="x", quota_mb=100_000)
     body = request_text(path, N_FIELDS).replace("\n", "\r\n")
     message = (

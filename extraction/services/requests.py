@@ -126,7 +126,12 @@ def _apply_quota(fields: list[Field], *, remaining: int, quota: int) -> int:
 
 
 def request_create_from_text(
-    *, user: User, text: str, source: str, message_id: str | None = None
+    *,
+    user: User,
+    text: str,
+    source: str,
+    message_id: str | None = None,
+    parsed: ParsedList | None = None,
 ) -> RequestOutcome:
     """Store a request list and queue its fields.
 
@@ -137,15 +142,21 @@ def request_create_from_text(
     surrogate: no database refuses it); ``Request.rejected_lines`` keeps the first
     ``DSSPORTAL_MAX_LISTED_ERRORS`` rejected lines, each cut short, and ``n_rejected``
     counts them all, so a megabyte of bad lines stores a few kilobytes of errors.
+    ``parsed`` is :func:`parse_with_limits` of ``text`` when the caller has it already (the
+    form checks the list before storing it): parsing twice costs a submission time and a
+    catalogue query.
     """
-    text = storable(text)
+    stored = storable(text)
+    if stored != text:
+        text, parsed = stored, None  # the caller parsed other text than is stored
     if message_id:
         # Message-IDs are unique per sender only: another user's message carrying the same id
         # (forged or broken) is a list of its own, never an answer with someone else's request.
         existing = Request.objects.filter(user=user, message_id=message_id).first()
         if existing is not None:
             return RequestOutcome(request=existing, duplicate=True)
-    parsed = parse_with_limits(text)
+    if parsed is None:
+        parsed = parse_with_limits(text)
     try:
         with transaction.atomic():
             outcome = _store(

@@ -31,7 +31,10 @@ def _user(request: HttpRequest) -> User:
 
 
 def _own_request(request: HttpRequest, pk: int) -> Request:
-    item = get_object_or_404(Request.objects.select_related("user"), pk=pk)
+    # The staging directory comes in the same query (the page and the status JSON both ask for
+    # it); the list as received (up to a megabyte of mail) is never shown here.
+    requests = Request.objects.select_related("user", "staging").defer("raw_text")
+    item = get_object_or_404(requests, pk=pk)
     if item.user_id != request.user.pk and not request.user.is_staff:
         raise Http404("No such request.")
     return item
@@ -59,7 +62,11 @@ def _request_page(
     status: int = 200,
 ) -> HttpResponse:
     errors, more = _listed_errors(parsed) if parsed is not None else ([], 0)
-    own = Request.objects.filter(user=_user(request)).select_related("staging")
+    own = (
+        Request.objects.filter(user=_user(request))
+        .select_related("staging")
+        .defer("raw_text", "rejected_lines")  # up to a megabyte each, not shown in the table
+    )
     return render(
         request,
         "extraction/request_list.html",
@@ -76,8 +83,8 @@ def _request_page(
     )
 
 
-def _submit(request: HttpRequest, text: str) -> HttpResponse:
-    outcome = request_create_from_text(user=_user(request), text=text, source="web")
+def _submit(request: HttpRequest, text: str, parsed: ParsedList) -> HttpResponse:
+    outcome = request_create_from_text(user=_user(request), text=text, source="web", parsed=parsed)
     item = outcome.request
     left_out = f"; {len(outcome.rejected)} line(s) left out" if outcome.rejected else ""
     messages.success(request, f"Request #{item.pk}: {item.n_fields} field(s) queued{left_out}.")
@@ -105,7 +112,7 @@ def request_list(request: HttpRequest) -> HttpResponse:
         line = field_form.list_line()
         parsed = parse_with_limits(line)
         if parsed.fields:
-            return _submit(request, line)
+            return _submit(request, line, parsed)
         field_form.add_error(None, f"{line}: {parsed.errors[0].error}")
         return _request_page(request, field_form=field_form, list_form=list_form, status=422)
     if which == "list" and list_form.is_valid():
@@ -113,7 +120,7 @@ def request_list(request: HttpRequest) -> HttpResponse:
         parsed = parse_with_limits(text)
         send_valid_only = request.POST.get("valid_only") == "1"
         if parsed.fields and (not parsed.errors or send_valid_only):
-            return _submit(request, text)
+            return _submit(request, text, parsed)
         # Show the whole text, uploaded part included, so the bad lines can be mended.
         kept = RequestListForm(initial={"text": text})
         return _request_page(
