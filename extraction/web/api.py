@@ -168,7 +168,7 @@ def _create(request: HttpRequest, caller: Caller) -> JsonResponse:
             else "the list has no field line; nothing was stored."
         )
         raise ApiError(400, message, **bounded_rejections(rejected))
-    outcome = request_create_from_text(user=caller.user, text=text, source="api")
+    outcome = request_create_from_text(user=caller.user, text=text, source="api", parsed=parsed)
     # Read it again: with inline tasks (DSSPORTAL_TASKS_SYNC) the fields may be done already.
     created = Request.objects.select_related("staging").get(pk=outcome.request.pk)
     return JsonResponse(_request_json(created), status=201)
