@@ -16,8 +16,8 @@ pytestmark = pytest.mark.django_db
 
 LINE = "f{n} 14 29 56 -62 41 05 1. 1. J2000 DSS1 0025 U"
 
-#: session, user, request (+ its staging directory), fields
-PAGE_QUERIES = 4
+#: session, user, request (+ its staging directory), fields per state, the page's fields
+PAGE_QUERIES = 5
 #: session, user; the form's catalogue check of plate ids; lock the user, insert the request,
 #: the two quota sums, insert the fields, update the request, read the fields back
 SUBMISSION_QUERIES = 10
@@ -96,3 +96,29 @@ def test_the_request_list_costs_the_same_queries_however_many_requests(
     (select,) = request_selects(queries)
     assert '"raw_text"' not in select and '"rejected_lines"' not in select
     assert response.content.decode().count('href="/requests/') >= n_requests
+
+
+def test_a_large_request_is_shown_a_page_of_fields_at_a_time(
+    client, user, django_capture_on_commit_callbacks
+) -> None:
+    """250 fields: pages of 100, 100 and 50 rows, each page and its status JSON costing the
+    same queries, with the progress of the whole request on every page."""
+    item = submit(client, 250, served=False, capture=django_capture_on_commit_callbacks)
+    item.fields.filter(line_no__lte=30).update(status=FieldStatus.SKIPPED)
+    for number, rows, first_line in ((1, 100, 1), (2, 100, 101), (3, 50, 201), (9, 50, 201)):
+        url = reverse("request-detail", args=[item.pk]) + f"?page={number}"
+        with CaptureQueriesContext(connection) as queries:
+            page = client.get(url).content.decode()
+        assert len(queries.captured_queries) == PAGE_QUERIES
+        assert page.count('<tr id="field-') == rows
+        assert f'<td data-label="line">{first_line}</td>' in page
+        assert 'value="30"' in page and 'max="250"' in page  # the whole request's progress
+        status_url = reverse("request-status", args=[item.pk]) + f"?page={number}"
+        assert f'data-status-url="{status_url.replace("?page=9", "?page=3")}"' in page
+        with CaptureQueriesContext(connection) as queries:
+            status = client.get(status_url).json()
+        assert len(queries.captured_queries) == PAGE_QUERIES
+        assert (status["n_fields"], status["n_ended"], status["pages"]) == (250, 30, 3)
+        assert [f["line_no"] for f in status["fields"]] == list(
+            range(first_line, first_line + rows)
+        )

@@ -9,6 +9,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Page, Paginator
+from django.db.models import Count
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -152,12 +154,11 @@ def request_check(request: HttpRequest) -> JsonResponse:
     )
 
 
-def _progress(statuses: list[str]) -> dict[str, object]:
-    """How far a request is, from its fields' states: a state added to ``FieldStatus``
-    is counted and named without touching the page or its script."""
-    counts = Counter(statuses)
+def _progress(counts: Counter[str]) -> dict[str, object]:
+    """How far a request is, from the number of its fields in each state: a state added to
+    ``FieldStatus`` is counted and named without touching the page or its script."""
     progress = {
-        "n_fields": len(statuses),
+        "n_fields": sum(counts.values()),
         "n_ended": sum(n for status, n in counts.items() if status not in _UNFINISHED),
     }
     named = [
@@ -169,10 +170,29 @@ def _progress(statuses: list[str]) -> dict[str, object]:
     return {**progress, "summary": " ".join(summary.split())}
 
 
+#: Fields a request page shows at once: a 10,000-field request is a quick page, and the page's
+#: script (which polls the status JSON of the same page) reloads only for its own rows.
+FIELDS_PER_PAGE = 100
+
+
+def _status_counts(item: Request) -> Counter[str]:
+    return Counter(dict(item.fields.values_list("status").annotate(n=Count("id")).order_by()))
+
+
+def _fields_page(request: HttpRequest, item: Request, n_fields: int) -> Page:
+    """The page of the request's fields the URL asks for (``?page=N``; out of range: the
+    nearest). The count is known already, so the paginator does not ask for it again."""
+    paginator = Paginator(item.fields.order_by("line_no"), FIELDS_PER_PAGE)
+    paginator.count = n_fields  # type: ignore[misc]  # cached_property, set from our count
+    return paginator.get_page(request.GET.get("page"))
+
+
 @login_required
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     item = _own_request(request, pk)
-    fields = list(item.fields.select_related("plate").order_by("line_no"))
+    counts = _status_counts(item)
+    page = _fields_page(request, item, sum(counts.values()))
+    fields = list(page.object_list.select_related("plate"))
     staging = getattr(item, "staging", None)
     live = staging is not None and staging.deleted_at is None
     limit = settings.DSSPORTAL_MAX_LISTED_ERRORS
@@ -182,8 +202,9 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "item": item,
             "fields": fields,
-            "progress": _progress([f.status for f in fields]),
-            "running": any(f.status in _UNFINISHED for f in fields),
+            "page": page,
+            "progress": _progress(counts),
+            "running": any(counts[status] for status in _UNFINISHED),
             "previews": [
                 f
                 for f in fields
@@ -199,10 +220,13 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def request_status(request: HttpRequest, pk: int) -> JsonResponse:
-    """Progress for the request page to poll."""
+    """Progress for the request page to poll: counts of the whole request, and the fields of
+    the page asked for (``?page=N``, as on the request page)."""
     item = _own_request(request, pk)
+    counts = _status_counts(item)
+    page = _fields_page(request, item, sum(counts.values()))
     fields = list(
-        item.fields.order_by("line_no").values(
+        page.object_list.values(
             "line_no",
             "identifier",
             "status",
@@ -215,7 +239,7 @@ def request_status(request: HttpRequest, pk: int) -> JsonResponse:
     )
     return JsonResponse(
         {
-            **_progress([f["status"] for f in fields]),
+            **_progress(counts),
             "id": item.pk,
             "status": item.status,
             "status_display": item.get_status_display(),
@@ -224,6 +248,8 @@ def request_status(request: HttpRequest, pk: int) -> JsonResponse:
             "n_failed": item.n_failed,
             "n_cancelled": item.n_cancelled,
             "files_deleted_at": item.files_deleted_at,
+            "page": page.number,
+            "pages": page.paginator.num_pages,
             "fields": fields,
         }
     )
