@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -19,7 +19,7 @@ from django.views.decorators.http import require_http_methods
 from accounts.models import User
 from dssportal.views import EXAMPLE_LINES
 from extraction.core.requestlist import ParsedList
-from extraction.models import FieldStatus, Request
+from extraction.models import Field, FieldStatus, Request
 from extraction.services.extraction import preview_path
 from extraction.services.links import staging_ftp_url
 from extraction.services.requests import parse_with_limits, request_create_from_text
@@ -179,20 +179,25 @@ def _status_counts(item: Request) -> Counter[str]:
     return Counter(dict(item.fields.values_list("status").annotate(n=Count("id")).order_by()))
 
 
-def _fields_page(request: HttpRequest, item: Request, n_fields: int) -> Page:
+def _fields_page(
+    request: HttpRequest, item: Request, n_fields: int
+) -> tuple[Page[Field], QuerySet[Field]]:
     """The page of the request's fields the URL asks for (``?page=N``; out of range: the
-    nearest). The count is known already, so the paginator does not ask for it again."""
-    paginator = Paginator(item.fields.order_by("line_no"), FIELDS_PER_PAGE)
-    paginator.count = n_fields  # type: ignore[misc]  # cached_property, set from our count
-    return paginator.get_page(request.GET.get("page"))
+    nearest), and its fields. The count is known already: the paginator does not ask again."""
+    ordered = item.fields.order_by("line_no")
+    paginator = Paginator(ordered, FIELDS_PER_PAGE)
+    paginator.count = n_fields
+    page = paginator.get_page(request.GET.get("page"))
+    start = (page.number - 1) * FIELDS_PER_PAGE
+    return page, ordered[start : start + FIELDS_PER_PAGE]
 
 
 @login_required
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     item = _own_request(request, pk)
     counts = _status_counts(item)
-    page = _fields_page(request, item, sum(counts.values()))
-    fields = list(page.object_list.select_related("plate"))
+    page, on_page = _fields_page(request, item, sum(counts.values()))
+    fields = list(on_page.select_related("plate"))
     staging = getattr(item, "staging", None)
     live = staging is not None and staging.deleted_at is None
     limit = settings.DSSPORTAL_MAX_LISTED_ERRORS
@@ -224,9 +229,9 @@ def request_status(request: HttpRequest, pk: int) -> JsonResponse:
     the page asked for (``?page=N``, as on the request page)."""
     item = _own_request(request, pk)
     counts = _status_counts(item)
-    page = _fields_page(request, item, sum(counts.values()))
+    page, on_page = _fields_page(request, item, sum(counts.values()))
     fields = list(
-        page.object_list.values(
+        on_page.values(
             "line_no",
             "identifier",
             "status",
