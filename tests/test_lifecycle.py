@@ -19,8 +19,10 @@ from extraction.core.requestlist import parse_request_list
 from extraction.mail.gate import mail_handle
 from extraction.models import Field, Request, StagingDirectory
 from extraction.services import extraction as extraction_service
-from extraction.services.extraction import field_extract, preview_path
+from extraction.services import staging as staging_service
+from extraction.services.extraction import field_extract
 from extraction.services.lifecycle import request_final_status
+from extraction.services.previews import preview_path
 from extraction.services.requests import (
     fields_retry_failed,
     request_cancel,
@@ -273,10 +275,11 @@ def test_deleting_by_mail_removes_previews_and_the_page_says_the_files_were_dele
     request = outcome.request
     fields = list(request.fields.order_by("line_no"))
     previews = [preview_path(f) for f in fields]
-    assert all(p.is_file() for p in previews)
+    assert not any(p.exists() for p in previews)  # made on first view, not by extraction
     client.force_login(user)
     preview_url = reverse("field-preview", args=[request.pk, fields[0].stem])
     assert client.get(preview_url).status_code == 200
+    assert previews[0].is_file() and not previews[1].exists()
 
     name = request.staging.name
     with django_capture_on_commit_callbacks(execute=True):
@@ -399,15 +402,16 @@ def test_a_deletion_waits_for_the_file_being_published_then_cancels_the_rest(
     zeroth, first, second = request.fields.order_by("line_no")
     assert field_extract(field_id=zeroth.pk) == "done"  # the directory exists from here on
     writing, release = threading.Event(), threading.Event()
-    real_preview = extraction_service._write_preview
+    real_write = staging_service.write_atomically
     outcomes: dict[str, object] = {}
 
-    def slow_preview(*args, **kwargs):  # runs inside the publishing transaction
-        real_preview(*args, **kwargs)
+    def slow_write(*args, **kwargs):  # runs inside the publishing transaction
+        written = real_write(*args, **kwargs)
         writing.set()
         release.wait(10)
+        return written
 
-    monkeypatch.setattr(extraction_service, "_write_preview", slow_preview)
+    monkeypatch.setattr(staging_service, "write_atomically", slow_write)
 
     def worker() -> None:
         try:

@@ -513,3 +513,16 @@ def compress(data: bytes, compression: str) -> bytes:
         raise ValueError(f"unknown compression {compression!r}; use {', '.join(COMPRESSIONS)}")
     return _CODECS[entry.codec](data)
 
+
+#: The inverse of each codec, for reading a staged file back (its quick-look).
+_DECODERS: dict[str, Callable[[bytes], bytes]] = {
+    "none": lambda data: data,
+    "gzip": gzip.decompress,
+    "bzip2": bz2.decompress,
+    "xz": lzma.decompress,
+}
+
+
+def decompress(data: bytes, compression: str) -> bytes:
+    """The FITS bytes of a file written by :func:`compress` with ``compression``."""
+    return _DECODERS[COMPRESSIONS[compression].codec](data)

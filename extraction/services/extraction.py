@@ -14,18 +14,14 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import numpy.typing as npt
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.db.models import F, Q
 from django.utils import timezone
 
 from extraction.core.cutout import Cutout, compress, cutout_build, fits_bytes
-from extraction.core.files import write_atomically
 from extraction.core.plates import Coverage
 from extraction.core.platestore import BoxRead, open_plate
-from extraction.core.preview import preview_png
 from extraction.core.surveys import output_file_name
 from extraction.models import Field, FieldStatus
 from extraction.services.leases import lease_release, lease_take
@@ -40,7 +36,6 @@ from extraction.services.selection import (
 from extraction.services.staging import (
     StagingDeleted,
     StagingError,
-    previews_dir,
     staging_file_publish,
 )
 
@@ -60,7 +55,6 @@ class Extracted:
     reason: str
     clipped: bool
     note: str = ""
-    preview: bytes | None = None  # PNG quick-look of an image
 
 
 def _claim(field_id: int) -> bool:
@@ -106,10 +100,6 @@ def scratch_root() -> Path:
 def scratch_dir() -> Path:
     """This process's scratch folder: the sweeper removes it once the process is dead."""
     return scratch_root() / f"{socket.gethostname()}-{os.getpid()}"
-
-
-def preview_path(field: Field) -> Path:
-    return previews_dir(field.request_id) / f"{field.stem}.png"
 
 
 def _make_plate_list(field: Field) -> Extracted:
@@ -190,28 +180,7 @@ def _cut_image(field: Field) -> Extracted:
         reason=cut.choice.reason,
         clipped=cut.cutout.clipped,
         note=note,
-        preview=_preview_png(field, cut.pixels.data, cut.pixels.valid),
     )
-
-
-def _preview_png(
-    field: Field, data: npt.NDArray[np.int16], valid: npt.NDArray[np.bool_]
-) -> bytes | None:
-    """The quick-look, made before the file is published (outside any lock); None on error."""
-    try:
-        return preview_png(data, valid)
-    except Exception:  # a missing quick-look must never fail the field
-        log.exception("preview of field %s failed", field.pk)
-        return None
-
-
-def _write_preview(field: Field, png: bytes) -> None:
-    try:
-        target = preview_path(field)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(target, png, scratch=target.parent)
-    except Exception:  # a missing quick-look must never fail the field
-        log.exception("preview of field %s failed", field.pk)
 
 
 def _publish(field: Field, made: Extracted) -> None:
@@ -229,14 +198,13 @@ def _publish(field: Field, made: Extracted) -> None:
             message=made.note,
         )
 
-    preview = made.preview
+    # No quick-look here: it is made on first view (services.previews).
     staging_file_publish(
         request=field.request,
         name=made.output_name,
         payload=made.payload,
         record=record,
         scratch=scratch_dir(),
-        then=(lambda: _write_preview(field, preview)) if preview is not None else None,
     )
 
 

@@ -128,7 +128,6 @@ def staging_file_publish(
     payload: bytes,
     record: Callable[[], bool],
     scratch: Path,
-    then: Callable[[], None] | None = None,
 ) -> StagingDirectory | None:
     """Write one finished file into the request's staging directory, and record it.
 
@@ -137,7 +136,7 @@ def staging_file_publish(
     created here for the first file, never before), its bytes (a guarded update that fails
     once the directory is deleted, which serialises this with :func:`staging_directory_delete`
     on every database), the file (through a temporary in ``scratch``, on the same
-    filesystem), then ``then()`` (the preview). Raises
+    filesystem). Raises
     :class:`StagingDeleted` when the directory is gone, and nothing is recorded. Returns the
     directory, or None when ``record`` declined.
     """
@@ -151,8 +150,6 @@ def staging_file_publish(
             raise _deleted_error(directory)
         path.mkdir(parents=True, exist_ok=True)
         write_atomically(path / name, payload, scratch=scratch)
-        if then is not None:
-            then()
     return directory
 
 
