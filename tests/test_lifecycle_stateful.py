@@ -117,6 +117,16 @@ def test_random_request_lifecycles_agree_everywhere(
                     tasks.extract_field(field_id)
 
         @rule(data=st.data())
+        def extract_several(self, data: st.DataObject) -> None:
+            """A task of several fields (``extract_fields``), which settles once at its end."""
+            if len(queue) < 2:
+                return
+            n = data.draw(st.integers(2, len(queue)))
+            picked = [queue.pop(data.draw(st.integers(0, len(queue) - 1))) for _ in range(n)]
+            with capture(execute=True):
+                tasks.extract_fields(picked)
+
+        @rule(data=st.data())
         def look_at_previews(self, data: st.DataObject) -> None:
             """The request page is opened: each served image's quick-look is made on first view."""
             request = self._pick_request(data)

@@ -11,6 +11,7 @@ import errno
 import logging
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from extraction.services.selection import (
     FieldSkip,
     FieldTarget,
     PlateChoice,
+    catalogue_memoised,
     plate_select,
     plates_table,
 )
@@ -218,23 +220,41 @@ def _failure_message(exc: Exception) -> str:
     return f"internal error ({type(exc).__name__}); the archive staff can retry it."
 
 
-def field_extract(*, field_id: int) -> str:
+def field_extract(*, field_id: int, settle: bool = True) -> str:
     """Do one field's work; safe to call twice, concurrently, or after a worker died.
 
     The staging directory is created by the first file written into it, never before.
     Returns the field's status afterwards, or ``"not claimed"`` when another worker has it.
+    With ``settle=False`` the request is not settled: the caller does it once for several
+    fields (:func:`fields_extract`).
     """
     if not lease_take(field_id):
         return "not claimed"
     status = "not claimed"
     try:
-        status = _field_extract_leased(field_id)
+        status = _field_extract_leased(field_id, settle=settle)
     finally:
         lease_release(field_id, finished=status != FieldStatus.RUNNING)
     return status
 
 
-def _field_extract_leased(field_id: int) -> str:
+def fields_extract(*, field_ids: Sequence[int]) -> list[str]:
+    """Several fields in one go (a task of a request's fields): the catalogue read once for
+    all, and each request settled once at the end instead of after every field.
+
+    Settling last is enough for the completion mail: whoever ends a request's last open field
+    settles it afterwards, here or in the task of the other fields. Should a field raise (the
+    database went away), it stays open and the sweeper's retry of it settles the request.
+    """
+    with catalogue_memoised():
+        statuses = [field_extract(field_id=pk, settle=False) for pk in field_ids]
+    request_ids = Field.objects.filter(pk__in=field_ids).values_list("request_id", flat=True)
+    for request_id in sorted(set(request_ids)):
+        request_settle(request_id=request_id)
+    return statuses
+
+
+def _field_extract_leased(field_id: int, *, settle: bool) -> str:
     if not _claim(field_id):
         return "not claimed"
     field = Field.objects.select_related("request").get(pk=field_id)
@@ -253,7 +273,8 @@ def _field_extract_leased(field_id: int) -> str:
     except Exception as exc:
         log.exception("field %s failed", field_id)
         _finish(field_id, status=FieldStatus.FAILED, message=_failure_message(exc))
-    request_settle(request_id=field.request_id)
+    if settle:
+        request_settle(request_id=field.request_id)
     return Field.objects.values_list("status", flat=True).get(pk=field_id)
 
 
