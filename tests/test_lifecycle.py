@@ -7,6 +7,7 @@ import os
 import threading
 from email import policy
 from email.message import EmailMessage as MimeMessage
+from pathlib import Path
 
 import pytest
 from django.core import mail
@@ -402,16 +403,22 @@ def test_a_deletion_waits_for_the_file_being_published_then_cancels_the_rest(
     zeroth, first, second = request.fields.order_by("line_no")
     assert field_extract(field_id=zeroth.pk) == "done"  # the directory exists from here on
     writing, release = threading.Event(), threading.Event()
-    real_write = staging_service.write_atomically
     outcomes: dict[str, object] = {}
 
-    def slow_write(*args, **kwargs):  # runs inside the publishing transaction
-        written = real_write(*args, **kwargs)
-        writing.set()
-        release.wait(10)
-        return written
+    class SlowToPlace:
+        """``os`` for the staging service, whose rename of the published file (inside the
+        publishing transaction, the directory's row locked) pauses until released."""
 
-    monkeypatch.setattr(staging_service, "write_atomically", slow_write)
+        def __getattr__(self, name: str) -> object:
+            return getattr(os, name)
+
+        @staticmethod
+        def replace(source: Path, target: Path) -> None:
+            os.replace(source, target)
+            writing.set()
+            release.wait(10)
+
+    monkeypatch.setattr(staging_service, "os", SlowToPlace())
 
     def worker() -> None:
         try:

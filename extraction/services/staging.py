@@ -22,7 +22,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from accounts.models import User
-from extraction.core.files import write_atomically
+from extraction.core.files import write_aside
 from extraction.core.naming import is_staging_name, staging_name_new
 from extraction.models import Request, StagingDirectory
 
@@ -135,21 +135,26 @@ def staging_file_publish(
     worker already recorded it, and then nothing is written), the directory (row and folder,
     created here for the first file, never before), its bytes (a guarded update that fails
     once the directory is deleted, which serialises this with :func:`staging_directory_delete`
-    on every database), the file (through a temporary in ``scratch``, on the same
-    filesystem). Raises
+    on every database), the file (renamed into place from a temporary in ``scratch``, on the
+    same filesystem, written and flushed to disk before the transaction: neither the
+    database's lock nor the directory row is held through the fsync). Raises
     :class:`StagingDeleted` when the directory is gone, and nothing is recorded. Returns the
     directory, or None when ``record`` declined.
     """
-    with transaction.atomic():
-        if not record():
-            return None
-        directory = _directory_row_for_request(request)
-        path = _checked_path(directory)
-        live = StagingDirectory.objects.filter(pk=directory.pk, deleted_at__isnull=True)
-        if live.update(bytes=F("bytes") + len(payload)) != 1:
-            raise _deleted_error(directory)
-        path.mkdir(parents=True, exist_ok=True)
-        write_atomically(path / name, payload, scratch=scratch)
+    temp, _size = write_aside(Path(name), payload, scratch=scratch)
+    try:
+        with transaction.atomic():
+            if not record():
+                return None
+            directory = _directory_row_for_request(request)
+            path = _checked_path(directory)
+            live = StagingDirectory.objects.filter(pk=directory.pk, deleted_at__isnull=True)
+            if live.update(bytes=F("bytes") + len(payload)) != 1:
+                raise _deleted_error(directory)
+            path.mkdir(parents=True, exist_ok=True)
+            os.replace(temp, path / name)
+    finally:
+        temp.unlink(missing_ok=True)  # not published: declined, deleted, or an error
     return directory
 
 
