@@ -19,7 +19,8 @@ from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
 from extraction.models import Field, FieldStatus
-from extraction.services.extraction import field_extract, fields_extract
+from extraction.services.extraction import field_extract, fields_settle
+from extraction.services.selection import catalogue_memoised
 from extraction.services.staging import staging_expire, staging_usage_recompute
 from extraction.services.sweeper import fields_reclaim, scratch_of_dead_processes_remove
 
@@ -45,7 +46,9 @@ def extract_field(field_id: int) -> str:
 def extract_fields(field_ids: list[int]) -> str:
     """Several fields in one task: one queue round trip instead of one per field, one settle
     per request. Every field is extracted before a failure of any of them fails the task."""
-    statuses = fields_extract(field_ids=field_ids)
+    with catalogue_memoised():  # fields of one request share their plates: read them once
+        statuses = [field_extract(field_id=field_id, settle=False) for field_id in field_ids]
+    fields_settle(field_ids=field_ids)
     _raise_if_failed(field_ids, statuses)
     return ", ".join(statuses)
 

@@ -31,7 +31,6 @@ from extraction.services.selection import (
     FieldSkip,
     FieldTarget,
     PlateChoice,
-    catalogue_memoised,
     plate_select,
     plates_table,
 )
@@ -226,7 +225,7 @@ def field_extract(*, field_id: int, settle: bool = True) -> str:
     The staging directory is created by the first file written into it, never before.
     Returns the field's status afterwards, or ``"not claimed"`` when another worker has it.
     With ``settle=False`` the request is not settled: the caller does it once for several
-    fields (:func:`fields_extract`).
+    fields (:func:`fields_settle`).
     """
     if not lease_take(field_id):
         return "not claimed"
@@ -238,20 +237,18 @@ def field_extract(*, field_id: int, settle: bool = True) -> str:
     return status
 
 
-def fields_extract(*, field_ids: Sequence[int]) -> list[str]:
-    """Several fields in one go (a task of a request's fields): the catalogue read once for
-    all, and each request settled once at the end instead of after every field.
+def fields_settle(*, field_ids: Sequence[int]) -> None:
+    """Settle each request these fields belong to, once: after a task of several fields
+    extracted with ``settle=False`` (inside :func:`~extraction.services.selection.
+    catalogue_memoised`, as fields of one request share their plates).
 
     Settling last is enough for the completion mail: whoever ends a request's last open field
     settles it afterwards, here or in the task of the other fields. Should a field raise (the
     database went away), it stays open and the sweeper's retry of it settles the request.
     """
-    with catalogue_memoised():
-        statuses = [field_extract(field_id=pk, settle=False) for pk in field_ids]
     request_ids = Field.objects.filter(pk__in=field_ids).values_list("request_id", flat=True)
     for request_id in sorted(set(request_ids)):
         request_settle(request_id=request_id)
-    return statuses
 
 
 def _field_extract_leased(field_id: int, *, settle: bool) -> str:
