@@ -57,7 +57,9 @@ def main() -> None:
         f"ms/field under cProfile; request {request.status}, {request.n_done} done"
     )
     out = io.StringIO()
-    pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(n_top)
+    stats = pstats.Stats(profile, stream=out).sort_stats("cumulative")
+    stats.print_stats(n_top)
+    stats.print_callees("cutout_build|_publish|_field_extract_leased")
     print(out.getvalue())
 
 

@@ -254,7 +254,12 @@ def fields_settle(*, field_ids: Sequence[int]) -> None:
 def _field_extract_leased(field_id: int, *, settle: bool) -> str:
     if not _claim(field_id):
         return "not claimed"
-    field = Field.objects.select_related("request").get(pk=field_id)
+    # The request's list text and rejected lines can be long: a worker needs neither.
+    field = (
+        Field.objects.select_related("request")
+        .defer("request__raw_text", "request__rejected_lines")
+        .get(pk=field_id)
+    )
     try:
         made = _make_plate_list(field) if field.mode == "n" else _cut_image(field)
         _publish(field, made)
