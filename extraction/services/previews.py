@@ -11,13 +11,15 @@ field's file (FTP ``DELE``).
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
 from extraction.core.cutout import decompress
-from extraction.core.files import write_atomically
+from extraction.core.files import write_aside
 from extraction.core.preview import fits_preview_png
 from extraction.models import Field, FieldStatus, StagingDirectory
 from extraction.services.staging import previews_dir
@@ -44,10 +46,10 @@ def field_preview_file(*, field: Field) -> Path | None:
 
     Safe when several views of the same preview come at once (each writes the same bytes
     through its own temporary file and renames it), and against a deletion of the staging
-    directory or of the file meanwhile: the PNG is put in place under the directory row's lock
-    (the guarded update that also serialises publishing with deletion), after checking that
-    neither is deleted, so a deletion either comes after and removes it, or came before and
-    nothing is written.
+    directory or of the file meanwhile: the PNG, written aside first, is renamed into place
+    under the directory row's lock (the guarded update that also serialises publishing with
+    deletion), after checking that neither is deleted, so a deletion either comes after and
+    removes it, or came before and nothing is put in place.
     """
     if not _served_image(field):
         return None
@@ -65,11 +67,17 @@ def field_preview_file(*, field: Field) -> Path | None:
     except Exception:  # a broken quick-look must not break the page
         log.exception("preview of field %s failed", field.pk)
         return None
-    with transaction.atomic():
-        locked = StagingDirectory.objects.filter(pk=directory.pk, deleted_at=None)
-        if locked.update(bytes=F("bytes")) != 1:
-            return None
-        if not Field.objects.filter(pk=field.pk, deleted_at=None).exists():
-            return None
-        write_atomically(target, png)
+    # Written aside outside the request's folder, which a deletion may remove meanwhile.
+    temp, _size = write_aside(target, png, scratch=Path(settings.PREVIEWS_DIR) / ".partial")
+    try:
+        with transaction.atomic():
+            locked = StagingDirectory.objects.filter(pk=directory.pk, deleted_at=None)
+            if locked.update(bytes=F("bytes")) != 1:
+                return None
+            if not Field.objects.filter(pk=field.pk, deleted_at=None).exists():
+                return None
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(temp, target)
+    finally:
+        temp.unlink(missing_ok=True)  # not put in place
     return target
