@@ -59,8 +59,11 @@ def field_preview_file(*, field: Field) -> Path | None:
     directory = _live_directory(field)
     if directory is None or not field.output_name:
         return None
+    source = directory.absolute_path / field.output_name
+    if source.is_symlink() or source.parent.is_symlink():
+        return None  # never follow a link out of the staging area
     try:
-        staged = (directory.absolute_path / field.output_name).read_bytes()
+        staged = source.read_bytes()
         png = fits_preview_png(decompress(staged, field.compression))
     except FileNotFoundError:
         return None  # deleted meanwhile
