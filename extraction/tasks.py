@@ -85,6 +85,7 @@ def enqueue_fields(field_ids: Sequence[int]) -> None:
     """
     workers = int(str(settings.Q_CLUSTER.get("workers", 1)))
     per_task = max(1, min(settings.DSSPORTAL_FIELDS_PER_TASK, len(field_ids) // (4 * workers)))
+    broker = get_broker()  # one for all the tasks: django-q2 opens a new one per task otherwise
     for start in range(0, len(field_ids), per_task):
         chunk = list(field_ids[start : start + per_task])
         if len(chunk) == 1:
@@ -94,6 +95,7 @@ def enqueue_fields(field_ids: Sequence[int]) -> None:
                 "extraction.tasks.extract_fields",
                 chunk,
                 task_name=f"fields-{chunk[0]}-{chunk[-1]}",
+                broker=broker,
             )
 
 
