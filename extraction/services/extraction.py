@@ -184,8 +184,9 @@ def _cut_image(field: Field) -> Extracted:
     )
 
 
-def _publish(field: Field, made: Extracted) -> None:
-    """Write the file and move the field to done, in one step serialised with deletion."""
+def _publish(field: Field, made: Extracted) -> bool:
+    """Write the file and move the field to done, in one step serialised with deletion;
+    False when another worker had already done it."""
 
     def record() -> bool:
         return _finish(
@@ -200,13 +201,19 @@ def _publish(field: Field, made: Extracted) -> None:
         )
 
     # No quick-look here: it is made on first view (services.previews).
-    staging_file_publish(
+    published = staging_file_publish(
         request=field.request,
         name=made.output_name,
         payload=made.payload,
         record=record,
         scratch=scratch_dir(),
     )
+    return published is not None
+
+
+def _finish_as(field_id: int, status: FieldStatus, *, message: str) -> str | None:
+    """Running -> ``status``, once: the status when this call moved it, else None."""
+    return status if _finish(field_id, status=status, message=message) else None
 
 
 def _failure_message(exc: Exception) -> str:
@@ -260,23 +267,28 @@ def _field_extract_leased(field_id: int, *, settle: bool) -> str:
         .defer("request__raw_text", "request__rejected_lines")
         .get(pk=field_id)
     )
+    ended: str | None = None  # the state this call moved the field to, if it did
     try:
         made = _make_plate_list(field) if field.mode == "n" else _cut_image(field)
-        _publish(field, made)
+        if _publish(field, made):
+            ended = FieldStatus.DONE
     except StagingDeleted as gone:
         # The user deleted the request's directory while it was being filled.
-        _finish(field_id, status=FieldStatus.CANCELLED, message=str(gone))
+        ended = _finish_as(field_id, FieldStatus.CANCELLED, message=str(gone))
     except (FieldSkip, StagingError) as skip:
-        _finish(field_id, status=FieldStatus.SKIPPED, message=str(skip))
+        ended = _finish_as(field_id, FieldStatus.SKIPPED, message=str(skip))
     except (OperationalError, InterfaceError):
         # The database went away (a restart, a cut connection, SQLite busy): not the field's
         # fault. It stays running with its lease given up, and the sweeper queues it again.
         raise
     except Exception as exc:
         log.exception("field %s failed", field_id)
-        _finish(field_id, status=FieldStatus.FAILED, message=_failure_message(exc))
+        ended = _finish_as(field_id, FieldStatus.FAILED, message=_failure_message(exc))
     if settle:
         request_settle(request_id=field.request_id)
+    # Read back only when something else (a duplicate task, staff) moved the field meanwhile.
+    if ended is not None:
+        return str(ended)
     return Field.objects.values_list("status", flat=True).get(pk=field_id)
 
 
