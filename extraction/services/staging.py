@@ -146,16 +146,43 @@ def staging_file_publish(
         with transaction.atomic():
             if not record():
                 return None
-            directory = _directory_row_for_request(request)
+            directory = _live_directory_grown(request, len(payload))
             path = _checked_path(directory)
-            live = StagingDirectory.objects.filter(pk=directory.pk, deleted_at__isnull=True)
-            if live.update(bytes=F("bytes") + len(payload)) != 1:
-                raise _deleted_error(directory)
             path.mkdir(parents=True, exist_ok=True)
             os.replace(temp, path / name)
     finally:
         temp.unlink(missing_ok=True)  # not published: declined, deleted, or an error
     return directory
+
+
+#: Each request's staging directory as this process last saw it, so that a worker filling a
+#: request does not read the row again for every file: its name and path never change, and
+#: whether it is still live is checked by the guarded update every publish makes anyway.
+_directories: dict[int, StagingDirectory] = {}
+_DIRECTORIES_KEPT = 1024
+
+
+def _live_directory_grown(request: Request, size: int) -> StagingDirectory:
+    """The request's staging directory (the row created on first use), its bytes grown by
+    ``size`` with a guarded update that fails once it is deleted: :class:`StagingDeleted`."""
+    known = _directories.get(request.pk)
+    if known is not None and _bytes_grown(known, size):
+        return known
+    directory = _directory_row_for_request(request)
+    if not _bytes_grown(directory, size):
+        raise _deleted_error(directory)
+    if len(_directories) >= _DIRECTORIES_KEPT:
+        _directories.clear()
+    _directories[request.pk] = directory
+    return directory
+
+
+def _bytes_grown(directory: StagingDirectory, size: int) -> bool:
+    # The name too: a row this process remembers may have been replaced (a test database).
+    live = StagingDirectory.objects.filter(
+        pk=directory.pk, name=directory.name, deleted_at__isnull=True
+    )
+    return live.update(bytes=F("bytes") + size) == 1
 
 
 @dataclass(frozen=True)
