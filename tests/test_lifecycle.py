@@ -22,7 +22,7 @@ from extraction.models import Field, Request, StagingDirectory
 from extraction.services import extraction as extraction_service
 from extraction.services import staging as staging_service
 from extraction.services.extraction import field_extract
-from extraction.services.lifecycle import request_final_status
+from extraction.services.lifecycle import request_final_status, request_settle
 from extraction.services.previews import preview_path
 from extraction.services.requests import (
     fields_retry_failed,
@@ -115,6 +115,42 @@ def test_a_request_partly_served_is_partial_and_its_mail_says_so(
     assert (request.status, request.n_done, request.n_skipped) == ("partial", 1, 1)
     (message,) = completion_mails(request)
     assert "is partly done: 1 of 2 field(s) served, 1 not served." in flat(message.body)
+
+
+def test_a_task_of_several_fields_settles_once_at_its_end_and_mails_once(
+    make_user, plate, django_capture_on_commit_callbacks
+):
+    user = make_user()
+    request = stored(user, lines("g1", "g2", "g3", "g4"), django_capture_on_commit_callbacks)
+    first, *rest = request.fields.order_by("line_no").values_list("pk", flat=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.extract_fields([first])  # one field: the request is counted, no lock needed
+    request.refresh_from_db()
+    assert (request.status, request.n_done, request.notified_at) == ("running", 1, None)
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.extract_fields(rest)
+    request.refresh_from_db()
+    assert (request.status, request.n_done) == ("done", 4)
+    assert len(completion_mails(request)) == 1
+
+
+def test_a_late_count_never_overwrites_an_ended_request(
+    make_user, plate, django_capture_on_commit_callbacks
+):
+    """The lock-free count of a settle that still saw an open field (a stale snapshot) is not
+    stored over the request a concurrent settle has ended."""
+    user = make_user()
+    request = stored(user, lines("s1", "s2"), django_capture_on_commit_callbacks)
+    for field in request.fields.all():
+        run(field, django_capture_on_commit_callbacks)
+    ended = Request.objects.values().get(pk=request.pk)
+    assert ended["status"] == "done" and ended["notified_at"] is not None
+    # What the late settle saw: one field still running.
+    Field.objects.filter(pk=request.fields.first().pk).update(status="running")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert request_settle(request_id=request.pk) is False
+    assert Request.objects.values().get(pk=request.pk) == ended
+    assert len(completion_mails(request)) == 1
 
 
 # -- Retry ---------------------------------------------------------------------------------
