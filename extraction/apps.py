@@ -14,3 +14,12 @@ class ExtractionConfig(AppConfig):
         from extraction.tasks import start_sweeper
 
         post_spawn.connect(start_sweeper, dispatch_uid="extraction.start_sweeper")
+        post_spawn.connect(_urls_load, dispatch_uid="extraction.urls_load")
+
+
+def _urls_load(**kwargs: object) -> None:
+    """django-q2 ``post_spawn`` receiver: load the URL configuration (every view module) when
+    a worker starts, not inside the completion mail of the first request it ends (~0.2 s)."""
+    from django.urls import reverse
+
+    reverse("request-list")

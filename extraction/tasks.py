@@ -28,8 +28,9 @@ from django_q.tasks import async_task
 from dssportal.db import database_wait
 from extraction.models import Field, FieldStatus
 from extraction.services.completion_mail import completion_mails_deliver_owed
-from extraction.services.extraction import field_extract
+from extraction.services.extraction import field_extract, fields_settle
 from extraction.services.leases import sweep_lease
+from extraction.services.selection import catalogue_memoised
 from extraction.services.staging import staging_expire, staging_usage_recompute
 from extraction.services.sweeper import (
     ORPHAN_GRACE,
@@ -66,22 +67,24 @@ def extract_field(field_id: int) -> str:
 
 
 def extract_fields(field_ids: list[int]) -> str:
-    """Several fields in one task: one queue round trip instead of one per field. Every
-    field is extracted before a failure of any of them fails the task."""
-    statuses = [_extract_through_outages(field_id) for field_id in field_ids]
+    """Several fields in one task: one queue round trip instead of one per field, one settle
+    per request. Every field is extracted before a failure of any of them fails the task."""
+    with catalogue_memoised():  # fields of one request share their plates: read them once
+        statuses = [_extract_through_outages(field_id, settle=False) for field_id in field_ids]
     _log_not_claimed(field_ids, statuses)
+    fields_settle(field_ids=field_ids)
     _raise_if_failed(field_ids, statuses)
     return ", ".join(statuses)
 
 
-def _extract_through_outages(field_id: int) -> str:
+def _extract_through_outages(field_id: int, *, settle: bool = True) -> str:
     """``field_extract``, done again once the database answers after an error: the field
     keeps no trace of the attempt (its lease went with the connection, and a field left
     running without a lease is claimed again). A field that had ended before the error is
     not done again; its request is settled by the sweeper if the error cut its settle."""
     for attempt in range(1, DATABASE_TRIES + 1):
         try:
-            status = field_extract(field_id=field_id)
+            status = field_extract(field_id=field_id, settle=settle)
             if attempt > 1 and status == "not claimed":
                 return Field.objects.values_list("status", flat=True).get(pk=field_id)
             return status
@@ -132,6 +135,7 @@ def enqueue_fields(field_ids: Sequence[int]) -> None:
     """
     workers = int(str(settings.Q_CLUSTER.get("workers", 1)))
     per_task = max(1, min(settings.DSSPORTAL_FIELDS_PER_TASK, len(field_ids) // (4 * workers)))
+    broker = get_broker()  # one for all the tasks: django-q2 opens a new one per task otherwise
     for start in range(0, len(field_ids), per_task):
         chunk = list(field_ids[start : start + per_task])
         if len(chunk) == 1:
@@ -142,6 +146,7 @@ def enqueue_fields(field_ids: Sequence[int]) -> None:
                 "extraction.tasks.extract_fields",
                 chunk,
                 task_name=f"fields-{chunk[0]}-{chunk[-1]}",
+                broker=broker,
             )
 
 

@@ -20,7 +20,7 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
-from extraction.core.cutout import STANDARD_WCS_KEY, cutout_build, fits_bytes
+from extraction.core.cutout import STANDARD_WCS_KEY, cutout_build, fit_tpv, fits_bytes
 from extraction.core.plates import DSS_REQUIRED_KEYWORDS, PlateGeometry, angular_distance_deg
 from extraction.core.platestore import BoxRead
 from extraction.core.synthetic import dss_pixel_to_world, plate_header, survey_catalogue
@@ -143,6 +143,29 @@ def test_three_readings_agree_over_60_arcmin_cut_outs_of_the_real_dss_plate(
 ) -> None:
     header = real_dss_header()
     assert_readings_agree(cut_out(header, *corner), header)
+
+
+@pytest.mark.parametrize("degree", [3, 4, 5])
+@pytest.mark.parametrize("survey", ["DSS1", "DSS2"])
+def test_the_numpy_reading_of_the_fit_used_for_its_check_is_astropys_reading_of_its_cards(
+    survey: str, degree: int
+) -> None:
+    """The writer checks its TPV fit against the plate solution in numpy (no astropy WCS per
+    cut-out): that evaluation must be the sky ``WCS(header, key="A")`` reads from the cards."""
+    header = synthetic_plate(survey)
+    geometry = PlateGeometry(header)
+    n = header["NAXIS1"]
+    ra, dec = geometry.pixel_to_sky(n * 0.2, n * 0.7)
+    box = geometry.coverage(float(ra), float(dec), 45.0, 30.0).box
+    assert box is not None
+    fit = fit_tpv(geometry, box, degree=degree)
+    gu, gv = np.meshgrid(np.linspace(-3, box.nx + 2, 9), np.linspace(-3, box.ny + 2, 9))
+    u, v = gu.ravel(), gv.ravel()
+    ra_numpy, dec_numpy = fit.pixel_to_sky(u, v)
+    written = fits.Header.fromstring("".join(fit.cards()))
+    ra_astropy, dec_astropy = WCS(written, key=STANDARD_WCS_KEY).all_pix2world(u, v, 0)
+    offsets = angular_distance_deg(ra_numpy, dec_numpy, ra_astropy, dec_astropy) * 3600.0
+    assert offsets.max() < 1e-6
 
 
 def test_the_dss_keyword_set_is_kept_as_stsci_writes_it() -> None:

@@ -299,7 +299,7 @@ def test_rmd_deletes_the_whole_staging_directory(make_user, connect) -> None:
 def test_rmd_of_an_extracted_request_removes_its_previews_and_marks_its_files_deleted(
     make_user, connect, settings, tmp_path: Path
 ) -> None:
-    from extraction.services.extraction import preview_path
+    from extraction.services.previews import field_preview_file, preview_path
     from extraction.services.requests import request_create_from_text
     from tests.factories import register_real_dss_plate
 
@@ -309,7 +309,9 @@ def test_rmd_of_an_extracted_request_removes_its_previews_and_marks_its_files_de
     text = "m1 14 29 56 -62 41 05 1. 1. J2000 DSS1 0025 U\nm2 14 29 56 -62 41 05 1. 1. J2000 DSS1 n"
     request = request_create_from_text(user=user, text=text, source="web").request  # runs inline
     image = request.fields.get(line_no=1)
-    assert image.status == "done" and preview_path(image).is_file()
+    assert image.status == "done" and not preview_path(image).exists()  # made on first view
+    assert field_preview_file(field=image) == preview_path(image)
+    assert preview_path(image).is_file()
     directory = StagingDirectory.objects.get(request=request)
     plate_list = request.fields.get(line_no=2)
     client = connect(user.username)

@@ -7,6 +7,7 @@ import os
 import threading
 from email import policy
 from email.message import EmailMessage as MimeMessage
+from pathlib import Path
 
 import pytest
 from django.core import mail
@@ -19,8 +20,10 @@ from extraction.core.requestlist import parse_request_list
 from extraction.mail.gate import mail_handle
 from extraction.models import Field, Request, StagingDirectory
 from extraction.services import extraction as extraction_service
-from extraction.services.extraction import field_extract, preview_path
-from extraction.services.lifecycle import request_final_status
+from extraction.services import staging as staging_service
+from extraction.services.extraction import field_extract
+from extraction.services.lifecycle import request_final_status, request_settle
+from extraction.services.previews import preview_path
 from extraction.services.requests import (
     fields_retry_failed,
     request_cancel,
@@ -112,6 +115,42 @@ def test_a_request_partly_served_is_partial_and_its_mail_says_so(
     assert (request.status, request.n_done, request.n_skipped) == ("partial", 1, 1)
     (message,) = completion_mails(request)
     assert "is partly done: 1 of 2 field(s) served, 1 not served." in flat(message.body)
+
+
+def test_a_task_of_several_fields_settles_once_at_its_end_and_mails_once(
+    make_user, plate, django_capture_on_commit_callbacks
+):
+    user = make_user()
+    request = stored(user, lines("g1", "g2", "g3", "g4"), django_capture_on_commit_callbacks)
+    first, *rest = request.fields.order_by("line_no").values_list("pk", flat=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.extract_fields([first])  # one field: the request is counted, no lock needed
+    request.refresh_from_db()
+    assert (request.status, request.n_done, request.notified_at) == ("running", 1, None)
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.extract_fields(rest)
+    request.refresh_from_db()
+    assert (request.status, request.n_done) == ("done", 4)
+    assert len(completion_mails(request)) == 1
+
+
+def test_a_late_count_never_overwrites_an_ended_request(
+    make_user, plate, django_capture_on_commit_callbacks
+):
+    """The lock-free count of a settle that still saw an open field (a stale snapshot) is not
+    stored over the request a concurrent settle has ended."""
+    user = make_user()
+    request = stored(user, lines("s1", "s2"), django_capture_on_commit_callbacks)
+    for field in request.fields.all():
+        run(field, django_capture_on_commit_callbacks)
+    ended = Request.objects.values().get(pk=request.pk)
+    assert ended["status"] == "done" and ended["notified_at"] is not None
+    # What the late settle saw: one field still running.
+    Field.objects.filter(pk=request.fields.first().pk).update(status="running")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert request_settle(request_id=request.pk) is False
+    assert Request.objects.values().get(pk=request.pk) == ended
+    assert len(completion_mails(request)) == 1
 
 
 # -- Retry ---------------------------------------------------------------------------------
@@ -273,10 +312,11 @@ def test_deleting_by_mail_removes_previews_and_the_page_says_the_files_were_dele
     request = outcome.request
     fields = list(request.fields.order_by("line_no"))
     previews = [preview_path(f) for f in fields]
-    assert all(p.is_file() for p in previews)
+    assert not any(p.exists() for p in previews)  # made on first view, not by extraction
     client.force_login(user)
     preview_url = reverse("field-preview", args=[request.pk, fields[0].stem])
     assert client.get(preview_url).status_code == 200
+    assert previews[0].is_file() and not previews[1].exists()
 
     name = request.staging.name
     with django_capture_on_commit_callbacks(execute=True):
@@ -405,15 +445,22 @@ def test_a_deletion_waits_for_the_file_being_published_then_cancels_the_rest(
     zeroth, first, second = request.fields.order_by("line_no")
     assert field_extract(field_id=zeroth.pk) == "done"  # the directory exists from here on
     writing, release = threading.Event(), threading.Event()
-    real_preview = extraction_service._write_preview
     outcomes: dict[str, object] = {}
 
-    def slow_preview(*args, **kwargs):  # runs inside the publishing transaction
-        real_preview(*args, **kwargs)
-        writing.set()
-        release.wait(10)
+    class SlowToPlace:
+        """``os`` for the staging service, whose rename of the published file (inside the
+        publishing transaction, the directory's row locked) pauses until released."""
 
-    monkeypatch.setattr(extraction_service, "_write_preview", slow_preview)
+        def __getattr__(self, name: str) -> object:
+            return getattr(os, name)
+
+        @staticmethod
+        def replace(source: Path, target: Path) -> None:
+            os.replace(source, target)
+            writing.set()
+            release.wait(10)
+
+    monkeypatch.setattr(staging_service, "os", SlowToPlace())
 
     def worker() -> None:
         try:

@@ -7,8 +7,12 @@ is one row of ``extraction.core.surveys``.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from extraction.core import surveys
 from extraction.core.requestlist import expected_bytes, parse_request_list
@@ -19,6 +23,7 @@ from extraction.services.requests import parse_with_limits
 from extraction.services.selection import (
     FieldSkip,
     FieldTarget,
+    catalogue_memoised,
     plate_select,
     plates_table,
     plates_touching,
@@ -205,3 +210,49 @@ def test_every_field_an_online_plate_covers_is_served(dss2_sky: list[Plate]) -> 
             centre = FieldTarget(token, "c", "", ra, dec, 20, 20)
             if any(p.online and c.centre_inside for p, c in pairs):
                 assert plate_select(centre).plate.online
+
+
+def _selections(targets: list[FieldTarget]) -> list[object]:
+    """What selection says of each target: the plate and why, or the skip reason; mode n's table."""
+    said: list[object] = []
+    for target in targets:
+        if target.mode == "n":
+            said.append(plates_table(target))
+            continue
+        try:
+            choice = plate_select(target)
+        except FieldSkip as skip:
+            said.append(str(skip))
+        else:
+            said.append((choice.plate.pk, choice.reason, choice.clipped, choice.coverage))
+    return said
+
+
+def test_a_task_s_memoised_catalogue_selects_exactly_as_fresh_reads_do(
+    dss2_sky: list[Plate],
+) -> None:
+    """Fields of one task share one read of the catalogue: same choices, fewer reads."""
+    rng = np.random.default_rng(3)
+    targets = [
+        FieldTarget(token, mode, "", ra, dec, float(size), float(size))
+        for (ra, dec), token, mode, size in zip(
+            random_fields(40, seed=3),
+            rng.choice(["DSS2", "DSS2B", "DSS2I"], 40),
+            rng.choice(["e", "c", "n"], 40),
+            rng.choice([10, 30, 60], 40),
+            strict=True,
+        )
+    ]
+    # A task's fields lie close together: a second pass near the first ones.
+    targets += [replace(t, ra_deg=t.ra_deg + 0.05, dec_deg=t.dec_deg - 0.05) for t in targets]
+    with CaptureQueriesContext(connection) as fresh_queries:
+        fresh = _selections(targets)
+    with CaptureQueriesContext(connection) as memo_queries, catalogue_memoised():
+        memoised = _selections(targets)
+    assert memoised == fresh
+    assert len(memo_queries) < len(fresh_queries) / 4
+    # A change of the catalogue is seen by the next task.
+    chosen = next(s for s in fresh if isinstance(s, tuple))
+    Plate.objects.filter(pk=chosen[0]).update(online=False)
+    with catalogue_memoised():
+        assert _selections(targets) != fresh

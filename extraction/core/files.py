@@ -13,7 +13,38 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["write_atomically"]
+__all__ = ["write_aside", "write_atomically"]
+
+
+def write_aside(
+    final: Path, data: bytes | Callable[[BinaryIO], object], *, scratch: Path | None = None
+) -> tuple[Path, int]:
+    """Write ``data`` to a new temporary file meant to become ``final``, flushed to disk.
+
+    The first half of :func:`write_atomically`, for callers that must put the file in place
+    at a moment of their choosing (under a lock, say, without holding the lock through the
+    write and the fsync): they ``os.replace`` the temporary onto ``final``, or remove it.
+    Parameters as for :func:`write_atomically`; returns the temporary's path and its size.
+    """
+    folder = scratch if scratch is not None else final.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    temp = folder / f".{final.name}.{secrets.token_hex(6)}.part"
+    try:
+        # Exclusive create with the usual umask-derived permissions, opened as "wb" (astropy's
+        # writeto does not know an "xb" handle).
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "wb") as handle:
+            if isinstance(data, bytes | bytearray | memoryview):
+                handle.write(data)
+            else:
+                data(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+            size = handle.tell()
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return temp, size
 
 
 def write_atomically(
@@ -38,21 +69,8 @@ def write_atomically(
     int
         The number of bytes written.
     """
-    folder = scratch if scratch is not None else final.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    temp = folder / f".{final.name}.{secrets.token_hex(6)}.part"
+    temp, size = write_aside(final, data, scratch=scratch)
     try:
-        # Exclusive create with the usual umask-derived permissions, opened as "wb" (astropy's
-        # writeto does not know an "xb" handle).
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "wb") as handle:
-            if isinstance(data, bytes | bytearray | memoryview):
-                handle.write(data)
-            else:
-                data(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-            size = handle.tell()
         os.replace(temp, final)
     except BaseException:
         temp.unlink(missing_ok=True)

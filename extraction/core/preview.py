@@ -9,6 +9,7 @@ import io
 
 import numpy as np
 import numpy.typing as npt
+from astropy.io import fits
 from astropy.visualization import AsinhStretch, ZScaleInterval
 from PIL import Image
 
@@ -62,3 +63,23 @@ def preview_png(
     # zlib level 1: grainy plate images hardly compress better at higher levels.
     Image.fromarray(pixels, mode="L").save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
+
+
+def fits_preview_png(fits_file: bytes, *, max_px: int = PREVIEW_MAX_PX) -> bytes:
+    """The quick-look of a cut-out file as written (uncompressed FITS bytes, see
+    ``core.cutout.fits_bytes``): its primary image, with ``BLANK`` pixels (off the plate)
+    shown black.
+
+    Raises
+    ------
+    ValueError
+        When the primary HDU holds no 2-D image.
+    """
+    with fits.open(io.BytesIO(fits_file), do_not_scale_image_data=True) as hdul:
+        primary = hdul[0]
+        data = primary.data
+        if data is None or data.ndim != 2:
+            raise ValueError("the file holds no 2-D image")
+        blank = primary.header.get("BLANK")
+        valid = None if blank is None else data != blank
+        return preview_png(np.asarray(data, dtype=np.int16), valid, max_px=max_px)

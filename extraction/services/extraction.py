@@ -11,21 +11,18 @@ import errno
 import logging
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import numpy.typing as npt
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.db.models import F, Q
 from django.utils import timezone
 
 from extraction.core.cutout import Cutout, compress, cutout_build, fits_bytes
-from extraction.core.files import write_atomically
 from extraction.core.plates import Coverage
 from extraction.core.platestore import BoxRead, open_plate
-from extraction.core.preview import preview_png
 from extraction.core.surveys import output_file_name
 from extraction.models import Field, FieldStatus
 from extraction.services.leases import lease_release, lease_take
@@ -40,7 +37,6 @@ from extraction.services.selection import (
 from extraction.services.staging import (
     StagingDeleted,
     StagingError,
-    previews_dir,
     staging_file_publish,
 )
 
@@ -60,7 +56,6 @@ class Extracted:
     reason: str
     clipped: bool
     note: str = ""
-    preview: bytes | None = None  # PNG quick-look of an image
 
 
 def _claim(field_id: int) -> bool:
@@ -106,10 +101,6 @@ def scratch_root() -> Path:
 def scratch_dir() -> Path:
     """This process's scratch folder: the sweeper removes it once the process is dead."""
     return scratch_root() / f"{socket.gethostname()}-{os.getpid()}"
-
-
-def preview_path(field: Field) -> Path:
-    return previews_dir(field.request_id) / f"{field.stem}.png"
 
 
 def _make_plate_list(field: Field) -> Extracted:
@@ -190,32 +181,12 @@ def _cut_image(field: Field) -> Extracted:
         reason=cut.choice.reason,
         clipped=cut.cutout.clipped,
         note=note,
-        preview=_preview_png(field, cut.pixels.data, cut.pixels.valid),
     )
 
 
-def _preview_png(
-    field: Field, data: npt.NDArray[np.int16], valid: npt.NDArray[np.bool_]
-) -> bytes | None:
-    """The quick-look, made before the file is published (outside any lock); None on error."""
-    try:
-        return preview_png(data, valid)
-    except Exception:  # a missing quick-look must never fail the field
-        log.exception("preview of field %s failed", field.pk)
-        return None
-
-
-def _write_preview(field: Field, png: bytes) -> None:
-    try:
-        target = preview_path(field)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(target, png, scratch=target.parent)
-    except Exception:  # a missing quick-look must never fail the field
-        log.exception("preview of field %s failed", field.pk)
-
-
-def _publish(field: Field, made: Extracted) -> None:
-    """Write the file and move the field to done, in one step serialised with deletion."""
+def _publish(field: Field, made: Extracted) -> bool:
+    """Write the file and move the field to done, in one step serialised with deletion;
+    False when another worker had already done it."""
 
     def record() -> bool:
         return _finish(
@@ -229,15 +200,20 @@ def _publish(field: Field, made: Extracted) -> None:
             message=made.note,
         )
 
-    preview = made.preview
-    staging_file_publish(
+    # No quick-look here: it is made on first view (services.previews).
+    published = staging_file_publish(
         request=field.request,
         name=made.output_name,
         payload=made.payload,
         record=record,
         scratch=scratch_dir(),
-        then=(lambda: _write_preview(field, preview)) if preview is not None else None,
     )
+    return published is not None
+
+
+def _finish_as(field_id: int, status: FieldStatus, *, message: str) -> str | None:
+    """Running -> ``status``, once: the status when this call moved it, else None."""
+    return status if _finish(field_id, status=status, message=message) else None
 
 
 def _failure_message(exc: Exception) -> str:
@@ -250,42 +226,69 @@ def _failure_message(exc: Exception) -> str:
     return f"internal error ({type(exc).__name__}); the archive staff can retry it."
 
 
-def field_extract(*, field_id: int) -> str:
+def field_extract(*, field_id: int, settle: bool = True) -> str:
     """Do one field's work; safe to call twice, concurrently, or after a worker died.
 
     The staging directory is created by the first file written into it, never before.
     Returns the field's status afterwards, or ``"not claimed"`` when another worker has it.
+    With ``settle=False`` the request is not settled: the caller does it once for several
+    fields (:func:`fields_settle`).
     """
     if not lease_take(field_id):
         return "not claimed"
     status = "not claimed"
     try:
-        status = _field_extract_leased(field_id)
+        status = _field_extract_leased(field_id, settle=settle)
     finally:
         lease_release(field_id, finished=status != FieldStatus.RUNNING)
     return status
 
 
-def _field_extract_leased(field_id: int) -> str:
+def fields_settle(*, field_ids: Sequence[int]) -> None:
+    """Settle each request these fields belong to, once: after a task of several fields
+    extracted with ``settle=False`` (inside :func:`~extraction.services.selection.
+    catalogue_memoised`, as fields of one request share their plates).
+
+    Settling last is enough for the completion mail: whoever ends a request's last open field
+    settles it afterwards, here or in the task of the other fields. Should a field raise (the
+    database went away), it stays open and the sweeper's retry of it settles the request.
+    """
+    request_ids = Field.objects.filter(pk__in=field_ids).values_list("request_id", flat=True)
+    for request_id in sorted(set(request_ids)):
+        request_settle(request_id=request_id)
+
+
+def _field_extract_leased(field_id: int, *, settle: bool) -> str:
     if not _claim(field_id):
         return "not claimed"
-    field = Field.objects.select_related("request").get(pk=field_id)
+    # The request's list text and rejected lines can be long: a worker needs neither.
+    field = (
+        Field.objects.select_related("request")
+        .defer("request__raw_text", "request__rejected_lines")
+        .get(pk=field_id)
+    )
+    ended: str | None = None  # the state this call moved the field to, if it did
     try:
         made = _make_plate_list(field) if field.mode == "n" else _cut_image(field)
-        _publish(field, made)
+        if _publish(field, made):
+            ended = FieldStatus.DONE
     except StagingDeleted as gone:
         # The user deleted the request's directory while it was being filled.
-        _finish(field_id, status=FieldStatus.CANCELLED, message=str(gone))
+        ended = _finish_as(field_id, FieldStatus.CANCELLED, message=str(gone))
     except (FieldSkip, StagingError) as skip:
-        _finish(field_id, status=FieldStatus.SKIPPED, message=str(skip))
+        ended = _finish_as(field_id, FieldStatus.SKIPPED, message=str(skip))
     except (OperationalError, InterfaceError):
         # The database went away (a restart, a cut connection, SQLite busy): not the field's
         # fault. It stays running with its lease given up, and the sweeper queues it again.
         raise
     except Exception as exc:
         log.exception("field %s failed", field_id)
-        _finish(field_id, status=FieldStatus.FAILED, message=_failure_message(exc))
-    request_settle(request_id=field.request_id)
+        ended = _finish_as(field_id, FieldStatus.FAILED, message=_failure_message(exc))
+    if settle:
+        request_settle(request_id=field.request_id)
+    # Read back only when something else (a duplicate task, staff) moved the field meanwhile.
+    if ended is not None:
+        return str(ended)
     return Field.objects.values_list("status", flat=True).get(pk=field_id)
 
 

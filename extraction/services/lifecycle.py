@@ -63,10 +63,10 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Case, Count, F, Value, When
 from django.utils import timezone
 
-from extraction.models import FieldStatus, Request, RequestStatus
+from extraction.models import Field, FieldStatus, Request, RequestStatus
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,8 @@ def request_settle(*, request_id: int) -> bool:
 
     Returns True for the one caller that finished the request.
     """
+    if _progress_record(request_id):
+        return False
     with transaction.atomic():
         request = Request.objects.select_for_update().get(pk=request_id)
         counts = dict(request.fields.values_list("status").annotate(n=Count("id")).order_by())
@@ -132,6 +134,37 @@ def request_settle(*, request_id: int) -> bool:
         if finishing:
             transaction.on_commit(lambda: _notify(request_id))
     return finishing
+
+
+def _progress_record(request_id: int) -> bool:
+    """While some field is open: store the counts without locking the request; True then.
+
+    The lock and the recount under it are only needed to end a request, and that is never
+    missed: the worker that ends the last open field counts after its own field's commit, so
+    it finds none open and takes the locked path. A count taken before a concurrent settle
+    ended the request is not stored over it (``notified_at`` guard, re-checked on the locked
+    row); one taken before another worker's count may be stored after it, and the next settle
+    mends that: the request page is at most one settle behind.
+    """
+    counts = dict(
+        Field.objects.filter(request_id=request_id)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    if not any(counts.get(state, 0) for state in OPEN_FIELD_STATES):
+        return False
+    Request.objects.filter(pk=request_id, notified_at=None).update(
+        n_done=counts.get(FieldStatus.DONE, 0),
+        n_skipped=counts.get(FieldStatus.SKIPPED, 0),
+        n_failed=counts.get(FieldStatus.FAILED, 0),
+        n_cancelled=counts.get(FieldStatus.CANCELLED, 0),
+        status=Case(
+            When(status=RequestStatus.QUEUED, then=Value(RequestStatus.RUNNING)),
+            default=F("status"),
+        ),
+    )
+    return True
 
 
 def _notify(request_id: int) -> None:

@@ -7,7 +7,10 @@ database: a cached angular index per survey/band, then exact geometry on the few
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 
 from django.db.models import Count, Max, QuerySet
 
@@ -80,7 +83,57 @@ def _plates(survey: str, band: str | None) -> QuerySet[Plate]:
     return plates.filter(band=band) if band else plates
 
 
+@dataclass
+class _CatalogueMemo:
+    """What one task has read of the catalogue: indexes by (survey, band), plates by pk."""
+
+    indexes: dict[tuple[str, str | None], tuple[PlateIndex, list[int]]] = field(
+        default_factory=dict
+    )
+    plates: dict[int, Plate] = field(default_factory=dict)
+
+
+_memo: ContextVar[_CatalogueMemo | None] = ContextVar("catalogue_memo", default=None)
+
+
+@contextmanager
+def catalogue_memoised() -> Iterator[None]:
+    """Read the plate catalogue once for everything selected inside: for a task of several
+    fields, which mostly share their candidate plates (fields of one request lie close
+    together). Selections are the same as without; a catalogue change made meanwhile is seen
+    by the next task, as it would be by the next field.
+    """
+    token = _memo.set(_CatalogueMemo())
+    try:
+        yield
+    finally:
+        _memo.reset(token)
+
+
 def _index(survey: str, band: str | None) -> tuple[PlateIndex, list[int]]:
+    """The angular index of a survey's plates (the task's, when memoised)."""
+    memo = _memo.get()
+    if memo is None:
+        return _index_current(survey, band)
+    key = (survey, band)
+    if key not in memo.indexes:
+        memo.indexes[key] = _index_current(survey, band)
+    return memo.indexes[key]
+
+
+def _plates_by_pk(pks: list[int]) -> list[Plate]:
+    """The plates of these primary keys in catalogue order (the task's rows, when memoised)."""
+    memo = _memo.get()
+    if memo is None:
+        return list(Plate.objects.filter(pk__in=pks))
+    missing = [pk for pk in pks if pk not in memo.plates]
+    if missing:
+        memo.plates.update((p.pk, p) for p in Plate.objects.filter(pk__in=missing))
+    found = [memo.plates[pk] for pk in pks if pk in memo.plates]
+    return sorted(found, key=lambda p: (p.survey, p.plate_id))
+
+
+def _index_current(survey: str, band: str | None) -> tuple[PlateIndex, list[int]]:
     """The angular index of a survey's plates, rebuilt when the catalogue changes."""
     stamp = _plates(survey, band).aggregate(n=Count("id"), changed=Max("updated_at"))
     key = (survey, band)
@@ -113,7 +166,7 @@ def plates_touching(
     )
     near = [ids[i] for i in index.candidates(target.ra_deg, target.dec_deg, radius)]
     pairs = []
-    for plate in Plate.objects.filter(pk__in=near):
+    for plate in _plates_by_pk(near):
         coverage = plate_geometry(plate).coverage(
             target.ra_deg, target.dec_deg, target.width_arcmin, target.height_arcmin
         )

@@ -22,7 +22,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from accounts.models import User
-from extraction.core.files import write_atomically
+from extraction.core.files import write_aside
 from extraction.core.naming import is_staging_name, staging_name_new
 from extraction.models import Request, StagingDirectory
 
@@ -128,7 +128,6 @@ def staging_file_publish(
     payload: bytes,
     record: Callable[[], bool],
     scratch: Path,
-    then: Callable[[], None] | None = None,
 ) -> StagingDirectory | None:
     """Write one finished file into the request's staging directory, and record it.
 
@@ -136,24 +135,54 @@ def staging_file_publish(
     worker already recorded it, and then nothing is written), the directory (row and folder,
     created here for the first file, never before), its bytes (a guarded update that fails
     once the directory is deleted, which serialises this with :func:`staging_directory_delete`
-    on every database), the file (through a temporary in ``scratch``, on the same
-    filesystem), then ``then()`` (the preview). Raises
+    on every database), the file (renamed into place from a temporary in ``scratch``, on the
+    same filesystem, written and flushed to disk before the transaction: neither the
+    database's lock nor the directory row is held through the fsync). Raises
     :class:`StagingDeleted` when the directory is gone, and nothing is recorded. Returns the
     directory, or None when ``record`` declined.
     """
-    with transaction.atomic():
-        if not record():
-            return None
-        directory = _directory_row_for_request(request)
-        path = _checked_path(directory)
-        live = StagingDirectory.objects.filter(pk=directory.pk, deleted_at__isnull=True)
-        if live.update(bytes=F("bytes") + len(payload)) != 1:
-            raise _deleted_error(directory)
-        path.mkdir(parents=True, exist_ok=True)
-        write_atomically(path / name, payload, scratch=scratch)
-        if then is not None:
-            then()
+    temp, _size = write_aside(Path(name), payload, scratch=scratch)
+    try:
+        with transaction.atomic():
+            if not record():
+                return None
+            directory = _live_directory_grown(request, len(payload))
+            path = _checked_path(directory)
+            path.mkdir(parents=True, exist_ok=True)
+            os.replace(temp, path / name)
+    finally:
+        temp.unlink(missing_ok=True)  # not published: declined, deleted, or an error
     return directory
+
+
+#: Each request's staging directory as this process last saw it, so that a worker filling a
+#: request does not read the row again for every file: its name and path never change, and
+#: whether it is still live is checked by the guarded update every publish makes anyway.
+_directories: dict[int, StagingDirectory] = {}
+_DIRECTORIES_KEPT = 1024
+
+
+def _live_directory_grown(request: Request, size: int) -> StagingDirectory:
+    """The request's staging directory (the row created on first use), its bytes grown by
+    ``size`` with a guarded update that fails once it is deleted: :class:`StagingDeleted`."""
+    known = _directories.get(request.pk)
+    if known is not None and _bytes_grown(known, size):
+        return known
+    directory = _directory_row_for_request(request)
+    if not _bytes_grown(directory, size):
+        raise _deleted_error(directory)
+    if len(_directories) >= _DIRECTORIES_KEPT:
+        _directories.clear()
+    _directories[request.pk] = directory
+    return directory
+
+
+def _bytes_grown(directory: StagingDirectory, size: int) -> bool:
+    # The name too: a row this process remembers may have been replaced (a test database).
+    live = StagingDirectory.objects.filter(
+        pk=directory.pk, name=directory.name, deleted_at__isnull=True
+    )
+    return live.update(bytes=F("bytes") + size) == 1
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from accounts.models import User
 from dssportal.views import EXAMPLE_LINES
 from extraction.core.requestlist import ParsedList
 from extraction.models import Field, FieldStatus, Request
-from extraction.services.extraction import preview_path
 from extraction.services.links import staging_ftp_url
+from extraction.services.previews import field_preview_file
 from extraction.services.requests import parse_with_limits, request_create_from_text
 from extraction.web.forms import FieldForm, RequestListForm
 
@@ -268,9 +268,9 @@ def field_preview(request: HttpRequest, pk: int, stem: str) -> FileResponse:
         raise Http404("No such field.")
     if field.deleted_at is not None:
         raise Http404("Deleted with its staging directory.")
-    path = preview_path(field)
-    if not path.is_file():
-        raise Http404("No preview yet.")
+    path = field_preview_file(field=field)
+    if path is None:
+        raise Http404("No preview: not an image, not made yet, or deleted.")
     if not str(path.resolve()).startswith(str(Path(settings.PREVIEWS_DIR).resolve())):
         raise PermissionDenied
     return FileResponse(path.open("rb"), content_type="image/png")
