@@ -119,12 +119,8 @@ def expire_staging() -> str:
 
 
 def enqueue_field(field_id: int) -> None:
-    fields_mark_enqueued([field_id])
-    async_task(
-        "extraction.tasks.extract_field",
-        field_id,
-        task_name=f"field-{field_id}",
-    )
+    fields_mark_enqueued([[field_id]])
+    async_task("extraction.tasks.extract_field", field_id, task_name=f"field-{field_id}")
 
 
 def enqueue_fields(field_ids: Sequence[int]) -> None:
@@ -135,13 +131,14 @@ def enqueue_fields(field_ids: Sequence[int]) -> None:
     """
     workers = int(str(settings.Q_CLUSTER.get("workers", 1)))
     per_task = max(1, min(settings.DSSPORTAL_FIELDS_PER_TASK, len(field_ids) // (4 * workers)))
+    chunks = [list(field_ids[i : i + per_task]) for i in range(0, len(field_ids), per_task)]
+    groups = [chunk for chunk in chunks if len(chunk) > 1]
+    fields_mark_enqueued(groups)  # one transaction for all, not a commit per task
     broker = get_broker()  # one for all the tasks: django-q2 opens a new one per task otherwise
-    for start in range(0, len(field_ids), per_task):
-        chunk = list(field_ids[start : start + per_task])
+    for chunk in chunks:
         if len(chunk) == 1:
             enqueue_field(chunk[0])
         else:
-            fields_mark_enqueued(chunk)
             async_task(
                 "extraction.tasks.extract_fields",
                 chunk,

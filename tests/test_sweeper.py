@@ -188,3 +188,20 @@ def test_a_request_whose_last_settle_was_cut_is_finished_by_the_sweeper_once(
 def test_a_request_with_a_field_still_open_is_not_settled(fields: list[Field]) -> None:
     Field.objects.filter(pk=fields[0].pk).update(status="done", finished_at=timezone.now())
     assert requests_settle_stalled() == []
+
+
+def test_a_requests_tasks_are_marked_enqueued_in_queue_order(
+    make_user, django_capture_on_commit_callbacks
+) -> None:
+    """The orphan rule reads the queue's order from ``enqueued_at``: 40 fields go as 8 tasks
+    of 5 (2 workers), marked in one transaction a microsecond apart, in the order pushed."""
+    register_real_dss_plate()
+    text = "\n".join(LINE.format(n=n) for n in range(40))
+    with django_capture_on_commit_callbacks(execute=True):
+        request = request_create_from_text(user=make_user(), text=text, source="mail").request
+    marks = list(request.fields.order_by("line_no").values_list("enqueued_at", flat=True))
+    assert None not in marks
+    tasks = [marks[i : i + 5] for i in range(0, 40, 5)]
+    assert all(len(set(task)) == 1 for task in tasks)  # one mark per task
+    firsts = [task[0] for task in tasks]
+    assert firsts == sorted(firsts) and len(set(firsts)) == 8
