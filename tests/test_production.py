@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
+import random
 import re
 import shutil
 import signal
@@ -63,9 +64,21 @@ def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free loopback port below the kernel's ephemeral range: a port the kernel hands out
+    (bind to 0) can be taken as the local end of any outgoing connection before the server
+    that was to listen on it (nginx, started seconds later) binds it."""
+    low, _high = (
+        int(n) for n in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    )
+    for _attempt in range(200):
+        port = random.randrange(max(1024, low - 12000), low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 @contextmanager
@@ -206,8 +219,11 @@ def nginx_site(http_port: int, https_port: int, upstream_port: int, tls: Path) -
     """The shipped site with only its ports, certificate paths and upstream changed."""
     site = SITE.read_text()
     replacements = [
-        (r"listen (\[::\]:)?80;", rf"listen \g<1>{http_port};"),
-        (r"listen (\[::\]:)?443 ", rf"listen \g<1>{https_port} "),
+        # Loopback only (tests talk to 127.0.0.1, nothing else may reach them).
+        (r"listen 80;", f"listen 127.0.0.1:{http_port};"),
+        (r"listen \[::\]:80;", f"listen [::1]:{http_port};"),
+        (r"listen 443 ", f"listen 127.0.0.1:{https_port} "),
+        (r"listen \[::\]:443 ", f"listen [::1]:{https_port} "),
         (r"/etc/letsencrypt/live/dss\.example\.org/", f"{tls}/"),
         (r"http://127\.0\.0\.1:8000;", f"http://127.0.0.1:{upstream_port};"),
     ]
