@@ -36,6 +36,7 @@ from extraction.services.sweeper import (
     ORPHAN_GRACE,
     fields_mark_enqueued,
     fields_reclaim,
+    preview_partials_stale_remove,
     requests_settle_stalled,
     scratch_of_dead_processes_remove,
 )
@@ -161,9 +162,10 @@ def sweep_fields(*, orphans: bool = True) -> str:
         settled = requests_settle_stalled()
         mailed = completion_mails_deliver_owed()
     removed = scratch_of_dead_processes_remove()  # this host's own: no need to take turns
+    removed += preview_partials_stale_remove()
     return (
         f"re-enqueued {len(reclaimed.abandoned)} abandoned, {len(reclaimed.orphaned)} orphaned; "
-        f"removed {len(removed)} dead processes' scratch folders; "
+        f"removed {len(removed)} dead processes' scratch folders and partial previews; "
         f"finished {len(settled)} stalled requests; sent {len(mailed)} owed completion mails"
     )
 

@@ -7,9 +7,11 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -21,6 +23,7 @@ from extraction.services.leases import lease_release, lease_take
 from extraction.services.requests import request_create_from_text
 from extraction.services.sweeper import (
     fields_reclaim,
+    preview_partials_stale_remove,
     requests_settle_stalled,
     scratch_of_dead_processes_remove,
 )
@@ -205,3 +208,16 @@ def test_a_requests_tasks_are_marked_enqueued_in_queue_order(
     assert all(len(set(task)) == 1 for task in tasks)  # one mark per task
     firsts = [task[0] for task in tasks]
     assert firsts == sorted(firsts) and len(set(firsts)) == 8
+
+
+def test_partial_previews_of_dead_web_processes_are_removed_by_age(settings) -> None:
+    """A web process killed while writing a quick-look leaves its .part file behind."""
+    folder = Path(settings.PREVIEWS_DIR) / ".partial"
+    folder.mkdir(parents=True, exist_ok=True)
+    stale, fresh = folder / ".a.png.0123456789ab.part", folder / ".b.png.ba9876543210.part"
+    stale.write_bytes(b"x")
+    fresh.write_bytes(b"y")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    assert preview_partials_stale_remove() == [stale.name]
+    assert not stale.exists() and fresh.exists()  # one being written now is left alone

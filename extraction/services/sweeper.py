@@ -25,13 +25,17 @@ two a no-op.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
@@ -152,6 +156,27 @@ def scratch_of_dead_processes_remove() -> list[str]:
         if pid.isdigit() and not _process_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder.name)
+    return removed
+
+
+#: A quick-look is written in well under a second; a partial one older than this was left by
+#: a web process that died while writing it.
+PREVIEW_PARTIAL_MAX_AGE = timedelta(hours=1)
+
+
+def preview_partials_stale_remove() -> list[str]:
+    """Remove partial quick-looks (``previews/.partial``) left by dead web processes.
+
+    By age, not by process: web hosts run no sweeper, and the folder is shared by all of them.
+    """
+    folder = Path(settings.PREVIEWS_DIR) / ".partial"
+    cutoff = time.time() - PREVIEW_PARTIAL_MAX_AGE.total_seconds()
+    removed = []
+    for partial in folder.glob("*.part") if folder.is_dir() else []:
+        with contextlib.suppress(FileNotFoundError):  # another host's sweeper was quicker
+            if partial.stat().st_mtime < cutoff:
+                partial.unlink()
+                removed.append(partial.name)
     return removed
 
 
