@@ -4,16 +4,14 @@ two processes. (tests/test_faults.py kills a real cluster between the commit and
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.core import mail
 from django.core.mail import EmailMessage
-from django.db import connection
 from django.utils import timezone
 
 from dssportal.mail import OutboxEmailBackend
@@ -26,6 +24,7 @@ from extraction.services.leases import mail_lease
 from extraction.services.lifecycle import request_settle
 from extraction.services.requests import fields_retry_failed, request_create_from_text
 from tests.factories import register_real_dss_plate
+from tests.threads import held_elsewhere
 
 pytestmark = pytest.mark.django_db
 
@@ -78,27 +77,15 @@ def test_the_sweeper_sends_a_mail_left_owed_once_and_only_after_the_grace(
 
 
 @contextmanager
-def mail_lease_held_elsewhere(request_id: int) -> Iterator[None]:
-    """Hold the mail lease from another thread: its own connection (PostgreSQL) or file."""
-    taken, done = threading.Event(), threading.Event()
-
-    def sender() -> None:
-        try:
-            with mail_lease(request_id) as lease:
-                assert lease.taken
-                taken.set()
-                done.wait(30)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=sender)
-    thread.start()
-    assert taken.wait(30)
-    try:
+def mail_lease_taken(request_id: int) -> Iterator[None]:
+    with mail_lease(request_id) as lease:
+        assert lease.taken
         yield
-    finally:
-        done.set()
-        thread.join(30)
+
+
+def mail_lease_held_elsewhere(request_id: int) -> AbstractContextManager[None]:
+    """Another process sending the request's completion mail."""
+    return held_elsewhere(lambda: mail_lease_taken(request_id))
 
 
 def test_a_mail_being_sent_by_another_process_is_not_sent_twice(

@@ -6,15 +6,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from extraction.models import Field, Request
@@ -28,6 +26,7 @@ from extraction.services.sweeper import (
     scratch_of_dead_processes_remove,
 )
 from tests.factories import register_real_dss_plate
+from tests.threads import held_elsewhere
 
 pytestmark = pytest.mark.django_db
 
@@ -35,27 +34,17 @@ LINE = "f{n} 14 29 56 -62 41 05 1. 1. J2000 DSS1 0025 U"
 
 
 @contextmanager
-def lease_held_elsewhere(field_id: int) -> Iterator[None]:
-    """Hold the lease from another thread: its own connection (PostgreSQL) or descriptor."""
-    taken, done = threading.Event(), threading.Event()
-
-    def worker() -> None:
-        try:
-            assert lease_take(field_id)
-            taken.set()
-            done.wait(30)
-            lease_release(field_id, finished=False)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=worker)
-    thread.start()
-    assert taken.wait(30)
+def field_lease(field_id: int) -> Iterator[None]:
+    assert lease_take(field_id)
     try:
         yield
     finally:
-        done.set()
-        thread.join(30)
+        lease_release(field_id, finished=False)
+
+
+def lease_held_elsewhere(field_id: int) -> AbstractContextManager[None]:
+    """A live worker holding the field's lease."""
+    return held_elsewhere(lambda: field_lease(field_id))
 
 
 @pytest.fixture
