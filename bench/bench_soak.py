@@ -106,23 +106,10 @@ class RssSampler:
 
 
 def process_tree(root: int) -> list[int]:
-    """``root`` and every descendant alive now (from the parent ids in /proc/<pid>/stat)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # ended while we looked
-        parent = int(stat[stat.rindex(")") + 2 :].split()[1])
-        children.setdefault(parent, []).append(int(entry.name))
-    tree, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        todo.extend(children.get(pid, []))
-    return tree
+    """``root`` and every descendant alive now."""
+    from dssportal.management.commands.qcluster import descendant_pids
+
+    return [root, *descendant_pids(root)]
 
 
 def rss_mb(pid: int) -> tuple[float, float]:
