@@ -48,7 +48,7 @@ from pathlib import Path
 
 os.environ.setdefault("DSSPORTAL_REQUEST_ADDRESS", "dss-request@bench.example")
 
-from _common import running_cluster
+from _common import percentile, running_cluster
 from bench_extraction import DATA, plate_and_floor, request_text
 from tqdm import tqdm
 
@@ -224,11 +224,6 @@ def drive(mails: list[Mail], users: int) -> float:
     time.sleep(2)  # a doubled completion mail would show up here
     bar.close()
     return capacity
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, round(fraction * len(ordered)) - 1)]
 
 
 def latency_report(mails: list[Mail], sent: dict[int, list[float]]) -> None:
