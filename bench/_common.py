@@ -67,6 +67,12 @@ def best_of(function: Callable[[], object], repeat: int = 5) -> float:
     return min(times)
 
 
+def percentile(values: list[float], fraction: float) -> float:
+    """The nearest-rank percentile (``fraction`` 0.95 for p95) of ``values``."""
+    ordered = sorted(values)
+    return ordered[max(0, round(fraction * len(ordered)) - 1)]
+
+
 def peak_rss_mb() -> float:
     """This process's peak resident memory (VmHWM), in MB."""
     for line in Path("/proc/self/status").read_text().splitlines():

@@ -39,20 +39,17 @@ def completion_mail_sent(request_id: int) -> bool:
 
 def descendants_cpu_s() -> float:
     """CPU seconds (user + system) used so far by this process's descendants still alive."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total, stack = 0, [os.getpid()]
-    while stack:
-        pid = stack.pop()
+    from dssportal.management.commands.qcluster import descendant_pids
+
+    total = 0
+    for pid in descendant_pids(os.getpid()):
         try:
-            if pid != os.getpid():
-                stat = Path(f"/proc/{pid}/stat").read_text()
-                utime, stime = stat[stat.rindex(")") + 2 :].split()[11:13]
-                total += int(utime) + int(stime)
-            for task in Path(f"/proc/{pid}/task").iterdir():
-                stack += [int(child) for child in (task / "children").read_text().split()]
-        except (FileNotFoundError, ProcessLookupError):
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
             continue  # ended meanwhile
-    return total / ticks
+        utime, stime = stat[stat.rindex(")") + 2 :].split()[11:13]
+        total += int(utime) + int(stime)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:

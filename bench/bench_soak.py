@@ -48,7 +48,7 @@ from pathlib import Path
 
 os.environ.setdefault("DSSPORTAL_REQUEST_ADDRESS", "dss-request@bench.example")
 
-from _common import running_cluster
+from _common import percentile, running_cluster
 from bench_extraction import DATA, plate_and_floor, request_text
 from tqdm import tqdm
 
@@ -106,23 +106,10 @@ class RssSampler:
 
 
 def process_tree(root: int) -> list[int]:
-    """``root`` and every descendant alive now (from the parent ids in /proc/<pid>/stat)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # ended while we looked
-        parent = int(stat[stat.rindex(")") + 2 :].split()[1])
-        children.setdefault(parent, []).append(int(entry.name))
-    tree, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        todo.extend(children.get(pid, []))
-    return tree
+    """``root`` and every descendant alive now."""
+    from dssportal.management.commands.qcluster import descendant_pids
+
+    return [root, *descendant_pids(root)]
 
 
 def rss_mb(pid: int) -> tuple[float, float]:
@@ -237,11 +224,6 @@ def drive(mails: list[Mail], users: int) -> float:
     time.sleep(2)  # a doubled completion mail would show up here
     bar.close()
     return capacity
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, round(fraction * len(ordered)) - 1)]
 
 
 def latency_report(mails: list[Mail], sent: dict[int, list[float]]) -> None:

@@ -45,7 +45,8 @@ import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _common import ROOT, percentile
+
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "20"))
 ROUNDS = int(os.environ.get("BENCH_WEB_ROUNDS", "20"))
 USERS_SECONDS = float(os.environ.get("BENCH_WEB_SECONDS", "60"))
@@ -241,11 +242,6 @@ def in_threads(
     for thread in threads:
         thread.join()
     return time.perf_counter() - started
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, round(fraction * len(ordered)) - 1)]
 
 
 def report(results: Results, judge: bool, only: tuple[str, ...] = tuple(GOALS_MS)) -> bool:

@@ -19,27 +19,20 @@ import pstats
 import sys
 import time
 
-from _common import best_of, full_dss2_plate
-from bench_extraction import DATA, floor_field, register, request_text
+from _common import best_of
+from bench_extraction import plate_and_floor, request_text
 
 
 def main() -> None:
     n_top = int(sys.argv[1]) if len(sys.argv) > 1 else 35
     n_fields = int(os.environ.get("BENCH_FIELDS", "300"))
     from django.conf import settings
-    from django.core.management import call_command
 
     from accounts.services import user_create
     from extraction import tasks
-    from extraction.core.platestore import open_plate
     from extraction.services.requests import request_create_from_text
 
-    call_command("migrate", verbosity=0)
-    path = full_dss2_plate()
-    ra, dec = (float(v) for v in open_plate(path).geometry.pixel_to_sky(11520.0, 11520.0))
-    (DATA / "floor").mkdir()
-    floor = best_of(lambda: floor_field(path, ra, dec, DATA / "floor" / "f.fits.gz", "G"), 15)
-    register(path)
+    path, floor = plate_and_floor()
     user = user_create(username="prof", email="prof@example.org", password="x", quota_mb=100_000)
     tasks.enqueue_fields = lambda field_ids: None  # store only; the profile runs them below
     request = request_create_from_text(

@@ -1,9 +1,10 @@
 """The outbox backend of tests/fault_settings.py: records completion mails, may crash once.
 
 ``FAULT_TEST_SENT_LOG``: a file that gets one line (Message-ID, pid) per completion mail handed
-to the backend, sent or not. ``FAULT_TEST_CRASH_MARKER``: a path; the first process to hand a
-completion mail to the backend while it does not exist creates it and SIGKILLs its own process
-group (a whole ``qcluster``), as a host lost right after the settle committed.
+to the backend, even one the outbox does not file again (same Message-ID); not the one it
+crashes at. ``FAULT_TEST_CRASH_MARKER``: a path; the first process to hand a completion mail to
+the backend while it does not exist creates it and SIGKILLs its own process group (a whole
+``qcluster``) before the mail is written, as a host lost right after the settle committed.
 """
 
 from __future__ import annotations

@@ -289,7 +289,7 @@ def test_sigkill_of_a_cluster_mid_batch_loses_nothing_and_qcluster_stops_on_sigt
     assert done_count(site, request_id) < n_fields, "the batch ended before the kill"
     time.sleep(1)
     restarted = clusters.start()
-    wait_until(lambda: notified(site, request_id), 60, "the completion mail")
+    wait_until(lambda: mailed(site, request_id), 60, "the completion mail")
     recovery = time.monotonic() - killed_at
     assert recovery < 30, f"the batch took {recovery:.0f} s to finish after the kill"
     assert_done_exactly_once(site, request_id, n_fields)
@@ -364,7 +364,7 @@ def test_database_connections_cut_mid_batch_then_every_field_is_done_once(
             name,
         )
         time.sleep(0.3)
-    wait_until(lambda: notified(site, request_id), 60, "the completion mail")
+    wait_until(lambda: mailed(site, request_id), 60, "the completion mail")
     assert_done_exactly_once(site, request_id, n_fields)
     duplicates = clusters.duplicates()
     print(f"after connections cut three times, {n_fields} fields: {duplicates}")
@@ -401,7 +401,7 @@ def test_redis_restarted_mid_batch_loses_no_field(
         server.wait(timeout=10)
         time.sleep(1)
         server = start_redis(executable, port, tmp_path)
-        wait_until(lambda: notified(site, request_id), 60, "the completion mail")
+        wait_until(lambda: mailed(site, request_id), 60, "the completion mail")
         assert_done_exactly_once(site, request_id, n_fields)
     finally:
         clusters.stop_all()
