@@ -14,7 +14,7 @@ from django.contrib.auth.forms import (
 from django.core.exceptions import ValidationError
 
 from accounts.models import EmailAddress, User
-from accounts.selectors import login_refusal_reason
+from accounts.selectors import address_owner, login_refusal_reason
 from accounts.services import AUTO_GENERATED_HEADERS, password_reset_done
 from accounts.throttle import LoginThrottled
 from dssportal import emails
@@ -125,20 +125,9 @@ class AdminUserChangeForm(UserChangeForm):
 
     def clean_email(self) -> str:
         email = str(self.cleaned_data.get("email") or "").strip()
-        owner = address_owner(email)
-        if owner is not None and owner.pk != self.instance.pk:
+        owner = address_owner(email, other_than=self.instance) if email else None
+        if owner is not None:
             raise ValidationError(
                 f"{email} is a registered address of user {owner.username}; remove it there first."
             )
         return email
-
-
-def address_owner(email: str) -> User | None:
-    """The user whose primary or registered address ``email`` is, regardless of case."""
-    if not email:
-        return None
-    primary = User.objects.filter(email__iexact=email).first()
-    if primary is not None:
-        return primary
-    registered = EmailAddress.objects.select_related("user").filter(email__iexact=email).first()
-    return registered.user if registered is not None else None

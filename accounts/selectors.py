@@ -19,6 +19,13 @@ def user_for_sender(address: str) -> User | None:
     return match.user if match else None
 
 
+def address_owner(email: str, *, other_than: User) -> User | None:
+    """A user other than ``other_than`` whose primary or registered address ``email`` is,
+    regardless of case."""
+    owners = User.objects.filter(Q(email__iexact=email) | Q(addresses__email__iexact=email))
+    return owners.exclude(pk=other_than.pk).first()
+
+
 @dataclass(frozen=True)
 class LoginRefusal:
     """Why a right password was refused, and the address waiting for its confirmation (the

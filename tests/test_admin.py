@@ -13,7 +13,7 @@ from django.utils import timezone
 from django_q.models import OrmQ, Schedule, Task
 from django_q.signing import SignedPackage
 
-from accounts.models import EmailAddress
+from accounts.models import EmailAddress, User
 from accounts.tokens import api_token_create
 from extraction.core.naming import staging_name_new
 from extraction.models import CutoutUsage, Field, InboundMail, Plate, Request, StagingDirectory
@@ -224,6 +224,21 @@ def test_plate_list_shows_sexagesimal_positions_and_rounded_epochs(
     assert 'width="100%"' in map_page
 
 
+#: The admin's change form of user alice, without its e-mail field.
+ALICE_CHANGE_FORM = {
+    "username": "alice",
+    "first_name": "",
+    "last_name": "",
+    "is_active": "on",
+    "date_joined_0": "2026-01-01",
+    "date_joined_1": "00:00:00",
+    "quota_mb": "500",
+    "affiliation": "",
+    "addresses-TOTAL_FORMS": "0",
+    "addresses-INITIAL_FORMS": "0",
+}
+
+
 def test_staff_cannot_give_a_user_another_users_address(client, staff_user, make_user) -> None:
     """Mail to and from that address would then act for the wrong person."""
     alice = make_user("alice", "alice@example.org")
@@ -231,18 +246,7 @@ def test_staff_cannot_give_a_user_another_users_address(client, staff_user, make
     EmailAddress.objects.create(user=bob, email="bob.work@example.net", verified=True)
     client.force_login(staff_user)
     url = reverse("admin:accounts_user_change", args=[alice.pk])
-    form = {
-        "username": "alice",
-        "first_name": "",
-        "last_name": "",
-        "is_active": "on",
-        "date_joined_0": "2026-01-01",
-        "date_joined_1": "00:00:00",
-        "quota_mb": "500",
-        "affiliation": "",
-        "addresses-TOTAL_FORMS": "0",
-        "addresses-INITIAL_FORMS": "0",
-    }
+    form = ALICE_CHANGE_FORM
     for taken in ("Bob.Work@example.net", "BOB@example.org"):
         response = client.post(url, {**form, "email": taken})
         assert response.status_code == 200
@@ -253,3 +257,19 @@ def test_staff_cannot_give_a_user_another_users_address(client, staff_user, make
     assert response.status_code == 302, response.content.decode()[:2000]
     alice.refresh_from_db()
     assert alice.email == "alice.new@example.org"
+
+
+def test_a_primary_address_shared_with_another_user_is_refused_also_when_kept(
+    client, staff_user, make_user
+) -> None:
+    """Alice's primary address is already Bob's registered one (an earlier edit, or Bob's
+    address added on his page): saving Alice's form with it unchanged is refused too."""
+    alice = make_user("alice", "alice@example.org")
+    bob = make_user("bob", "bob@example.org")
+    EmailAddress.objects.create(user=bob, email="shared@example.net", verified=True)
+    User.objects.filter(pk=alice.pk).update(email="shared@example.net")
+    client.force_login(staff_user)
+    url = reverse("admin:accounts_user_change", args=[alice.pk])
+    response = client.post(url, {**ALICE_CHANGE_FORM, "email": "shared@example.net"})
+    assert response.status_code == 200
+    assert "is a registered address of user bob" in response.content.decode()

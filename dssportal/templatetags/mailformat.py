@@ -1,7 +1,8 @@
 """Template tags of the plain-text mails in ``templates/emails/``.
 
 ``{% fill %}...{% endfill %}`` wraps a paragraph for a terminal mail client;
-``printable``, ``utc`` and ``human_bytes`` format what a mail quotes.
+``printable``, ``g``, ``utc``, ``day`` and ``human_bytes`` (the pages' filter, so that
+mails and pages write sizes alike) format what a mail quotes.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from django.template.base import FilterExpression, NodeList, Parser, Token
 from django.utils import timezone
 
 from extraction.core.safetext import printable as _printable
-from extraction.core.textformat import human_bytes as _human_bytes
+from extraction.templatetags.portal import human_bytes
 
 register = template.Library()
+register.filter("human_bytes", human_bytes)
 
 #: Columns of a mail line, as a terminal mail client shows them.
 WIDTH = 72
@@ -92,9 +94,3 @@ def utc(moment: datetime | None) -> str:
 def day(moment: datetime | None) -> str:
     """``2026-11-24`` (UTC)."""
     return "" if moment is None else f"{timezone.localtime(moment, UTC):%Y-%m-%d}"
-
-
-@register.filter
-def human_bytes(size: float | None) -> str:
-    """Sizes in decimal units, the one formatter of mails and pages."""
-    return _human_bytes(size or 0)

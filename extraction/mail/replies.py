@@ -21,7 +21,7 @@ from typing import Any
 from accounts.models import User
 from dssportal import emails
 from extraction.core.mailtext import TextPart
-from extraction.core.safetext import Listing, listing, printable
+from extraction.core.safetext import Listing, listing
 from extraction.core.surveys import output_file_name, survey_help, survey_tokens_text
 from extraction.mail.incoming import Incoming, max_mail_bytes
 from extraction.models import Field, FieldStatus
@@ -31,7 +31,6 @@ from extraction.services.requests import RequestOutcome, rejected_listing
 __all__ = [
     "Reply",
     "both_addresses_reply",
-    "printable",
     "reading_context",
     "receipt_reply",
     "reply_send",
@@ -52,9 +51,6 @@ class Reply:
     to: str
     name: str
     context: Mapping[str, Any] = field(default_factory=dict)
-
-    def rendered(self) -> emails.Rendered:
-        return emails.render(self.name, self.context)
 
 
 def reply_send(reply: Reply, *, incoming: Incoming) -> None:

@@ -202,7 +202,7 @@ def api_requests(request: HttpRequest, caller: Caller) -> JsonResponse:
     )
 
 
-#: What ``POST /api/requests/<id>`` can do, and the service doing it.
+#: The actions ``POST /api/requests/<id>`` takes (:func:`_request_act` does them).
 REQUEST_ACTIONS = ("cancel", "delete")
 
 

@@ -67,7 +67,8 @@ def _request_page(
     own = (
         Request.objects.filter(user=_user(request))
         .select_related("staging")
-        .defer("raw_text", "rejected_lines")  # up to a megabyte each, not shown in the table
+        # Not shown in the table: the list as received (up to a megabyte) and its rejected lines.
+        .defer("raw_text", "rejected_lines")
     )
     return render(
         request,
