@@ -29,7 +29,6 @@ from datetime import UTC, datetime
 import numpy as np
 import numpy.typing as npt
 from astropy.io import fits
-from astropy.wcs import WCS
 
 from extraction.core.plates import FieldBox, PlateGeometry
 from extraction.core.platestore import BoxRead
@@ -313,20 +312,16 @@ class TpvFit:
             cards += [card_image(f"PV{axis}_{k}{a}", v) for k, v in sorted(terms.items())]
         return cards
 
-    def wcs(self) -> WCS:
-        """The fit as astropy reads it back from :meth:`cards`."""
-        header = fits.Header.fromstring("".join(self.cards()))
-        return WCS(header, key=STANDARD_WCS_KEY)
-
     def pixel_to_sky(
         self, u: npt.NDArray[np.float64], v: npt.NDArray[np.float64]
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """RA/Dec (degrees) of 0-based cut-out pixels ``(u, v)`` (x, y) under the fit as
         written in :meth:`cards` (values rounded to the card text), evaluated in numpy.
 
-        The same sky as ``self.wcs().all_pix2world(u, v, 0)`` (TPV: ``(x, y) = CD (p - CRPIX)``,
-        ``xi = P1(x, y)``, ``eta = P2(y, x)`` in degrees, then the gnomonic deprojection about
-        CRVAL) at a fraction of the cost of building an astropy WCS per cut-out.
+        The same sky as astropy's ``WCS(<the cards>, key="A").all_pix2world(u, v, 0)`` (TPV:
+        ``(x, y) = CD (p - CRPIX)``, ``xi = P1(x, y)``, ``eta = P2(y, x)`` in degrees, then the
+        gnomonic deprojection about CRVAL) at a fraction of the cost of building an astropy
+        WCS per cut-out.
         """
         crpix1, crpix2 = (_as_written(c) for c in self.crpix)
         cd = [[_as_written(float(c)) for c in row] for row in self.cd]

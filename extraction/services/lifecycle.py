@@ -105,11 +105,10 @@ def request_settle(*, request_id: int) -> bool:
         return False
     with transaction.atomic():
         request = Request.objects.select_for_update().get(pk=request_id)
-        counts = dict(request.fields.values_list("status").annotate(n=Count("id")).order_by())
-        request.n_done = counts.get(FieldStatus.DONE, 0)
-        request.n_skipped = counts.get(FieldStatus.SKIPPED, 0)
-        request.n_failed = counts.get(FieldStatus.FAILED, 0)
-        request.n_cancelled = counts.get(FieldStatus.CANCELLED, 0)
+        counts = _field_counts(request_id)
+        tallies = _tallies(counts)
+        for name, value in tallies.items():
+            setattr(request, name, value)
         open_fields = sum(counts.get(state, 0) for state in OPEN_FIELD_STATES)
         finishing = open_fields == 0 and request.notified_at is None and request.n_fields > 0
         if open_fields and request.status == RequestStatus.QUEUED:
@@ -120,17 +119,7 @@ def request_settle(*, request_id: int) -> bool:
                 n_fields=request.n_fields, n_done=request.n_done, n_cancelled=request.n_cancelled
             )
             request.finished_at = request.notified_at = now
-        request.save(
-            update_fields=[
-                "n_done",
-                "n_skipped",
-                "n_failed",
-                "n_cancelled",
-                "status",
-                "finished_at",
-                "notified_at",
-            ]
-        )
+        request.save(update_fields=[*tallies, "status", "finished_at", "notified_at"])
         if finishing:
             transaction.on_commit(lambda: _notify(request_id))
     return finishing
@@ -146,25 +135,37 @@ def _progress_record(request_id: int) -> bool:
     row); one taken before another worker's count may be stored after it, and the next settle
     mends that: the request page is at most one settle behind.
     """
-    counts = dict(
-        Field.objects.filter(request_id=request_id)
-        .values_list("status")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
+    counts = _field_counts(request_id)
     if not any(counts.get(state, 0) for state in OPEN_FIELD_STATES):
         return False
     Request.objects.filter(pk=request_id, notified_at=None).update(
-        n_done=counts.get(FieldStatus.DONE, 0),
-        n_skipped=counts.get(FieldStatus.SKIPPED, 0),
-        n_failed=counts.get(FieldStatus.FAILED, 0),
-        n_cancelled=counts.get(FieldStatus.CANCELLED, 0),
+        **_tallies(counts),
         status=Case(
             When(status=RequestStatus.QUEUED, then=Value(RequestStatus.RUNNING)),
             default=F("status"),
         ),
     )
     return True
+
+
+def _field_counts(request_id: int) -> dict[str, int]:
+    """How many of the request's fields are in each state."""
+    return dict(
+        Field.objects.filter(request_id=request_id)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+
+
+def _tallies(counts: dict[str, int]) -> dict[str, int]:
+    """The request's stored counts of ended fields (``n_done``...), from :func:`_field_counts`."""
+    return {
+        "n_done": counts.get(FieldStatus.DONE, 0),
+        "n_skipped": counts.get(FieldStatus.SKIPPED, 0),
+        "n_failed": counts.get(FieldStatus.FAILED, 0),
+        "n_cancelled": counts.get(FieldStatus.CANCELLED, 0),
+    }
 
 
 def _notify(request_id: int) -> None:

@@ -32,6 +32,12 @@ def preview_path(field: Field) -> Path:
     return previews_dir(field.request_id) / f"{field.stem}.png"
 
 
+def preview_scratch_dir() -> Path:
+    """Where quick-looks are written before they are put in place (the sweeper removes what
+    a dead web process left there)."""
+    return Path(settings.PREVIEWS_DIR) / ".partial"
+
+
 def _live_directory(field: Field) -> StagingDirectory | None:
     return StagingDirectory.objects.filter(request_id=field.request_id, deleted_at=None).first()
 
@@ -71,7 +77,7 @@ def field_preview_file(*, field: Field) -> Path | None:
         log.exception("preview of field %s failed", field.pk)
         return None
     # Written aside outside the request's folder, which a deletion may remove meanwhile.
-    temp, _size = write_aside(target, png, scratch=Path(settings.PREVIEWS_DIR) / ".partial")
+    temp, _size = write_aside(target, png, scratch=preview_scratch_dir())
     try:
         with transaction.atomic():
             locked = StagingDirectory.objects.filter(pk=directory.pk, deleted_at=None)

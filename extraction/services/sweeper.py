@@ -33,9 +33,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
@@ -44,6 +42,7 @@ from extraction.models import Field, FieldStatus, Request, RequestStatus
 from extraction.services.extraction import scratch_root
 from extraction.services.leases import lease_release, lease_take
 from extraction.services.lifecycle import OPEN_FIELD_STATES, request_settle
+from extraction.services.previews import preview_scratch_dir
 
 #: How long a task may sit taken, in a live cluster, before its first field is claimed; also
 #: how long a grouped task may pause between two of its fields.
@@ -169,7 +168,7 @@ def preview_partials_stale_remove() -> list[str]:
 
     By age, not by process: web hosts run no sweeper, and the folder is shared by all of them.
     """
-    folder = Path(settings.PREVIEWS_DIR) / ".partial"
+    folder = preview_scratch_dir()
     cutoff = time.time() - PREVIEW_PARTIAL_MAX_AGE.total_seconds()
     removed = []
     for partial in folder.glob("*.part") if folder.is_dir() else []:
