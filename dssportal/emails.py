@@ -8,7 +8,7 @@ The templates are rendered with autoescape off (plain text: ``&`` stays ``&``), 
 Jinja's ``trim_blocks`` does, a line that holds nothing but template tags or comments
 leaves no line behind, so that ``{% if %}`` and ``{% for %}`` can stand on lines of their
 own. Paragraphs are wrapped for a terminal mail client by ``{% fill %}`` (see
-:mod:`dssportal.templatetags.mailtext`).
+:mod:`dssportal.templatetags.mailformat`).
 
 Whatever the context copied from a user's input, :func:`send` strips control and bidi
 characters from subject and body once more (:func:`~extraction.core.safetext.quotable`),

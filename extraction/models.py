@@ -158,6 +158,13 @@ class Request(models.Model):
         indexes = [
             models.Index(fields=["status", "received_at"], name="request_status_received"),
             models.Index(fields=["user", "received_at"], name="request_user_received"),
+            # The sweepers look for owed completion mails every few seconds: only the few
+            # owed rows are indexed, not the archive's whole history.
+            models.Index(
+                fields=["notified_at"],
+                condition=Q(mailed_at__isnull=True, notified_at__isnull=False),
+                name="request_mail_owed",
+            ),
         ]
 
     def __str__(self) -> str:
