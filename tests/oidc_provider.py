@@ -7,26 +7,25 @@ authorization-code flow with nonce, userinfo, and RP-initiated logout.
 prints ``listening <port>`` once it accepts connections. ``--kid`` says where the key id
 appears: ``none`` (a key set of one key without ``kid``, id tokens naming none, as some
 institutes' providers do), ``jwks`` (the key set names it, the tokens do not: the mock's own
-behaviour), ``header`` (both). Users and their claims are set by ``PUT /users/<sub>`` (a JSON object of
-claims); the log-in page asks for the subject. The page's stylesheet link to a CDN is
+behaviour), ``header`` (both). Users and their claims are set by ``PUT /users/<sub>`` (a
+JSON object of claims); the log-in page asks for the subject. The page's stylesheet link to a CDN is
 dropped so that a browser test stays on loopback.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import sys
 from typing import Any
 
-os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"  # plain HTTP on loopback
-
-import flask  # noqa: E402
-import oidc_provider_mock  # noqa: E402
-from authlib.jose import RSAKey  # noqa: E402
-from oidc_provider_mock import _app, _storage  # noqa: E402
-from werkzeug.serving import make_server  # noqa: E402
+import flask
+import oidc_provider_mock
+from authlib.jose import RSAKey
+from oidc_provider_mock import _app, _storage
+from werkzeug.serving import make_server
 
 
 class NoKidRSAKey(RSAKey):  # type: ignore[misc]
@@ -72,6 +71,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--kid", choices=["none", "jwks", "header"], default="jwks")
     options = parser.parse_args()
+    os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"  # plain HTTP on loopback
     if options.kid == "none":
         _use_keys_without_kid()
     elif options.kid == "header":
@@ -80,10 +80,8 @@ def main() -> None:
     app.after_request(_offline_pages)
     server = make_server("127.0.0.1", options.port, app, threaded=True)
     print(f"listening {server.server_port}", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:  # pragma: no cover - the tests terminate the process
-        pass
     sys.exit(0)
 
 

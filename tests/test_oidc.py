@@ -14,6 +14,7 @@ from django.test import Client
 
 from accounts.models import EmailAddress, OidcIdentity, User
 from accounts.oidc import SESSION_ID_TOKEN
+from extraction.mail.gate import mail_handle
 from tests.oidc_support import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -167,6 +168,37 @@ def test_a_callback_for_another_sign_in_is_refused(issuer: str) -> None:
     assert signed_in_user(victim) is None
 
 
+def test_an_id_token_with_another_nonce_is_refused(issuer: str) -> None:
+    """The nonce in the id token must be the one this browser's sign-in sent."""
+    subject = new_subject()
+    set_person(issuer, subject, email="nonce@example.edu", email_verified=True)
+    browser = Client()
+    authorize = start(browser)
+    session = browser.session
+    (key,) = [k for k in session.keys() if k.startswith("_state_")]
+    assert session[key]["data"]["nonce"] == query(authorize)["nonce"]
+    session[key]["data"]["nonce"] = "not-the-nonce-that-was-sent"
+    session.save()
+    callback = authorize_at_provider(authorize, subject)
+    response = browser.get(callback.removeprefix("http://testserver"))
+    assert response.status_code == 403
+    assert "did not pass its checks" in response.content.decode()
+    assert signed_in_user(browser) is None
+
+
+def test_a_code_issued_to_another_client_is_refused(issuer: str, settings) -> None:
+    subject = new_subject()
+    set_person(issuer, subject, email="aud@example.edu", email_verified=True)
+    browser = Client()
+    authorize = start(browser)
+    settings.DSSPORTAL_OIDC_CLIENT_ID = "another-portal"
+    callback = authorize_at_provider(authorize, subject)
+    response = browser.get(callback.removeprefix("http://testserver"))
+    assert response.status_code == 403
+    assert "The provider refused the sign-in (invalid_grant)" in response.content.decode()
+    assert signed_in_user(browser) is None
+
+
 @pytest.mark.parametrize("verified", [False, "false", None], ids=["false", "string", "missing"])
 def test_unverified_address_creates_no_account(issuer: str, verified: object) -> None:
     subject = new_subject()
@@ -197,9 +229,7 @@ def test_links_a_local_account_through_its_confirmed_address(issuer: str, make_u
     assert alice.check_password("correct horse battery")  # the local password still works
 
 
-def test_never_links_by_username_nor_through_an_unconfirmed_address(
-    issuer: str, make_user
-) -> None:
+def test_never_links_by_username_nor_through_an_unconfirmed_address(issuer: str, make_user) -> None:
     # A username equal to the address, with the address confirmed by nobody.
     squatter = User.objects.create_user("carol@example.edu", "other@example.org", "pw-123456789")
     EmailAddress.objects.create(user=squatter, email="other@example.org", verified=True)
@@ -315,9 +345,7 @@ def test_logout_ends_the_provider_session(issuer: str, make_user) -> None:
     assert signed_in_user(local) is None
 
 
-def test_provider_down_gives_a_clear_page_and_local_log_in_still_works(
-    settings, make_user
-) -> None:
+def test_provider_down_gives_a_clear_page_and_local_log_in_still_works(settings, make_user) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
@@ -332,9 +360,7 @@ def test_provider_down_gives_a_clear_page_and_local_log_in_still_works(
     assert browser.get("/oidc/callback/?code=x&state=y").status_code == 503
 
     make_user("judy", "judy@example.org")
-    login = browser.post(
-        "/login/", {"username": "judy", "password": "correct horse battery"}
-    )
+    login = browser.post("/login/", {"username": "judy", "password": "correct horse battery"})
     assert login.status_code == 302
     assert signed_in_user(browser).username == "judy"  # type: ignore[union-attr]
 
@@ -342,9 +368,7 @@ def test_provider_down_gives_a_clear_page_and_local_log_in_still_works(
 def test_cancelled_at_the_provider(issuer: str) -> None:
     browser = Client()
     authorize = start(browser)
-    denied = requests.post(
-        authorize, data={"action": "deny"}, allow_redirects=False, timeout=10
-    )
+    denied = requests.post(authorize, data={"action": "deny"}, allow_redirects=False, timeout=10)
     assert denied.status_code == 302
     response = browser.get(denied.headers["Location"].removeprefix("http://testserver"))
     assert response.status_code == 403
@@ -368,3 +392,24 @@ def test_next_is_kept_and_only_on_this_site(issuer: str) -> None:
     authorize = browser.get("/oidc/login/?next=https://evil.example/")["Location"]
     callback = authorize_at_provider(authorize, subject)
     assert browser.get(callback.removeprefix("http://testserver"))["Location"] == "/"
+
+
+def test_mail_from_the_verified_address_of_a_provider_user_is_served(
+    issuer: str, settings, django_capture_on_commit_callbacks
+) -> None:
+    settings.DSSPORTAL_REQUEST_ADDRESS = "dss@archive.example"
+    subject = new_subject()
+    set_person(issuer, subject, email="lena@example.edu", email_verified=True)
+    sign_in(Client(), subject)
+    lena = User.objects.get(oidc_identities__subject=subject)
+    raw = (
+        b"From: Lena <Lena@Example.edu>\r\nTo: dss@archive.example\r\nSubject: list\r\n"
+        b"Message-ID: <sso-1@example.edu>\r\nDate: Mon, 05 Jan 2026 10:31:00 +0000\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        b"field01 12 5 13 30 45 32 10. 10. B1950 DSS1 e G\r\n"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        outcome = mail_handle(raw)
+    assert outcome.request is not None, outcome
+    assert outcome.request.user == lena
+    assert outcome.request.fields.count() == 1
