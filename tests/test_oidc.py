@@ -175,7 +175,7 @@ def test_an_id_token_with_another_nonce_is_refused(issuer: str) -> None:
     browser = Client()
     authorize = start(browser)
     session = browser.session
-    (key,) = [k for k in session.keys() if k.startswith("_state_")]
+    (key,) = [k for k, _ in session.items() if k.startswith("_state_")]
     assert session[key]["data"]["nonce"] == query(authorize)["nonce"]
     session[key]["data"]["nonce"] = "not-the-nonce-that-was-sent"
     session.save()
