@@ -311,6 +311,11 @@ DSSPORTAL_OIDC_SCOPES = env_str("DSSPORTAL_OIDC_SCOPES", "openid email profile")
 DSSPORTAL_OIDC_NAME_CLAIM = env_str("DSSPORTAL_OIDC_NAME_CLAIM", "name")
 DSSPORTAL_OIDC_AFFILIATION_CLAIM = env_str("DSSPORTAL_OIDC_AFFILIATION_CLAIM")
 DSSPORTAL_OIDC_TIMEOUT_S = env_float("DSSPORTAL_OIDC_TIMEOUT_S", 10.0, minimum=0.1)
+if DSSPORTAL_OIDC_ISSUER and not DSSPORTAL_OIDC_ISSUER.startswith(("https://", "http://")):
+    raise ImproperlyConfigured(
+        f"DSSPORTAL_OIDC_ISSUER={DSSPORTAL_OIDC_ISSUER!r} is not an https:// URL (the provider's "
+        "issuer, as its /.well-known/openid-configuration names it)."
+    )
 if DSSPORTAL_OIDC_ISSUER and not (DSSPORTAL_OIDC_CLIENT_ID and DSSPORTAL_OIDC_CLIENT_SECRET):
     raise ImproperlyConfigured(
         "DSSPORTAL_OIDC_ISSUER is set: DSSPORTAL_OIDC_CLIENT_ID and DSSPORTAL_OIDC_CLIENT_SECRET "

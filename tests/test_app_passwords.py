@@ -13,12 +13,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import authenticate
 from django.contrib.auth.hashers import identify_hasher
 from django.core.management import CommandError, call_command
 from django.test import Client
 
 from accounts.apppasswords import app_password_create, app_password_revoke
 from accounts.models import AppPassword, OidcIdentity, User
+from accounts.throttle import LoginThrottled
 from extraction.ftp.server import ftp_server_build
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -182,3 +184,27 @@ def test_admin_shows_provider_users_their_subject_and_revokes_app_passwords(
     assert row.revoked_at is not None
     basic = base64.b64encode(f"vera@example.edu:{raw}".encode()).decode()
     assert Client().get("/api/requests", HTTP_AUTHORIZATION=f"Basic {basic}").status_code == 401
+
+
+def test_wrong_app_passwords_count_as_failed_log_ins(sso_user: User, settings) -> None:
+    settings.DSSPORTAL_LOGIN_FREE_FAILURES_PER_ACCOUNT = 2
+    _, raw = app_password_create(user=sso_user, label="ftp")
+    for _attempt in range(2):
+        assert (
+            authenticate(
+                None,
+                username="vera@example.edu",
+                password=raw[:-1] + "!",
+                remote_address="192.0.2.7",
+                allow_app_password=True,
+            )
+            is None
+        )
+    with pytest.raises(LoginThrottled):
+        authenticate(
+            None,
+            username="vera@example.edu",
+            password=raw,
+            remote_address="192.0.2.7",
+            allow_app_password=True,
+        )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -24,6 +25,7 @@ from tests.oidc_support import (
     query,
     set_person,
 )
+from tests.test_settings import run_settings
 
 pytestmark = [pytest.mark.django_db, pytest.mark.processes]
 
@@ -413,3 +415,30 @@ def test_mail_from_the_verified_address_of_a_provider_user_is_served(
     assert outcome.request is not None, outcome
     assert outcome.request.user == lena
     assert outcome.request.fields.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"DSSPORTAL_OIDC_ISSUER": "login.example.org"}, "is not an https:// URL"),
+        (
+            {"DSSPORTAL_OIDC_ISSUER": "https://login.example.org"},
+            "DSSPORTAL_OIDC_CLIENT_ID and DSSPORTAL_OIDC_CLIENT_SECRET are required",
+        ),
+        (
+            {
+                "DSSPORTAL_OIDC_ISSUER": "https://login.example.org",
+                "DSSPORTAL_OIDC_CLIENT_ID": "a",
+                "DSSPORTAL_OIDC_CLIENT_SECRET": "b",
+                "DSSPORTAL_OIDC_SCOPES": "email profile",
+            },
+            "must contain 'openid'",
+        ),
+    ],
+)
+def test_incomplete_provider_settings_stop_start_up(
+    tmp_path: Path, variables: dict[str, str], message: str
+) -> None:
+    result = run_settings(tmp_path, **variables)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and message in result.stderr
