@@ -31,33 +31,6 @@ class EmailAddressInline(admin.TabularInline):
     readonly_fields = ("created_at",)
 
 
-class OidcIdentityInline(admin.TabularInline):
-    """The user's link to the institute's provider; deleting it unlinks (the next sign-in
-    there links again only through a confirmed address)."""
-
-    model = OidcIdentity
-    extra = 0
-    fields = ("issuer", "subject", "email_at_link", "created_at", "last_login_at")
-    readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
-class AppPasswordInline(admin.TabularInline):
-    """App passwords are made by their owner; staff see them and revoke them (action on the
-    app password list), never read them."""
-
-    model = AppPassword
-    extra = 0
-    fields = ("label", "public_id", "created_at", "last_used_at", "revoked_at")
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
 class SignsInThroughProvider(admin.SimpleListFilter):
     title = "signs in through the provider"
     parameter_name = "oidc"
@@ -95,12 +68,14 @@ class UserAdmin(DjangoUserAdmin):
         "last_name",
         "oidc_identities__subject",
     )
-    inlines = (EmailAddressInline, OidcIdentityInline, AppPasswordInline)
+    inlines = (EmailAddressInline,)
     fieldsets = (
         *(DjangoUserAdmin.fieldsets or ()),
         ("Affiliation", {"fields": ("affiliation",)}),
         ("Staging", {"fields": ("quota_mb",)}),
+        ("Sign-in", {"fields": ("provider_identity", "app_passwords_link")}),
     )
+    readonly_fields = ("provider_identity", "app_passwords_link")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
         return super().get_queryset(request).prefetch_related("oidc_identities")
@@ -108,6 +83,21 @@ class UserAdmin(DjangoUserAdmin):
     @admin.display(description="provider subject")
     def provider_subject(self, obj: User) -> str:
         return ", ".join(i.subject for i in obj.oidc_identities.all()) or "-"
+
+    @admin.display(description="institute's provider")
+    def provider_identity(self, obj: User) -> str:
+        identities = list(obj.oidc_identities.all())
+        if not identities:
+            return "does not sign in through the provider"
+        url = reverse("admin:accounts_oidcidentity_changelist") + f"?user__id__exact={obj.pk}"
+        text = "; ".join(f"subject {i.subject} at {i.issuer}" for i in identities)
+        return format_html('{} (<a href="{}">link</a>)', text, url)
+
+    @admin.display(description="app passwords")
+    def app_passwords_link(self, obj: User) -> str:
+        live = obj.app_passwords.filter(revoked_at__isnull=True).count()
+        url = reverse("admin:accounts_apppassword_changelist") + f"?user__id__exact={obj.pk}"
+        return format_html('<a href="{}">{} live (list, revoke)</a>', url, live)
 
     @admin.display(description="requests")
     def requests_link(self, obj: User) -> str:
@@ -147,8 +137,33 @@ class ApiTokenAdmin(admin.ModelAdmin):
         self.message_user(request, f"{revoked} token(s) revoked.")
 
 
+@admin.register(OidcIdentity)
+class OidcIdentityAdmin(admin.ModelAdmin):
+    """Who signs in through the institute's provider. Made by sign-ins only; deleting one
+    unlinks the account (the next sign-in there links again only through a confirmed
+    address)."""
+
+    list_display = ("subject", "user", "issuer", "email_at_link", "created_at", "last_login_at")
+    list_filter = ("issuer",)
+    search_fields = ("subject", "user__username", "user__email", "email_at_link")
+    readonly_fields = ("user", "issuer", "subject", "email_at_link", "created_at", "last_login_at")
+    fields = readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[OidcIdentity]:
+        return super().get_queryset(request).select_related("user")
+
+
 @admin.register(AppPassword)
 class AppPasswordAdmin(admin.ModelAdmin):
+    """App passwords are made by their owner; staff see them and revoke them, never read
+    them (only a hash is stored)."""
+
     list_display = ("label", "public_id", "user", "created_at", "last_used_at", "revoked_at")
     list_filter = ("revoked_at",)
     search_fields = ("label", "public_id", "user__username")

@@ -13,7 +13,8 @@ from django.utils import timezone
 from django_q.models import OrmQ, Schedule, Task
 from django_q.signing import SignedPackage
 
-from accounts.models import EmailAddress, User
+from accounts.apppasswords import app_password_create
+from accounts.models import EmailAddress, OidcIdentity, User
 from accounts.tokens import api_token_create
 from extraction.core.naming import staging_name_new
 from extraction.models import CutoutUsage, Field, InboundMail, Plate, Request, StagingDirectory
@@ -105,6 +106,8 @@ def archive(make_user, staff_user):
         lock=now,
     )
     api_token_create(user=user, name="pipeline")
+    app_password_create(user=user, label="FileZilla")
+    OidcIdentity.objects.create(user=user, issuer="https://idp.example.org", subject="s-clyde")
     CutoutUsage.objects.create(user=user, day=now.date(), n_cutouts=2, bytes=360_000)
     InboundMail.objects.create(
         message_id="<1@example.org>",

@@ -171,7 +171,11 @@ def test_admin_shows_provider_users_their_subject_and_revokes_app_passwords(
     assert "vera@example.edu" in listing and "s-vera" in listing
     assert "operator" not in re.sub(r"<header.*?</header>", "", listing, flags=re.S)
     change = admin.get(f"/admin/accounts/user/{sso_user.pk}/change/").content.decode()
-    assert "http://idp.test" in change and "laptop" in change
+    assert "subject s-vera at http://idp.test" in change and "1 live (list, revoke)" in change
+    mine = admin.get(f"/admin/accounts/apppassword/?user__id__exact={sso_user.pk}")
+    assert mine.status_code == 200 and "laptop" in mine.content.decode()
+    links = admin.get(f"/admin/accounts/oidcidentity/?user__id__exact={sso_user.pk}")
+    assert links.status_code == 200 and "s-vera" in links.content.decode()
 
     row = AppPassword.objects.get()
     response = admin.post(
