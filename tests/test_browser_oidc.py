@@ -51,6 +51,8 @@ def test_sign_in_through_the_providers_page_app_password_and_logout(
     page.route("**/*", loopback_only)
 
     page.goto(f"{live_server.url}/login/")
+    expect(page.locator("#oidc-login")).to_have_text("Sign in with Example Observatory")
+    shoot(page, "oidc-login-button")
     page.click("#oidc-login")
     expect(page.locator("h1")).to_have_text("Authorize Client")  # the provider's page
     assert page.url.startswith(f"{issuer}/oauth2/authorize?")
