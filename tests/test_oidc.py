@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -380,20 +381,25 @@ def test_cancelled_at_the_provider(issuer: str) -> None:
 def test_next_is_kept_and_only_on_this_site(issuer: str) -> None:
     subject = new_subject()
     set_person(issuer, subject, email="kim@example.edu", email_verified=True)
-    browser = Client()
-    browser.get("/oidc/login/?next=/account/")
-    # start() again replaces nothing: the next page was kept in the session.
-    callback = authorize_at_provider(start(browser), subject)
-    assert browser.get(callback.removeprefix("http://testserver"))["Location"] == "/"
+    for asked, landed in [("/account/", "/account/"), ("https://evil.example/", "/"), ("", "/")]:
+        browser = Client()
+        authorize = browser.get(f"/oidc/login/?next={asked}")["Location"]
+        callback = authorize_at_provider(authorize, subject)
+        assert browser.get(callback.removeprefix("http://testserver"))["Location"] == landed
 
-    browser = Client()
-    authorize = browser.get("/oidc/login/?next=/account/")["Location"]
-    callback = authorize_at_provider(authorize, subject)
-    assert browser.get(callback.removeprefix("http://testserver"))["Location"] == "/account/"
-    browser = Client()
-    authorize = browser.get("/oidc/login/?next=https://evil.example/")["Location"]
-    callback = authorize_at_provider(authorize, subject)
-    assert browser.get(callback.removeprefix("http://testserver"))["Location"] == "/"
+
+def test_a_provider_that_accepts_connections_but_never_answers(settings) -> None:
+    """Down in the other way: the connection opens, no answer comes. The page says so within
+    DSSPORTAL_OIDC_TIMEOUT_S."""
+    settings.DSSPORTAL_OIDC_TIMEOUT_S = 0.5
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # never accepted, never answered
+        settings.DSSPORTAL_OIDC_ISSUER = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        began = time.monotonic()
+        response = Client().get("/oidc/login/")
+        assert response.status_code == 503
+        assert time.monotonic() - began < 5
 
 
 def test_mail_from_the_verified_address_of_a_provider_user_is_served(
