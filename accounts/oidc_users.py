@@ -19,6 +19,8 @@ import hashlib
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -39,6 +41,14 @@ def _verified(claims: dict[str, Any]) -> bool:
     # Some providers send the boolean as a string.
     value = claims.get("email_verified")
     return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def _valid_email(email: str) -> bool:
+    try:
+        validate_email(email)
+    except ValidationError:
+        return False
+    return len(email) <= 254
 
 
 def _profile(claims: dict[str, Any]) -> dict[str, str]:
@@ -138,10 +148,11 @@ def _user_for_new_subject(
     *, issuer: str, subject: str, claims: dict[str, Any], client_address: str | None
 ) -> User:
     email = str(claims.get("email") or "").strip()
-    if not email or len(email) > 254:
+    if not _valid_email(email):
         raise SignInError(
-            f"{settings.DSSPORTAL_OIDC_LABEL} did not tell us your e-mail address; the archive "
-            "needs it to send your results. Allow the portal to read it, or register here."
+            f"{settings.DSSPORTAL_OIDC_LABEL} did not tell us a usable e-mail address; the "
+            "archive needs one to send your results. Allow the portal to read it, or register "
+            "here."
         )
     if not _verified(claims):
         raise SignInError(

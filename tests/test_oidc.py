@@ -218,6 +218,20 @@ def test_unverified_address_creates_no_account(issuer: str, verified: object) ->
     assert signed_in_user(browser) is None
 
 
+@pytest.mark.parametrize("email", [None, "not an address", "x@" + "e" * 260 + ".org"])
+def test_a_missing_or_malformed_address_creates_no_account(issuer: str, email: object) -> None:
+    subject = new_subject()
+    claims: dict[str, object] = {"email_verified": True}
+    if email is not None:
+        claims["email"] = email
+    set_person(issuer, subject, **claims)
+    browser = Client()
+    _, response = sign_in(browser, subject)
+    assert response.status_code == 403
+    assert "did not tell us a usable e-mail address" in response.content.decode()
+    assert not User.objects.exists()
+
+
 def test_links_a_local_account_through_its_confirmed_address(issuer: str, make_user) -> None:
     alice = make_user("alice", "alice@example.org")
     EmailAddress.objects.create(user=alice, email="alice@example.edu", verified=True)
