@@ -123,6 +123,13 @@ def _create(
             _take(key, limit)
     except AccountError as exc:
         raise SignInError(str(exc)) from None
+    # Taking the limits waited for a concurrent first sign-in holding their rows; if it was
+    # this same person's (another tab), its account is the one.
+    made_meanwhile = (
+        OidcIdentity.objects.select_related("user").filter(issuer=issuer, subject=subject).first()
+    )
+    if made_meanwhile is not None:
+        return made_meanwhile.user
     _release_unconfirmed(email)
     if _address_taken(email):
         raise SignInError(

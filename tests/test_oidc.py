@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import itertools
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
+from django.db import connection
 from django.test import Client
 
 from accounts.models import EmailAddress, OidcIdentity, User
 from accounts.oidc import SESSION_ID_TOKEN
+from accounts.oidc_users import oidc_user
 from extraction.mail.gate import mail_handle
 from tests.oidc_support import (
     CLIENT_ID,
@@ -462,3 +465,31 @@ def test_incomplete_provider_settings_stop_start_up(
     result = run_settings(tmp_path, **variables)
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr and message in result.stderr
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs row locks (PostgreSQL)")
+@pytest.mark.django_db(transaction=True)
+def test_two_first_sign_ins_of_one_person_at_once_make_one_account() -> None:
+    """Two tabs completing the first sign-in together: one account, one link, both signed in."""
+    claims = {"sub": "twin", "email": "twin@example.edu", "email_verified": True}
+    barrier = threading.Barrier(2)
+    results: list[object] = []
+
+    def sign_in_now() -> None:
+        barrier.wait()
+        try:
+            results.append(oidc_user(issuer="https://idp.test", subject="twin", claims=claims))
+        except Exception as exc:  # reported by the assertion below
+            results.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sign_in_now) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(results) == 2 and all(isinstance(r, User) for r in results), results
+    assert results[0] == results[1]
+    assert User.objects.count() == 1 and OidcIdentity.objects.count() == 1
