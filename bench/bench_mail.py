@@ -49,8 +49,8 @@ from django.core.management import call_command  # noqa: E402
 
 from accounts.services import user_create  # noqa: E402
 from extraction import tasks  # noqa: E402
-from extraction.core.requestlist import parse_request_list  # noqa: E402
 from extraction.models import InboundMail, Request  # noqa: E402
+from extraction.text.requestlist import parse_request_list  # noqa: E402
 
 N_MESSAGES = 1_000
 N_INLINE = 200

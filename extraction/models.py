@@ -13,8 +13,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from extraction.core.naming import STAGING_NAME_RE
 from extraction.core.surveys import COMPRESSIONS, SURVEYS
+from extraction.text.naming import STAGING_NAME_RE
 
 #: ``Plate.survey`` choices, from the survey table of the core.
 SURVEY_CHOICES = [(name, name) for name in SURVEYS]

@@ -25,7 +25,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections, c
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
-from dssportal.db import database_wait
+from dssportal.infra.db import database_wait
 from extraction.models import Field, FieldStatus
 from extraction.services.completion_mail import completion_mails_deliver_owed
 from extraction.services.extraction import field_extract, fields_settle

@@ -14,7 +14,7 @@ from django.core import mail
 from django.core.mail import EmailMessage
 from django.utils import timezone
 
-from dssportal.mail import OutboxEmailBackend
+from dssportal.infra.outbox import OutboxEmailBackend
 from extraction.models import Request
 from extraction.services.completion_mail import (
     completion_mail_deliver,

@@ -15,8 +15,6 @@ from django.db import connection
 from django.urls import reverse
 
 from extraction import tasks
-from extraction.core.naming import file_stem, file_stems_unique
-from extraction.core.requestlist import parse_request_list
 from extraction.mail.gate import mail_handle
 from extraction.models import Field, Request, StagingDirectory
 from extraction.services import extraction as extraction_service
@@ -34,6 +32,8 @@ from extraction.services.staging import (
     staging_bytes_used,
     staging_directory_delete,
 )
+from extraction.text.naming import file_stem, file_stems_unique
+from extraction.text.requestlist import parse_request_list
 from tests.factories import register_real_dss_plate
 
 pytestmark = pytest.mark.django_db

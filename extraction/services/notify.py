@@ -2,7 +2,7 @@
 
 Also what every automatic reply shares with the replies of the mail gate
 (:mod:`extraction.mail.replies`): its RFC 3834 headers. All of them are sent by
-:func:`dssportal.emails.send`.
+:func:`dssportal.infra.emails.send`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from email.utils import parseaddr
 from django.conf import settings
 from django.urls import reverse
 
-from dssportal import emails
+from dssportal.infra import emails
 from extraction.models import FieldStatus, Request, StagingDirectory
 from extraction.services.links import staging_ftp_url, staging_web_url
 from extraction.services.requests import CANCELLED_BY_OWNER

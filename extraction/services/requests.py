@@ -13,13 +13,13 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import User
-from extraction.core.requestlist import FieldSpec, ParsedList, expected_bytes, parse_request_list
-from extraction.core.safetext import Listing, clip, listing, storable
-from extraction.core.textformat import human_bytes
 from extraction.models import Field, FieldStatus, Request, RequestStatus, StagingDirectory
 from extraction.services.lifecycle import request_settle
 from extraction.services.selection import plate_ids_checked
 from extraction.services.staging import staging_bytes_used
+from extraction.text.requestlist import FieldSpec, ParsedList, expected_bytes, parse_request_list
+from extraction.text.safetext import Listing, clip, listing, storable
+from extraction.text.textformat import human_bytes
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ def request_create_from_text(
     Every list is stored, even when no line is valid. A ``message_id`` seen before returns
     the earlier request with ``duplicate=True`` and queues nothing. Fields whose expected
     size does not fit in the user's remaining staging quota are skipped with the numbers.
-    The text is made :func:`~extraction.core.safetext.storable` first (no NUL, no lone
+    The text is made :func:`~extraction.text.safetext.storable` first (no NUL, no lone
     surrogate: no database refuses it); ``Request.rejected_lines`` keeps the first
     ``DSSPORTAL_MAX_LISTED_ERRORS`` rejected lines, each cut short, and ``n_rejected``
     counts them all, so a megabyte of bad lines stores a few kilobytes of errors.

@@ -1,7 +1,7 @@
 """Staging directories: where a request's files wait for FTP and HTTP until they expire.
 
 Layout: ``$DSSPORTAL_DATA_DIR/staging/user-<pk>/<name>/`` with names from
-``extraction.core.naming``. Every deletion checks that the path it removes is a real directory
+``extraction.text.naming``. Every deletion checks that the path it removes is a real directory
 (not a symlink) exactly two levels below the staging root, so that nothing outside a user's own
 staging area can be touched, whatever the database says.
 """
@@ -23,8 +23,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from extraction.core.files import write_aside
-from extraction.core.naming import is_staging_name, staging_name_new
 from extraction.models import Request, StagingDirectory
+from extraction.text.naming import is_staging_name, staging_name_new
 
 log = logging.getLogger(__name__)
 
