@@ -50,7 +50,7 @@ def lease_held_elsewhere(field_id: int) -> AbstractContextManager[None]:
 @pytest.fixture
 def fields(make_user, monkeypatch) -> list[Field]:
     register_real_dss_plate()
-    monkeypatch.setattr("extraction.tasks.enqueue_field", lambda field_id: None)
+    monkeypatch.setattr("extraction.services.queue.enqueue_field", lambda field_id: None)
     text = "\n".join(LINE.format(n=n) for n in range(3))
     request = request_create_from_text(user=make_user(), text=text, source="mail").request
     Request.objects.filter(pk=request.pk).update(received_at=timezone.now() - timedelta(minutes=1))
