@@ -37,9 +37,9 @@ from extraction.core.platestore import (
     plate_header_cards,
     write_plate,
 )
-from extraction.core.skymap import PlateOutline
 from extraction.core.surveys import SURVEYS, survey_for_pixel_size
 from extraction.models import Band, Plate
+from extraction.pictures.skymap import PlateOutline
 
 # Plate ids name files in the store: keep them to what DSS uses (0025, 04IN, XE123 ...).
 _PLATE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+-]{0,7}$")
