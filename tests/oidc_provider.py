@@ -7,15 +7,17 @@ authorization-code flow with nonce, userinfo, and RP-initiated logout.
 prints ``listening <port>`` once it accepts connections. ``--kid`` says where the key id
 appears: ``none`` (a key set of one key without ``kid``, id tokens naming none, as some
 institutes' providers do), ``jwks`` (the key set names it, the tokens do not: the mock's own
-behaviour), ``header`` (both). Users and their claims are set by ``PUT /users/<sub>`` (a
-JSON object of claims); the log-in page asks for the subject. The page's stylesheet link to a CDN is
-dropped so that a browser test stays on loopback.
+behaviour), ``header`` (both). ``--wrong-key`` publishes a key set whose one key is not
+the signing key (a forged or stale set: the client must refuse the tokens). Users and their
+claims are set by ``PUT /users/<sub>`` (a JSON object of claims); the log-in page asks for the
+subject. The page's stylesheet link to a CDN is dropped so that a browser test stays on loopback.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import re
 import sys
@@ -66,10 +68,22 @@ def _offline_pages(response: flask.Response) -> flask.Response:
     return response
 
 
+def _publish_another_key(app: flask.Flask) -> None:
+    other = NoKidRSAKey.generate_key(is_private=True)
+    public = {k: v for k, v in other.as_dict().items() if k in ("kty", "n", "e")}
+
+    @app.after_request
+    def wrong_key_set(response: flask.Response) -> flask.Response:
+        if flask.request.path == "/jwks":
+            response.set_data(json.dumps({"keys": [public]}))
+        return response
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--kid", choices=["none", "jwks", "header"], default="jwks")
+    parser.add_argument("--wrong-key", action="store_true")
     options = parser.parse_args()
     os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"  # plain HTTP on loopback
     if options.kid == "none":
@@ -78,6 +92,8 @@ def main() -> None:
         _name_the_key_in_tokens()
     app = oidc_provider_mock.app(require_nonce=True)
     app.after_request(_offline_pages)
+    if options.wrong_key:
+        _publish_another_key(app)
     server = make_server("127.0.0.1", options.port, app, threaded=True)
     print(f"listening {server.server_port}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):

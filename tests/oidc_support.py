@@ -20,10 +20,12 @@ CLIENT_SECRET = "portal-secret-for-tests"
 
 
 @contextmanager
-def oidc_provider(*, kid: str = "none") -> Iterator[str]:
+def oidc_provider(*, kid: str = "none", wrong_key: bool = False) -> Iterator[str]:
     """A running provider (``kid``: see tests/oidc_provider.py); yields its issuer URL
     (``http://127.0.0.1:<port>``)."""
     args = [sys.executable, "-m", "tests.oidc_provider", "--port", "0", "--kid", kid]
+    if wrong_key:
+        args.append("--wrong-key")
     process = subprocess.Popen(
         args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )

@@ -144,6 +144,20 @@ def test_providers_that_name_their_key(settings, kid: str) -> None:
         assert signed_in_user(browser).username == "kid@example.edu"  # type: ignore[union-attr]
 
 
+def test_a_token_the_published_key_does_not_verify_is_refused(settings) -> None:
+    """Taking the only key of a set for a token without ``kid`` still verifies the token."""
+    with oidc_provider(kid="none", wrong_key=True) as forged:
+        settings.DSSPORTAL_OIDC_ISSUER = forged
+        subject = new_subject()
+        set_person(forged, subject, email="forged@example.edu", email_verified=True)
+        browser = Client()
+        _, response = sign_in(browser, subject)
+        assert response.status_code == 403
+        assert "did not pass its checks" in response.content.decode()
+        assert signed_in_user(browser) is None
+        assert not User.objects.exists()
+
+
 def test_replayed_callback_is_refused(issuer: str) -> None:
     subject = new_subject()
     set_person(issuer, subject, email="replay@example.edu", email_verified=True)
