@@ -2,7 +2,7 @@
 oidc-provider-mock (Authlib's authorization server on Flask) with discovery, JWKS,
 authorization-code flow with nonce, userinfo, and RP-initiated logout.
 
-    python -m tests.oidc_provider --port 0 [--kid none|jwks|header]
+    python -m tests.oidc_provider --port 0 [--kid none|jwks|header] [--wrong-key]
 
 prints ``listening <port>`` once it accepts connections. ``--kid`` says where the key id
 appears: ``none`` (a key set of one key without ``kid``, id tokens naming none, as some
