@@ -310,7 +310,7 @@ def test_requests_fields_and_directories_cannot_be_added_or_deleted_by_hand(
 
 def test_bulk_delete_of_requests_is_not_offered(client, staff_user, archive) -> None:
     client.force_login(staff_user)
-    response = client.post(
+    client.post(
         reverse("admin:extraction_request_changelist"),
         {"action": "delete_selected", "_selected_action": [archive.pk], "post": "yes"},
     )
