@@ -129,7 +129,7 @@ def test_api_resolve(api_client):
     missing = api_client.get(reverse("api-resolve"), {"name": "Vulcan"})
     assert missing.status_code == 404 and "not in OpenNGC" in missing.json()["error"]
     empty = api_client.get(reverse("api-resolve"))
-    assert empty.status_code == 404 and "object name" in empty.json()["error"]
+    assert empty.status_code == 400 and "object name" in empty.json()["error"]
 
 
 def test_api_plates(api_client, dss2_plates):

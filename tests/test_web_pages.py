@@ -228,3 +228,55 @@ def test_the_plate_finder_explains_bad_input(client, user) -> None:
         reverse("plate-finder"), {"lon": "xx", "lat": "1", "width": "5", "height": "5"}
     )
     assert response.status_code == 422 and "is not an angle" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("values", "frame_letter"),
+    [
+        ({"lon": "359.9442", "lat": "-0.0462", "frame": "galactic"}, "G"),
+        ({"lon": "12 5 13.27", "lat": "30 45 32.9", "frame": "B1950"}, "B"),
+        ({"lon": "00 42 44.3", "lat": "+41 16 09", "frame": "J2000"}, "J"),
+    ],
+)
+def test_a_typed_position_without_a_name_is_named_after_its_coordinates(
+    client, user, values, frame_letter
+) -> None:
+    """Never "field" for every field: an IAU-style designation in the frame typed, truncated
+    as catalogue designations are (checked against astropy's own sexagesimal split)."""
+    client.post(reverse("request-list"), field_post(**values))
+    identifier = Request.objects.get().fields.get().identifier
+    assert identifier.startswith(frame_letter)
+    if frame_letter == "G":
+        assert identifier == "G359.9442-0.0462"
+        return
+    from astropy.coordinates import Angle
+
+    ra = Angle(values["lon"], unit=u.hourangle)
+    dec = Angle(values["lat"], unit=u.deg)
+    h, m, sec = ra.hms
+    sign, d, am, asec = dec.signed_dms
+    expected = (
+        f"{frame_letter}{int(h):02d}{int(m):02d}{int(sec * 10 + 1e-6) / 10:04.1f}"
+        f"{'-' if sign < 0 else '+'}{int(d):02d}{int(am):02d}{int(asec + 1e-6):02d}"
+    )
+    assert identifier == expected
+
+
+def test_fields_typed_at_two_positions_get_two_identifiers(client, user) -> None:
+    for lon in ("10.0", "10.5"):
+        client.post(reverse("request-list"), field_post(lon=lon, lat="-20", frame="galactic"))
+    names = {f.identifier for r in Request.objects.all() for f in r.fields.all()}
+    assert len(names) == 2
+
+
+def test_the_request_list_pages_through_every_request(client, user) -> None:
+    from extraction.web.views import REQUESTS_PER_PAGE
+
+    for n in range(REQUESTS_PER_PAGE + 3):
+        Request.objects.create(user=user, source="web", raw_text=f"req{n}")
+    first = client.get(reverse("request-list"))
+    second = client.get(reverse("request-list"), {"page": "2"})
+    shown = [list(r.context["requests"]) for r in (first, second)]
+    assert len(shown[0]) == REQUESTS_PER_PAGE and len(shown[1]) == 3
+    assert not {r.pk for r in shown[0]} & {r.pk for r in shown[1]}
+    assert 'href="?page=2#requests-heading"' in first.content.decode()

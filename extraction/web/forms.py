@@ -19,6 +19,7 @@ from extraction.core.positions import (
     PositionError,
     list_position,
     parse_position,
+    position_designation,
 )
 from extraction.core.surveys import SURVEY_BANDS
 from extraction.models import COMPRESSION_CHOICES
@@ -43,6 +44,14 @@ _IDENTIFIER_BAD = re.compile(r"[^A-Za-z0-9._+-]+")
 def _identifier_from(name: str) -> str:
     """``'NGC 253'`` -> ``'NGC253'``: an identifier column (one token) from an object name."""
     return _IDENTIFIER_BAD.sub("", name.replace(" ", ""))[:64]
+
+
+def _designation_from(data: dict[str, Any]) -> str:
+    """An identifier for a typed position without a name, in the frame it was typed in
+    (``J120513.2+304532``, ``B...``, ``G359.9442-0.0462``): never one name for every field."""
+    frame: Frame = data.get("frame") or "J2000"
+    lon, lat = parse_position(data["lon"].strip(), data["lat"].strip(), frame)
+    return position_designation(lon, lat, frame)
 
 
 def position_from(form: forms.Form, data: dict[str, Any]) -> ListPosition | None:
@@ -145,7 +154,7 @@ class FieldForm(PositionForm):
         data["identifier"] = (
             _identifier_from(data.get("identifier") or "")
             or _identifier_from(data.get("name") or "")
-            or "field"
+            or _designation_from(data)
         )
         return data
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
@@ -46,7 +45,6 @@ def _summary(row: CoveringPlate) -> str:
     return " ".join(text.split())
 
 
-@login_required
 def plate_finder(request: HttpRequest) -> HttpResponse:
     """``/plates/``: a position (or name) and size in, each survey's covering plates out."""
     form = PlateFinderForm(request.GET or None)
@@ -80,7 +78,6 @@ def plate_finder(request: HttpRequest) -> HttpResponse:
     return render(request, "extraction/plate_finder.html", context, status=status)
 
 
-@login_required
 def plate_detail(request: HttpRequest, survey: str, plate_id: str) -> HttpResponse:
     """``/plates/<survey>/<plate id>/``: a plate's catalogue entry and where it lies."""
     plate = get_object_or_404(Plate, survey=survey.upper(), plate_id__iexact=plate_id)
@@ -106,7 +103,6 @@ def plate_detail(request: HttpRequest, survey: str, plate_id: str) -> HttpRespon
     )
 
 
-@login_required
 def plate_covering(request: HttpRequest) -> JsonResponse:
     """For the request form: where a name lies, and the plates that cover the field."""
     form = PlateFinderForm(request.GET)
