@@ -86,7 +86,8 @@ def test_revoked_unknown_and_inactive_tokens_are_refused(client, owner, token):
 
 def test_tokens_are_made_once_and_revoked_on_the_account_page(client, owner):
     client.force_login(owner)
-    made = client.post(reverse("api-token-create"), {"name": "my pipeline"})
+    made = client.post(reverse("api-token-create"), {"name": "my pipeline"}, follow=True)
+    assert made.redirect_chain == [(reverse("api-token-created"), 302)]
     assert made.status_code == 200 and made["Cache-Control"] == "no-store"
     token = ApiToken.objects.get(user=owner)
     raw = made.context["raw"]
@@ -97,6 +98,18 @@ def test_tokens_are_made_once_and_revoked_on_the_account_page(client, owner):
     client.post(reverse("api-token-revoke", args=[token.pk]))
     assert Client().get(URL, **bearer(raw)).status_code == 401
     assert "revoked" in client.get(reverse("account")).content.decode()
+
+
+def test_reloading_the_new_token_page_makes_no_second_token_and_hides_the_first(
+    client, owner
+) -> None:
+    client.force_login(owner)
+    made = client.post(reverse("api-token-create"), {"name": "pipeline"}, follow=True)
+    raw = made.context["raw"]
+    reloaded = client.get(reverse("api-token-created"), follow=True)
+    assert ApiToken.objects.filter(user=owner).count() == 1
+    text = reloaded.content.decode()
+    assert raw not in text and "shown only once" in text
 
 
 def test_nobody_revokes_another_users_token(client, token, make_user):
