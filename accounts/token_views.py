@@ -41,9 +41,7 @@ def token_created(request: HttpRequest) -> HttpResponse:
     """The new token, shown once: it is taken out of the session as the page is made, and
     the page is not cached, so a reload or the back button does not show it again."""
     shown = request.session.pop(_NEW_TOKEN_KEY, None)
-    token = (
-        ApiToken.objects.filter(pk=shown["id"], user=_user(request)).first() if shown else None
-    )
+    token = ApiToken.objects.filter(pk=shown["id"], user=_user(request)).first() if shown else None
     if token is None:
         messages.info(
             request,

@@ -15,12 +15,12 @@ from django.urls import reverse
 
 from dssportal import emails
 from extraction.models import FieldStatus, Request, StagingDirectory
-from extraction.services.links import staging_ftp_url, staging_web_url
+from extraction.services.links import public_url, staging_ftp_url, staging_web_url
 from extraction.services.requests import CANCELLED_BY_OWNER
 
 
 def request_web_url(request: Request) -> str:
-    return f"{settings.DSSPORTAL_PUBLIC_URL}{reverse('request-detail', args=[request.pk])}"
+    return public_url(reverse("request-detail", args=[request.pk]))
 
 
 def auto_reply_headers(
