@@ -430,7 +430,7 @@ def test_ftps_login_and_download(make_user, settings, tmp_path: Path) -> None:
         # passive channel opened while it was private (pyftpdlib alone allowed that).
         client.sendcmd("TYPE I")
         client.sendcmd("PASV")
-        with pytest.raises(ftplib.error_perm, match="534 .*PROT P"):
+        with pytest.raises(ftplib.error_perm, match=r"534 .*PROT P"):
             client.sendcmd("PROT C")
         assert _retr(client, f"/{directory.name}/a.fits") == data
         client.quit()
