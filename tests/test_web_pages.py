@@ -219,8 +219,30 @@ def test_the_covering_plates_are_offered_to_the_form(client, served) -> None:
         {"lon": "217.4833", "lat": "-62.6847", "width": "1", "height": "1", "survey": "DSS1"},
     ).json()
     assert [p["plate_id"] for p in reply["plates"]] == ["0025"]
+    assert reply["plates"][0]["online"] is True and "online" in reply["plates"][0]["summary"]
     bad = client.get(reverse("plate-covering"), {"name": "Nowhere Nebula 42"})
     assert bad.status_code == 400 and "OpenNGC" in bad.json()["error"]
+
+
+def test_the_plate_picker_says_which_covering_plates_are_offline_and_lists_them_last(
+    client, served
+) -> None:
+    from extraction.models import Plate
+
+    online = Plate.objects.get(plate_id="0025")
+    offline = Plate.objects.get(pk=online.pk)
+    offline.pk, offline.plate_id, offline.online, offline.data_file = None, "0FF1", False, ""
+    offline.save()
+    reply = client.get(
+        reverse("plate-covering"),
+        {"lon": "217.4833", "lat": "-62.6847", "width": "1", "height": "1", "survey": "DSS1"},
+    ).json()
+    assert [(p["plate_id"], p["online"]) for p in reply["plates"]] == [
+        ("0025", True),
+        ("0FF1", False),
+    ]
+    assert "offline" in reply["plates"][1]["summary"]
+    assert "cannot be cut" in reply["plates"][1]["summary"]
 
 
 def test_the_plate_finder_explains_bad_input(client, user) -> None:

@@ -130,10 +130,17 @@ def plate_covering(request: HttpRequest) -> JsonResponse:
                     "margin_arcmin": row.coverage.margin_arcmin
                     if math.isfinite(row.coverage.margin_arcmin)
                     else None,
+                    "online": row.plate.online,
                     "summary": _summary(row),
                 }
+                # Plates that can be cut first, then the best covering.
                 for row in sorted(
-                    rows, key=lambda r: (not r.coverage.full, -r.coverage.margin_arcmin)
+                    rows,
+                    key=lambda r: (
+                        not r.plate.online,
+                        not r.coverage.full,
+                        -r.coverage.margin_arcmin,
+                    ),
                 )
             ],
         }
