@@ -302,3 +302,17 @@ def test_the_request_list_pages_through_every_request(client, user) -> None:
     assert len(shown[0]) == REQUESTS_PER_PAGE and len(shown[1]) == 3
     assert not {r.pk for r in shown[0]} & {r.pk for r in shown[1]}
     assert 'href="?page=2#requests-heading"' in first.content.decode()
+
+
+def test_every_page_has_an_icon_and_favicon_ico_answers(client) -> None:
+    page = client.get(reverse("login")).content.decode()
+    assert 'rel="icon"' in page
+    icon = client.get("/favicon.ico", follow=True)
+    assert icon.status_code == 200
+    body = b"".join(icon.streaming_content) if icon.streaming else icon.content
+    assert body[:4] == b"\x00\x00\x01\x00"  # an ICO file
+
+
+def test_the_account_page_says_how_long_a_directory_is_kept(client, served) -> None:
+    page = client.get(reverse("account")).content.decode()
+    assert "kept until" in page and "deleted in 1\xa0week" in page
