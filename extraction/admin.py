@@ -13,7 +13,14 @@ from django.utils.safestring import mark_safe
 from extraction.core.cutout import sexagesimal_dec, sexagesimal_ra
 from extraction.core.skymap import sky_map_svg
 from extraction.core.surveys import BAND_NAMES, SURVEY_BANDS, SURVEYS
-from extraction.models import CutoutUsage, Field, Plate, Request, StagingDirectory
+from extraction.models import (
+    CutoutUsage,
+    Field,
+    Plate,
+    Request,
+    ResolvedNameCache,
+    StagingDirectory,
+)
 from extraction.services.plates import plate_outline
 from extraction.services.requests import fields_retry_failed, request_cancel
 from extraction.services.staging import StagingError, staging_directory_delete
@@ -119,7 +126,7 @@ class SurveyBandFilter(admin.SimpleListFilter):
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
         return [(row.token, row.description) for row in SURVEY_BANDS.values()]
 
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:  # type: ignore[type-arg]
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         row = SURVEY_BANDS.get(self.value() or "")
         if row is None:
             return queryset
@@ -390,6 +397,20 @@ class CutoutUsageAdmin(admin.ModelAdmin):
     list_filter = ("day",)
     search_fields = ("user__username",)
     readonly_fields = ("user", "day", "n_cutouts", "bytes", "window_start", "window_count")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(ResolvedNameCache)
+class ResolvedNameCacheAdmin(admin.ModelAdmin):
+    """What CDS Sesame answered (``DSSPORTAL_RESOLVER_ONLINE``); deleting a row makes the
+    next look-up of that name ask again."""
+
+    list_display = ("key", "found", "name", "object_type", "source", "fetched_at", "expires_at")
+    list_filter = ("found",)
+    search_fields = ("key", "name")
+    readonly_fields = ("key", "found", "name", "ra_deg", "dec_deg", "object_type", "source")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -16,7 +16,15 @@ from django_q.signing import SignedPackage
 from accounts.models import EmailAddress, User
 from accounts.tokens import api_token_create
 from extraction.core.naming import staging_name_new
-from extraction.models import CutoutUsage, Field, InboundMail, Plate, Request, StagingDirectory
+from extraction.models import (
+    CutoutUsage,
+    Field,
+    InboundMail,
+    Plate,
+    Request,
+    ResolvedNameCache,
+    StagingDirectory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -105,6 +113,9 @@ def archive(make_user, staff_user):
         lock=now,
     )
     api_token_create(user=user, name="pipeline")
+    ResolvedNameCache.objects.create(
+        key="3c273", found=True, name="3C 273", ra_deg=187.28, dec_deg=2.05, expires_at=now
+    )
     CutoutUsage.objects.create(user=user, day=now.date(), n_cutouts=2, bytes=360_000)
     InboundMail.objects.create(
         message_id="<1@example.org>",

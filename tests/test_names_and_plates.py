@@ -127,7 +127,7 @@ def test_api_resolve(api_client):
     body = api_client.get(reverse("api-resolve"), {"name": "NGC 253"}).json()
     assert body["name"] == "NGC0253" and body["ra_deg"] == pytest.approx(11.888, abs=1e-3)
     missing = api_client.get(reverse("api-resolve"), {"name": "Vulcan"})
-    assert missing.status_code == 404 and "not in OpenNGC" in missing.json()["error"]
+    assert missing.status_code == 404 and "not known to OpenNGC" in missing.json()["error"]
     empty = api_client.get(reverse("api-resolve"))
     assert empty.status_code == 400 and "object name" in empty.json()["error"]
 

@@ -86,7 +86,7 @@ def test_a_b1950_field_reads_as_the_mail_line_of_the_original_service(client, us
 @pytest.mark.parametrize(
     ("values", "words"),
     [
-        ({"name": "Nowhere Nebula 42"}, "is not in OpenNGC"),
+        ({"name": "Nowhere Nebula 42"}, "is not known to OpenNGC"),
         ({}, "Give an object name or a position"),
         ({"lon": "12 05", "lat": "95"}, "between -90 and +90"),
         ({"name": "M 31", "width": "600"}, "column 8"),

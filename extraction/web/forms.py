@@ -77,6 +77,7 @@ def position_from(form: forms.Form, data: dict[str, Any]) -> ListPosition | None
     except NameNotFound as exc:
         form.add_error("name", str(exc)[:1].upper() + str(exc)[1:])
         return None
+    data["resolved"] = resolved  # which resolver answered, for the pages to say
     return list_position(resolved.ra_deg, resolved.dec_deg, "J2000")
 
 
@@ -87,8 +88,8 @@ class PositionForm(forms.Form):
         label="Object name",
         required=False,
         max_length=64,
-        help_text="NGC, IC, Messier or a common name (e.g. NGC 253, M31, Sombrero), "
-        "resolved here without going on-line; or leave empty and type a position.",
+        help_text="NGC, IC, Messier, PGC, UGC, a common name or a bright star (e.g. NGC 253, "
+        "M31, Sombrero, LMC, Vega), resolved here first; or leave empty and type a position.",
     )
     lon = forms.CharField(
         label="R.A. (or l)",

@@ -60,6 +60,7 @@ def plate_finder(request: HttpRequest) -> HttpResponse:
         plates = {row.plate.pk: row.plate for group in coverage for row in group.plates}
         context |= {
             "position": position,
+            "resolved": data.get("resolved"),
             "centre_ra": sexagesimal_ra(position.ra_j2000_deg)[:11],
             "centre_dec": sexagesimal_dec(position.dec_j2000_deg)[:11],
             "coverage": coverage,
@@ -111,6 +112,7 @@ def plate_covering(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"error": " ".join(problems) or "Give a position."}, status=400)
     data = form.cleaned_data
     position: ListPosition = data["position"]
+    resolved = data.get("resolved")
     try:
         coverage = _covering(position, data["width"], data["height"], data["survey"] or "DSS2R")
     except FinderInputError as exc:
@@ -121,6 +123,7 @@ def plate_covering(request: HttpRequest) -> JsonResponse:
             "resolved": (request.GET.get("name") or "").strip()
             if not (request.GET.get("lon") or request.GET.get("lat"))
             else "",
+            "resolver": resolved.source if resolved is not None else "",
             "ra_text": sexagesimal_ra(position.ra_j2000_deg)[:11],
             "dec_text": sexagesimal_dec(position.dec_j2000_deg)[:11],
             "plates": [
