@@ -206,3 +206,61 @@ def test_band_and_date_from_headers():
     assert date_from_header("1992-05-04T07:31:00") == date(1992, 5, 4)
     assert date_from_header("31/02/76") is None
     assert date_from_header("") is None
+
+
+#: Commentary in the style of the UK Schmidt / ROE / AAO plate headers (our own words).
+ACKNOWLEDGEMENT = [
+    f"Plate scanned for a survey archive; acknowledgement line {n:02d}." for n in range(13)
+]
+
+
+@pytest.mark.django_db
+def test_blank_keyword_commentary_cards_survive_import_into_the_tile_store(
+    plates_dir, scan, tmp_path
+):
+    """astropy's CompImageHDU drops the text of blank-keyword cards: every one is kept, in
+    order, and reaches the cut-outs' headers."""
+    from extraction.core.cutout import plate_card_images
+
+    header, data = scan
+    header = header.copy()
+    for line in ACKNOWLEDGEMENT:
+        header.add_blank(line, after=len(header) - 1)
+    header["COMMENT"] = "an ordinary comment"
+    source = tmp_path / "with-acknowledgement.fits"
+    fits.PrimaryHDU(data, header).writeto(source, output_verify="silentfix")
+    run(str(source))
+    with PlateReader(plates_dir / "DSS1" / "0025.fits") as reader:
+        blanks = [c.value for c in reader.header.cards if c.keyword == "" and c.value]
+        comments = [c.value for c in reader.header.cards if c.keyword == "COMMENT"]
+        images = "\n".join(plate_card_images(reader.header))
+    # astropy's real DSS scan carries its own acknowledgement lines; ours follow them.
+    assert blanks == [c.value for c in header.cards if c.keyword == "" and c.value]
+    assert blanks[-len(ACKNOWLEDGEMENT) :] == ACKNOWLEDGEMENT
+    assert "an ordinary comment" in comments
+    for line in ACKNOWLEDGEMENT:
+        assert line in images
+
+
+@pytest.mark.django_db
+def test_a_killed_imports_partial_file_is_removed_by_the_next_import_but_a_live_one_is_kept(
+    plates_dir,
+):
+    import fcntl
+    import os
+
+    folder = plates_dir / "DSS1"
+    folder.mkdir(parents=True)
+    orphan = folder / ".0025.fits.dead0dead0dea.part"
+    orphan.write_bytes(b"\0" * 4096)
+    live = folder / ".0025.fits.11ve11ve11ve.part"
+    live.write_bytes(b"\0" * 4096)
+    fd = os.open(live, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # as a writer that is still at work holds it
+    try:
+        run(DSS_SCAN)
+        assert not orphan.exists()
+        assert live.exists()
+    finally:
+        os.close(fd)
+    assert (folder / "0025.fits").exists()
