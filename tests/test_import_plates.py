@@ -264,3 +264,40 @@ def test_a_killed_imports_partial_file_is_removed_by_the_next_import_but_a_live_
     finally:
         os.close(fd)
     assert (folder / "0025.fits").exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("plate_id", "why"), [("T025", "REGION-ID"), ("XE426", "REGION-ID"), ("0_25", "2-6 letters")]
+)
+def test_a_plate_id_no_request_list_could_name_is_refused_at_import(
+    scan, tmp_path, plate_id: str, why: str
+):
+    """One rule at import and in lists: what imports can be asked for by a list."""
+    from extraction.core.requestlist import parse_request_list as parse_request
+
+    header, data = scan
+    header = header.copy()
+    header["PLATEID"] = plate_id
+    source = tmp_path / "renamed.fits"
+    fits.PrimaryHDU(data, header).writeto(source, output_verify="silentfix")
+    with pytest.raises(PlateImportError, match=why):
+        plate_import_file(path=source)
+    assert not Plate.objects.exists()
+    listed = parse_request(f"f 14 29 56 -62 41 05 1. 1. J2000 DSS1 {plate_id} U")
+    assert not listed.fields
+
+
+@pytest.mark.django_db
+def test_every_plate_id_that_imports_can_be_named_in_a_list(scan, tmp_path):
+    from extraction.core.requestlist import parse_request_list as parse_request
+
+    header, data = scan
+    for plate_id in ("04IN", "0025", "XJ42", "A1234"):
+        header = header.copy()
+        header["PLATEID"] = plate_id
+        source = tmp_path / f"{plate_id}.fits"
+        fits.PrimaryHDU(data, header).writeto(source, output_verify="silentfix")
+        assert plate_import_file(path=source).plate_id == plate_id
+        (field,) = parse_request(f"f 14 29 56 -62 41 05 1. 1. J2000 DSS1 {plate_id} U").fields
+        assert field.plate_id == plate_id
