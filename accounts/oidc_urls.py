@@ -10,6 +10,11 @@ urlpatterns = [
         "account/app-passwords/", apppassword_views.app_password_create, name="app-password-create"
     ),
     path(
+        "account/app-passwords/new",
+        apppassword_views.app_password_created,
+        name="app-password-created",
+    ),
+    path(
         "account/app-passwords/<int:pk>/revoke",
         apppassword_views.app_password_revoke,
         name="app-password-revoke",

@@ -69,11 +69,16 @@ def ftp_login() -> Iterator[Callable[[str, str], ftplib.FTP]]:
 
 
 def made_on_the_account_page(browser: Client, label: str) -> str:
-    response = browser.post("/account/app-passwords/", {"label": label})
+    made = browser.post("/account/app-passwords/", {"label": label})
+    assert made.status_code == 302 and made["Location"] == "/account/app-passwords/new"
+    response = browser.get(made["Location"])
     assert response.status_code == 200
     assert response["Cache-Control"] == "no-store"
     match = APP_PASSWORD.search(response.content.decode())
     assert match, response.content.decode()
+    # Shown once: a reload shows it no more and makes no second one.
+    again = browser.get(made["Location"], follow=True).content.decode()
+    assert match.group(0) not in again and "shown only once" in again
     return match.group(0)
 
 
