@@ -196,7 +196,7 @@ def _examine(plate: MediaPlate, survey: str | None) -> None:
         return
     if plate.header is None:
         plate.blocks_problem = (
-            f"blocks in {plate.blocks.directory} but no plate header {plate.region}.hhh "
+            f"blocks in {plate.block_copies[0].directory} but no plate header {plate.region}.hhh "
             "(give the headers directory too)"
         )
         return
