@@ -109,6 +109,7 @@ def main() -> None:
     from django.core.management import call_command
 
     from extraction.models import Plate
+    from extraction.services.platestores import local_plate_store
 
     blocks = [p for p in (disc / region.upper()).iterdir()]
     seconds = {}
@@ -118,8 +119,7 @@ def main() -> None:
         call_command("import_plates", "--media", str(disc), "--jobs", str(jobs), verbosity=0)
         seconds[jobs] = time.perf_counter() - started
     plate = Plate.objects.get(region__iexact=region)
-    assert plate.data_path is not None
-    stored = plate.data_path
+    stored = local_plate_store().path_of(plate.data_file)
     raw_mb = 14000 * 14000 * 2 / 1e6
     print(
         f"1. import_plates --media, one 14000x14000 DSS1 plate ({len(blocks)} blocks): "

@@ -2,7 +2,8 @@
 
 Pure numpy/astropy; no Django. This is the one place the steps are chained: staged fields,
 the synchronous cut-out, the IVOA SODA endpoint, mosaics and the benchmarks all call
-:func:`cut_field`, so they all produce the same file for the same field.
+:func:`cut_field` (or :func:`cut_from_store`, which opens the plate by its key in a plate
+store), so they all produce the same file for the same field.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from astropy.io import fits
 
 from extraction.core.cutout import Cutout, cutout_build
 from extraction.core.plates import Coverage
-from extraction.core.platestore import BoxRead, OpenPlate
+from extraction.core.platestore import BoxRead, OpenPlate, PlateChanged, PlateStore
 
 
 class FieldNotCovered(Exception):
@@ -92,3 +93,34 @@ def cut_field(
         created=created,
     )
     return CutField(cutout, pixels, coverage)
+
+
+def cut_from_store(
+    store: PlateStore,
+    key: str,
+    *,
+    ra_deg: float,
+    dec_deg: float,
+    width_arcmin: float,
+    height_arcmin: float,
+    identifier: str,
+) -> CutField:
+    """:func:`cut_field` on plate ``key`` of ``store``.
+
+    A plate re-imported while it was being read (``PlateChanged``) is opened again and the
+    field cut from the new version: the pixels always come from one version of the plate.
+    """
+    for attempt in range(3):
+        try:
+            return cut_field(
+                store.open(key),
+                ra_deg=ra_deg,
+                dec_deg=dec_deg,
+                width_arcmin=width_arcmin,
+                height_arcmin=height_arcmin,
+                identifier=identifier,
+            )
+        except PlateChanged:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")

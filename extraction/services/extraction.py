@@ -20,14 +20,16 @@ from django.db import InterfaceError, OperationalError
 from django.db.models import F, Q
 from django.utils import timezone
 
-from extraction.core.cut import CutField, FieldNotCovered, cut_field
+from extraction.core.cut import CutField, FieldNotCovered, cut_from_store
 from extraction.core.cutout import Cutout, compress, fits_bytes
+from extraction.core.httpplates import PlateServerError
 from extraction.core.plates import Coverage
-from extraction.core.platestore import BoxRead, open_plate
+from extraction.core.platestore import BoxRead
 from extraction.core.surveys import output_file_name
 from extraction.models import Field, FieldStatus
 from extraction.services.leases import lease_release, lease_take
 from extraction.services.lifecycle import request_settle
+from extraction.services.platestores import plate_store
 from extraction.services.selection import (
     FieldSkip,
     FieldTarget,
@@ -158,8 +160,9 @@ def field_cut(*, target: FieldTarget, identifier: str) -> CutImage:
             f"online in this archive."
         )
     try:
-        cut = cut_field(
-            open_plate(Path(settings.PLATES_DIR) / plate.data_file),
+        cut = cut_from_store(
+            plate_store(),
+            plate.data_file,
             ra_deg=target.ra_deg,
             dec_deg=target.dec_deg,
             width_arcmin=target.width_arcmin,
@@ -228,6 +231,9 @@ def _failure_message(exc: Exception) -> str:
             "the archive's staging disk is full, so this field was not written; the archive "
             "staff can retry it once space is freed."
         )
+    if isinstance(exc, PlateServerError):
+        # str(exc) names the server: "the plate server http://... cannot be reached (...)".
+        return f"{exc}; the archive staff can retry this field once the plate server is back."
     return f"internal error ({type(exc).__name__}); the archive staff can retry it."
 
 
