@@ -30,7 +30,7 @@ import time
 import urllib.parse
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,6 +86,9 @@ class FetchCounter:
     bytes: int = 0
 
 
+#: A response body: a bytearray when large (read in place, never copied).
+Body = bytes | bytearray
+
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 _RETRIED_STATUSES = frozenset({500, 502, 503, 504})
 
@@ -128,7 +131,7 @@ class RangeClient:
 
     def fetch(
         self, key: str, start: int, stop: int, *, version: Version | None = None
-    ) -> tuple[bytes, Version]:
+    ) -> tuple[Body, Version]:
         """Bytes ``start <= i < stop`` of plate ``key`` (fewer at the end of the file) and the
         file's version. With ``version``, a different file raises :class:`PlateChanged`."""
         headers = {"Range": f"bytes={start}-{stop - 1}"}
@@ -164,7 +167,7 @@ class RangeClient:
 
     def _request(
         self, method: str, key: str, headers: dict[str, str]
-    ) -> tuple[int, dict[str, str], bytes]:
+    ) -> tuple[int, dict[str, str], Body]:
         target = f"{self._path}/{urllib.parse.quote(checked_plate_key(key))}"
         problem = ""
         for attempt in range(self.attempts):
@@ -174,7 +177,7 @@ class RangeClient:
                 response = connection.getresponse()
                 # A body we do not want (the whole plate when ranges are ignored) is not read.
                 wanted = method == "HEAD" or response.status in (206, 412, 416, 404)
-                body = response.read() if wanted else b""
+                body = _read_body(response) if wanted else b""
                 if not wanted or response.will_close:
                     self._drop_connection()
             except (OSError, http.client.HTTPException) as exc:
@@ -213,6 +216,17 @@ class RangeClient:
             self.counter.bytes += size
 
 
+def _read_body(response: http.client.HTTPResponse) -> Body:
+    """The whole body: into one buffer of the announced length (twice as fast as read())."""
+    if response.length is None:
+        return response.read()
+    body = bytearray(response.length)
+    got = response.readinto(body)
+    if got != len(body):
+        raise http.client.IncompleteRead(bytes(body[:got]), len(body) - got)
+    return body  # bytearray: no copy of a megabyte body; read as bytes everywhere
+
+
 class _RemoteFile(io.RawIOBase):
     """A read-only file object over a remote plate: serves the bytes held, fetches the rest.
 
@@ -220,15 +234,15 @@ class _RemoteFile(io.RawIOBase):
     and tile table for good and a box's tiles while the box is read.
     """
 
-    def __init__(self, size: int, fetch: Callable[[int, int], bytes]) -> None:
+    def __init__(self, size: int, fetch: Callable[[int, int], Body]) -> None:
         super().__init__()
         self._size = size
         self._fetch = fetch
         self._pos = 0
-        self._held: list[tuple[int, bytes]] = []  # (start, bytes), sorted, not overlapping
+        self._held: list[tuple[int, Body]] = []  # (start, bytes), sorted, not overlapping
         self.resident = 0  # the first bytes of _held stay held (headers and table)
 
-    def hold(self, chunks: Iterable[tuple[int, bytes]]) -> None:
+    def hold(self, chunks: Iterable[tuple[int, Body]]) -> None:
         """Keep these fetched chunks until :meth:`release`."""
         self._held = sorted([*self._held, *chunks])
 
@@ -254,28 +268,32 @@ class _RemoteFile(io.RawIOBase):
         stop = min(self._size, self._pos + len(buffer))
         if stop <= self._pos:
             return 0
-        data = self.get(self._pos, stop)
-        memoryview(buffer)[: len(data)] = data
-        self._pos += len(data)
-        return len(data)
+        out = memoryview(buffer).cast("B")
+        written = 0
+        for part in self._parts(self._pos, stop):
+            out[written : written + len(part)] = part
+            written += len(part)
+        self._pos += written
+        return written
 
     def get(self, start: int, stop: int) -> bytes:
         """Bytes ``start:stop`` from the chunks held, fetching what they lack."""
-        parts: list[bytes] = []
+        return b"".join(self._parts(start, stop))
+
+    def _parts(self, start: int, stop: int) -> Iterator[Body | memoryview]:
         at = start
         for chunk_start, chunk in self._held:
             chunk_stop = chunk_start + len(chunk)
             if chunk_stop <= at or chunk_start >= stop:
                 continue
             if chunk_start > at:
-                parts.append(self._fetch(at, chunk_start))
-            parts.append(chunk[at - chunk_start : min(stop, chunk_stop) - chunk_start])
+                yield self._fetch(at, chunk_start)
+            yield memoryview(chunk)[at - chunk_start : min(stop, chunk_stop) - chunk_start]
             at = min(stop, chunk_stop)
             if at >= stop:
-                break
+                return
         if at < stop:
-            parts.append(self._fetch(at, stop))
-        return b"".join(parts)
+            yield self._fetch(at, stop)
 
 
 @dataclass(frozen=True)
@@ -399,7 +417,7 @@ class HttpPlateReader:
         self._file.hold([(0, head)])
         return TileTable(table_header, data_start, head[data_start:])
 
-    def _fetch(self, start: int, stop: int) -> bytes:
+    def _fetch(self, start: int, stop: int) -> Body:
         try:
             body, _version = self._client.fetch(self.key, start, stop, version=self.version)
         except PlateChanged:
