@@ -41,12 +41,12 @@ def fields_on(store: LocalPlateStore, key: str) -> list[tuple[float, float]]:
     return [(float(r), float(d)) for r, d in zip(ras, decs, strict=True)]
 
 
-def cut_all(store, key: str, fields: list[tuple[float, float]]) -> list[float]:  # type: ignore[no-untyped-def]
-    """Seconds per field, cutting every field once."""
+def cut_all(store, key: str, fields: list[tuple[float, float]], after=None) -> list[float]:  # type: ignore[no-untyped-def]
+    """Seconds per field, cutting every field once; ``after(cut, seconds)`` after each."""
     times = []
     for ra, dec in fields:
         started = time.perf_counter()
-        cut_field(
+        cut = cut_field(
             store.open(key),
             ra_deg=ra,
             dec_deg=dec,
@@ -55,6 +55,8 @@ def cut_all(store, key: str, fields: list[tuple[float, float]]) -> list[float]: 
             identifier="bench",
         )
         times.append(time.perf_counter() - started)
+        if after is not None:
+            after(cut)
     return times
 
 
@@ -75,34 +77,25 @@ def main() -> None:
         opening = remote.client.counter.bytes
         header_bytes = remote.open(key).reader.tiles.heap_start  # FITS headers + tile table
         # Interleaved passes, best per field: the machine's noise hits both stores alike.
-        local_best = [float("inf")] * N_FIELDS
-        remote_best = [float("inf")] * N_FIELDS
         tile_bytes, fetched, requests = [], [], []
-        for _ in range(PASSES):
-            local_best = [
-                min(a, b) for a, b in zip(local_best, cut_all(local, key, fields), strict=True)
-            ]
-            for i, (ra, dec) in enumerate(fields):
-                before = (remote.client.counter.bytes, remote.client.counter.requests)
-                started = time.perf_counter()
-                cut = cut_field(
-                    remote.open(key),
-                    ra_deg=ra,
-                    dec_deg=dec,
-                    width_arcmin=10,
-                    height_arcmin=10,
-                    identifier="bench",
-                )
-                remote_best[i] = min(remote_best[i], time.perf_counter() - started)
-                if len(tile_bytes) < N_FIELDS:
-                    box = cut.coverage.box
-                    assert box is not None
-                    ranges = remote.open(key).reader.tiles.tile_ranges(
-                        box.x0, box.x1, box.y0, box.y1
-                    )
-                    tile_bytes.append(sum(stop - start for start, stop in ranges))
-                    fetched.append(remote.client.counter.bytes - before[0])
-                    requests.append(remote.client.counter.requests - before[1])
+        last = [0, 0]
+
+        def count(cut) -> None:  # type: ignore[no-untyped-def]
+            box = cut.coverage.box
+            ranges = remote.open(key).reader.tiles.tile_ranges(box.x0, box.x1, box.y0, box.y1)
+            tile_bytes.append(sum(stop - start for start, stop in ranges))
+            fetched.append(remote.client.counter.bytes - last[0])
+            requests.append(remote.client.counter.requests - last[1])
+            last[:] = [remote.client.counter.bytes, remote.client.counter.requests]
+
+        last[:] = [remote.client.counter.bytes, remote.client.counter.requests]
+        # Interleaved passes, best per field: the machine's noise hits both stores alike.
+        passes = [
+            (cut_all(local, key, fields), cut_all(remote, key, fields, count if n == 0 else None))
+            for n in range(PASSES)
+        ]
+        local_best = [min(times) for times in zip(*(p[0] for p in passes), strict=True)]
+        remote_best = [min(times) for times in zip(*(p[1] for p in passes), strict=True)]
     wire = [int(line.split()[3]) for line in log.read_text().splitlines()]
     first_request_wire = wire[0]
     field_wire = wire[1 : 1 + sum(requests)]
