@@ -5,6 +5,8 @@ plate server stopped in the middle of a batch."""
 
 from __future__ import annotations
 
+import http.server
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -18,9 +20,14 @@ from numpy.testing import assert_array_equal
 
 from extraction.core.cut import CutField, cut_field, cut_from_store
 from extraction.core.cutout import fits_bytes, sexagesimal_dec, sexagesimal_ra
-from extraction.core.httpplates import OPENING_BYTES, HttpPlateStore
+from extraction.core.httpplates import OPENING_BYTES, HttpPlateStore, PlateServerError
 from extraction.core.plates import PlateGeometry
-from extraction.core.platestore import LocalPlateStore, PlateChanged, write_plate
+from extraction.core.platestore import (
+    LocalPlateStore,
+    PlateChanged,
+    PlateStoreError,
+    write_plate,
+)
 from extraction.models import Field, FieldStatus
 from extraction.services.extraction import field_extract
 from extraction.services.plates import plate_register
@@ -258,3 +265,81 @@ def test_a_plate_server_stopped_mid_batch_fails_fields_naming_it_and_a_retry_ser
                 identifier=field.identifier,
             )
             assert_array_equal(hdul[0].data, expected.data)
+
+
+class FlakyPlates(http.server.BaseHTTPRequestHandler):
+    """A plate server that fails the first requests with 503, or ignores Range (200)."""
+
+    failures_left = 0
+    ignore_ranges = False
+    folder = Path()
+    seen: list[str] = []
+
+    def do_GET(self) -> None:
+        body = (self.folder / self.path.removeprefix("/plates/")).read_bytes()
+        FlakyPlates.seen.append(self.headers.get("Range", ""))
+        if FlakyPlates.failures_left > 0:
+            FlakyPlates.failures_left -= 1
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        start, stop = (int(v) for v in self.headers["Range"].removeprefix("bytes=").split("-"))
+        stop = min(stop, len(body) - 1)
+        partial = not FlakyPlates.ignore_ranges
+        self.send_response(206 if partial else 200)
+        if partial:
+            self.send_header("Content-Range", f"bytes {start}-{stop}/{len(body)}")
+            body = body[start : stop + 1]
+        self.send_header("ETag", '"v1"')
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def flaky(tmp_path: Path) -> Iterator[str]:
+    write_plate(tmp_path / "p.fits", noise(5), plate_header("H301"))
+    FlakyPlates.folder, FlakyPlates.seen = tmp_path, []
+    FlakyPlates.failures_left, FlakyPlates.ignore_ranges = 0, False
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FlakyPlates)
+    thread = threading.Thread(target=httpd.serve_forever)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/plates"
+    finally:
+        httpd.shutdown()
+        thread.join()
+
+
+def test_plate_server_errors_are_retried_with_backoff_then_named(flaky: str) -> None:
+    FlakyPlates.failures_left = 2
+    store = HttpPlateStore(flaky, attempts=3, backoff_s=0.05)
+    started = time.monotonic()
+    opened = store.open("p.fits")  # two 503s, then served
+    assert time.monotonic() - started >= 0.05 + 0.1  # backed off 0.05 s, then 0.1 s
+    assert_array_equal(opened.reader.read_box(10, 20, 30, 40).data, noise(5)[30:40, 10:20])
+    FlakyPlates.failures_left = 3
+    with pytest.raises(PlateServerError, match=re.escape(f"the plate server {flaky} answered 503")):
+        HttpPlateStore(flaky, attempts=3, backoff_s=0.01).open("p.fits")
+
+
+def test_a_server_that_ignores_ranges_or_lacks_the_plate_is_named_not_downloaded(
+    flaky: str, running: PlateServer
+) -> None:
+    FlakyPlates.ignore_ranges = True
+    with pytest.raises(
+        PlateServerError, match=re.escape("answered 200 to a range request for plate p.fits")
+    ):
+        HttpPlateStore(flaky).open("p.fits")
+    with pytest.raises(
+        PlateServerError, match=re.escape(f"the plate server {running.url} has no plate")
+    ):
+        HttpPlateStore(running.url).open("DSS1/missing.fits")
+    assert not HttpPlateStore(running.url).exists("DSS1/missing.fits")
+    for key in ("../etc/passwd", "/abs.fits", "a//b.fits", ""):
+        with pytest.raises(PlateStoreError, match="is not a plate key"):
+            HttpPlateStore(running.url).open(key)

@@ -451,8 +451,18 @@ class HttpPlateStore:
     the next :meth:`open`.
     """
 
-    def __init__(self, base_url: str, *, maxsize: int = 64, **client: float) -> None:
-        self.client = RangeClient(base_url, **client)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        maxsize: int = 64,
+        attempts: int = 3,
+        backoff_s: float = 0.25,
+        timeout_s: float = 10,
+    ) -> None:
+        self.client = RangeClient(
+            base_url, attempts=attempts, backoff_s=backoff_s, timeout_s=timeout_s
+        )
         self.location = self.client.base_url
         self.maxsize = maxsize
         self._entries: OrderedDict[str, OpenPlate] = OrderedDict()
