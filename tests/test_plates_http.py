@@ -343,3 +343,7 @@ def test_a_server_that_ignores_ranges_or_lacks_the_plate_is_named_not_downloaded
     for key in ("../etc/passwd", "/abs.fits", "a//b.fits", ""):
         with pytest.raises(PlateStoreError, match="is not a plate key"):
             HttpPlateStore(running.url).open(key)
+    (running.plates / "DSS1").mkdir(exist_ok=True)
+    (running.plates / "DSS1" / "page.fits").write_text("<html>not a plate</html>\n" * 200)
+    with pytest.raises(PlateServerError, match="serves plate DSS1/page.fits as no FITS file"):
+        HttpPlateStore(running.url).open("DSS1/page.fits")

@@ -125,10 +125,6 @@ class RangeClient:
         self._local = threading.local()
         self._count_lock = threading.Lock()
 
-    def url_of(self, key: str) -> str:
-        """Where plate ``key`` is read."""
-        return f"{self.base_url}/{urllib.parse.quote(checked_plate_key(key))}"
-
     def fetch(
         self, key: str, start: int, stop: int, *, version: Version | None = None
     ) -> tuple[Body, Version]:
@@ -221,9 +217,12 @@ def _read_body(response: http.client.HTTPResponse) -> Body:
     if response.length is None:
         return response.read()
     body = bytearray(response.length)
-    got = response.readinto(body)
-    if got != len(body):
-        raise http.client.IncompleteRead(bytes(body[:got]), len(body) - got)
+    view, got = memoryview(body), 0
+    while got < len(body):
+        count = response.readinto(view[got:])
+        if not count:
+            raise http.client.IncompleteRead(bytes(body[:got]), len(body) - got)
+        got += count
     return body  # bytearray: no copy of a megabyte body; read as bytes everywhere
 
 
@@ -387,10 +386,15 @@ class HttpPlateReader:
         with warnings.catch_warnings():
             # The file object is read lazily; astropy need not see the whole file.
             warnings.simplefilter("ignore", AstropyUserWarning)
-            self._hdul = fits.open(
-                self._file, memmap=False, do_not_scale_image_data=True, lazy_load_hdus=True
-            )
-            hdu = first_image_hdu(self._hdul)
+            try:
+                self._hdul = fits.open(
+                    self._file, memmap=False, do_not_scale_image_data=True, lazy_load_hdus=True
+                )
+                hdu = first_image_hdu(self._hdul)
+            except (OSError, ValueError) as exc:
+                raise PlateServerError(
+                    client.base_url, f"serves plate {key} as no FITS file ({exc})"
+                ) from None
         if not isinstance(hdu, fits.CompImageHDU):
             raise PlateStoreError(
                 f"plate {key}: only tile-compressed plates (as the store writes them) are read "
