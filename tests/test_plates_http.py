@@ -345,5 +345,7 @@ def test_a_server_that_ignores_ranges_or_lacks_the_plate_is_named_not_downloaded
             HttpPlateStore(running.url).open(key)
     (running.plates / "DSS1").mkdir(exist_ok=True)
     (running.plates / "DSS1" / "page.fits").write_text("<html>not a plate</html>\n" * 200)
-    with pytest.raises(PlateServerError, match="serves plate DSS1/page.fits as no FITS file"):
+    with pytest.raises(
+        PlateServerError, match=re.escape("serves plate DSS1/page.fits as no FITS file")
+    ):
         HttpPlateStore(running.url).open("DSS1/page.fits")
