@@ -12,7 +12,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
-from dssportal.env import (
+from dssportal.infra.env import (
     env_bool,
     env_email,
     env_float,
@@ -154,7 +154,7 @@ TEMPLATES = [
                 (
                     "django.template.loaders.cached.Loader",
                     [
-                        "dssportal.emails.Loader",
+                        "dssportal.infra.emails.Loader",
                         "django.template.loaders.app_directories.Loader",
                     ],
                 )
@@ -219,7 +219,7 @@ STATIC_ROOT = DATA_DIR / "static"
 # ``make install`` (and so ``make run``/``serve``/``test`` and CI) runs ``collectstatic``, which
 # writes hashed, compressed copies and their manifest into STATIC_ROOT. Until it has run,
 # WhiteNoise serves the source files through the finders and pages link the plain names
-# (dssportal.staticstorage), so ``DEBUG=0`` still works; ``manage.py check`` warns.
+# (dssportal.infra.staticstorage), so ``DEBUG=0`` still works; ``manage.py check`` warns.
 STATIC_MANIFEST = STATIC_ROOT / "staticfiles.json"
 WHITENOISE_USE_FINDERS = DEBUG or not STATIC_MANIFEST.exists()
 STORAGES = {
@@ -228,7 +228,7 @@ STORAGES = {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
             if DEBUG
-            else "dssportal.staticstorage.ManifestOrSourceStaticFilesStorage"
+            else "dssportal.infra.staticstorage.ManifestOrSourceStaticFilesStorage"
         )
     },
 }
@@ -261,7 +261,7 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)
 EMAIL_BACKEND = (
     "django.core.mail.backends.smtp.EmailBackend"
     if EMAIL_HOST
-    else "dssportal.mail.OutboxEmailBackend"
+    else "dssportal.infra.outbox.OutboxEmailBackend"
 )
 DEFAULT_FROM_EMAIL = env_email("DEFAULT_FROM_EMAIL", DSSPORTAL_REQUEST_ADDRESS)
 SERVER_EMAIL = DEFAULT_FROM_EMAIL

@@ -11,9 +11,9 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from extraction.core.cutout import sexagesimal_dec, sexagesimal_ra
-from extraction.core.skymap import sky_map_svg
 from extraction.core.surveys import BAND_NAMES, SURVEYS
 from extraction.models import CutoutUsage, Field, Plate, Request, StagingDirectory
+from extraction.pictures.skymap import sky_map_svg
 from extraction.services.plates import plate_outline
 from extraction.services.requests import fields_retry_failed, request_cancel
 from extraction.services.staging import StagingError, staging_directory_delete

@@ -13,8 +13,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from extraction.core.naming import STAGING_NAME_RE
 from extraction.core.surveys import COMPRESSIONS, SURVEYS
+from extraction.text.naming import STAGING_NAME_RE
 
 #: ``Plate.survey`` choices, from the survey table of the core.
 SURVEY_CHOICES = [(name, name) for name in SURVEYS]
@@ -204,6 +204,15 @@ class FieldStatus(models.TextChoices):
     CANCELLED = "cancelled", "cancelled"
 
 
+class CancelReason(models.TextChoices):
+    """Who or what called a cancelled field off (the completion mail tells them apart);
+    empty for fields not cancelled."""
+
+    OWNER = "owner", "at the owner's request"
+    STAFF = "staff", "by the archive staff"
+    STAGING_DELETED = "staging-deleted", "staging directory deleted"
+
+
 class Field(models.Model):
     """One valid line of a request: one image (or, in mode n, one plate list)."""
 
@@ -226,6 +235,9 @@ class Field(models.Model):
     expected_bytes = models.BigIntegerField(default=0)
     status = models.CharField(
         max_length=10, choices=FieldStatus.choices, default=FieldStatus.QUEUED
+    )
+    cancel_reason = models.CharField(
+        max_length=20, choices=CancelReason.choices, blank=True, default=""
     )
     plate = models.ForeignKey(
         Plate, on_delete=models.SET_NULL, null=True, blank=True, related_name="fields"

@@ -15,8 +15,8 @@ from django_q.signing import SignedPackage
 
 from accounts.models import EmailAddress, User
 from accounts.tokens import api_token_create
-from extraction.core.naming import staging_name_new
 from extraction.models import CutoutUsage, Field, InboundMail, Plate, Request, StagingDirectory
+from extraction.text.naming import staging_name_new
 
 pytestmark = pytest.mark.django_db
 

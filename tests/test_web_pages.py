@@ -10,10 +10,10 @@ from astropy.coordinates import FK5, SkyCoord
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from extraction.core.textformat import human_bytes
 from extraction.models import Request
 from extraction.services.names import name_resolve
 from extraction.services.requests import parse_with_limits
+from extraction.text.textformat import human_bytes
 from tests.factories import register_real_dss_plate
 
 pytestmark = pytest.mark.django_db

@@ -301,8 +301,3 @@ def _field_extract_leased(field_id: int, *, settle: bool) -> str:
     if ended is not None:
         return str(ended)
     return Field.objects.values_list("status", flat=True).get(pk=field_id)
-
-
-def request_finish_if_complete(*, request_id: int) -> bool:
-    """The old name of :func:`extraction.services.lifecycle.request_settle`."""
-    return request_settle(request_id=request_id)

@@ -67,6 +67,7 @@ from django.db.models import Case, Count, F, Value, When
 from django.utils import timezone
 
 from extraction.models import Field, FieldStatus, Request, RequestStatus
+from extraction.services.completion_mail import completion_mail_deliver
 
 log = logging.getLogger(__name__)
 
@@ -169,8 +170,6 @@ def _tallies(counts: dict[str, int]) -> dict[str, int]:
 
 
 def _notify(request_id: int) -> None:
-    from extraction.services.completion_mail import completion_mail_deliver
-
     try:
         completion_mail_deliver(request_id=request_id)
     except Exception:  # the database went away after the commit: the sweeper sends it

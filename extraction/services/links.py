@@ -3,7 +3,7 @@
 Built from the public addresses in settings (``DSSPORTAL_FTP_PUBLIC_URL``,
 ``DSSPORTAL_PUBLIC_URL``), never from the address a server happens to listen on, which behind a
 firewall or a proxy is not the one users reach. Staging names match
-``extraction.core.naming.STAGING_NAME_RE`` (lower-case letters, digits, hyphens), so they need
+``extraction.text.naming.STAGING_NAME_RE`` (lower-case letters, digits, hyphens), so they need
 no quoting in a URL.
 """
 

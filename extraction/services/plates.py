@@ -36,9 +36,9 @@ from extraction.core.platestore import (
     plate_header_cards,
     write_plate,
 )
-from extraction.core.skymap import PlateOutline
 from extraction.core.surveys import SURVEYS, survey_for_pixel_size
 from extraction.models import Band, Plate
+from extraction.pictures.skymap import PlateOutline
 from extraction.services.platestores import local_plate_store, plate_key
 
 # Plate ids name files in the store: keep them to what DSS uses (0025, 04IN, XE123 ...).

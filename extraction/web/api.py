@@ -17,7 +17,6 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from extraction.core.safetext import clip
 from extraction.models import Request
 from extraction.services.cutouts import CutoutRefused, cutout_make
 from extraction.services.links import staging_ftp_url, staging_web_url
@@ -39,6 +38,7 @@ from extraction.services.requests import (
 )
 from extraction.services.selection import FieldTarget
 from extraction.services.staging import StagingError, staging_directory_delete
+from extraction.text.safetext import clip
 from extraction.web.apiauth import (
     ApiError,
     Caller,

@@ -12,8 +12,8 @@ from django.utils.safestring import mark_safe
 
 from extraction.core.cutout import sexagesimal_dec, sexagesimal_ra
 from extraction.core.positions import ListPosition
-from extraction.core.skymap import field_map_svg, outline_radec, sky_map_svg
 from extraction.models import Plate
+from extraction.pictures.skymap import field_map_svg, outline_radec, sky_map_svg
 from extraction.services.platefinder import (
     FINDER_SURVEYS,
     CoveringPlate,

@@ -18,11 +18,11 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.models import User
 from dssportal.views import EXAMPLE_LINES
-from extraction.core.requestlist import ParsedList
 from extraction.models import Field, FieldStatus, Request
 from extraction.services.links import staging_ftp_url
 from extraction.services.previews import field_preview_file
 from extraction.services.requests import parse_with_limits, request_create_from_text
+from extraction.text.requestlist import ParsedList
 from extraction.web.forms import FieldForm, RequestListForm
 
 

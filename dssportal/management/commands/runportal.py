@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandParser
 
-from dssportal.supervise import supervise
+from dssportal.infra.supervise import supervise
 
 
 class Command(BaseCommand):

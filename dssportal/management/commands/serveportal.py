@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from dssportal.supervise import supervise
+from dssportal.infra.supervise import supervise
 
 
 class Command(BaseCommand):

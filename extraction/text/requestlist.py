@@ -27,7 +27,7 @@ Decisions where the original description is silent
 - The signature delimiter is a line that is exactly ``--`` or ``-- `` (only the line
   terminator is removed first). `` --``, ``--x`` or ``--\\t`` are ordinary lines, hence
   errors; the message says why they did not end the list.
-- File stems (:mod:`extraction.core.naming`): characters outside ``A-Za-z0-9._+-`` become
+- File stems (:mod:`extraction.text.naming`): characters outside ``A-Za-z0-9._+-`` become
   ``_``, and a leading ``.`` or ``-`` becomes ``_`` too, so that no output is a hidden file
   or looks like an option. Stems repeated, ignoring case, get ``_2``, ``_3`` ..., skipping
   any stem that another line of the request asks for.
@@ -43,7 +43,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final, Literal, TypeVar
 
-from extraction.core.naming import file_stem, file_stems_unique, is_staging_name
 from extraction.core.surveys import (
     COMPRESSIONS,
     band_row,
@@ -51,6 +50,7 @@ from extraction.core.surveys import (
     output_file_name,
     survey_tokens_text,
 )
+from extraction.text.naming import file_stem, file_stems_unique, is_staging_name
 
 __all__ = [
     "FITS_BLOCK_BYTES",
