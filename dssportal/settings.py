@@ -62,6 +62,13 @@ DSSPORTAL_MAX_REQUEST_LINES = env_int("DSSPORTAL_MAX_REQUEST_LINES", 2000, minim
 DSSPORTAL_MAX_MAIL_BYTES = env_int("DSSPORTAL_MAX_MAIL_BYTES", 1_000_000, minimum=1024)
 # Rejected lines quoted one by one in a reply, a page or an API answer; the rest are counted.
 DSSPORTAL_MAX_LISTED_ERRORS = env_int("DSSPORTAL_MAX_LISTED_ERRORS", 50, minimum=1)
+# Object names: offline catalogues always; CDS Sesame after them only when allowed.
+DSSPORTAL_RESOLVER_ONLINE = env_bool("DSSPORTAL_RESOLVER_ONLINE", False)
+DSSPORTAL_RESOLVER_SESAME_URL = env_str(
+    "DSSPORTAL_RESOLVER_SESAME_URL", "https://cds.unistra.fr/cgi-bin/nph-sesame"
+)
+DSSPORTAL_RESOLVER_TIMEOUT_S = env_float("DSSPORTAL_RESOLVER_TIMEOUT_S", 3.0, minimum=0.1)
+DSSPORTAL_RESOLVER_CACHE_DAYS = env_int("DSSPORTAL_RESOLVER_CACHE_DAYS", 30, minimum=1)
 # Synchronous cut-outs (GET /api/cutout): largest side, per-user bytes per UTC day, per minute.
 DSSPORTAL_CUTOUT_MAX_ARCMIN = env_float("DSSPORTAL_CUTOUT_MAX_ARCMIN", 30.0, minimum=0.1)
 DSSPORTAL_CUTOUT_DAILY_MB = env_int("DSSPORTAL_CUTOUT_DAILY_MB", 200, minimum=0)

@@ -28,7 +28,7 @@ from extraction.core.platestore import BoxRead
 from extraction.core.surveys import output_file_name
 from extraction.models import Field, FieldStatus
 from extraction.services.leases import lease_release, lease_take
-from extraction.services.lifecycle import request_settle
+from extraction.services.lifecycle import request_mark_running, request_settle
 from extraction.services.platestores import plate_store
 from extraction.services.selection import (
     FieldSkip,
@@ -278,6 +278,7 @@ def _field_extract_leased(field_id: int, *, settle: bool) -> str:
         .defer("request__raw_text", "request__rejected_lines")
         .get(pk=field_id)
     )
+    request_mark_running(request_id=field.request_id)
     ended: str | None = None  # the state this call moved the field to, if it did
     try:
         made = _make_plate_list(field) if field.mode == "n" else _cut_image(field)

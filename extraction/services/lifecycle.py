@@ -97,6 +97,14 @@ def request_final_status(*, n_fields: int, n_done: int, n_cancelled: int) -> Req
     return RequestStatus.PARTIAL
 
 
+def request_mark_running(*, request_id: int) -> None:
+    """Queued -> running when a worker takes one of its fields, so that the request never
+    reads "queued" while its fields run (a guarded update: a no-op once it is running)."""
+    Request.objects.filter(pk=request_id, status=RequestStatus.QUEUED).update(
+        status=RequestStatus.RUNNING
+    )
+
+
 def request_settle(*, request_id: int) -> bool:
     """Recount the request's fields; when none is open, make it final and mail, once.
 

@@ -15,11 +15,11 @@ from django.urls import reverse
 
 from dssportal.infra import emails
 from extraction.models import CancelReason, FieldStatus, Request, StagingDirectory
-from extraction.services.links import staging_ftp_url, staging_web_url
+from extraction.services.links import public_url, staging_ftp_url, staging_web_url
 
 
 def request_web_url(request: Request) -> str:
-    return f"{settings.DSSPORTAL_PUBLIC_URL}{reverse('request-detail', args=[request.pk])}"
+    return public_url(reverse("request-detail", args=[request.pk]))
 
 
 def auto_reply_headers(

@@ -50,7 +50,13 @@ from extraction.core.surveys import (
     output_file_name,
     survey_tokens_text,
 )
-from extraction.text.naming import file_stem, file_stems_unique, is_staging_name
+from extraction.text.naming import (
+    PLATE_ID_RE,
+    REGION_ID_RE,
+    file_stem,
+    file_stems_unique,
+    is_staging_name,
+)
 
 __all__ = [
     "FITS_BLOCK_BYTES",
@@ -102,10 +108,6 @@ _SIGNED_INT_RE: Final = re.compile(r"([+-]?)([0-9]+)")
 _DECIMAL_RE: Final = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
 _EXPONENT_RE: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][+-]?[0-9]+")
 _DECIMAL_COMMA_RE: Final = re.compile(r"[+-]?[0-9]*,[0-9]*")
-#: One or two letters and exactly three digits: the shape of a DSS region (survey field).
-_REGION_ID_RE: Final = re.compile(r"[A-Z]{1,2}[0-9]{3}")
-#: What a PLATE-ID may look like (after upper-casing): 2-6 letters or digits.
-_PLATE_ID_RE: Final = re.compile(r"[A-Z0-9]{2,6}")
 _NON_ASCII_DASHES: Final = "\u2212\u2010\u2011\u2012\u2013\u2014\ufe63\uff0d"
 
 _COLUMN_LABELS: Final[dict[int, str]] = {
@@ -780,14 +782,14 @@ def _mode(token: str, errors: list[str]) -> tuple[Mode | None, str | None]:
         if mode is not None:
             return mode, None
         upper = token.upper()
-        if _REGION_ID_RE.fullmatch(upper):
+        if REGION_ID_RE.fullmatch(upper):
             errors.append(
                 f"{_where(12)}: {_quote(token)} looks like a REGION-ID (a survey field "
                 "name); give the PLATE-ID of the plate instead (e.g. 04IN or 0025), "
                 "or e, c or n"
             )
             return None, None
-        if _PLATE_ID_RE.fullmatch(upper):
+        if PLATE_ID_RE.fullmatch(upper):
             return "plate", upper
     hint = ""
     if token.upper() in _COMPRESSIONS:

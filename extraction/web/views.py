@@ -42,7 +42,8 @@ def _own_request(request: HttpRequest, pk: int) -> Request:
     return item
 
 
-_LIST_CONTEXT_LIMIT = 50
+#: Requests listed per page on /requests/, newest first.
+REQUESTS_PER_PAGE = 50
 _UNFINISHED = (FieldStatus.QUEUED, FieldStatus.RUNNING)
 
 
@@ -76,7 +77,7 @@ def _request_page(
         {
             "field_form": field_form,
             "list_form": list_form,
-            "requests": own[:_LIST_CONTEXT_LIMIT],
+            "requests": Paginator(own, REQUESTS_PER_PAGE).get_page(request.GET.get("page")),
             "example_lines": EXAMPLE_LINES,
             "line_errors": errors,
             "more_errors": more,
