@@ -349,3 +349,7 @@ def test_a_server_that_ignores_ranges_or_lacks_the_plate_is_named_not_downloaded
         PlateServerError, match=re.escape("serves plate DSS1/page.fits as no FITS file")
     ):
         HttpPlateStore(running.url).open("DSS1/page.fits")
+    # A plate being written (a hidden .part file) is not served.
+    (running.plates / "DSS1" / ".0025.fits.0123.part").write_bytes(b"SIMPLE" * 1000)
+    with pytest.raises(PlateServerError, match=re.escape("answered 403")):
+        HttpPlateStore(running.url).open("DSS1/.0025.fits.0123.part")
