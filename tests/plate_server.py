@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,12 +25,16 @@ class PlateServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/plates"
 
-    def log_lines(self) -> list[tuple[str, int, int, int]]:
-        """(method, status, body bytes, bytes sent) of every request so far."""
-        if not self.log.exists():
-            return []
-        rows = [line.split() for line in self.log.read_text().splitlines()]
-        return [(r[0], int(r[1]), int(r[2]), int(r[3])) for r in rows]
+    def log_lines(self, at_least: int = 0) -> list[tuple[str, int, int, int]]:
+        """(method, status, body bytes, bytes sent) of every request so far, waiting for
+        ``at_least`` lines: nginx logs a request after sending it, so a client may be faster."""
+        deadline = time.monotonic() + 10
+        while True:
+            text = self.log.read_text() if self.log.exists() else ""
+            rows = [line.split() for line in text.splitlines()]
+            if len(rows) >= at_least or time.monotonic() > deadline:
+                return [(r[0], int(r[1]), int(r[2]), int(r[3])) for r in rows]
+            time.sleep(0.02)
 
 
 def plates_site(port: int, plates: Path, log: Path) -> str:
