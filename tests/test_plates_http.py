@@ -16,8 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.io import fits
+from django.test import Client
 from numpy.testing import assert_array_equal
 
+from accounts.tokens import api_token_create
 from extraction.core.cut import CutField, cut_field, cut_from_store
 from extraction.core.cutout import fits_bytes, sexagesimal_dec, sexagesimal_ra
 from extraction.core.httpplates import OPENING_BYTES, HttpPlateStore, PlateServerError
@@ -355,3 +357,20 @@ def test_a_server_that_ignores_ranges_or_lacks_the_plate_is_named_not_downloaded
     (running.plates / "DSS1" / ".0025.fits.0123.part").write_bytes(b"SIMPLE" * 1000)
     with pytest.raises(PlateServerError, match=re.escape("answered 403")):
         HttpPlateStore(running.url).open("DSS1/.0025.fits.0123.part")
+
+
+def test_a_synchronous_cutout_while_the_plate_server_is_down_is_a_503_naming_it(
+    server: PlateServer, over_http: PlateServer, make_user
+) -> None:
+    header = plate_header("HW41")
+    plate_register(header=header, survey="DSS1", data=noise(6))
+    user = make_user()
+    script = Client(HTTP_AUTHORIZATION=f"Bearer {api_token_create(user=user)[1]}")
+    ra, dec = sky_of(header, "across")
+    query = {"RA": repr(ra), "DEC": repr(dec), "SIZE": "0.1", "SURVEY": "DSS1"}
+    response = script.get("/api/cutout", query)  # nginx is not running
+    assert response.status_code == 503 and response["Retry-After"] == "60"
+    assert f"the plate server {server.url} cannot be reached" in response.json()["error"]
+    with nginx(server.config, server.port):
+        response = script.get("/api/cutout", query)
+    assert response.status_code == 200 and response["Content-Type"] == "application/fits"
