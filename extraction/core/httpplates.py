@@ -29,7 +29,6 @@ import threading
 import time
 import urllib.parse
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -43,6 +42,7 @@ from extraction.core.platestore import (
     BLANK_DEFAULT,
     BoxRead,
     OpenPlate,
+    PlateCache,
     PlateChanged,
     PlateStoreError,
     check_raw_int16,
@@ -468,32 +468,18 @@ class HttpPlateStore:
             base_url, attempts=attempts, backoff_s=backoff_s, timeout_s=timeout_s
         )
         self.location = self.client.base_url
-        self.maxsize = maxsize
-        self._entries: OrderedDict[str, OpenPlate] = OrderedDict()
-        self._lock = threading.Lock()
+        self.cache = PlateCache(maxsize)
 
     def open(self, key: str) -> OpenPlate:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None and not getattr(entry.reader, "stale", False):
-                self._entries.move_to_end(key)
-                return entry
-            # Opening under the lock costs one request but never opens one plate twice.
+        def opened() -> OpenPlate:
             reader = HttpPlateReader(self.client, key)
-            version = reader.version
-            entry = OpenPlate(
-                reader, PlateGeometry(reader.header), (self.location, key, *vars(version).values())
-            )
-            self._entries[key] = entry
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.maxsize:
-                self._entries.popitem(last=False)
-            return entry
+            version = (reader.version.etag, reader.version.last_modified, reader.version.size)
+            return OpenPlate(reader, PlateGeometry(reader.header), (self.location, key, *version))
+
+        def fresh(entry: OpenPlate) -> bool:
+            return not getattr(entry.reader, "stale", False)
+
+        return self.cache.get_or_open(checked_plate_key(key), fresh=fresh, opener=opened)
 
     def exists(self, key: str) -> bool:
         return self.client.exists(key)
-
-    def clear(self) -> None:
-        """Forget every open plate."""
-        with self._lock:
-            self._entries.clear()

@@ -393,10 +393,11 @@ class OpenPlate:
 
 
 class PlateCache:
-    """A bounded LRU cache of open plates keyed by (path, mtime, size, inode).
+    """A bounded LRU cache of open plates, each valid for one version of its plate.
 
-    A file replaced on disk (new mtime, size or inode: ``write_plate`` always makes a new
-    inode) is reopened on the next :meth:`get`.
+    :meth:`get` keys local files by (path, mtime, size, inode): a file replaced on disk (new
+    mtime, size or inode: ``write_plate`` always makes a new inode) is reopened on the next
+    :meth:`get`. Other stores use :meth:`get_or_open` with their own test of freshness.
     Evicted readers are not closed here, because another thread may still be reading
     from them; they close when the last reference goes.
     """
@@ -407,20 +408,34 @@ class PlateCache:
         self._lock = threading.Lock()
 
     def get(self, path: str | os.PathLike[str]) -> OpenPlate:
-        """The open plate for ``path``, opening (or reopening) it when needed."""
+        """The open plate for the file ``path``, opening (or reopening) it when needed."""
         real = os.path.realpath(path)
         stat = os.stat(real)
         key = (real, stat.st_mtime_ns, stat.st_size, stat.st_ino)
-        with self._lock:
-            entry = self._entries.get(real)
-            if entry is not None and entry.key == key:
-                self._entries.move_to_end(real)
-                return entry
-            # Opening under the lock costs a few ms but never opens one file twice.
+
+        def opened() -> OpenPlate:
             reader = PlateReader(real)
-            entry = OpenPlate(reader, PlateGeometry(reader.header), key)
-            self._entries[real] = entry
-            self._entries.move_to_end(real)
+            return OpenPlate(reader, PlateGeometry(reader.header), key)
+
+        return self.get_or_open(real, fresh=lambda entry: entry.key == key, opener=opened)
+
+    def get_or_open(
+        self,
+        name: str,
+        *,
+        fresh: Callable[[OpenPlate], bool],
+        opener: Callable[[], OpenPlate],
+    ) -> OpenPlate:
+        """The cached plate ``name`` if ``fresh(entry)``, else ``opener()``'s, cached."""
+        with self._lock:
+            entry = self._entries.get(name)
+            if entry is not None and fresh(entry):
+                self._entries.move_to_end(name)
+                return entry
+            # Opening under the lock costs a few ms but never opens one plate twice.
+            entry = opener()
+            self._entries[name] = entry
+            self._entries.move_to_end(name)
             while len(self._entries) > self.maxsize:
                 self._entries.popitem(last=False)
             return entry
