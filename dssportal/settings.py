@@ -41,6 +41,13 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # --- Data directories -------------------------------------------------------------------------
 DATA_DIR = env_path("DSSPORTAL_DATA_DIR", BASE_DIR / "var")
 PLATES_DIR = DATA_DIR / "plates"
+# Read plates over HTTP from this base URL (the plates folder served read-only) instead of
+# PLATES_DIR: worker hosts without the shared folder. Empty: read PLATES_DIR.
+DSSPORTAL_PLATES_URL = env_str("DSSPORTAL_PLATES_URL", "").rstrip("/")
+if DSSPORTAL_PLATES_URL and not DSSPORTAL_PLATES_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(
+        f"DSSPORTAL_PLATES_URL={DSSPORTAL_PLATES_URL!r} is not an http:// or https:// URL."
+    )
 STAGING_DIR = DATA_DIR / "staging"
 OUTBOX_DIR = DATA_DIR / "outbox"
 PREVIEWS_DIR = DATA_DIR / "previews"
