@@ -12,7 +12,7 @@ from django.utils.safestring import mark_safe
 
 from extraction.core.cutout import sexagesimal_dec, sexagesimal_ra
 from extraction.core.skymap import sky_map_svg
-from extraction.core.surveys import BAND_NAMES, SURVEYS
+from extraction.core.surveys import BANDS, SURVEYS
 from extraction.models import CutoutUsage, Field, Plate, Request, StagingDirectory
 from extraction.services.plates import plate_outline
 from extraction.services.requests import fields_retry_failed, request_cancel
@@ -83,7 +83,7 @@ class PlateAdmin(admin.ModelAdmin):
             "title": f"Plate outlines, {title}",
             "svg": mark_safe(sky_map_svg(outlines, title=title)),
             "surveys": list(SURVEYS),
-            "bands": ["", *BAND_NAMES],
+            "bands": ["", *BANDS],
             "survey": survey,
             "band": band,
             "opts": self.model._meta,

@@ -21,8 +21,14 @@ from typing import Any
 from accounts.models import User
 from dssportal import emails
 from extraction.core.mailtext import TextPart
+from extraction.core.requestlist import example_lines_text
 from extraction.core.safetext import Listing, listing
-from extraction.core.surveys import output_file_name, survey_help, survey_tokens_text
+from extraction.core.surveys import (
+    compressions_text,
+    output_file_name,
+    survey_help,
+    survey_tokens_text,
+)
 from extraction.mail.incoming import Incoming, max_mail_bytes
 from extraction.models import Field, FieldStatus
 from extraction.services.notify import auto_reply_headers, request_web_url
@@ -99,6 +105,8 @@ def receipt_reply(
         },
         "survey_tokens": survey_tokens_text(),
         "survey_help": survey_help(),
+        "compressions": compressions_text(),
+        "example_lines": example_lines_text(),
         **reading_context(source, unread),
     }
     return Reply(to=to, name="receipt", context=context)

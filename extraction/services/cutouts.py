@@ -20,7 +20,7 @@ from django.utils import timezone
 from accounts.models import User
 from extraction.core.cutout import compress, fits_bytes
 from extraction.core.preview import preview_png
-from extraction.core.surveys import band_row, expected_data_bytes
+from extraction.core.surveys import PlateMode, band_row, expected_data_bytes
 from extraction.models import CutoutUsage
 from extraction.services.extraction import field_cut
 from extraction.services.selection import FieldSkip, FieldTarget
@@ -110,7 +110,7 @@ def cutout_make(
             f"a synchronous cut-out is at most {largest:g}' on a side; send a request list "
             "(POST /api/requests) for larger fields.",
         )
-    if target.mode not in ("e", "c", "plate"):
+    if not PlateMode(target.mode).makes_image:
         raise CutoutRefused(400, "MODE must be e, c or a plate id (mode n: /api/plates).")
     suffix, content_type = FORMATS[output_format]
     now = timezone.now()

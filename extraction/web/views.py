@@ -17,8 +17,7 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import User
-from dssportal.views import EXAMPLE_LINES
-from extraction.core.requestlist import ParsedList
+from extraction.core.requestlist import ParsedList, example_lines_text
 from extraction.models import Field, FieldStatus, Request
 from extraction.services.links import staging_ftp_url
 from extraction.services.previews import field_preview_file
@@ -77,7 +76,7 @@ def _request_page(
             "field_form": field_form,
             "list_form": list_form,
             "requests": own[:_LIST_CONTEXT_LIMIT],
-            "example_lines": EXAMPLE_LINES,
+            "example_lines": example_lines_text(),
             "line_errors": errors,
             "more_errors": more,
             "n_valid": len(parsed.fields) if parsed is not None else 0,
@@ -214,7 +213,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "previews": [
                 f
                 for f in fields
-                if f.status == FieldStatus.DONE and f.mode != "n" and f.deleted_at is None
+                if f.status == FieldStatus.DONE and f.makes_image and f.deleted_at is None
             ],
             "rejected": item.rejected_lines[:limit],
             "more_rejected": max(0, len(item.rejected_lines) - limit),
