@@ -360,7 +360,7 @@ class CutoutUsageAdmin(admin.ModelAdmin):
     list_display = ("day", "user", "n_cutouts", "bytes")
     list_filter = ("day",)
     search_fields = ("user__username",)
-    readonly_fields = ("user", "day", "n_cutouts", "bytes", "window_start", "window_count")
+    readonly_fields = ("user", "day", "n_cutouts", "bytes")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -405,7 +405,8 @@ class InboundMail(models.Model):
 
 
 class CutoutUsage(models.Model):
-    """One user's synchronous cut-outs on one UTC day: the daily allowance and the rate."""
+    """One user's synchronous cut-outs on one UTC day: the daily allowance. (The per-minute
+    rate is a counter of :mod:`accounts.throttle`, as every other rate.)"""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="cutout_usage"
@@ -413,8 +414,6 @@ class CutoutUsage(models.Model):
     day = models.DateField()
     n_cutouts = models.PositiveIntegerField(default=0)
     bytes = models.BigIntegerField(default=0)
-    window_start = models.DateTimeField(null=True, blank=True)
-    window_count = models.PositiveIntegerField(default=0)
 
     class Meta:
         verbose_name = "cut-out usage"

@@ -2,8 +2,9 @@
 (callables in extraction.models): the values frozen by 0001 go, and a new row of
 extraction.core.surveys needs no migration. No schema change (choices live only in Python)."""
 
-import extraction.models
 from django.db import migrations, models
+
+import extraction.models
 
 
 class Migration(migrations.Migration):

@@ -18,6 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.throttle import Limit, RateLimited, rate_limit_take
 from extraction.core.cutout import compress, fits_bytes
 from extraction.core.preview import preview_png
 from extraction.core.surveys import PlateMode, band_row, expected_data_bytes
@@ -59,8 +60,14 @@ def _seconds_to_midnight(now: datetime) -> int:
 
 
 def _allowance_take(*, user: User, expected: int, now: datetime) -> None:
-    """Count one cut-out against the rate, after checking the day's bytes leave room."""
+    """Count one cut-out against the rate, after checking the day's bytes leave room.
+
+    The rate is the windowed limit of :mod:`accounts.throttle` (one limiter for every rate
+    of the portal); it counts inside this transaction, so a cut-out refused for its bytes
+    is not counted against the rate.
+    """
     allowance = settings.DSSPORTAL_CUTOUT_DAILY_MB * 1_000_000
+    per_minute = settings.DSSPORTAL_CUTOUT_PER_MINUTE
     with transaction.atomic():
         usage, _ = CutoutUsage.objects.select_for_update().get_or_create(user=user, day=now.date())
         if usage.bytes + expected > allowance:
@@ -73,19 +80,14 @@ def _allowance_take(*, user: User, expected: int, now: datetime) -> None:
                 "larger jobs.",
                 retry_after_s=_seconds_to_midnight(now),
             )
-        fresh = usage.window_start is None or now - usage.window_start >= _RATE_WINDOW
-        if not fresh and usage.window_count >= settings.DSSPORTAL_CUTOUT_PER_MINUTE:
-            assert usage.window_start is not None
-            wait = _RATE_WINDOW - (now - usage.window_start)
-            raise CutoutRefused(
-                429,
-                f"at most {settings.DSSPORTAL_CUTOUT_PER_MINUTE} cut-outs a minute; slow down.",
-                retry_after_s=max(1, math.ceil(wait.total_seconds())),
-            )
-        usage.window_start = now if fresh else usage.window_start
-        usage.window_count = 1 if fresh else usage.window_count + 1
+        plural = "s" if per_minute != 1 else ""
+        rate = Limit(per_minute, _RATE_WINDOW, f"At most {per_minute} cut-out{plural} a minute.")
+        try:
+            rate_limit_take(key=f"cutout:{user.pk}", limit=rate)
+        except RateLimited as limited:
+            raise CutoutRefused(429, str(limited), retry_after_s=limited.retry_after_s) from None
         usage.n_cutouts += 1
-        usage.save(update_fields=["window_start", "window_count", "n_cutouts"])
+        usage.save(update_fields=["n_cutouts"])
 
 
 def _allowance_spend(*, user: User, size: int, now: datetime) -> None:
