@@ -239,7 +239,7 @@ BANDS: dict[str, Band] = {
 MODES: dict[PlateMode, str] = {
     PlateMode.EDGE: "e: the plate whose edge is furthest from the field",
     PlateMode.CENTRE: "c: the plate whose centre is closest",
-    PlateMode.PLATE: "a plate named by its plate id",
+    PlateMode.PLATE: "a plate I name (plate id)",
     PlateMode.LIST: "n: no image, list the plates that cover the field",
 }
 
