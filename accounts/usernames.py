@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import unicodedata
+from typing import Any
 
 from confusable_homoglyphs import confusables
 
@@ -54,8 +55,8 @@ def latin_lookalike(char: str) -> str:
     if char.isascii():
         return char.lower()
     for form in dict.fromkeys((char, char.upper(), char.lower())):
-        found = confusables.is_confusable(form) if len(form) == 1 else False
-        for glyph in found[0]["homoglyphs"] if found else ():
+        found: list[dict[str, Any]] | bool = len(form) == 1 and confusables.is_confusable(form)
+        for glyph in found[0]["homoglyphs"] if isinstance(found, list) else ():
             text: str = glyph["c"]
             if len(text) == 1 and text.isascii() and text.isalnum():
                 return text.lower()
