@@ -378,7 +378,7 @@ def format_field_line(field: FieldSpec) -> str:
     The identifier is written as given (not the de-duplicated stem); sizes are written as
     plain decimals, never in exponent notation.
     """
-    mode = field.plate_id if field.mode == "plate" and field.plate_id else field.mode
+    mode = field.plate_id if field.mode == PlateMode.PLATE and field.plate_id else field.mode
     return " ".join(
         (
             field.identifier,
