@@ -109,10 +109,6 @@ class PlateMode(StrEnum):
     LIST = "n"
 
     @property
-    def description(self) -> str:
-        return MODES[self]
-
-    @property
     def makes_image(self) -> bool:
         """False for mode n, which lists the plates instead of cutting one."""
         return self is not PlateMode.LIST
