@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
 
-from extraction.core.requestlist import example_lines_text
 from extraction.core.surveys import survey_help
+from extraction.text.requestlist import example_lines_text
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -18,3 +19,9 @@ def healthz(request: HttpRequest) -> HttpResponse:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"ok": True})
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """``/favicon.ico``, which browsers ask for whatever a page says: the static icon (under
+    its hashed name once ``collectstatic`` has run)."""
+    return redirect(static("favicon.ico"), permanent=True)

@@ -10,7 +10,7 @@ from numpy.testing import assert_allclose
 
 from extraction.core.cutout import sexagesimal_dec, sexagesimal_ra
 from extraction.core.positions import PositionError, list_position, parse_position
-from extraction.core.requestlist import parse_request_list
+from extraction.text.requestlist import parse_request_list
 
 
 @pytest.mark.parametrize(

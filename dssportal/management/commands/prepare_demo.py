@@ -10,8 +10,8 @@ from django.core.management.base import BaseCommand
 
 from accounts.models import User
 from accounts.services import user_create
-from extraction.core.requestlist import example_lines_text
 from extraction.models import Plate
+from extraction.text.requestlist import example_lines_text
 
 DEMO_USER = ("demo", "demo@example.org", "dss-demo")
 DEMO_OPERATOR = ("operator", "operator@example.org", "dss-operator")

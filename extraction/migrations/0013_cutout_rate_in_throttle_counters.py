@@ -6,7 +6,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("extraction", "0010_choices_from_survey_table"),
+        ("extraction", "0012_choices_from_survey_table"),
     ]
 
     operations = [

@@ -9,7 +9,7 @@ import extraction.models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("extraction", "0009_request_mail_owed_index"),
+        ("extraction", "0011_resolved_name_cache"),
     ]
 
     operations = [
