@@ -152,7 +152,7 @@ def _release(key: int, path: Path, *, finished: bool) -> None:
     os.close(fd)  # closing the only descriptor releases the flock
 
 
-def _unlock(sql: str, params: list[object]) -> None:
+def _unlock(sql: str, params: list[int] | list[list[int]]) -> None:
     """Run the advisory unlock ``sql``, unless the connection died (the server released the
     locks with the session)."""
     if connection.connection is None:
