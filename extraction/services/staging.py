@@ -25,6 +25,7 @@ from accounts.models import User
 from extraction.core.files import write_aside
 from extraction.core.naming import is_staging_name, staging_name_new
 from extraction.models import Request, StagingDirectory
+from extraction.services.zips import zip_copies_forget
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +223,7 @@ def staging_directory_delete(*, directory: StagingDirectory, reason: str) -> Del
                 f"({reason}) before this field was made.",
             )
         _remove_tree(path)
+        zip_copies_forget(directory.name)
         if directory.request_id is not None:
             shutil.rmtree(previews_dir(directory.request_id), ignore_errors=True)
     if marked and directory.request_id is not None:
