@@ -28,6 +28,7 @@ from dssportal.templatetags.mailformat import fill_text
 from extraction.core.mailtext import html_to_text
 from extraction.ftp.server import ftp_server_build
 from extraction.mail.gate import mail_handle
+from extraction.models import InboundMailOutcome
 from extraction.web.apiauth import _nesting_depth
 
 pytestmark = pytest.mark.django_db
@@ -193,6 +194,34 @@ def test_a_mail_of_every_worst_shape_is_handled_in_linear_time(
         sent.append(len(raw))
 
     assert_linear(handle, unit)
+
+
+@pytest.mark.parametrize("header", ["From", "To", "Subject", "References", "Message-ID"])
+@pytest.mark.parametrize("unit", ["(", '"', "<", "@", "\\", "=?utf-8?q?a?= ", "a@b,"])
+def test_a_mail_with_any_header_of_any_length_is_handled_in_bounded_time(
+    settings, tmp_path, make_user, django_capture_on_commit_callbacks, header: str, unit: str
+) -> None:
+    """Header values are cut at 16 kB before Python's decoders read them (their cost is not
+    linear); a From of 16 kB of "(" raised RecursionError in the address parser."""
+    settings.DSSPORTAL_REQUEST_ADDRESS = REQUEST_ADDRESS
+    settings.DSSPORTAL_DELETE_ADDRESS = "dss-delete@archive.example"
+    settings.DEFAULT_FROM_EMAIL = REQUEST_ADDRESS
+    settings.STAGING_DIR = tmp_path / "staging"
+    make_user("linear", "linear@example.org")
+    lines = {
+        "From": "linear@example.org",
+        "To": REQUEST_ADDRESS,
+        "Subject": "list",
+        "Message-ID": f"<h-{header}-{len(unit)}@example.org>",
+    }
+    for n in (20_000, 40_000):
+        lines[header] = (unit * (n // len(unit))).strip()
+        raw = "".join(f"{k}: {v}\n" for k, v in lines.items()) + "\nm31 1 1 1 1 1 1 1 1 1\n"
+        started = time.perf_counter()
+        with django_capture_on_commit_callbacks(execute=True):
+            outcome = mail_handle(raw.encode())
+        assert time.perf_counter() - started < CEILING
+        assert outcome.outcome != InboundMailOutcome.FAILED, outcome.detail
 
 
 @pytest.mark.parametrize("unit", ["x\n", " \n", "dss-20261202-abcdefghijklm\n"])

@@ -125,6 +125,9 @@ MAX_MIME_DEPTH: Final = 16
 MAX_HEADER_VALUES: Final = 50
 MAX_HEADER_CHARS: Final = 16_000
 MAX_MIME_HEADER_BYTES: Final = 4000
+#: An address header with more "(" than this holds no address: Python's address parser
+#: recurses once per nested comment and raised RecursionError on 16 kB of "(".
+MAX_ADDRESS_COMMENTS: Final = 50
 _MIME_HEADER_RE: Final = re.compile(
     rb"^content-(?:type|disposition):[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*",
     re.IGNORECASE | re.MULTILINE,
@@ -214,7 +217,12 @@ def _unescape_8bit(value: str) -> str:
 
 def _addresses(message: Message, names: Iterable[str]) -> list[str]:
     """Bare addresses (never display names) from the headers ``names``, in order."""
-    values = [value for name in names for value in _header_values(message, name)]
+    values = [
+        value
+        for name in names
+        for value in _header_values(message, name)
+        if value.count("(") <= MAX_ADDRESS_COMMENTS
+    ]
     return [address.strip() for _, address in getaddresses(values) if "@" in address]
 
 
