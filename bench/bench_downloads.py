@@ -13,7 +13,8 @@ default 3) and printed as seconds, MB/s and the ratio to gunicorn alone:
 
 Shapes 2 and 3 are HTTPS (the shipped site has no plain-HTTP service), shape 1 plain HTTP:
 on loopback their ratio is mostly the cost of TLS. Also printed: the CPU seconds gunicorn spent
-per file, which says how much of a web worker a download costs. BENCH_DOWNLOAD_MB (default 100) sets the size.
+per file, which says how much of a web worker a download costs. BENCH_DOWNLOAD_MB (default
+100) sets the size.
 
     .venv/bin/python bench/bench_downloads.py
 """
@@ -57,7 +58,8 @@ def fetch_seconds(url: str, token: str, port: int, *, rounds: int = ROUNDS) -> f
         started = time.perf_counter()
         done = subprocess.run(
             [
-                "curl", "-sS", "-k", "--fail", "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
+                "curl", "-sS", "-k", "--fail", "-o", "/dev/null",
+                "-w", "%{http_code} %{size_download}",
                 "--resolve", f"{HOST}:{port}:127.0.0.1",
                 "-H", f"Authorization: Bearer {token}", url,
             ],

@@ -194,7 +194,7 @@ def test_with_accel_redirect_nginx_is_told_which_file_or_built_zip_to_send(
     (directory.absolute_path / "more.fits").write_bytes(b"x" * 2880)
     again = client.get(reverse("staging-zip", args=[directory.name]))["X-Accel-Redirect"]
     assert again != internal and not built.exists()
-    assert len(list((settings.ZIP_CACHE_DIR / directory.name).iterdir())) == 1
+    assert len(list((settings.ZIP_CACHE_DIR / directory.name).glob("*.zip"))) == 1
     client.post(reverse("staging-delete", args=[directory.name]))
     assert not (settings.ZIP_CACHE_DIR / directory.name).exists()
 

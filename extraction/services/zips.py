@@ -9,6 +9,7 @@ gets a new copy and the old one is removed. Deleting the directory removes its c
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import secrets
@@ -61,24 +62,37 @@ def zip_copy_built(archive: StagingZip) -> Path:
     ``ZIP_CACHE_DIR``; older copies of the same directory are removed."""
     folder = Path(settings.ZIP_CACHE_DIR) / archive.folder
     target = folder / f"{archive.fingerprint}.zip"
-    if not (target.is_file() and target.stat().st_size == archive.layout.size):
-        folder.mkdir(parents=True, exist_ok=True)
-        part = folder / f".{archive.fingerprint}.{secrets.token_hex(6)}.part"
-        try:
-            with part.open("wb") as out:
-                for chunk in archive.layout.read(0, archive.layout.size):
-                    out.write(chunk)
-            os.replace(part, target)
-        finally:
-            part.unlink(missing_ok=True)
-    _remove_others(folder, keep=target)
+    if _built(target, archive):
+        return target.relative_to(settings.ZIP_CACHE_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    # One builder per directory (and host): ten clients asking at once wait for one copy.
+    with (folder / ".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _built(target, archive):
+            _build(archive, folder, target)
+        _remove_others(folder, keep=target)
     return target.relative_to(settings.ZIP_CACHE_DIR)
+
+
+def _built(target: Path, archive: StagingZip) -> bool:
+    return target.is_file() and target.stat().st_size == archive.layout.size
+
+
+def _build(archive: StagingZip, folder: Path, target: Path) -> None:
+    part = folder / f".{archive.fingerprint}.{secrets.token_hex(6)}.part"
+    try:
+        with part.open("wb") as out:
+            for chunk in archive.layout.read(0, archive.layout.size):
+                out.write(chunk)
+        os.replace(part, target)
+    finally:
+        part.unlink(missing_ok=True)
 
 
 def _remove_others(folder: Path, *, keep: Path) -> None:
     now = time.time()
     for other in folder.iterdir():
-        if other == keep:
+        if other == keep or other.name == ".lock":
             continue
         try:
             if other.suffix == ".zip" or now - other.stat().st_mtime > _STALE_PART_SECONDS:
