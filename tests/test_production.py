@@ -509,14 +509,19 @@ def test_behind_nginx_slow_readers_and_partial_headers_leave_the_site_answering_
     for member in folder.iterdir():
         os.utime(member, (when, when))
     bearer = {"Authorization": f"Bearer {token}"}
-    request = f"GET {file_path} HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: Bearer {token}\r\n\r\n"
+    zip_path = "/staging/dss-20261202-abcdefghijklm.zip"
+    requests = [
+        f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: Bearer {token}\r\n\r\n"
+        for path in (file_path, zip_path)
+    ]
 
     with behind_nginx(tmp_path, migrated, env) as port, contextlib.ExitStack() as held:
         assert healthz_seconds(port) < 5
-        # 10 clients ask for the 24 MB file and read nothing; 16 send half their headers.
-        for _ in range(10):
+        # 10 clients ask for the 24 MB file or the zip and read nothing; 16 send half their
+        # headers.
+        for n in range(10):
             reader = held.enter_context(tls_socket(port))
-            reader.sendall(request.encode())
+            reader.sendall(requests[n % 2].encode())
         for _ in range(16):
             talker = held.enter_context(tls_socket(port))
             talker.sendall(f"GET /healthz HTTP/1.1\r\nHost: {HOST}\r\nX-Slow: ".encode())
