@@ -11,6 +11,7 @@ seconds and 80 kB of ``<a`` in an HTML mail 12 s.
 from __future__ import annotations
 
 import ftplib
+import gc
 import json
 import socket
 import threading
@@ -45,23 +46,37 @@ REQUEST_ADDRESS = "dss@archive.example"
 
 
 def best_time(call: Callable[[], object], repeats: int = 3) -> float:
+    """The best of ``repeats`` runs, with the garbage collector held off while timing (its
+    full passes cost time in proportion to everything the process holds, not the input)."""
     best = float("inf")
     for _ in range(repeats):
-        started = time.perf_counter()
-        call()
-        best = min(best, time.perf_counter() - started)
+        gc.collect()
+        gc.disable()
+        try:
+            started = time.perf_counter()
+            call()
+            best = min(best, time.perf_counter() - started)
+        finally:
+            gc.enable()
     return best
 
 
 def assert_linear(run: Callable[[str], object], unit: str, *, size: int = SIZE) -> None:
-    """``run`` on ``unit`` repeated to ``size`` and to twice that grows at most linearly."""
+    """``run`` on ``unit`` repeated to ``size`` and to twice that grows at most linearly.
+
+    Measured up to three times: on a loaded machine one measurement can be off, while
+    quadratic code fails every one.
+    """
     small = unit * (size // len(unit))
     large = unit * (2 * size // len(unit))
     run(small)  # warm caches, imports, database connections
-    t_small = best_time(lambda: run(small))
-    t_large = best_time(lambda: run(large))
-    assert t_large < CEILING, f"{unit!r} x {len(large)}: {t_large:.2f} s"
-    assert t_large <= GROWTH * t_small + NOISE, (
+    for _attempt in range(3):
+        t_small = best_time(lambda: run(small))
+        t_large = best_time(lambda: run(large))
+        assert t_large < CEILING, f"{unit!r} x {len(large)}: {t_large:.2f} s"
+        if t_large <= GROWTH * t_small + NOISE:
+            return
+    raise AssertionError(
         f"{unit!r}: {t_small * 1e3:.1f} ms for {len(small)} chars, {t_large * 1e3:.1f} ms "
         f"for {len(large)}: more than linear"
     )
@@ -262,7 +277,9 @@ def test_range_headers_of_any_shape_are_read_in_linear_time(unit: str) -> None:
 def ftp_serving(settings, tmp_path) -> Iterator[tuple[str, int]]:
     settings.STAGING_DIR = tmp_path / "staging"
     settings.STAGING_DIR.mkdir()
-    server = ftp_server_build(host="127.0.0.1", port=0, auth_failed_delay=0.01)
+    server = ftp_server_build(
+        host="127.0.0.1", port=0, auth_failed_delay=0.01, max_pending_per_ip=100
+    )
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"timeout": 0.05, "handle_exit": False}, daemon=True
     )

@@ -359,22 +359,25 @@ class Client:
         return status, page
 
 
-def staged_file(env: dict[str, str], data_dir: Path, content: bytes) -> tuple[str, str]:
+def staged_file(
+    env: dict[str, str],
+    data_dir: Path,
+    content: bytes,
+    login: str = "astro",
+    name: str = "dss-20261202-abcdefghijklm",
+) -> tuple[str, str]:
     """A user, an API token and one staged file of ``content``; (token, file URL path)."""
-    assert (
-        manage(env, "add_user", "astro", "astro@example.org", "--password", "x-Astro-9").returncode
-        == 0
-    )
-    token = manage(env, "api_token", "astro")
+    added = manage(env, "add_user", login, f"{login}@example.org", "--password", "x-Astro-9")
+    assert added.returncode == 0, added.stderr
+    token = manage(env, "api_token", login)
     assert token.returncode == 0, token.stderr
-    name = "dss-20261202-abcdefghijklm"
     created = manage(
         env,
         "shell",
         "-c",
         "from datetime import timedelta; from django.utils import timezone; "
         "from accounts.models import User; from extraction.models import StagingDirectory; "
-        "u = User.objects.get(username='astro'); "
+        f"u = User.objects.get(username='{login}'); "
         f"StagingDirectory.objects.create(user=u, name='{name}', "
         f"path=u.staging_area + '/{name}', expires_at=timezone.now() + timedelta(days=1)); "
         "print(u.staging_area)",
@@ -502,14 +505,15 @@ def test_behind_nginx_slow_readers_and_partial_headers_leave_the_site_answering_
     )
     assert env["DSSPORTAL_ACCEL_REDIRECT"] == "/_accel/"
     content = os.urandom(24_000_000)
-    token, file_path = staged_file(env, migrated, content)
-    folder = next((migrated / "staging").glob("*/dss-20261202-abcdefghijklm"))
+    name = "dss-20261207-slowreadersaa"
+    token, file_path = staged_file(env, migrated, content, login="slow", name=name)
+    folder = next((migrated / "staging").glob(f"*/{name}"))
     (folder / "small.fits.gz").write_bytes(os.urandom(70_000))
     when = 1_700_000_000  # a date in the past, whole even seconds (DOS times step by 2 s)
     for member in folder.iterdir():
         os.utime(member, (when, when))
     bearer = {"Authorization": f"Bearer {token}"}
-    zip_path = "/staging/dss-20261202-abcdefghijklm.zip"
+    zip_path = f"/staging/{name}.zip"
     requests = [
         f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: Bearer {token}\r\n\r\n"
         for path in (file_path, zip_path)
@@ -545,7 +549,7 @@ def test_behind_nginx_slow_readers_and_partial_headers_leave_the_site_answering_
         assert client.request("GET", "/_accel/staging/")[0] == 404  # internal only
 
         # curl fetches the zip whole, then resumes a cut-off copy: the same bytes.
-        url = f"https://{HOST}:{port}/staging/dss-20261202-abcdefghijklm.zip"
+        url = f"https://{HOST}:{port}/staging/{name}.zip"
         resolve = ["--resolve", f"{HOST}:{port}:127.0.0.1", "-H", f"Authorization: Bearer {token}"]
         whole, part = tmp_path / "whole.zip", tmp_path / "part.zip"
         fetched = curl(*resolve, "-o", str(whole), url)
