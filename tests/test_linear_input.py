@@ -26,10 +26,10 @@ from django.urls import reverse
 
 from accounts.tokens import api_token_create
 from dssportal.templatetags.mailformat import fill_text
-from extraction.core.mailtext import html_to_text
 from extraction.ftp.server import ftp_server_build
 from extraction.mail.gate import mail_handle
 from extraction.models import InboundMailOutcome
+from extraction.text.mailtext import html_to_text
 from extraction.web.apiauth import _nesting_depth
 
 pytestmark = pytest.mark.django_db
