@@ -17,4 +17,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
     path("", include("extraction.web.urls")),
+    path("", include("extraction.web.vo.urls")),
 ]

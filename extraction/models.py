@@ -60,6 +60,13 @@ class Plate(models.Model):
     )
     online = models.BooleanField(default=False, help_text="Pixel data are stored here.")
     synthetic = models.BooleanField(default=False, help_text="Made by synthesize_plates.")
+    footprint = models.JSONField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The scanned area on the sky from the plate solution (centre and outline, "
+        "degrees), for the IVOA services; filled on first need, cleared when the plate changes.",
+    )
     imported_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

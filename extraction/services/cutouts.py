@@ -18,6 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.throttle import Limit, RateLimited, address_key, rate_limit_take
 from extraction.core.cutout import compress, fits_bytes
 from extraction.core.preview import preview_png
 from extraction.core.surveys import band_row, expected_data_bytes
@@ -30,7 +31,11 @@ FORMATS: dict[str, tuple[str, str]] = {
     "fits": (".fits", "application/fits"),
     "fits.gz": (".fits.gz", "application/gzip"),
     "png": (".png", "image/png"),
+    "gif": (".gif", "image/gif"),
+    "jpeg": (".jpg", "image/jpeg"),
 }
+#: The quick-look formats and the Pillow format each is written in.
+_PICTURES = {"png": "PNG", "gif": "GIF", "jpeg": "JPEG"}
 _RATE_WINDOW = timedelta(minutes=1)
 
 
@@ -92,6 +97,47 @@ def _allowance_spend(*, user: User, size: int, now: datetime) -> None:
     CutoutUsage.objects.filter(user=user, day=now.date()).update(bytes=F("bytes") + size)
 
 
+def _checked(target: FieldTarget) -> int:
+    """The expected data bytes of a field a synchronous cut-out may serve, or a refusal."""
+    largest = min(settings.DSSPORTAL_CUTOUT_MAX_ARCMIN, settings.DSSPORTAL_MAX_FIELD_ARCMIN)
+    if max(target.width_arcmin, target.height_arcmin) > largest:
+        raise CutoutRefused(
+            400,
+            f"a synchronous cut-out is at most {largest:g}' on a side; send a request list "
+            "(POST /api/requests) for larger fields.",
+        )
+    if target.mode not in ("e", "c", "plate"):
+        raise CutoutRefused(400, "MODE must be e, c or a plate id (mode n: /api/plates).")
+    row = band_row(target.survey)
+    if row is None:
+        raise CutoutRefused(400, f"unknown survey {target.survey!r}.")
+    return expected_data_bytes(row.survey.name, target.width_arcmin, target.height_arcmin)
+
+
+def _cut(*, target: FieldTarget, identifier: str, output_format: str) -> CutoutFile:
+    suffix, content_type = FORMATS[output_format]
+    try:
+        cut = field_cut(target=target, identifier=identifier)
+    except FieldSkip as skip:
+        raise CutoutRefused(404, str(skip)) from None
+    if output_format in _PICTURES:
+        data = cut.pixels.data
+        payload = preview_png(
+            data, cut.pixels.valid, max_px=max(data.shape), image_format=_PICTURES[output_format]
+        )
+    else:
+        payload = fits_bytes(cut.cutout)
+        if output_format == "fits.gz":
+            payload = compress(payload, "G")
+    return CutoutFile(
+        filename=f"{identifier}{suffix}",
+        content_type=content_type,
+        payload=payload,
+        plate_id=cut.choice.plate.plate_id,
+        clipped=cut.cutout.clipped,
+    )
+
+
 def cutout_make(
     *, user: User, target: FieldTarget, identifier: str, output_format: str
 ) -> CutoutFile:
@@ -103,38 +149,48 @@ def cutout_make(
         400 for a field too large or a mode without an image, 404 when no plate serves it,
         429 beyond the rate or the daily allowance (with the seconds to wait).
     """
-    largest = min(settings.DSSPORTAL_CUTOUT_MAX_ARCMIN, settings.DSSPORTAL_MAX_FIELD_ARCMIN)
-    if max(target.width_arcmin, target.height_arcmin) > largest:
-        raise CutoutRefused(
-            400,
-            f"a synchronous cut-out is at most {largest:g}' on a side; send a request list "
-            "(POST /api/requests) for larger fields.",
-        )
-    if target.mode not in ("e", "c", "plate"):
-        raise CutoutRefused(400, "MODE must be e, c or a plate id (mode n: /api/plates).")
-    suffix, content_type = FORMATS[output_format]
+    expected = _checked(target)
     now = timezone.now()
-    row = band_row(target.survey)
-    if row is None:
-        raise CutoutRefused(400, f"unknown survey {target.survey!r}.")
-    expected = expected_data_bytes(row.survey.name, target.width_arcmin, target.height_arcmin)
     _allowance_take(user=user, expected=expected, now=now)
-    try:
-        cut = field_cut(target=target, identifier=identifier)
-    except FieldSkip as skip:
-        raise CutoutRefused(404, str(skip)) from None
-    if output_format == "png":
-        data = cut.pixels.data
-        payload = preview_png(data, cut.pixels.valid, max_px=max(data.shape))
-    else:
-        payload = fits_bytes(cut.cutout)
-        if output_format == "fits.gz":
-            payload = compress(payload, "G")
-    _allowance_spend(user=user, size=len(payload), now=now)
-    return CutoutFile(
-        filename=f"{identifier}{suffix}",
-        content_type=content_type,
-        payload=payload,
-        plate_id=cut.choice.plate.plate_id,
-        clipped=cut.cutout.clipped,
+    made = _cut(target=target, identifier=identifier, output_format=output_format)
+    _allowance_spend(user=user, size=len(made.payload), now=now)
+    return made
+
+
+def _anonymous_limits() -> tuple[Limit, Limit]:
+    advice = "An API token (account page) raises the limits."
+    per_minute = Limit(
+        settings.DSSPORTAL_ANON_CUTOUT_PER_MINUTE,
+        timedelta(minutes=1),
+        f"At most {settings.DSSPORTAL_ANON_CUTOUT_PER_MINUTE} anonymous cut-outs a minute "
+        f"from one address. {advice}",
     )
+    per_day = Limit(
+        settings.DSSPORTAL_ANON_CUTOUT_PER_DAY,
+        timedelta(days=1),
+        f"At most {settings.DSSPORTAL_ANON_CUTOUT_PER_DAY} anonymous cut-outs a day from one "
+        f"address. {advice}",
+    )
+    return per_minute, per_day
+
+
+def cutout_make_anonymous(
+    *, address: str | None, target: FieldTarget, identifier: str, output_format: str
+) -> CutoutFile:
+    """The same cut-out for a caller without an account (IVOA clients, old DSS URLs),
+    counted per client address (``DSSPORTAL_ANON_CUTOUT_PER_MINUTE`` / ``_PER_DAY``).
+
+    Raises
+    ------
+    CutoutRefused
+        As :func:`cutout_make`; 429 with the seconds to wait beyond the address's limits.
+    """
+    _checked(target)
+    key = address_key(address or "unknown")
+    per_minute, per_day = _anonymous_limits()
+    try:
+        rate_limit_take(key=f"cutout-minute:{key}", limit=per_minute)
+        rate_limit_take(key=f"cutout-day:{key}", limit=per_day)
+    except RateLimited as limited:
+        raise CutoutRefused(429, str(limited), retry_after_s=limited.retry_after_s) from None
+    return _cut(target=target, identifier=identifier, output_format=output_format)

@@ -21,6 +21,7 @@ from extraction.services.platefinder import (
     SurveyCoverage,
     plates_covering,
 )
+from extraction.services.moc import MOC_SURVEYS
 from extraction.services.plates import plate_outline
 from extraction.web.forms import PlateFinderForm
 
@@ -50,7 +51,7 @@ def _summary(row: CoveringPlate) -> str:
 def plate_finder(request: HttpRequest) -> HttpResponse:
     """``/plates/``: a position (or name) and size in, each survey's covering plates out."""
     form = PlateFinderForm(request.GET or None)
-    context: dict[str, object] = {"form": form}
+    context: dict[str, object] = {"form": form, "moc_surveys": MOC_SURVEYS}
     if form.is_bound and form.is_valid() and form.cleaned_data["position"] is not None:
         data = form.cleaned_data
         position: ListPosition = data["position"]
