@@ -162,15 +162,39 @@ class Range:
         return centre, float(radius.max())
 
     def meets(self, outline: ConvexOutline) -> bool:
-        samples = outline.sampled(_RANGE_SAMPLES_PER_EDGE)
-        ra, dec = ra_dec_of(samples)
+        ra, dec = ra_dec_of(outline.sampled(_RANGE_SAMPLES_PER_EDGE))
         if bool(self.contains_ra_dec(ra, dec).any()):
             return True
-        # No outline point in the box: they meet only if the box lies inside the outline,
-        # and then so does any point of the box (its middle).
+        if self._edges_cross(ra, dec):
+            return True
+        # Neither an outline point in the box nor a crossing: the box is wholly inside the
+        # outline (then so is its middle) or they are apart.
         span = 360.0 if self.whole_ra else (self.ra2 - self.ra1) % 360.0
         inner = unit_vectors(self.ra1 + span / 2.0, (self.dec1 + self.dec2) / 2.0)
         return bool(outline.contains(inner[None, :])[0])
+
+    def _edges_cross(self, ra: FloatArray, dec: FloatArray) -> bool:
+        """Whether the closed outline (densely sampled) crosses an edge of the box."""
+        ra_next, dec_next = np.roll(ra, -1), np.roll(dec, -1)
+        step = (ra_next - ra + 180.0) % 360.0 - 180.0  # the short way round
+        for limit in (self.dec1, self.dec2):
+            crosses = (dec - limit) * (dec_next - limit) <= 0
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t = np.where(dec_next != dec, (limit - dec) / (dec_next - dec), 0.0)
+            at = (ra + t * step) % 360.0
+            if bool((crosses & self.contains_ra_dec(at, np.full_like(at, limit))).any()):
+                return True
+        if self.whole_ra:
+            return False
+        for limit in (self.ra1, self.ra2):
+            offset = (ra - limit + 180.0) % 360.0 - 180.0
+            crosses = (offset * (offset + step) <= 0) & (np.abs(step) < 90.0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t = np.where(step != 0, -offset / step, 0.0)
+            at = dec + t * (dec_next - dec)
+            if bool((crosses & (at >= self.dec1) & (at <= self.dec2)).any()):
+                return True
+        return False
 
 
 @dataclass(frozen=True)
