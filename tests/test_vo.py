@@ -13,8 +13,8 @@ import pytest
 from astropy import units as u
 from astropy.coordinates import FK4, FK5, SkyCoord
 from astropy.io import fits
-from astropy.io.votable import parse_single_table
 from astropy.io.votable import parse as parse_votable
+from astropy.io.votable import parse_single_table
 from django.test import Client
 from mocpy import MOC
 from PIL import Image
@@ -127,8 +127,11 @@ def test_maxrec_and_overflow_status(client, sky):
 
 def test_vosi_documents_are_anonymous_and_say_sia2(client):
     caps = ET.fromstring(client.get("/vo/sia2/capabilities").content)
-    sia = [c for c in caps.iter("capability")
-           if c.get("standardID") == "ivo://ivoa.net/std/SIA#query-2.0"]  # fmt: skip
+    sia = [
+        c
+        for c in caps.iter("capability")
+        if c.get("standardID") == "ivo://ivoa.net/std/SIA#query-2.0"
+    ]
     assert len(sia) == 1 and not list(sia[0].iter("securityMethod"))
     assert sia[0].find("interface/accessURL").text.endswith("/vo/sia2/query")
     available = ET.fromstring(client.get("/vo/sia2/availability").content)
@@ -142,8 +145,11 @@ def test_registry_record(client, settings):
     record = ET.fromstring(client.get("/vo/registry.xml").content)
     assert record.find("identifier").text == "ivo://dss.example.org/dss"
     standards = {c.get("standardID") for c in record.iter("capability")}
-    assert {"ivo://ivoa.net/std/SIA#query-2.0", "ivo://ivoa.net/std/SODA#sync-1.0",
-            "ivo://ivoa.net/std/DataLink#links-1.1"} <= standards  # fmt: skip
+    assert {
+        "ivo://ivoa.net/std/SIA#query-2.0",
+        "ivo://ivoa.net/std/SODA#sync-1.0",
+        "ivo://ivoa.net/std/DataLink#links-1.1",
+    } <= standards
     xsi = "{http://www.w3.org/2001/XMLSchema-instance}type"
     assert record.get(xsi) == "vs:CatalogService" and record.find("curation/contact/email").text
 
@@ -211,9 +217,14 @@ def test_anonymous_limits_per_address_and_a_token_raises_them(client, sky, setti
     assert [soda(client, CIRCLE="150 20 0.01").status_code for _ in range(2)] == [200, 200]
     limited = soda(client, CIRCLE="150 20 0.01")
     assert limited.status_code == 429 and 0 < int(limited["Retry-After"]) <= 60
-    assert limited.content.decode().startswith("RateLimited: ") and "token" in limited.content.decode()
+    assert (
+        limited.content.decode().startswith("RateLimited: ") and "token" in limited.content.decode()
+    )
     other = Client(REMOTE_ADDR="192.0.2.7")
-    assert other.get(SODA, {"ID": publisher_did("DSS2", "R1"), "CIRCLE": "150 20 0.01"}).status_code == 200
+    assert (
+        other.get(SODA, {"ID": publisher_did("DSS2", "R1"), "CIRCLE": "150 20 0.01"}).status_code
+        == 200
+    )
     raw = api_token_create(user=make_user("tycho", "tycho@example.org"))[1]
     with_token = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
     answer = with_token.get(SODA, {"ID": publisher_did("DSS2", "R1"), "CIRCLE": "150 20 0.01"})
@@ -227,9 +238,15 @@ def test_anonymous_limits_per_address_and_a_token_raises_them(client, sky, setti
 
 
 @pytest.mark.parametrize(
-    "path", ["/vo/sia2/capabilities", "/vo/sia2/query?MAXREC=0", "/vo/moc/DSS1.json",
-             "/vo/registry.xml", "/cgi-bin/dss_search?v=quickv&r=1&d=1"],
-)  # fmt: skip
+    "path",
+    [
+        "/vo/sia2/capabilities",
+        "/vo/sia2/query?MAXREC=0",
+        "/vo/moc/DSS1.json",
+        "/vo/registry.xml",
+        "/cgi-bin/dss_search?v=quickv&r=1&d=1",
+    ],
+)
 def test_anonymous_gets_allow_any_origin(client, path):
     response = client.get(path, HTTP_ORIGIN="https://aladin.example.net")
     assert response["Access-Control-Allow-Origin"] == "*"
@@ -259,8 +276,9 @@ def test_stsci_defaults_forms_and_b1950(client, sky):
     default = header_of(client.get("/cgi-bin/dss_search", base))
     assert default["NAXIS1"] == pytest.approx(15 * 60 / 1.008, abs=2)  # 15' by default
     decimal = header_of(client.get("/cgi-bin/dss_search", {**base, "r": "150", "d": "20"}))
-    colons = header_of(client.get("/cgi-bin/dss_search", {**base, "ra": "10:00:00",
-                                                          "dec": "20:00:00", "r": ""}))  # fmt: skip
+    colons = header_of(
+        client.get("/cgi-bin/dss_search", {**base, "ra": "10:00:00", "dec": "20:00:00", "r": ""})
+    )
     assert decimal["CNPIX1"] == default["CNPIX1"] == colons["CNPIX1"]
     fk5 = SkyCoord(150 * u.deg, 20 * u.deg, frame=FK5(equinox="J2000"))
     fk4 = fk5.transform_to(FK4(equinox="B1950", obstime="B1950"))
@@ -273,7 +291,9 @@ def test_stsci_defaults_forms_and_b1950(client, sky):
     assert packed["Content-Type"] == "application/gzip"
     assert fits.getheader(io.BytesIO(gzip.decompress(packed.content)))["NAXIS1"] == 179
     gif = client.get("/cgi-bin/dss_search", {**base, "f": "GIF", "h": "3", "w": "3"})
-    assert gif["Content-Type"] == "image/gif" and Image.open(io.BytesIO(gif.content)).format == "GIF"
+    assert (
+        gif["Content-Type"] == "image/gif" and Image.open(io.BytesIO(gif.content)).format == "GIF"
+    )
 
 
 @pytest.mark.parametrize(
@@ -312,10 +332,12 @@ def test_eso_defaults_and_formats(client, sky):
 
 def test_poss1_red_serves_only_red_plates(client, sky):
     blue = register_plate(
-        dss_header(160.0, 20.0, survey="DSS1", plate_id="J9", corner=(6700, 6700),
-                   naxis=(600, 600)),
-        survey="DSS1", band="B",
-    )  # fmt: skip
+        dss_header(
+            160.0, 20.0, survey="DSS1", plate_id="J9", corner=(6700, 6700), naxis=(600, 600)
+        ),
+        survey="DSS1",
+        band="B",
+    )
     asked = {"r": str(blue.ra_deg), "d": str(blue.dec_deg), "h": "3", "w": "3"}
     assert client.get("/cgi-bin/dss_search", {**asked, "v": "1"}).status_code == 200
     red_only = client.get("/cgi-bin/dss_search", {**asked, "v": "poss1_red"})
@@ -344,8 +366,9 @@ def test_maps_are_rebuilt_when_plates_are_imported(client, sky, tmp_path):
     assert before.contains_skycoords(here)[0] and not before.contains_skycoords(elsewhere)[0]
     register_plate(
         dss_header(40.0, -10.0, survey="DSS2", plate_id="N7", corner=(11220, 11220)),
-        survey="DSS2", band="R",
-    )  # fmt: skip
+        survey="DSS2",
+        band="R",
+    )
     after = moc_of(client, "/vo/moc/DSS2R.json", tmp_path)
     assert after.contains_skycoords(elsewhere)[0] and after.contains_skycoords(here)[0]
     blue = moc_of(client, "/vo/moc/dss2b.json", tmp_path)

@@ -32,7 +32,9 @@ def _square_edge(half: float, per_side: int) -> tuple[np.ndarray, np.ndarray]:
     h = np.tan(np.radians(half))
     corners = np.array([(-h, -h), (h, -h), (h, h), (-h, h)])
     t = np.linspace(0.0, 1.0, per_side // 4 if per_side > 4 else 1, endpoint=False)[:, None]
-    points = np.concatenate([a + (b - a) * t for a, b in zip(corners, np.roll(corners, -1, 0))])
+    points = np.concatenate(
+        [a + (b - a) * t for a, b in zip(corners, np.roll(corners, -1, 0), strict=True)]
+    )
     return points[:, 0], points[:, 1]
 
 
@@ -60,9 +62,12 @@ def distance_to_square(ra: float, dec: float, half: float, point: SkyCoord) -> f
 
 @settings(max_examples=60, deadline=None)
 @given(
-    ra=st.floats(0, 360), dec=st.floats(-89, 89),
-    dra=st.floats(-8, 8), ddec=st.floats(-8, 8), radius=st.floats(0, 6),
-)  # fmt: skip
+    ra=st.floats(0, 360),
+    dec=st.floats(-89, 89),
+    dra=st.floats(-8, 8),
+    ddec=st.floats(-8, 8),
+    radius=st.floats(0, 6),
+)
 def test_circle_meets_a_plate_exactly_when_the_plate_is_within_the_radius(
     ra, dec, dra, ddec, radius
 ):
@@ -83,8 +88,10 @@ def test_polygons_meet_when_they_overlap_contain_or_cross():
     assert Polygon((5.0, 15.0, 15.0, 5.0), (19.9, 19.9, 20.1, 20.1)).meets(plate)  # a bar across
     assert not Polygon((20.0, 25.0, 22.0), (20.0, 20.0, 25.0)).meets(plate)
     # A concave polygon whose notch holds the plate does not meet it.
-    notch = Polygon((0.0, 20.0, 20.0, 14.0, 14.0, 6.0, 6.0, 0.0),
-                    (10.0, 10.0, 30.0, 30.0, 15.0, 15.0, 30.0, 30.0))  # fmt: skip
+    notch = Polygon(
+        (0.0, 20.0, 20.0, 14.0, 14.0, 6.0, 6.0, 0.0),
+        (10.0, 10.0, 30.0, 30.0, 15.0, 15.0, 30.0, 30.0),
+    )
     assert not notch.meets(square(10.0, 25.0, 2.0))
     assert notch.meets(square(10.0, 12.0, 2.0))
 
@@ -125,8 +132,9 @@ def test_bad_shapes(text, words):
 
 
 def test_parameters_group_case_insensitively_and_open_intervals():
-    query = sia_query_of(grouped([("band", "-inf 5e-7"), ("BAND", "6e-7 +Inf"),
-                                  ("maxrec", "10"), ("unknown", "x")]))  # fmt: skip
+    query = sia_query_of(
+        grouped([("band", "-inf 5e-7"), ("BAND", "6e-7 +Inf"), ("maxrec", "10"), ("unknown", "x")])
+    )
     assert query.intervals["BAND"] == ((-np.inf, 5e-7), (6e-7, np.inf))
     assert query.maxrec == 10
     assert sia_query_of(grouped([("MAXREC", "99999999")])).maxrec == 20000
@@ -136,11 +144,22 @@ def plate(survey: str, emulsion: str, filter_name: str, band: str, **kw: object)
     header = dss_header(10.0, 20.0, survey=survey, corner=(100, 200), naxis=(900, 700))
     geometry = PlateGeometry(header)
     values: dict[str, object] = dict(
-        survey=survey, plate_id="X1", region="", band=band, emulsion=emulsion,
-        filter_name=filter_name, telescope="", epoch=None, date_obs=None, exposure_min=None,
-        pixel_scale_arcsec=1.0, width_px=900, height_px=700, online=True,
+        survey=survey,
+        plate_id="X1",
+        region="",
+        band=band,
+        emulsion=emulsion,
+        filter_name=filter_name,
+        telescope="",
+        epoch=None,
+        date_obs=None,
+        exposure_min=None,
+        pixel_scale_arcsec=1.0,
+        width_px=900,
+        height_px=700,
+        online=True,
         footprint=scanned_footprint(geometry),
-    )  # fmt: skip
+    )
     values.update(kw)
     return PlateFacts(**values)  # type: ignore[arg-type]
 
@@ -178,7 +197,9 @@ def test_footprint_is_the_scanned_area_as_astropy_reads_the_header():
         assert outline.separation(corner).arcsec.min() < 0.01
     (cra,), (cdec,) = wcs.all_pix2world([449.5], [349.5], 0)
     centre = SkyCoord(cra, cdec, unit="deg")
-    assert SkyCoord(footprint.ra_deg, footprint.dec_deg, unit="deg").separation(centre).arcsec < 0.01
+    assert (
+        SkyCoord(footprint.ra_deg, footprint.dec_deg, unit="deg").separation(centre).arcsec < 0.01
+    )
 
 
 def test_stsci_and_eso_readings():
@@ -188,8 +209,15 @@ def test_stsci_and_eso_readings():
     assert a.surveys == ("DSS2I",) and (a.width_arcmin, a.height_arcmin) == (15.0, 15.0)
     assert stsci_field({"r": "1", "d": "1"}).surveys == ("DSS1",)
     assert stsci_field({"r": "1", "d": "1", "v": "3"}).surveys == ("DSS2R", "DSS1")
-    eso = eso_field({"ra": "00 40 00", "dec": "-10 30 00", "Sky-Survey": "DSS2-infrared",
-                     "mime-type": "display/gz-fits", "x": "7.5"})  # fmt: skip
+    eso = eso_field(
+        {
+            "ra": "00 40 00",
+            "dec": "-10 30 00",
+            "Sky-Survey": "DSS2-infrared",
+            "mime-type": "display/gz-fits",
+            "x": "7.5",
+        }
+    )
     assert eso.surveys == ("DSS2I",) and eso.output_format == "fits.gz"
     assert (eso.width_arcmin, eso.height_arcmin) == (7.5, 5.0)
     with pytest.raises(LegacyRequestError) as refused:

@@ -86,8 +86,14 @@ def test_search_by_position_band_time_and_collection(live_server, sky):
     assert row["access_format"] == "application/x-votable+xml;content=datalink"
     assert row["obs_publisher_did"].startswith("ivo://")
     # The blue plate's passband (385-540 nm) and the DSS1 plate's epoch (1953) do not match.
-    assert list(service.search(pos=(here, 0.05 * u.deg), band=(600 * u.nm, 700 * u.nm),
-                               collection="DSS2B")["obs_id"]) == []  # fmt: skip
+    assert (
+        list(
+            service.search(
+                pos=(here, 0.05 * u.deg), band=(600 * u.nm, 700 * u.nm), collection="DSS2B"
+            )["obs_id"]
+        )
+        == []
+    )
     old = service.search(pos=(here, 0.05 * u.deg), time=(Time("1950-01-01"), Time("1960-01-01")))
     assert list(old["obs_id"]) == ["E1"]
 
@@ -100,8 +106,18 @@ def test_columns_carry_obscore_ucds_and_utypes(live_server, sky):
     assert fields["obs_publisher_did"].ID == "obs_publisher_did"
     assert fields["s_region"].xtype == "adql:REGION"
     assert fields["access_estsize"].unit == u.kbyte
-    for name in ("calib_level", "obs_collection", "s_fov", "s_resolution", "s_pixel_scale",
-                 "t_max", "facility_name", "instrument_name", "o_ucd", "pol_states"):  # fmt: skip
+    for name in (
+        "calib_level",
+        "obs_collection",
+        "s_fov",
+        "s_resolution",
+        "s_pixel_scale",
+        "t_max",
+        "facility_name",
+        "instrument_name",
+        "o_ucd",
+        "pol_states",
+    ):
         assert fields[name].ucd, name
     # s_region is the scanned area: it holds the plate's own sky positions of its corners.
     row = next(r for r in table if r["obs_id"] == "R1")
@@ -114,8 +130,9 @@ def test_columns_carry_obscore_ucds_and_utypes(live_server, sky):
 
 
 def test_datalink_rows_and_a_processed_cutout_equal_api_cutout(live_server, sky, token):
-    results = sia(live_server).search(pos=(SkyCoord(*CENTRE, unit="deg"), 0.01 * u.deg),
-                                      collection="DSS2R")  # fmt: skip
+    results = sia(live_server).search(
+        pos=(SkyCoord(*CENTRE, unit="deg"), 0.01 * u.deg), collection="DSS2R"
+    )
     row = results[0]
     links = row.getdatalink()
     assert [link.semantics for link in links] == ["#this", "#preview", "#cutout"]
@@ -125,7 +142,9 @@ def test_datalink_rows_and_a_processed_cutout_equal_api_cutout(live_server, sky,
     whole = requests.get(this.access_url, timeout=30)
     with fits.open(io.BytesIO(whole.content)) as hdul:
         assert isinstance(hdul[1], fits.CompImageHDU) and hdul[1].data.shape == (1500, 1500)
-    preview = requests.get(next(links.bysemantics("#preview", include_narrower=False)).access_url, timeout=30)
+    preview = requests.get(
+        next(links.bysemantics("#preview", include_narrower=False)).access_url, timeout=30
+    )
     assert preview.headers["Content-Type"] == "image/png" and preview.content[:4] == b"\x89PNG"
 
     ra, dec, radius = 150.02, 19.99, 0.04
@@ -135,7 +154,7 @@ def test_datalink_rows_and_a_processed_cutout_equal_api_cutout(live_server, sky,
         live_server, token, POS=f"CIRCLE {ra} {dec} {radius}", SURVEY="DSS2", MODE="R1"
     )
     same_file(soda, reference)
-    ny, nx = soda.data.shape
+    _ny, nx = soda.data.shape
     assert abs(nx - 2 * radius * 3600 / 1.008) <= 2
 
 
@@ -149,7 +168,9 @@ def test_iter_datalinks_covers_every_row_and_offline_plates_say_why(live_server,
         seen[rows["#this"].id] = rows
     assert len(seen) == len(results) == 3
     offline = seen[next(r["obs_publisher_did"] for r in results if r["obs_id"] == "E1")]
-    assert "not online" in offline["#this"].error_message and not offline["#this"].get("access_url", decode=True)
+    assert "not online" in offline["#this"].error_message and not offline["#this"].get(
+        "access_url", decode=True
+    )
 
 
 def test_maxrec_zero_gives_the_fields_and_overflow_is_flagged(live_server, sky):
@@ -212,20 +233,45 @@ def test_moc_agrees_with_api_plates_at_random_positions(live_server, sky, token)
     [
         (
             "/cgi-bin/dss_search",
-            {"v": "poss2ukstu_red", "r": "10 00 04.8", "d": "+20 00 00", "e": "J2000",
-             "h": "6", "w": "8", "f": "fits", "c": "none"},
-            {"RA": "150.02", "DEC": "20.0", "SIZE": f"{8 / 60} {6 / 60}", "SURVEY": "DSS2R",
-             "ID": "dss_search"},
+            {
+                "v": "poss2ukstu_red",
+                "r": "10 00 04.8",
+                "d": "+20 00 00",
+                "e": "J2000",
+                "h": "6",
+                "w": "8",
+                "f": "fits",
+                "c": "none",
+            },
+            {
+                "RA": "150.02",
+                "DEC": "20.0",
+                "SIZE": f"{8 / 60} {6 / 60}",
+                "SURVEY": "DSS2R",
+                "ID": "dss_search",
+            },
         ),
         (
             "/dss/dss",
-            {"ra": "150.02", "dec": "20", "equinox": "J2000", "x": "5", "y": "5",
-             "Sky-Survey": "DSS2-blue", "mime-type": "application/x-fits"},
-            {"RA": "150.02", "DEC": "20.0", "SIZE": f"{5 / 60}", "SURVEY": "DSS2B",
-             "ID": "eso_dss"},
+            {
+                "ra": "150.02",
+                "dec": "20",
+                "equinox": "J2000",
+                "x": "5",
+                "y": "5",
+                "Sky-Survey": "DSS2-blue",
+                "mime-type": "application/x-fits",
+            },
+            {
+                "RA": "150.02",
+                "DEC": "20.0",
+                "SIZE": f"{5 / 60}",
+                "SURVEY": "DSS2B",
+                "ID": "eso_dss",
+            },
         ),
     ],
-)  # fmt: skip
+)
 def test_old_urls_serve_the_api_cutout(live_server, sky, token, path, params, api):
     answer = requests.get(live_server.url + path, params=params, timeout=30)
     assert answer.status_code == 200, answer.text

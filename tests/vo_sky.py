@@ -30,38 +30,73 @@ def build_sky() -> Sky:
     size = 23040
     red = register_plate(
         _described(
-            dss_header(*CENTRE, survey="DSS2", plate_id="R1", corner=(size // 2 - 750,) * 2,
-                       naxis=(1500, 1500)),
-            REGION="XP123", EMULSION="IIIaF", FILTER="RG610", TELESCOP="Oschin 48-inch Schmidt",
-            EPOCH=1990.25, EXPOSURE=60.0, DATE_OBS="1990-04-02",
+            dss_header(
+                *CENTRE,
+                survey="DSS2",
+                plate_id="R1",
+                corner=(size // 2 - 750,) * 2,
+                naxis=(1500, 1500),
+            ),
+            REGION="XP123",
+            EMULSION="IIIaF",
+            FILTER="RG610",
+            TELESCOP="Oschin 48-inch Schmidt",
+            EPOCH=1990.25,
+            EXPOSURE=60.0,
+            DATE_OBS="1990-04-02",
         ),
-        survey="DSS2", band="R", seed=1,
-    )  # fmt: skip
+        survey="DSS2",
+        band="R",
+        seed=1,
+    )
     blue = register_plate(
         _described(
-            dss_header(150.1, 20.05, survey="DSS2", plate_id="B1", corner=(size // 2 - 450,) * 2,
-                       naxis=(900, 900)),
-            REGION="XJ123", EMULSION="IIIaJ", FILTER="GG385", TELESCOP="Oschin 48-inch Schmidt",
-            EPOCH=1985.5, EXPOSURE=70.0,
+            dss_header(
+                150.1,
+                20.05,
+                survey="DSS2",
+                plate_id="B1",
+                corner=(size // 2 - 450,) * 2,
+                naxis=(900, 900),
+            ),
+            REGION="XJ123",
+            EMULSION="IIIaJ",
+            FILTER="GG385",
+            TELESCOP="Oschin 48-inch Schmidt",
+            EPOCH=1985.5,
+            EXPOSURE=70.0,
         ),
-        survey="DSS2", band="B", seed=2,
-    )  # fmt: skip
+        survey="DSS2",
+        band="B",
+        seed=2,
+    )
     dss1 = register_plate(
         _described(
             dss_header(151.0, 21.0, survey="DSS1", plate_id="E1", naxis=(14000, 14000)),
-            REGION="P210", EMULSION="103aE", FILTER="red plexiglas",
-            TELESCOP="Palomar 48-inch Schmidt", EPOCH=1953.2, EXPOSURE=45.0,
+            REGION="P210",
+            EMULSION="103aE",
+            FILTER="red plexiglas",
+            TELESCOP="Palomar 48-inch Schmidt",
+            EPOCH=1953.2,
+            EXPOSURE=45.0,
         ),
-        survey="DSS1", band="R", online=False,
-    )  # fmt: skip
+        survey="DSS1",
+        band="R",
+        online=False,
+    )
     far = [
         register_plate(
             _described(
                 dss_header(ra, -30.0, survey="DSS2", plate_id=f"F{i}", naxis=(23040, 23040)),
-                EMULSION="IIIaF", FILTER="OG590", TELESCOP="UK 48-inch Schmidt", EPOCH=1995.0,
+                EMULSION="IIIaF",
+                FILTER="OG590",
+                TELESCOP="UK 48-inch Schmidt",
+                EPOCH=1995.0,
             ),
-            survey="DSS2", band="R", online=False,
-        )  # fmt: skip
+            survey="DSS2",
+            band="R",
+            online=False,
+        )
         for i, ra in enumerate((200.0, 206.0, 212.0))
     ]
     return Sky(red, blue, dss1, far)

@@ -51,10 +51,17 @@ INTERVAL_PARAMETERS: dict[str, tuple[str, str]] = {
 }
 KNOWN_PARAMETERS = frozenset(
     {
-        "POS", "CALIB", "FORMAT", "MAXREC", "RESPONSEFORMAT", "POL", "REQUEST",
-        *STRING_PARAMETERS, *INTERVAL_PARAMETERS,
+        "POS",
+        "CALIB",
+        "FORMAT",
+        "MAXREC",
+        "RESPONSEFORMAT",
+        "POL",
+        "REQUEST",
+        *STRING_PARAMETERS,
+        *INTERVAL_PARAMETERS,
     }
-)  # fmt: skip
+)
 
 
 class UsageError(ValueError):
@@ -122,7 +129,9 @@ def _checked_position(ra: float, dec: float, shape: str) -> None:
 def _circle(values: Sequence[str]) -> Circle:
     if len(values) != 3:
         raise UsageError(f"CIRCLE takes 3 numbers (ra dec radius, degrees), not {len(values)}")
-    ra, dec, radius = (number(v, f"CIRCLE {n}") for v, n in zip(values, ("ra", "dec", "radius")))
+    ra, dec, radius = (
+        number(v, f"CIRCLE {n}") for v, n in zip(values, ("ra", "dec", "radius"), strict=True)
+    )
     _checked_position(ra, dec, "CIRCLE")
     if not 0.0 <= radius <= 180.0:
         raise UsageError("CIRCLE radius must be from 0 to 180 degrees")
@@ -137,7 +146,7 @@ def _range(values: Sequence[str]) -> Range:
         )
     ra1, ra2, dec1, dec2 = (
         number(v, f"RANGE {n}", infinite=True)
-        for v, n in zip(values, ("ra1", "ra2", "dec1", "dec2"))
+        for v, n in zip(values, ("ra1", "ra2", "dec1", "dec2"), strict=True)
     )
     ra1, ra2 = max(ra1, 0.0), min(ra2, 360.0)
     dec1, dec2 = max(dec1, -90.0), min(dec2, 90.0)

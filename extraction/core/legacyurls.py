@@ -176,9 +176,10 @@ def eso_field(params: Mapping[str, str]) -> LegacyField:
     survey = (_first(params, "Sky-Survey", "sky-survey", "SKY-SURVEY") or "DSS1").lower()
     if survey not in ESO_SURVEYS:
         raise LegacyRequestError(
-            404, f"Sky-Survey {survey[:30]!r} is not held: use DSS1, DSS2-red, DSS2-blue or "
-            f"DSS2-infrared ({_HELD})."
-        )  # fmt: skip
+            404,
+            f"Sky-Survey {survey[:30]!r} is not held: use DSS1, DSS2-red, DSS2-blue or "
+            f"DSS2-infrared ({_HELD}).",
+        )
     mime = (_first(params, "mime-type", "Mime-Type", "MIME-TYPE") or "application/x-fits").lower()
     if mime not in ESO_FORMATS:
         raise LegacyRequestError(

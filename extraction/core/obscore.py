@@ -183,10 +183,12 @@ def scanned_footprint(geometry: PlateGeometry) -> Footprint:
     x0, x1 = area.x0 - 0.5, area.x1 - 0.5
     y0, y1 = area.y0 - 0.5, area.y1 - 0.5
     t = np.linspace(0.0, 1.0, _POINTS_PER_EDGE, endpoint=False)
-    xs = np.concatenate([x0 + (x1 - x0) * t, np.full_like(t, x1), x1 - (x1 - x0) * t,
-                         np.full_like(t, x0)])  # fmt: skip
-    ys = np.concatenate([np.full_like(t, y0), y0 + (y1 - y0) * t, np.full_like(t, y1),
-                         y1 - (y1 - y0) * t])  # fmt: skip
+    xs = np.concatenate(
+        [x0 + (x1 - x0) * t, np.full_like(t, x1), x1 - (x1 - x0) * t, np.full_like(t, x0)]
+    )
+    ys = np.concatenate(
+        [np.full_like(t, y0), y0 + (y1 - y0) * t, np.full_like(t, y1), y1 - (y1 - y0) * t]
+    )
     ra, dec = geometry.pixel_to_sky(xs, ys)
     ra, dec = counter_clockwise(ra, dec)
     cx, cy = area.centre
@@ -239,7 +241,7 @@ def passband_m(facts: PlateFacts) -> tuple[float | None, float | None]:
 
 
 def _mjd_of_decimal_year(year: float) -> float:
-    whole = int(math.floor(year))
+    whole = math.floor(year)
     start = date(whole, 1, 1)
     length = (date(whole + 1, 1, 1) - start).days
     return (start - _MJD_ZERO).days + (year - whole) * length

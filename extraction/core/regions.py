@@ -158,7 +158,9 @@ class Range:
         corners_ra = np.array([self.ra1, self.ra2, self.ra1, self.ra2, mid_ra, mid_ra])
         corners_dec = np.array([self.dec1, self.dec1, self.dec2, self.dec2, self.dec1, self.dec2])
         centre = unit_vectors(mid_ra, mid_dec)
-        radius = np.degrees(np.arccos(np.clip(unit_vectors(corners_ra, corners_dec) @ centre, -1, 1)))
+        radius = np.degrees(
+            np.arccos(np.clip(unit_vectors(corners_ra, corners_dec) @ centre, -1, 1))
+        )
         return centre, float(radius.max())
 
     def meets(self, outline: ConvexOutline) -> bool:

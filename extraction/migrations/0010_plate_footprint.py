@@ -4,15 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('extraction', '0009_request_mail_owed_index'),
+        ("extraction", "0009_request_mail_owed_index"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='plate',
-            name='footprint',
-            field=models.JSONField(blank=True, editable=False, help_text='The scanned area on the sky from the plate solution (centre and outline, degrees), for the IVOA services; filled on first need, cleared when the plate changes.', null=True),
+            model_name="plate",
+            name="footprint",
+            field=models.JSONField(
+                blank=True,
+                editable=False,
+                help_text="The scanned area on the sky from the plate solution (centre and outline, degrees), for the IVOA services; filled on first need, cleared when the plate changes.",
+                null=True,
+            ),
         ),
     ]

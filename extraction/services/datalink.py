@@ -116,4 +116,3 @@ def datalink_document(*, ids: list[str], urls: dict[str, str]) -> bytes:
         extra_resources=[soda_descriptor(urls["soda"], id_ref="dl_id")],
         field_ids={"ID": "dl_id"},
     )
-

@@ -78,8 +78,9 @@ def coverage_moc_file(*, survey: str, online_only: bool, fmt: str) -> Path:
     path = directory / f"{survey}-{kind}-{stamp}.{fmt}"
     if path.exists():
         return path
-    payload = _serialized(coverage_moc(survey=survey, online_only=online_only), fmt, survey,
-                          online_only)  # fmt: skip
+    payload = _serialized(
+        coverage_moc(survey=survey, online_only=online_only), fmt, survey, online_only
+    )
     fd, scratch = tempfile.mkstemp(suffix=".part", dir=directory)
     with os.fdopen(fd, "wb") as out:
         out.write(payload)

@@ -34,7 +34,9 @@ class CutoutCaller:
     address: str | None
 
 
-def _make(caller: CutoutCaller, target: FieldTarget, identifier: str, output_format: str) -> CutoutFile:
+def _make(
+    caller: CutoutCaller, target: FieldTarget, identifier: str, output_format: str
+) -> CutoutFile:
     if caller.user is not None:
         return cutout_make(
             user=caller.user, target=target, identifier=identifier, output_format=output_format
@@ -59,9 +61,14 @@ def soda_cutout(
     if min(width, height) <= 0.0:
         raise CutoutRefused(400, "the region has no extent; give a radius or a polygon.")
     target = FieldTarget(
-        survey=plate.survey, mode="plate", plate_id=plate.plate_id, ra_deg=ra, dec_deg=dec,
-        width_arcmin=width, height_arcmin=height,
-    )  # fmt: skip
+        survey=plate.survey,
+        mode="plate",
+        plate_id=plate.plate_id,
+        ra_deg=ra,
+        dec_deg=dec,
+        width_arcmin=width,
+        height_arcmin=height,
+    )
     return _make(caller, target, SODA_IDENTIFIER, output_format)
 
 
@@ -76,9 +83,14 @@ def legacy_cutout(*, caller: CutoutCaller, field: LegacyField) -> CutoutFile:
     refused: CutoutRefused | None = None
     for survey in field.surveys:
         target = FieldTarget(
-            survey=survey, mode="e", plate_id="", ra_deg=field.ra_deg, dec_deg=field.dec_deg,
-            width_arcmin=field.width_arcmin, height_arcmin=field.height_arcmin,
-        )  # fmt: skip
+            survey=survey,
+            mode="e",
+            plate_id="",
+            ra_deg=field.ra_deg,
+            dec_deg=field.dec_deg,
+            width_arcmin=field.width_arcmin,
+            height_arcmin=field.height_arcmin,
+        )
         try:
             made = _make(caller, target, field.identifier, field.output_format)
         except CutoutRefused as exc:

@@ -124,9 +124,14 @@ def _descriptor(
 
 def _id_param(votable: VOTableFile, id_ref: str | None) -> Param:
     return Param(
-        votable, name="ID", datatype="char", arraysize="*", value="", ucd="meta.id;meta.dataset",
+        votable,
+        name="ID",
+        datatype="char",
+        arraysize="*",
+        value="",
+        ucd="meta.id;meta.dataset",
         ref=id_ref,
-    )  # fmt: skip
+    )
 
 
 def datalink_descriptor(access_url: str, *, id_ref: str) -> Resource:
@@ -134,9 +139,12 @@ def datalink_descriptor(access_url: str, *, id_ref: str) -> Resource:
     parameter is the value of the FIELD whose ID is ``id_ref``."""
     votable = VOTableFile(version="1.4")
     return _descriptor(
-        votable, DATALINK_STANDARD_ID, access_url, DATALINK_DESCRIPTOR_ID,
+        votable,
+        DATALINK_STANDARD_ID,
+        access_url,
+        DATALINK_DESCRIPTOR_ID,
         [_id_param(votable, id_ref)],
-    )  # fmt: skip
+    )
 
 
 def soda_descriptor(access_url: str, *, id_ref: str | None = None) -> Resource:
@@ -146,15 +154,34 @@ def soda_descriptor(access_url: str, *, id_ref: str | None = None) -> Resource:
     in SIA-2 results, ``ID`` in DataLink ones).
     """
     votable = VOTableFile(version="1.4")
-    circle = Param(votable, name="CIRCLE", datatype="double", arraysize="3", xtype="circle",
-                   unit="deg", ucd="obs.field", value="")  # fmt: skip
+    circle = Param(
+        votable,
+        name="CIRCLE",
+        datatype="double",
+        arraysize="3",
+        xtype="circle",
+        unit="deg",
+        ucd="obs.field",
+        value="",
+    )
     circle.description = "Cut-out around a circle: ra dec radius (deg, ICRS)"
-    polygon = Param(votable, name="POLYGON", datatype="double", arraysize="*", xtype="polygon",
-                    unit="deg", ucd="obs.field", value="")  # fmt: skip
+    polygon = Param(
+        votable,
+        name="POLYGON",
+        datatype="double",
+        arraysize="*",
+        xtype="polygon",
+        unit="deg",
+        ucd="obs.field",
+        value="",
+    )
     polygon.description = "Cut-out around a polygon: ra1 dec1 ra2 dec2 ... (deg, ICRS)"
     pos = Param(votable, name="POS", datatype="char", arraysize="*", ucd="obs.field", value="")
     pos.description = "DALI shape: CIRCLE, RANGE or POLYGON (deg, ICRS)"
     return _descriptor(
-        votable, SODA_STANDARD_ID, access_url, SODA_DESCRIPTOR_ID,
+        votable,
+        SODA_STANDARD_ID,
+        access_url,
+        SODA_DESCRIPTOR_ID,
         [_id_param(votable, id_ref), circle, polygon, pos],
-    )  # fmt: skip
+    )

@@ -14,6 +14,7 @@ from extraction.core.cutout import sexagesimal_dec, sexagesimal_ra
 from extraction.core.positions import ListPosition
 from extraction.core.skymap import field_map_svg, outline_radec, sky_map_svg
 from extraction.models import Plate
+from extraction.services.moc import MOC_SURVEYS
 from extraction.services.platefinder import (
     FINDER_SURVEYS,
     CoveringPlate,
@@ -21,7 +22,6 @@ from extraction.services.platefinder import (
     SurveyCoverage,
     plates_covering,
 )
-from extraction.services.moc import MOC_SURVEYS
 from extraction.services.plates import plate_outline
 from extraction.web.forms import PlateFinderForm
 

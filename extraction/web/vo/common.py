@@ -9,6 +9,7 @@ from functools import wraps
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.throttle import client_address
@@ -17,7 +18,7 @@ from extraction.services.soda import CutoutCaller
 from extraction.services.votables import VOTABLE_TYPE, error_document
 from extraction.web.apiauth import ApiError, bearer_user
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 
 def vo_view(*methods: str) -> Callable[[View], View]:
@@ -27,9 +28,9 @@ def vo_view(*methods: str) -> Callable[[View], View]:
     def decorate(view: View) -> View:
         @csrf_exempt
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if request.method == "OPTIONS":
-                response = HttpResponse(status=204)
+                response: HttpResponseBase = HttpResponse(status=204)
                 response["Access-Control-Allow-Methods"] = ", ".join((*methods, "OPTIONS"))
                 response["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
                 response["Access-Control-Max-Age"] = "86400"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 
 from extraction.core.surveys import SURVEY_BANDS
@@ -14,12 +15,13 @@ _CONTENT_TYPES = {"fits": "application/fits", "json": "application/json"}
 
 
 @vo_view("GET")
-def moc(request: HttpRequest, survey: str, fmt: str) -> HttpResponse:
+def moc(request: HttpRequest, survey: str, fmt: str) -> HttpResponseBase:
     """The MOC of a collection's online plates (``?plates=all``: every catalogued plate)."""
     name = survey.upper()
     if name not in MOC_SURVEYS:
-        return text_error(404, f"no coverage map {survey!r}; there is one for each of "
-                               f"{', '.join(MOC_SURVEYS)}.")  # fmt: skip
+        return text_error(
+            404, f"no coverage map {survey!r}; there is one for each of {', '.join(MOC_SURVEYS)}."
+        )
     which = request.GET.get("plates", "online").lower()
     if which not in ("online", "all"):
         return text_error(400, "plates must be online (the default) or all.")

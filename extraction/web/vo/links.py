@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.urls import reverse
 
 from extraction.core.dali import UsageError, grouped, region_of
@@ -48,9 +49,11 @@ def datalink(request: HttpRequest) -> HttpResponse:
     base = base_url(request)
     urls = {
         "soda": base + reverse("vo-soda-sync"),
-        "plate": base + reverse("vo-plate-file", args=["SURVEY", "PLATE"]).replace(
-            "SURVEY", "{survey}").replace("PLATE", "{plate_id}"),
-    }  # fmt: skip
+        "plate": base
+        + reverse("vo-plate-file", args=["SURVEY", "PLATE"])
+        .replace("SURVEY", "{survey}")
+        .replace("PLATE", "{plate_id}"),
+    }
     return votable(datalink_document(ids=ids, urls=urls))
 
 
@@ -101,7 +104,7 @@ def soda_sync(request: HttpRequest) -> HttpResponse:
 
 
 @vo_view("GET")
-def plate_file(request: HttpRequest, survey: str, plate_id: str) -> HttpResponse:
+def plate_file(request: HttpRequest, survey: str, plate_id: str) -> HttpResponseBase:
     """A whole stored plate (``#this``): the tile-compressed FITS file as held."""
     plate = Plate.objects.filter(survey=survey.upper(), plate_id__iexact=plate_id).first()
     path = plate.data_path if plate is not None and plate.online else None
