@@ -82,6 +82,9 @@ class Plate(models.Model):
             models.Index(fields=["survey", "band"], name="plate_survey_band"),
             models.Index(fields=["survey", "online"], name="plate_survey_online"),
             models.Index(fields=["region"], name="plate_region"),
+            # The catalogue's change stamp (count, newest updated_at), read on every IVOA
+            # query and plate selection, from the index instead of the wide rows.
+            models.Index(fields=["updated_at"], name="plate_updated"),
         ]
 
     def __str__(self) -> str:

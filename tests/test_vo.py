@@ -220,6 +220,7 @@ def test_anonymous_limits_per_address_and_a_token_raises_them(client, sky, setti
     assert (
         limited.content.decode().startswith("RateLimited: ") and "token" in limited.content.decode()
     )
+    assert client.get("/vo/plate/DSS2/R1.fits").status_code == 429  # a whole plate counts too
     other = Client(REMOTE_ADDR="192.0.2.7")
     assert (
         other.get(SODA, {"ID": publisher_did("DSS2", "R1"), "CIRCLE": "150 20 0.01"}).status_code

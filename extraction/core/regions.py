@@ -13,6 +13,8 @@ the plate outline sampled every few arcminutes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -110,7 +112,7 @@ class Circle:
     dec_deg: float
     radius_deg: float
 
-    @property
+    @cached_property
     def centre(self) -> FloatArray:
         return unit_vectors(self.ra_deg, self.dec_deg)
 
@@ -123,6 +125,26 @@ class Circle:
         if bool(outline.contains(centre[None, :])[0]):
             return True
         return outline.edge_distance_deg(centre) <= self.radius_deg
+
+
+def circle_meets_outlines(circle: Circle, vertices: FloatArray, normals: FloatArray) -> Any:
+    """``Circle.meets`` for many outlines of ``k`` vertices at once: (n, k, 3) vertices and
+    inward edge normals in, (n,) booleans out."""
+    c = circle.centre
+    side = normals @ c  # (n, k): sine of the distance to each edge's great circle
+    inside = np.all(side >= -1e-12, axis=1)
+    a, b = vertices, np.roll(vertices, -1, axis=1)
+    foot = c[None, None, :] - side[..., None] * normals
+    norms = np.linalg.norm(foot, axis=2)
+    foot = foot / np.where(norms > 0, norms, 1.0)[..., None]
+    on_arc = (
+        (np.einsum("nki,nki->nk", np.cross(a, foot), normals) >= 0)
+        & (np.einsum("nki,nki->nk", np.cross(foot, b), normals) >= 0)
+        & (norms > 0)
+    )
+    nearest = np.maximum(np.where(on_arc, foot @ c, -1.0).max(axis=1), (a @ c).max(axis=1))
+    distance = np.degrees(np.arccos(np.clip(nearest, -1.0, 1.0)))
+    return inside | (distance <= circle.radius_deg)
 
 
 @dataclass(frozen=True)
@@ -207,7 +229,7 @@ class Polygon:
     ra_deg: tuple[float, ...]
     dec_deg: tuple[float, ...]
 
-    @property
+    @cached_property
     def vertices(self) -> FloatArray:
         return unit_vectors(self.ra_deg, self.dec_deg)
 

@@ -186,11 +186,24 @@ def cutout_make_anonymous(
         As :func:`cutout_make`; 429 with the seconds to wait beyond the address's limits.
     """
     _checked(target)
+    anonymous_take(address=address)
+    return _cut(target=target, identifier=identifier, output_format=output_format)
+
+
+def anonymous_take(*, address: str | None) -> None:
+    """Count one anonymous call against its address's cut-out limits (a whole-plate download
+    counts as one too).
+
+    Raises
+    ------
+    CutoutRefused
+        429 with the seconds to wait when a limit is reached.
+    """
     key = address_key(address or "unknown")
     per_minute, per_day = _anonymous_limits()
     try:
-        rate_limit_take(key=f"cutout-minute:{key}", limit=per_minute)
-        rate_limit_take(key=f"cutout-day:{key}", limit=per_day)
+        with transaction.atomic():  # one commit; a refusal by either counts in neither
+            rate_limit_take(key=f"cutout-minute:{key}", limit=per_minute)
+            rate_limit_take(key=f"cutout-day:{key}", limit=per_day)
     except RateLimited as limited:
         raise CutoutRefused(429, str(limited), retry_after_s=limited.retry_after_s) from None
-    return _cut(target=target, identifier=identifier, output_format=output_format)

@@ -26,7 +26,13 @@ from extraction.core.obscore import (
     row_matches,
     scanned_footprint,
 )
-from extraction.core.regions import ConvexOutline, cap_radius_deg, unit_vectors
+from extraction.core.regions import (
+    Circle,
+    ConvexOutline,
+    cap_radius_deg,
+    circle_meets_outlines,
+    unit_vectors,
+)
 from extraction.models import Plate
 from extraction.services.plates import plate_geometry
 
@@ -118,6 +124,8 @@ class ObsCoreCatalogue:
     centres: np.ndarray  # (n, 3) unit vectors of s_ra, s_dec
     radii_deg: np.ndarray  # (n,) angular radius of each outline about its centre
     footprints: list[Footprint]
+    vertices: np.ndarray | None  # (n, k, 3) outline vertices when all have k, for circles
+    normals: np.ndarray | None  # (n, k, 3) their inward edge normals
 
 
 _lock = threading.Lock()
@@ -152,12 +160,15 @@ def _build() -> ObsCoreCatalogue:
         outlines.append(facts.footprint.outline())
         footprints.append(facts.footprint)
     if not rows:
-        return ObsCoreCatalogue([], [], np.zeros((0, 3)), np.zeros(0), [])
+        return ObsCoreCatalogue([], [], np.zeros((0, 3)), np.zeros(0), [], None, None)
     centres = unit_vectors([f.ra_deg for f in footprints], [f.dec_deg for f in footprints])
     radii = np.array(
         [cap_radius_deg(c, o.vertices) for c, o in zip(centres, outlines, strict=True)]
     )
-    return ObsCoreCatalogue(rows, outlines, centres, radii, footprints)
+    same = len({len(o.vertices) for o in outlines}) == 1
+    vertices = np.stack([o.vertices for o in outlines]) if same else None
+    normals = np.stack([o.normals for o in outlines]) if same else None
+    return ObsCoreCatalogue(rows, outlines, centres, radii, footprints, vertices, normals)
 
 
 # -- Queries ------------------------------------------------------------------------------
@@ -181,6 +192,22 @@ def _near(catalogue: ObsCoreCatalogue, query: SiaQuery) -> np.ndarray:
     return np.flatnonzero(keep)
 
 
+def _meeting(catalogue: ObsCoreCatalogue, query: SiaQuery, near: np.ndarray) -> np.ndarray:
+    """Which of the ``near`` plates' outlines meet a queried region (all, without POS)."""
+    if not query.regions:
+        return np.ones(len(near), dtype=bool)
+    meets = np.zeros(len(near), dtype=bool)
+    for region in query.regions:
+        if isinstance(region, Circle) and catalogue.vertices is not None:
+            assert catalogue.normals is not None
+            meets |= circle_meets_outlines(
+                region, catalogue.vertices[near], catalogue.normals[near]
+            )
+        else:
+            meets |= np.array([region.meets(catalogue.outlines[i]) for i in near], dtype=bool)
+    return meets
+
+
 def sia_search(*, query: SiaQuery, datalink_url: str) -> SiaResult:
     """The plates a SIA-2 query selects, at most ``query.maxrec`` of them, in catalogue order.
 
@@ -188,19 +215,12 @@ def sia_search(*, query: SiaQuery, datalink_url: str) -> SiaResult:
     ``?ID=<obs_publisher_did>``.
     """
     catalogue = obscore_catalogue()
-    found: list[dict[str, object]] = []
-    overflow = False
-    for i in _near(catalogue, query):
-        row = catalogue.rows[i]
-        if not row_matches(row, query):
-            continue
-        outline = catalogue.outlines[i]
-        if query.regions and not any(r.meets(outline) for r in query.regions):
-            continue
-        if len(found) >= query.maxrec:
-            overflow = True
-            break
-        found.append(row)
+    near = _near(catalogue, query)
+    matching = [i for i in near if row_matches(catalogue.rows[i], query)]
+    chosen = np.asarray(matching, dtype=np.intp)
+    selected = chosen[_meeting(catalogue, query, chosen)] if len(chosen) else chosen
+    overflow = len(selected) > query.maxrec
+    found = [catalogue.rows[i] for i in selected[: query.maxrec]]
     return SiaResult([_with_access_url(row, datalink_url) for row in found], overflow)
 
 

@@ -2,13 +2,16 @@
 
 DALI conventions: a ``results`` resource holding an ``INFO name="QUERY_STATUS"`` (``OK``,
 ``OVERFLOW`` when rows were cut at MAXREC, ``ERROR`` with ``UsageError: ...`` text), and the
-SODA service descriptor a DataLink or SIA-2 client reads to call ``/vo/soda/sync``.
+SODA service descriptor a DataLink or SIA-2 client reads to call ``/vo/soda/sync``. FIELDs and
+descriptors are built once per process and shared: writing a document only reads them.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from astropy.io.votable.tree import (
@@ -20,6 +23,7 @@ from astropy.io.votable.tree import (
     TableElement,
     VOTableFile,
 )
+from astropy.utils.xml.writer import XMLWriter
 
 from extraction.core.obscore import Column
 
@@ -32,6 +36,7 @@ DATALINK_DESCRIPTOR_ID = "datalink"
 #: ID of the SODA descriptor resource; DataLink rows name it in ``service_def``.
 SODA_DESCRIPTOR_ID = "soda-sync"
 
+_FORMAT = "tabledata"
 _NULL_OF = {"double": np.nan, "float": np.nan, "short": 0, "int": 0, "long": 0}
 
 
@@ -48,7 +53,7 @@ def _document(status: str, message: str = "") -> tuple[VOTableFile, Resource]:
 
 def serialized(votable: VOTableFile) -> bytes:
     out = io.BytesIO()
-    votable.to_xml(out, tabledata_format="tabledata")
+    votable.to_xml(out, tabledata_format=_FORMAT)
     return out.getvalue()
 
 
@@ -70,22 +75,7 @@ def table_document(
     votable, resource = _document("OVERFLOW" if overflow else "OK")
     table = TableElement(votable)
     resource.tables.append(table)
-    ids = field_ids or {}
-    for column in columns:
-        table.fields.append(
-            Field(
-                votable,
-                name=column.name,
-                ID=ids.get(column.name),
-                datatype=column.datatype,
-                arraysize=column.arraysize,
-                unit=column.unit or None,
-                ucd=column.ucd or None,
-                utype=column.utype or None,
-                xtype=column.xtype,
-            )
-        )
-        table.fields[-1].description = column.description or None
+    table.fields.extend(_fields(tuple(columns), tuple(sorted((field_ids or {}).items()))))
     table.create_arrays(nrows=len(rows))
     array = table.array
     for column in columns:
@@ -102,10 +92,61 @@ def table_document(
     return serialized(votable)
 
 
+class _WrittenOnce:
+    """An element whose markup astropy writes once, the first time; later documents repeat
+    it. For the FIELDs and service descriptors, which are the same in every answer and cost
+    astropy most of a document's time (units and attributes are formatted anew each time)."""
+
+    _markup: str | None = None
+
+    def to_xml(self, w: XMLWriter, **kwargs: Any) -> None:
+        if self._markup is None:
+            buffer = io.StringIO()
+            inner = XMLWriter(buffer)
+            inner._tags = [""] * len(w._tags)  # the same depth: the same indentation
+            super().to_xml(inner, **kwargs)  # type: ignore[misc]
+            inner._flush()
+            self._markup = buffer.getvalue()
+        w._flush()
+        w.write(self._markup)
+
+
+class _SharedField(_WrittenOnce, Field):
+    pass
+
+
+class _SharedResource(_WrittenOnce, Resource):
+    pass
+
+
+@functools.lru_cache(maxsize=16)
+def _fields(columns: tuple[Column, ...], field_ids: tuple[tuple[str, str], ...]) -> list[Field]:
+    """The FIELDs of a table, built once per process: astropy checks every unit and UCD when
+    a Field is made (milliseconds a table), and writing only reads them."""
+    votable = VOTableFile(version="1.4")
+    ids = dict(field_ids)
+    fields = []
+    for column in columns:
+        field = _SharedField(
+            votable,
+            name=column.name,
+            ID=ids.get(column.name),
+            datatype=column.datatype,
+            arraysize=column.arraysize,
+            unit=column.unit or None,
+            ucd=column.ucd or None,
+            utype=column.utype or None,
+            xtype=column.xtype,
+        )
+        field.description = column.description or None
+        fields.append(field)
+    return fields
+
+
 def _descriptor(
     votable: VOTableFile, standard_id: str, access_url: str, resource_id: str, inputs: list[Param]
 ) -> Resource:
-    resource = Resource(type="meta", utype="adhoc:service", ID=resource_id)
+    resource = _SharedResource(type="meta", utype="adhoc:service", ID=resource_id)
     resource.params.extend(
         [
             Param(votable, name="standardID", datatype="char", arraysize="*", value=standard_id),
@@ -134,6 +175,7 @@ def _id_param(votable: VOTableFile, id_ref: str | None) -> Param:
     )
 
 
+@functools.lru_cache(maxsize=64)
 def datalink_descriptor(access_url: str, *, id_ref: str) -> Resource:
     """The ``meta`` resource describing ``/vo/datalink/links`` (DataLink 1.1): the ID
     parameter is the value of the FIELD whose ID is ``id_ref``."""
@@ -147,6 +189,7 @@ def datalink_descriptor(access_url: str, *, id_ref: str) -> Resource:
     )
 
 
+@functools.lru_cache(maxsize=64)
 def soda_descriptor(access_url: str, *, id_ref: str | None = None) -> Resource:
     """The ``meta`` resource describing ``/vo/soda/sync`` (SODA 1.0 sync).
 

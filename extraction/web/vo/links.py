@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from extraction.core.dali import UsageError, grouped, region_of
 from extraction.models import Plate
-from extraction.services.cutouts import CutoutRefused
+from extraction.services.cutouts import CutoutRefused, anonymous_take
 from extraction.services.datalink import MAX_IDS, datalink_document
 from extraction.services.obscore import UnknownPlate, plate_of_did
 from extraction.services.soda import soda_cutout
@@ -110,6 +110,14 @@ def plate_file(request: HttpRequest, survey: str, plate_id: str) -> HttpResponse
     path = plate.data_path if plate is not None and plate.online else None
     if plate is None or path is None or not path.exists():
         return text_error(404, f"no plate {survey}/{plate_id} with pixels online here.")
+    try:
+        caller = cutout_caller(request)
+        if caller.user is None:
+            anonymous_take(address=caller.address)
+    except ApiError as exc:
+        return unauthorised(exc)
+    except CutoutRefused as exc:
+        return refused(exc)
     return FileResponse(
         path.open("rb"),
         content_type="application/fits",
