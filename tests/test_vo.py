@@ -260,7 +260,7 @@ def test_cookie_pages_still_refuse_cross_site_writes(make_user, sky):
     browser.force_login(make_user("galle", "galle@example.org"))
     posted = browser.post("/requests/", {"text": "x"}, HTTP_ORIGIN="https://evil.example")
     assert posted.status_code == 403 and "Access-Control-Allow-Origin" not in posted
-    api = browser.get("/api/plates?ra=150&dec=20", HTTP_SEC_FETCH_SITE="cross-site")
+    api = browser.get("/api/requests", HTTP_SEC_FETCH_SITE="cross-site")
     assert api.status_code == 403 and "Access-Control-Allow-Origin" not in api
 
 
