@@ -383,3 +383,17 @@ def test_the_plate_finder_links_the_maps(client, make_user):
     page = client.get("/plates/").content.decode()
     for survey in ("DSS1", "DSS2R", "DSS2B", "DSS2I"):
         assert f'href="/vo/moc/{survey}.fits"' in page
+
+
+def test_import_plates_rebuilds_the_maps_at_once(settings, tmp_path):
+    from django.core.management import call_command
+
+    from tests.factories import REAL_DSS
+
+    out = io.StringIO()
+    call_command("import_plates", REAL_DSS, "--survey", "DSS1", stdout=out)
+    assert "Coverage maps rebuilt (16 files)" in out.getvalue()
+    written = sorted(p.name for p in (settings.DATA_DIR / "moc").iterdir())
+    assert len(written) == 16 and any(n.startswith("DSS1-online-") for n in written)
+    dss1 = MOC.from_fits(next((settings.DATA_DIR / "moc").glob("DSS1-online-*.fits")))
+    assert dss1.contains_skycoords(SkyCoord("14h29m56s -62d41m05s"))[0]

@@ -64,7 +64,10 @@ def plate_of_did(did: str) -> Plate:
         raise UnknownPlate(f"{text[:100]!r} is not an identifier of this archive")
     survey, slash, plate_id = key.partition("/")
     plate = (
-        Plate.objects.filter(survey=survey.upper(), plate_id__iexact=plate_id).first()
+        # The header (tens of kB) is read only if a footprint must be computed.
+        Plate.objects.filter(survey=survey.upper(), plate_id__iexact=plate_id)
+        .defer("header")
+        .first()
         if slash and survey and plate_id and len(key) <= 40
         else None
     )
