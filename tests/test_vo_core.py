@@ -223,3 +223,35 @@ def test_stsci_and_eso_readings():
     with pytest.raises(LegacyRequestError) as refused:
         stsci_field({"r": "1", "d": "1", "w": "-3"})
     assert refused.value.status == 400
+
+
+def _plate_grid(ra: float, dec: float, half: float) -> tuple[np.ndarray, np.ndarray]:
+    """RA/Dec of a dense grid over the square plate (edges included), through astropy."""
+    h = np.tan(np.radians(half))
+    x, y = np.meshgrid(np.linspace(-h, h, 81), np.linspace(-h, h, 81))
+    return _gnomonic_to_sky(ra, dec, x.ravel(), y.ravel())
+
+
+def _in_range(ra, dec, ra1, ra2, dec1, dec2) -> bool:
+    in_ra = (ra >= ra1) & (ra <= ra2) if ra1 <= ra2 else (ra >= ra1) | (ra <= ra2)
+    return bool((in_ra & (dec >= dec1) & (dec <= dec2)).any())
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    ra=st.floats(0, 360), dec=st.floats(-80, 80), ra1=st.floats(0, 360),
+    ra_span=st.floats(0.01, 40), dec1=st.floats(-89, 88), dec_span=st.floats(0.01, 30),
+)  # fmt: skip
+def test_range_meets_a_plate_when_a_plate_point_lies_in_it(ra, dec, ra1, ra_span, dec1, dec_span):
+    half = 3.2
+    plate = square(ra, dec, half)
+    grid_ra, grid_dec = _plate_grid(ra, dec, half)
+    ra2, dec2 = (ra1 + ra_span) % 360.0, min(dec1 + dec_span, 90.0)
+    box = Range(ra1, ra2, dec1, dec2)
+    pad = 0.1 / max(np.cos(np.radians(max(abs(dec1), abs(dec2)))), 0.05)  # RA degrees
+    shrunk = ((ra1 + pad) % 360, (ra2 - pad) % 360, dec1 + 0.1, dec2 - 0.1)
+    grown = ((ra1 - pad) % 360, (ra2 + pad) % 360, dec1 - 0.1, dec2 + 0.1)
+    if ra_span > 2 * pad and dec_span > 0.2 and _in_range(grid_ra, grid_dec, *shrunk):
+        assert box.meets(plate)
+    if not _in_range(grid_ra, grid_dec, *grown):
+        assert not box.meets(plate)

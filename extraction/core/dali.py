@@ -49,19 +49,6 @@ INTERVAL_PARAMETERS: dict[str, tuple[str, str]] = {
     "SPATRES": ("s_resolution", "s_resolution"),
     "EXPTIME": ("t_exptime", "t_exptime"),
 }
-KNOWN_PARAMETERS = frozenset(
-    {
-        "POS",
-        "CALIB",
-        "FORMAT",
-        "MAXREC",
-        "RESPONSEFORMAT",
-        "POL",
-        "REQUEST",
-        *STRING_PARAMETERS,
-        *INTERVAL_PARAMETERS,
-    }
-)
 
 
 class UsageError(ValueError):
