@@ -119,20 +119,20 @@ def clients(
 
 
 def core_cut_ms(full: Path, ra: float, dec: float) -> float:
-    """The median time of the core's cut (open plate cached, box read, FITS built and written)."""
-    from extraction.core.cutout import cutout_build, fits_bytes
-    from extraction.core.platestore import open_plate
+    """The median time of the core's cut function (``core.cut.cut_from_store`` on the plate
+    folder, the plate open and cached as in a web worker) and of writing the FITS bytes."""
+    from extraction.core.cut import cut_from_store
+    from extraction.core.cutout import fits_bytes
+    from extraction.core.platestore import LocalPlateStore
+
+    store = LocalPlateStore(full.parent)
 
     def cut() -> int:
-        opened = open_plate(full)
-        box = opened.geometry.coverage(ra, dec, FIELD_ARCMIN, FIELD_ARCMIN).box
-        assert box is not None
-        pixels = opened.reader.read_box(box.x0, box.x1, box.y0, box.y1)
-        built = cutout_build(
-            geometry=opened.geometry, plate_header=opened.reader.header, pixels=pixels,
-            box=box, identifier="cutout", ra_deg=ra, dec_deg=dec,
+        made = cut_from_store(
+            store, full.name, ra_deg=ra, dec_deg=dec, width_arcmin=FIELD_ARCMIN,
+            height_arcmin=FIELD_ARCMIN, identifier="cutout",
         )  # fmt: skip
-        return len(fits_bytes(built))
+        return len(fits_bytes(made.cutout))
 
     cut()
     times = []

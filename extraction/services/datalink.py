@@ -8,13 +8,16 @@ An ID that names no plate gets one row with ``NotFoundFault``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import urlencode
 
 from django.conf import settings
 
 from extraction.core.obscore import Column
+from extraction.core.platestore import PlateStoreError
 from extraction.models import Plate
 from extraction.services.obscore import UnknownPlate, plate_footprint, plate_of_did
+from extraction.services.platestores import local_plate_store
 from extraction.services.votables import (
     SODA_DESCRIPTOR_ID,
     soda_descriptor,
@@ -50,9 +53,21 @@ def _preview_radius_deg() -> float:
     return largest / 2.0 / 60.0
 
 
+def whole_plate_file(plate: Plate) -> Path | None:
+    """The stored file of a plate whose pixels are in this host's plates folder, or None
+    (offline, or read from a plate server: whole plates are served by the host holding them)."""
+    if not plate.online or not plate.data_file:
+        return None
+    try:
+        path = local_plate_store().path_of(plate.data_file)
+    except PlateStoreError:
+        return None
+    return path if path.is_file() else None
+
+
 def _links(plate: Plate, did: str, urls: dict[str, str]) -> list[dict[str, object]]:
     footprint = plate_footprint(plate)
-    stored = plate.data_path
+    stored = whole_plate_file(plate)
     this: dict[str, object] = {
         "ID": did,
         "semantics": "#this",
@@ -60,10 +75,14 @@ def _links(plate: Plate, did: str, urls: dict[str, str]) -> list[dict[str, objec
         f"({plate.width_px} x {plate.height_px} pixels, tile-compressed FITS)",
         "content_type": "application/fits",
     }
-    if plate.online:
+    if stored is not None:
         this["access_url"] = urls["plate"].format(survey=plate.survey, plate_id=plate.plate_id)
-        if stored is not None and stored.exists():
-            this["content_length"] = stored.stat().st_size
+        this["content_length"] = stored.stat().st_size
+    elif plate.online:
+        this["error_message"] = (
+            f"NotFoundFault: plate {plate.plate_id} is read from a plate server; this host "
+            "serves cut-outs of it, not the whole file"
+        )
     else:
         this["error_message"] = (
             f"NotFoundFault: plate {plate.plate_id} is catalogued here but its pixels are not "

@@ -9,7 +9,7 @@ from django.urls import reverse
 from extraction.core.dali import UsageError, grouped, region_of
 from extraction.models import Plate
 from extraction.services.cutouts import CutoutRefused, anonymous_take
-from extraction.services.datalink import MAX_IDS, datalink_document
+from extraction.services.datalink import MAX_IDS, datalink_document, whole_plate_file
 from extraction.services.obscore import UnknownPlate, plate_of_did
 from extraction.services.soda import soda_cutout
 from extraction.web.apiauth import ApiError
@@ -107,8 +107,8 @@ def soda_sync(request: HttpRequest) -> HttpResponse:
 def plate_file(request: HttpRequest, survey: str, plate_id: str) -> HttpResponseBase:
     """A whole stored plate (``#this``): the tile-compressed FITS file as held."""
     plate = Plate.objects.filter(survey=survey.upper(), plate_id__iexact=plate_id).first()
-    path = plate.data_path if plate is not None and plate.online else None
-    if plate is None or path is None or not path.exists():
+    path = whole_plate_file(plate) if plate is not None else None
+    if plate is None or path is None:
         return text_error(404, f"no plate {survey}/{plate_id} with pixels online here.")
     try:
         caller = cutout_caller(request)
