@@ -53,6 +53,14 @@ DSSPORTAL_DEFAULT_QUOTA_MB = env_int("DSSPORTAL_DEFAULT_QUOTA_MB", 500, minimum=
 DSSPORTAL_MAX_FIELD_ARCMIN = env_float("DSSPORTAL_MAX_FIELD_ARCMIN", 60.0, minimum=0.1)
 DSSPORTAL_MAX_REQUEST_LINES = env_int("DSSPORTAL_MAX_REQUEST_LINES", 2000, minimum=1)
 DSSPORTAL_MAX_MAIL_BYTES = env_int("DSSPORTAL_MAX_MAIL_BYTES", 1_000_000, minimum=1024)
+# The largest request body read (uploads, API bodies): a larger one is refused from its
+# Content-Length before anything is read or spooled to disk. Django's own in-memory limits
+# (DATA_UPLOAD_MAX_MEMORY_SIZE, FILE_UPLOAD_MAX_MEMORY_SIZE) follow it.
+DSSPORTAL_MAX_REQUEST_BODY_BYTES = env_int(
+    "DSSPORTAL_MAX_REQUEST_BODY_BYTES", 2 * DSSPORTAL_MAX_MAIL_BYTES + 100_000, minimum=1024
+)
+DATA_UPLOAD_MAX_MEMORY_SIZE = DSSPORTAL_MAX_REQUEST_BODY_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = DSSPORTAL_MAX_REQUEST_BODY_BYTES
 # Rejected lines quoted one by one in a reply, a page or an API answer; the rest are counted.
 DSSPORTAL_MAX_LISTED_ERRORS = env_int("DSSPORTAL_MAX_LISTED_ERRORS", 50, minimum=1)
 # Object names: offline catalogues always; CDS Sesame after them only when allowed.
@@ -129,6 +137,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "dssportal.errors.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

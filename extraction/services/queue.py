@@ -78,3 +78,18 @@ def fields_mark_enqueued(tasks: Sequence[Sequence[int]]) -> None:
 def broker_idle() -> bool:
     """True when no task waits in the broker (always, when tasks run inline)."""
     return bool(settings.DSSPORTAL_TASKS_SYNC) or get_broker().queue_size() == 0
+
+
+def broker_problem() -> str | None:
+    """Why the task queue cannot take work now, or None when it can (``/healthz``).
+
+    Asks the broker for its queue length: the Redis server for the Redis broker, the
+    database for the ORM broker. Inline tasks (``DSSPORTAL_TASKS_SYNC``) need no broker.
+    """
+    if settings.DSSPORTAL_TASKS_SYNC or settings.Q_CLUSTER.get("sync"):
+        return None
+    try:
+        get_broker().queue_size()
+    except Exception as exc:  # whatever the broker's client raises: Redis, database
+        return f"{type(exc).__name__}: {exc}"[:300]
+    return None
