@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from urllib.parse import urlencode
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -15,6 +20,8 @@ from django.urls import reverse
 
 from accounts.tokens import api_token_create
 from dssportal.errors import server_error
+from extraction.models import CutoutUsage
+from tests.factories import register_real_dss_plate
 from tests.test_downloads import staged  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db
@@ -118,3 +125,35 @@ def test_a_server_error_is_json_under_the_api_and_a_page_elsewhere():
     assert api.status_code == 500 and "staff" in json.loads(api.content)["error"]
     page = server_error(factory.get("/requests/"))
     assert page.status_code == 500 and page["Content-Type"].startswith("text/html")
+
+
+# -- The cut-out allowance is reserved before a cut-out is made ------------------------------
+
+
+@pytest.mark.filterwarnings("ignore::astropy.wcs.FITSFixedWarning")
+def test_concurrent_cutouts_never_overshoot_the_daily_allowance(live_server, make_user, settings):
+    """Eight cut-outs at once over real HTTP, an allowance that holds three of them."""
+    register_real_dss_plate()
+    user = make_user("hale", "hale@example.org")
+    token = api_token_create(user=user)[1]
+    settings.DSSPORTAL_CUTOUT_DAILY_MB = 1
+    settings.DSSPORTAL_CUTOUT_PER_MINUTE = 100
+    query = urlencode({"RA": "217.4833", "DEC": "-62.6847", "SURVEY": "DSS1", "SIZE": "0.15"})
+    url = f"{live_server.url}/api/cutout?{query}"
+    start = threading.Barrier(8)
+
+    def fetch(_: int) -> int:
+        start.wait()
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                answer.read()
+                return answer.status
+        except urllib.error.HTTPError as refused:
+            return refused.code
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(fetch, range(8)))
+    usage = CutoutUsage.objects.get(user=user)
+    assert usage.bytes <= 1_000_000, (usage.bytes, statuses)
+    assert statuses.count(200) >= 1 and 429 in statuses and set(statuses) <= {200, 429}, statuses
