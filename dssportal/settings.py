@@ -53,6 +53,8 @@ DSSPORTAL_DEFAULT_QUOTA_MB = env_int("DSSPORTAL_DEFAULT_QUOTA_MB", 500, minimum=
 DSSPORTAL_MAX_FIELD_ARCMIN = env_float("DSSPORTAL_MAX_FIELD_ARCMIN", 60.0, minimum=0.1)
 DSSPORTAL_MAX_REQUEST_LINES = env_int("DSSPORTAL_MAX_REQUEST_LINES", 2000, minimum=1)
 DSSPORTAL_MAX_MAIL_BYTES = env_int("DSSPORTAL_MAX_MAIL_BYTES", 1_000_000, minimum=1024)
+# Messages the LMTP listener (runlmtp) handles at once, each in its own thread.
+DSSPORTAL_LMTP_THREADS = env_int("DSSPORTAL_LMTP_THREADS", 4, minimum=1)
 # The largest request body read (uploads, API bodies): a larger one is refused from its
 # Content-Length before anything is read or spooled to disk. Django's own in-memory limits
 # (DATA_UPLOAD_MAX_MEMORY_SIZE, FILE_UPLOAD_MAX_MEMORY_SIZE) follow it.

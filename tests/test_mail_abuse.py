@@ -1,11 +1,22 @@
 """Issue 24 on the mail side: auto-replies in every header encoding, a receipt of bounded
 size, deletion lists that cannot hold up the gate, forged senders and per-sender limits."""
 
+# ruff: noqa: F811  (the fixtures of tests/test_mailgate.py, imported)
 from __future__ import annotations
+
+import smtplib
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.core import mail
+from django.db import connection, connections, transaction
 
+from extraction.mail.lmtp import lmtp_controller
+from extraction.models import InboundMail, Request, StagingDirectory
+from extraction.services.staging import staging_directory_for_request
 from tests.test_mailgate import (  # noqa: F401  (fixtures)
     LINES,
     REQUEST_ADDRESS,
@@ -50,9 +61,7 @@ def test_a_raw_utf8_subject_is_recorded_as_written(alice, handle):
 
 
 def _many_lines(n: int) -> str:
-    return "".join(
-        f"f{i:05d} 23 57 49.4 -32 35 24. 1. 1. J2000 DSS1 e G\n" for i in range(n)
-    )
+    return "".join(f"f{i:05d} 23 57 49.4 -32 35 24. 1. 1. J2000 DSS1 e G\n" for i in range(n))
 
 
 def test_the_receipt_summarises_instead_of_echoing_every_accepted_line(alice, handle):
@@ -73,3 +82,100 @@ def test_the_receipt_summarises_instead_of_echoing_every_accepted_line(alice, ha
     assert receipt_600 < sizes[30][1] + 500, sizes  # bounded: more lines, same size
     assert "580 more field(s)" in " ".join(receipt.body.split())
     assert "580 more skipped field(s)" in " ".join(receipt.body.split())
+
+
+# -- One message cannot hold up the others ----------------------------------------------------
+
+DELETE_ADDRESS = "dss-delete@archive.example"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _deletion_message(names: list[str], n: int) -> bytes:
+    return (
+        f"From: alice@example.org\r\nTo: {DELETE_ADDRESS}\r\nSubject: delete\r\n"
+        f"Message-ID: <del-{n}@example.org>\r\n\r\n" + "\r\n".join(names) + "\r\n"
+    ).encode()
+
+
+def _request_message(body: str, n: int) -> bytes:
+    return (
+        f"From: alice@example.org\r\nTo: {REQUEST_ADDRESS}\r\nSubject: list\r\n"
+        f"Message-ID: <req-{n}@example.org>\r\n\r\n" + body.replace("\n", "\r\n")
+    ).encode()
+
+
+def _send(port: int, sender_to: str, raw: bytes) -> float:
+    """Deliver over LMTP; the time the delivery took."""
+    began = time.monotonic()
+    with smtplib.LMTP("127.0.0.1", port) as client:
+        client.sendmail("alice@example.org", [sender_to], raw)
+    return time.monotonic() - began
+
+
+@pytest.fixture
+def listener(settings):
+    settings.DSSPORTAL_DELETE_ADDRESS = DELETE_ADDRESS
+    port = free_port()
+    controller = lmtp_controller("127.0.0.1", port)
+    controller.start()
+    yield port
+    controller.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_deletion_list_of_35000_names_is_capped_and_cheap(alice, listener):
+    directory = staging_directory_for_request(
+        request=Request.objects.create(user=alice, source="mail")
+    )
+    names = [f"dss-20261124-{n:013d}" for n in range(35_000)]
+    names[10] = directory.name
+    took = _send(listener, DELETE_ADDRESS, _deletion_message(names, 1))
+    assert took < 10, took  # was 38.5 s: a locking query for each name
+    directory.refresh_from_db()
+    assert directory.deleted_at is not None
+    record = InboundMail.objects.get(message_id="<del-1@example.org>")
+    assert record.outcome == "deleted" and record.detail.startswith("1 deleted, 2000 ignored")
+    reply = next(m for m in mail.outbox if m.to == ["alice@example.org"])
+    assert "Only the first 2000 names were read" in " ".join(reply.body.split())
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs row locks (PostgreSQL)")
+@pytest.mark.django_db(transaction=True)
+def test_lmtp_serves_other_messages_while_one_is_held_up(alice, make_user, listener):
+    """A deletion list held up for 4 s (its directory row locked by another transaction,
+    as a long deletion would hold it) must not delay bob's request by more than a second."""
+    make_user("bob", "bob@example.org")
+    directory = staging_directory_for_request(
+        request=Request.objects.create(user=alice, source="mail")
+    )
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_row() -> None:
+        with transaction.atomic():
+            StagingDirectory.objects.select_for_update().get(pk=directory.pk)
+            locked.set()
+            release.wait(4)
+        connections.close_all()
+
+    holder = threading.Thread(target=hold_the_row)
+    holder.start()
+    locked.wait(5)
+    with ThreadPoolExecutor(2) as pool:
+        slow = pool.submit(_send, listener, DELETE_ADDRESS, _deletion_message([directory.name], 1))
+        time.sleep(0.3)
+        bobs = _request_message(LINES[0] + "\n", 2).replace(b"alice@", b"bob@")
+        quick_took = _send(listener, REQUEST_ADDRESS, bobs)
+        release_after = time.monotonic()
+        release.set()
+        slow_took = slow.result()
+    holder.join()
+    assert Request.objects.filter(user__username="bob").count() == 1
+    directory.refresh_from_db()
+    assert directory.deleted_at is not None
+    assert quick_took < 1.5, (quick_took, slow_took)  # a second, and slack for a loaded host
+    assert slow_took > quick_took and time.monotonic() >= release_after

@@ -99,9 +99,7 @@ def _database_down(settings):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_with_the_database_down_the_api_answers_json_503_and_healthz_says_so(
-    make_user, settings
-):
+def test_with_the_database_down_the_api_answers_json_503_and_healthz_says_so(make_user, settings):
     user = make_user("ann", "ann@example.org")
     token = api_token_create(user=user)[1]
     client = Client(raise_request_exception=False)

@@ -15,6 +15,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from accounts.models import User
 from extraction.mail.replies import Reply, reading_context
 from extraction.models import StagingDirectory
@@ -38,7 +40,8 @@ class DeletionLine:
     ``"unreadable"`` (``reason`` from the parser), ``"repeated"`` (named already on
     ``first_line``), ``"unknown"`` (no live or deleted directory of the user has the name),
     ``"gone"`` (``directory`` was deleted before), ``"failed"`` (the deletion failed; the
-    staff have been told). Empty when deleted.
+    staff have been told), ``"cut"`` (the list's cap was reached here: this line and the
+    rest were not read). Empty when deleted.
     """
 
     line_no: int
@@ -62,8 +65,10 @@ def deletion_list_handle(*, body: MailBody, user: User) -> tuple[str, Reply]:
         The reply to send ``user`` (at the primary registered address).
     """
     source, unread = mailtext.choose_text(body, _deletion_counts)
+    entries = _parse(source.text)
+    named = _directories_named(entries, user)
     seen: dict[str, int] = {}
-    lines = [_delete_one(entry, user, seen=seen) for entry in parse_deletion_list(source.text)]
+    lines = [_delete_one(entry, user, named=named, seen=seen) for entry in entries]
     deleted = [line for line in lines if line.deleted_bytes is not None]
     detail = f"{len(deleted)} deleted, {len(lines) - len(deleted)} ignored" + (
         ": " + ", ".join(line.name for line in deleted) if deleted else ""
@@ -76,22 +81,40 @@ def deletion_list_handle(*, body: MailBody, user: User) -> tuple[str, Reply]:
     return detail, reply
 
 
+def _parse(text: str) -> list[DeletionEntry]:
+    return parse_deletion_list(text, max_lines=settings.DSSPORTAL_MAX_REQUEST_LINES)
+
+
 def _deletion_counts(text: str) -> tuple[int, int]:
-    entries = parse_deletion_list(text)
+    entries = _parse(text)
     return sum(1 for e in entries if e.ok), len(entries)
 
 
-def _delete_one(entry: DeletionEntry, user: User, *, seen: dict[str, int]) -> DeletionLine:
+def _directories_named(entries: Sequence[DeletionEntry], user: User) -> dict[str, StagingDirectory]:
+    """The user's directories (live or deleted) the list names, by name: one query that
+    locks only those rows, however many names the list holds."""
+    names = {entry.name for entry in entries if entry.ok}
+    found = StagingDirectory.objects.select_for_update().filter(user=user, name__in=names)
+    return {directory.name: directory for directory in found}
+
+
+def _delete_one(
+    entry: DeletionEntry,
+    user: User,
+    *,
+    named: dict[str, StagingDirectory],
+    seen: dict[str, int],
+) -> DeletionLine:
     """Act on one line; only a live staging directory of ``user`` is ever touched."""
     name = printable(entry.name)
+    if entry.cut:
+        return DeletionLine(entry.line_no, name, None, "cut", reason=entry.reason or "")
     if not entry.ok:
         return DeletionLine(entry.line_no, name, None, "unreadable", reason=entry.reason or "")
     if entry.name in seen:
         return DeletionLine(entry.line_no, name, None, "repeated", first_line=seen[entry.name])
     seen[entry.name] = entry.line_no
-    directory = (
-        StagingDirectory.objects.select_for_update().filter(name=entry.name, user=user).first()
-    )
+    directory = named.get(entry.name)
     if directory is None:
         return DeletionLine(entry.line_no, name, None, "unknown")
     if directory.deleted_at is not None:
@@ -116,13 +139,15 @@ def deletion_context(
     """What ``emails/deletion-body-text.txt`` needs: each name deleted (with the space
     freed) or ignored (and why), and the user's live staging directories now."""
     deleted = [line for line in lines if line.deleted_bytes is not None]
-    ignored = [line for line in lines if line.deleted_bytes is None]
+    ignored = [line for line in lines if line.deleted_bytes is None and line.ignored != "cut"]
+    cut = next((line for line in lines if line.ignored == "cut"), None)
     live = StagingDirectory.objects.filter(user=user, deleted_at__isnull=True).order_by(
         "created_at"
     )
     return {
         "lines": lines,
         "deleted": deleted,
+        "cut": cut,
         "ignored": rejected_listing(ignored),
         "live": listing(list(live), limit=_LIVE_LISTED),
         **reading_context(source, unread),
