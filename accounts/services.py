@@ -24,6 +24,7 @@ from accounts.throttle import (
     Limit,
     RateLimited,
     address_key,
+    address_known_for_user,
     login_failures_forget,
     rate_limit_take,
 )
@@ -107,29 +108,32 @@ def _username_taken(username: str) -> bool:
 
 
 def _registration_limits(client_address: str | None) -> list[tuple[str, Limit]]:
-    hour = timedelta(hours=1)
-    limits = [
+    site_wide = (
+        "register:all",
+        Limit(
+            int(settings.DSSPORTAL_REGISTRATIONS_PER_HOUR),
+            timedelta(hours=1),
+            "The archive receives unusually many registrations right now.",
+        ),
+    )
+    return [site_wide, *_per_address_limits(client_address)]
+
+
+def _per_address_limits(
+    client_address: str | None, *, what: str = "registrations"
+) -> list[tuple[str, Limit]]:
+    if not client_address:
+        return []
+    return [
         (
-            "register:all",
+            f"register:{address_key(client_address)}",
             Limit(
-                int(settings.DSSPORTAL_REGISTRATIONS_PER_HOUR),
-                hour,
-                "The archive receives unusually many registrations right now.",
+                int(settings.DSSPORTAL_REGISTRATIONS_PER_ADDRESS_PER_HOUR),
+                timedelta(hours=1),
+                f"Too many {what} from your network in the last hour.",
             ),
         )
     ]
-    if client_address:
-        limits.append(
-            (
-                f"register:{address_key(client_address)}",
-                Limit(
-                    int(settings.DSSPORTAL_REGISTRATIONS_PER_ADDRESS_PER_HOUR),
-                    hour,
-                    "Too many registrations from your network in the last hour.",
-                ),
-            )
-        )
-    return limits
 
 
 def _take(key: str, limit: Limit) -> None:
@@ -139,11 +143,15 @@ def _take(key: str, limit: Limit) -> None:
         raise AccountError(str(exc)) from None
 
 
-def _take_mail_to(email: str) -> None:
+def _take_mail_to(email: str, *, purpose: str = "mailto") -> None:
     """Count one message to ``email``; refuse beyond the daily number, whoever asks and
-    whether or not the address has an account (so the refusal reveals nothing)."""
+    whether or not the address has an account (so the refusal reveals nothing).
+
+    Each ``purpose`` has its own daily budget: the confirmations and notices that others'
+    registrations cause (``mailto``) never use up the owner's password-reset mails
+    (``reset``)."""
     _take(
-        "mailto:" + email.casefold()[:90],
+        f"{purpose}:" + email.casefold()[:90],
         Limit(
             int(settings.DSSPORTAL_MAILS_PER_RECIPIENT_PER_DAY),
             timedelta(days=1),
@@ -407,14 +415,31 @@ def password_reset_done(*, user: User) -> None:
 
 
 def password_reset_allow(*, email: str, client_address: str | None = None) -> None:
-    """Count one password-reset request against the same limits as registrations (per client
-    address, in all) and the daily messages to ``email``, whether or not it has an account.
+    """Count one password-reset request against the limit per client address and the daily
+    reset mails to ``email``, whether or not it has an account.
+
+    No site-wide limit: requests from many addresses must never stop one user's own reset.
+    Others' requests can spend the address's daily reset budget, but what they spend is
+    reset links mailed to the owner, each as good as the one the owner asked for; and a
+    request from an address the account logged in from before is not counted against it.
 
     Raises
     ------
     AccountError
         When a limit is reached.
     """
-    for key, limit in _registration_limits(client_address):
+    email = email.strip()
+    for key, limit in _per_address_limits(client_address, what="password-reset requests"):
         _take(key.replace("register:", "reset:"), limit)
-    _take_mail_to(email.strip())
+    if _reset_asked_from_known_address(email, client_address):
+        return
+    _take_mail_to(email, purpose="reset")
+
+
+def _reset_asked_from_known_address(email: str, client_address: str | None) -> bool:
+    if not client_address:
+        return False
+    owners = User.objects.filter(
+        addresses__email__iexact=email, addresses__verified=True, is_active=True
+    )
+    return any(address_known_for_user(user=user, address=client_address) for user in owners)
