@@ -338,7 +338,7 @@ class StagingFilesystem(AbstractedFS):
     mkdir = rename = chmod = utime = mkstemp = _refuse
 
 
-class OwnerOnlyPassiveDTP(FTPHandler.passive_dtp):  # type: ignore[misc,name-defined]
+class OwnerOnlyPassiveDTP(FTPHandler.passive_dtp):
     """A passive data port that refuses connections from other addresses than its session's
     without a word on the control channel, and keeps waiting for the owner's."""
 
