@@ -53,6 +53,27 @@ DSSPORTAL_DEFAULT_QUOTA_MB = env_int("DSSPORTAL_DEFAULT_QUOTA_MB", 500, minimum=
 DSSPORTAL_MAX_FIELD_ARCMIN = env_float("DSSPORTAL_MAX_FIELD_ARCMIN", 60.0, minimum=0.1)
 DSSPORTAL_MAX_REQUEST_LINES = env_int("DSSPORTAL_MAX_REQUEST_LINES", 2000, minimum=1)
 DSSPORTAL_MAX_MAIL_BYTES = env_int("DSSPORTAL_MAX_MAIL_BYTES", 1_000_000, minimum=1024)
+# Forged From: the authserv-id of the Authentication-Results header the site's own MTA adds
+# (empty: none is trusted); what happens to mail whose From domain fails SPF/DKIM/DMARC
+# (hold: recorded, not acted on, not answered; refuse: the same, and LMTP answers 550;
+# accept); whether deletion lists act on mail that did not pass (any) or only reply with
+# links the owner confirms on the web (authenticated).
+DSSPORTAL_MAIL_AUTHSERV_ID = env_str("DSSPORTAL_MAIL_AUTHSERV_ID", "").lower()
+DSSPORTAL_MAIL_AUTH_FAILURE = env_str("DSSPORTAL_MAIL_AUTH_FAILURE", "hold").lower()
+if DSSPORTAL_MAIL_AUTH_FAILURE not in ("hold", "refuse", "accept"):
+    raise ImproperlyConfigured(
+        f"DSSPORTAL_MAIL_AUTH_FAILURE={DSSPORTAL_MAIL_AUTH_FAILURE!r}: use hold, refuse or accept."
+    )
+DSSPORTAL_MAIL_DELETION = env_str("DSSPORTAL_MAIL_DELETION", "authenticated").lower()
+if DSSPORTAL_MAIL_DELETION not in ("authenticated", "any"):
+    raise ImproperlyConfigured(
+        f"DSSPORTAL_MAIL_DELETION={DSSPORTAL_MAIL_DELETION!r}: use authenticated or any."
+    )
+# Messages of one registered sender acted on an hour, and replies to one address an hour.
+DSSPORTAL_MAIL_PER_SENDER_PER_HOUR = env_int("DSSPORTAL_MAIL_PER_SENDER_PER_HOUR", 30, minimum=1)
+DSSPORTAL_MAIL_REPLIES_PER_ADDRESS_PER_HOUR = env_int(
+    "DSSPORTAL_MAIL_REPLIES_PER_ADDRESS_PER_HOUR", 30, minimum=1
+)
 # Messages the LMTP listener (runlmtp) handles at once, each in its own thread.
 DSSPORTAL_LMTP_THREADS = env_int("DSSPORTAL_LMTP_THREADS", 4, minimum=1)
 # The largest request body read (uploads, API bodies): a larger one is refused from its

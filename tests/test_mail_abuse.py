@@ -14,7 +14,7 @@ import pytest
 from django.core import mail
 from django.db import connection, connections, transaction
 
-from extraction.mail.lmtp import lmtp_controller
+from extraction.mail.lmtp import deliver, lmtp_controller
 from extraction.models import InboundMail, Request, StagingDirectory
 from extraction.services.staging import staging_directory_for_request
 from tests.test_mailgate import (  # noqa: F401  (fixtures)
@@ -23,6 +23,7 @@ from tests.test_mailgate import (  # noqa: F401  (fixtures)
     alice,
     handle,
     plain,
+    receipts,
     service,
 )
 
@@ -95,9 +96,14 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+AUTHSERV_ID = "mx.archive.example"
+#: What the site's MTA writes for mail that passed SPF for example.org.
+PASSED = f"Authentication-Results: {AUTHSERV_ID}; spf=pass smtp.mailfrom=alice@example.org\r\n"
+
+
 def _deletion_message(names: list[str], n: int) -> bytes:
     return (
-        f"From: alice@example.org\r\nTo: {DELETE_ADDRESS}\r\nSubject: delete\r\n"
+        PASSED + f"From: alice@example.org\r\nTo: {DELETE_ADDRESS}\r\nSubject: delete\r\n"
         f"Message-ID: <del-{n}@example.org>\r\n\r\n" + "\r\n".join(names) + "\r\n"
     ).encode()
 
@@ -120,6 +126,7 @@ def _send(port: int, sender_to: str, raw: bytes) -> float:
 @pytest.fixture
 def listener(settings):
     settings.DSSPORTAL_DELETE_ADDRESS = DELETE_ADDRESS
+    settings.DSSPORTAL_MAIL_AUTHSERV_ID = AUTHSERV_ID
     port = free_port()
     controller = lmtp_controller("127.0.0.1", port)
     controller.start()
@@ -179,3 +186,84 @@ def test_lmtp_serves_other_messages_while_one_is_held_up(alice, make_user, liste
     assert directory.deleted_at is not None
     assert quick_took < 1.5, (quick_took, slow_took)  # a second, and slack for a loaded host
     assert slow_took > quick_took and time.monotonic() >= release_after
+
+
+# -- Forged From -------------------------------------------------------------------------------
+
+
+def _authenticated_request(results: str, n: int, *, sender: str = "alice@example.org") -> bytes:
+    return (
+        (f"Authentication-Results: {results}\r\n" if results else "")
+        + f"From: {sender}\r\nTo: {REQUEST_ADDRESS}\r\nSubject: list\r\n"
+        + f"Message-ID: <auth-{n}@example.org>\r\n\r\n{LINES[0]}\r\n"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    "results",
+    [
+        f"{AUTHSERV_ID}; dmarc=fail (p=reject) header.from=example.org",
+        f"{AUTHSERV_ID}; spf=fail smtp.mailfrom=alice@example.org; dkim=none",
+        # A header the forger wrote under our MTA's (which comes first) counts for nothing.
+        f"{AUTHSERV_ID}; spf=fail smtp.mailfrom=example.org\r\n"
+        "Authentication-Results: forger.example; dmarc=pass",
+        # Nor does a forged one under our own id, wherever it stands: a failure outweighs it.
+        f"{AUTHSERV_ID}; dmarc=pass\r\n"
+        f"Authentication-Results: {AUTHSERV_ID}; dmarc=fail header.from=example.org",
+    ],
+)
+def test_mail_failing_spf_or_dmarc_for_the_from_domain_is_held(alice, handle, settings, results):
+    settings.DSSPORTAL_MAIL_AUTHSERV_ID = AUTHSERV_ID
+    outcome = handle(_authenticated_request(results, 1))
+    assert outcome.outcome == "held", outcome.detail
+    assert "failed authentication" in outcome.detail
+    assert not Request.objects.exists() and mail.outbox == []
+
+
+def test_refused_mail_is_answered_550_over_lmtp(alice, handle, settings):
+    settings.DSSPORTAL_MAIL_AUTHSERV_ID = AUTHSERV_ID
+    settings.DSSPORTAL_MAIL_AUTH_FAILURE = "refuse"
+    raw = _authenticated_request(f"{AUTHSERV_ID}; dmarc=fail header.from=example.org", 2)
+    assert deliver(raw, "request").startswith("550 5.7.1")
+    assert not Request.objects.exists()
+
+
+def test_mail_that_passed_or_was_not_judged_is_served(alice, handle, settings):
+    settings.DSSPORTAL_MAIL_AUTHSERV_ID = AUTHSERV_ID
+    passed = handle(_authenticated_request(f"{AUTHSERV_ID}; dmarc=pass", 3))
+    neutral = handle(_authenticated_request(f"{AUTHSERV_ID}; spf=neutral", 4))
+    assert passed.outcome == neutral.outcome == "accepted"
+
+
+def test_a_deletion_list_without_authentication_deletes_nothing_and_offers_links(
+    alice, handle, settings
+):
+    directory = staging_directory_for_request(
+        request=Request.objects.create(user=alice, source="mail")
+    )
+    forged = (
+        f"From: alice@example.org\r\nTo: {DELETE_ADDRESS}\r\nSubject: x\r\n"
+        f"Message-ID: <forged-del@example.org>\r\n\r\n{directory.name}\r\n"
+    ).encode()
+    settings.DSSPORTAL_DELETE_ADDRESS = DELETE_ADDRESS
+    outcome = handle(forged)
+    directory.refresh_from_db()
+    assert directory.deleted_at is None and directory.absolute_path.is_dir()
+    assert "1 to confirm on the web" in outcome.detail
+    (reply,) = mail.outbox
+    assert reply.to == ["alice@example.org"]
+    assert f"https://dss.archive.example/staging/{directory.name}/delete" in reply.body
+
+
+def test_one_sender_gets_a_bounded_number_of_messages_acted_on(alice, handle, settings):
+    settings.DSSPORTAL_MAIL_PER_SENDER_PER_HOUR = 3
+    outcomes = [handle(_authenticated_request("", n)).outcome for n in range(5)]
+    assert outcomes == ["accepted"] * 3 + ["rate_limited"] * 2
+    assert Request.objects.count() == 3 and len(receipts()) == 3
+
+
+def test_one_address_gets_a_bounded_number_of_replies(alice, handle, settings):
+    settings.DSSPORTAL_MAIL_REPLIES_PER_ADDRESS_PER_HOUR = 2
+    outcomes = [handle(_authenticated_request("", n)) for n in range(4)]
+    assert [o.outcome for o in outcomes] == ["accepted"] * 4
+    assert len(receipts()) == 2 and "not answered" in outcomes[-1].detail

@@ -40,7 +40,8 @@ class DeletionLine:
     ``"unreadable"`` (``reason`` from the parser), ``"repeated"`` (named already on
     ``first_line``), ``"unknown"`` (no live or deleted directory of the user has the name),
     ``"gone"`` (``directory`` was deleted before), ``"failed"`` (the deletion failed; the
-    staff have been told), ``"cut"`` (the list's cap was reached here: this line and the
+    staff have been told), ``"confirm"`` (the message was not authenticated: the owner
+    deletes it on the web), ``"cut"`` (the list's cap was reached here: this line and the
     rest were not read). Empty when deleted.
     """
 
@@ -54,8 +55,10 @@ class DeletionLine:
     cancelled_fields: int = 0  # fields of the request not yet made, now never made
 
 
-def deletion_list_handle(*, body: MailBody, user: User) -> tuple[str, Reply]:
-    """Act on the deletion list in ``body`` for ``user``.
+def deletion_list_handle(*, body: MailBody, user: User, act: bool = True) -> tuple[str, Reply]:
+    """Act on the deletion list in ``body`` for ``user``; with ``act`` false (a message
+    whose sender was not authenticated) delete nothing: the reply gives, for each live
+    directory named, the web link that deletes it once the owner confirms there.
 
     Returns
     -------
@@ -68,10 +71,13 @@ def deletion_list_handle(*, body: MailBody, user: User) -> tuple[str, Reply]:
     entries = _parse(source.text)
     named = _directories_named(entries, user)
     seen: dict[str, int] = {}
-    lines = [_delete_one(entry, user, named=named, seen=seen) for entry in entries]
+    lines = [_delete_one(entry, user, named=named, seen=seen, act=act) for entry in entries]
     deleted = [line for line in lines if line.deleted_bytes is not None]
-    detail = f"{len(deleted)} deleted, {len(lines) - len(deleted)} ignored" + (
-        ": " + ", ".join(line.name for line in deleted) if deleted else ""
+    to_confirm = sum(1 for line in lines if line.ignored == "confirm")
+    detail = (
+        f"{len(deleted)} deleted, {len(lines) - len(deleted)} ignored"
+        + (f" ({to_confirm} to confirm on the web: sender not authenticated)" if to_confirm else "")
+        + (": " + ", ".join(line.name for line in deleted) if deleted else "")
     )
     reply = Reply(
         to=user.email,
@@ -104,6 +110,7 @@ def _delete_one(
     *,
     named: dict[str, StagingDirectory],
     seen: dict[str, int],
+    act: bool,
 ) -> DeletionLine:
     """Act on one line; only a live staging directory of ``user`` is ever touched."""
     name = printable(entry.name)
@@ -119,6 +126,8 @@ def _delete_one(
         return DeletionLine(entry.line_no, name, None, "unknown")
     if directory.deleted_at is not None:
         return DeletionLine(entry.line_no, name, None, "gone", directory=directory)
+    if not act:
+        return DeletionLine(entry.line_no, name, None, "confirm", directory=directory)
     try:
         deletion = staging_directory_delete(directory=directory, reason="deleted by mail")
     except StagingError as exc:

@@ -64,6 +64,8 @@ def deliver(raw: bytes, kind: str) -> str:
         return "451 4.3.0 The DSS archive could not take this message now, try again later"
     finally:
         close_stale_connections()
+    if outcome.outcome == "refused":  # DSSPORTAL_MAIL_AUTH_FAILURE=refuse
+        return f"550 5.7.1 Sender not authenticated: {outcome.detail}"[:500]
     return f"250 2.0.0 {outcome.outcome}"
 
 

@@ -190,6 +190,11 @@ def header_text(message: Message, name: str) -> str:
     return " ".join(quotable(text).split())
 
 
+def header_values(message: Message, name: str) -> list[str]:
+    """Every value of header ``name``, read as :func:`_header_values` reads them."""
+    return _header_values(message, name)
+
+
 def _header_values(message: Message, name: str) -> list[str]:
     """The values of header ``name``; raw 8-bit bytes (kept by the parser as surrogate
     escapes) read as UTF-8, else Latin-1, so that no value holds a lone surrogate.
