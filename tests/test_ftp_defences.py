@@ -230,3 +230,18 @@ def test_a_strangers_connection_to_the_passive_port_does_not_abort_the_transfer(
                 received += chunk
         assert owner.voidresp().startswith("226")
         assert received == (folder / "field.fits").read_bytes()
+
+
+def test_strangers_failures_do_not_delay_the_owner_at_a_known_address(
+    make_user, frozen_clock
+) -> None:
+    """Issue 24 item 4 on FTP: the owner logged in from 127.0.0.1 before; strangers' guesses
+    from other addresses hold the account back everywhere but there."""
+    make_user("bob", "bob@example.org")
+    with serving() as server:
+        assert login_reply(server, "bob", PASSWORD, "127.0.0.1").startswith("230")
+        for n in range(10):
+            frozen_clock.advance(2**n)
+            login_reply(server, "bob", "wrong", f"127.0.0.{20 + n}")
+        assert login_reply(server, "bob", PASSWORD, "127.0.0.1").startswith("230")
+        assert "Too many failed" in login_reply(server, "bob", PASSWORD, "127.0.0.50")
