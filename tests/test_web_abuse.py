@@ -113,7 +113,9 @@ def test_with_the_database_down_the_api_answers_json_503_and_healthz_says_so(mak
         health = client.get("/healthz")
         assert health.status_code == 503 and health["Retry-After"] == "30"
         report = health.json()
-        assert report["ok"] is False and report["database"] != "ok" and report["broker"] != "ok"
+        assert report["ok"] is False and report["database"] != "ok"
+        if connection.vendor == "postgresql":  # the ORM broker's connection is refused too
+            assert report["broker"] != "ok"
     assert client.get("/healthz").status_code == 200
 
 
