@@ -1,7 +1,7 @@
 """FTP access to staging directories: pyftpdlib glued to Django users and staging rows.
 
 What a user sees after logging in with their portal username (or a verified address) and
-portal password::
+portal password or one of their app passwords::
 
     /                       their live staging directories, nothing else
     /dss-20261124-xxxxxxxx/  the files of one request
@@ -98,7 +98,8 @@ EVICTION_GRACE_S = 2.0
 #: How often a pending session checks whether it was chosen to make room.
 _EVICTION_CHECK_S = 0.2
 LOGIN_FAILED = (
-    "login failed: use your portal username or registered e-mail address and your portal password"
+    "login failed: use your portal username or registered e-mail address and your portal "
+    "password or an app password from your account page"
 )
 
 
@@ -123,7 +124,11 @@ class PortalAuthorizer:
             )
         try:
             user = authenticate(
-                None, username=username, password=password, remote_address=handler.remote_ip
+                None,
+                username=username,
+                password=password,
+                remote_address=handler.remote_ip,
+                allow_app_password=True,
             )
         except LoginThrottled as exc:
             raise AuthenticationFailed(str(exc)) from None

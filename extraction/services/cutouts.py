@@ -18,8 +18,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.throttle import Limit, RateLimited, rate_limit_take
 from extraction.core.cutout import compress, fits_bytes
-from extraction.core.surveys import band_row, expected_data_bytes
+from extraction.core.httpplates import PlateServerError
+from extraction.core.surveys import PlateMode, band_row, expected_data_bytes
 from extraction.models import CutoutUsage
 from extraction.pictures.preview import preview_png
 from extraction.services.extraction import field_cut
@@ -66,9 +68,15 @@ def _allowance_take(*, user: User, expected: int, now: datetime) -> int:
     """Count one cut-out against the rate and reserve its bytes in the day's allowance,
     under the row lock, before it is cut; returns the bytes reserved. Reserving first is
     what keeps concurrent cut-outs within the allowance (checking, cutting, then counting
-    let eight at once overshoot 200 MB to 214.5 MB)."""
+    let eight at once overshoot 200 MB to 214.5 MB).
+
+    The rate is the windowed limit of :mod:`accounts.throttle` (one limiter for every rate
+    of the portal); it counts inside this transaction, so a cut-out refused for its bytes
+    is not counted against the rate.
+    """
     reserved = expected + _HEADER_MARGIN_BYTES
     allowance = settings.DSSPORTAL_CUTOUT_DAILY_MB * 1_000_000
+    per_minute = settings.DSSPORTAL_CUTOUT_PER_MINUTE
     with transaction.atomic():
         usage, _ = CutoutUsage.objects.select_for_update().get_or_create(user=user, day=now.date())
         if usage.bytes + reserved > allowance:
@@ -81,20 +89,15 @@ def _allowance_take(*, user: User, expected: int, now: datetime) -> int:
                 "larger jobs.",
                 retry_after_s=_seconds_to_midnight(now),
             )
-        fresh = usage.window_start is None or now - usage.window_start >= _RATE_WINDOW
-        if not fresh and usage.window_count >= settings.DSSPORTAL_CUTOUT_PER_MINUTE:
-            assert usage.window_start is not None
-            wait = _RATE_WINDOW - (now - usage.window_start)
-            raise CutoutRefused(
-                429,
-                f"at most {settings.DSSPORTAL_CUTOUT_PER_MINUTE} cut-outs a minute; slow down.",
-                retry_after_s=max(1, math.ceil(wait.total_seconds())),
-            )
-        usage.window_start = now if fresh else usage.window_start
-        usage.window_count = 1 if fresh else usage.window_count + 1
+        plural = "s" if per_minute != 1 else ""
+        rate = Limit(per_minute, _RATE_WINDOW, f"At most {per_minute} cut-out{plural} a minute.")
+        try:
+            rate_limit_take(key=f"cutout:{user.pk}", limit=rate)
+        except RateLimited as limited:
+            raise CutoutRefused(429, str(limited), retry_after_s=limited.retry_after_s) from None
         usage.n_cutouts += 1
         usage.bytes += reserved
-        usage.save(update_fields=["window_start", "window_count", "n_cutouts", "bytes"])
+        usage.save(update_fields=["n_cutouts", "bytes"])
     return reserved
 
 
@@ -114,7 +117,8 @@ def cutout_make(
     ------
     CutoutRefused
         400 for a field too large or a mode without an image, 404 when no plate serves it,
-        429 beyond the rate or the daily allowance (with the seconds to wait).
+        429 beyond the rate or the daily allowance (with the seconds to wait), 503 when the
+        plate server (``DSSPORTAL_PLATES_URL``) cannot serve the plate.
     """
     largest = min(settings.DSSPORTAL_CUTOUT_MAX_ARCMIN, settings.DSSPORTAL_MAX_FIELD_ARCMIN)
     if max(target.width_arcmin, target.height_arcmin) > largest:
@@ -123,7 +127,7 @@ def cutout_make(
             f"a synchronous cut-out is at most {largest:g}' on a side; send a request list "
             "(POST /api/requests) for larger fields.",
         )
-    if target.mode not in ("e", "c", "plate"):
+    if not PlateMode(target.mode).makes_image:
         raise CutoutRefused(400, "MODE must be e, c or a plate id (mode n: /api/plates).")
     suffix, content_type = FORMATS[output_format]
     now = timezone.now()
@@ -145,6 +149,8 @@ def cutout_make(
         size = len(payload)
     except FieldSkip as skip:
         raise CutoutRefused(404, str(skip)) from None
+    except PlateServerError as down:
+        raise CutoutRefused(503, f"{down}; try again later.", retry_after_s=60) from None
     finally:
         _allowance_settle(user=user, reserved=reserved, size=size, now=now)
     return CutoutFile(

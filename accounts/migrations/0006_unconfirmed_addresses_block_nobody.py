@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0004_merge_0002_api_token_0003_prune_schedule"),
+        ("accounts", "0005_oidc_identity_app_password"),
         ("auth", "0012_alter_user_first_name_max_length"),
     ]
 
