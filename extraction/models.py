@@ -343,6 +343,9 @@ class InboundMailOutcome(models.TextChoices):
     UNREADABLE = "unreadable", "MIME structure not read"
     AUTO_SUBMITTED = "auto_submitted", "automatic mail, ignored"
     UNROUTABLE = "unroutable", "not for the request or deletion address"
+    HELD = "held", "held: From failed SPF/DKIM/DMARC"
+    REFUSED = "refused", "refused: From failed SPF/DKIM/DMARC"
+    RATE_LIMITED = "rate_limited", "over the sender's hourly limit"
     FAILED = "failed", "failed (software fault)"
 
 

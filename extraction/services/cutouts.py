@@ -60,18 +60,26 @@ def _seconds_to_midnight(now: datetime) -> int:
     return max(1, math.ceil((tomorrow - now).total_seconds()))
 
 
-def _allowance_take(*, user: User, expected: int, now: datetime) -> None:
-    """Count one cut-out against the rate, after checking the day's bytes leave room.
+#: What a cut-out may hold beyond its pixels: FITS header blocks (2880 bytes each).
+_HEADER_MARGIN_BYTES = 8 * 2880
+
+
+def _allowance_take(*, user: User, expected: int, now: datetime) -> int:
+    """Count one cut-out against the rate and reserve its bytes in the day's allowance,
+    under the row lock, before it is cut; returns the bytes reserved. Reserving first is
+    what keeps concurrent cut-outs within the allowance (checking, cutting, then counting
+    let eight at once overshoot 200 MB to 214.5 MB).
 
     The rate is the windowed limit of :mod:`accounts.throttle` (one limiter for every rate
     of the portal); it counts inside this transaction, so a cut-out refused for its bytes
     is not counted against the rate.
     """
+    reserved = expected + _HEADER_MARGIN_BYTES
     allowance = settings.DSSPORTAL_CUTOUT_DAILY_MB * 1_000_000
     per_minute = settings.DSSPORTAL_CUTOUT_PER_MINUTE
     with transaction.atomic():
         usage, _ = CutoutUsage.objects.select_for_update().get_or_create(user=user, day=now.date())
-        if usage.bytes + expected > allowance:
+        if usage.bytes + reserved > allowance:
             raise CutoutRefused(
                 429,
                 f"your daily allowance of {settings.DSSPORTAL_CUTOUT_DAILY_MB} MB of "
@@ -88,11 +96,16 @@ def _allowance_take(*, user: User, expected: int, now: datetime) -> None:
         except RateLimited as limited:
             raise CutoutRefused(429, str(limited), retry_after_s=limited.retry_after_s) from None
         usage.n_cutouts += 1
-        usage.save(update_fields=["n_cutouts"])
+        usage.bytes += reserved
+        usage.save(update_fields=["n_cutouts", "bytes"])
+    return reserved
 
 
-def _allowance_spend(*, user: User, size: int, now: datetime) -> None:
-    CutoutUsage.objects.filter(user=user, day=now.date()).update(bytes=F("bytes") + size)
+def _allowance_settle(*, user: User, reserved: int, size: int, now: datetime) -> None:
+    """Replace the reservation by the bytes served (``size`` 0: nothing was served)."""
+    CutoutUsage.objects.filter(user=user, day=now.date()).update(
+        bytes=F("bytes") + (size - reserved)
+    )
 
 
 def cutout_make(
@@ -122,21 +135,24 @@ def cutout_make(
     if row is None:
         raise CutoutRefused(400, f"unknown survey {target.survey!r}.")
     expected = expected_data_bytes(row.survey.name, target.width_arcmin, target.height_arcmin)
-    _allowance_take(user=user, expected=expected, now=now)
+    reserved = _allowance_take(user=user, expected=expected, now=now)
+    size = 0
     try:
         cut = field_cut(target=target, identifier=identifier)
+        if output_format == "png":
+            data = cut.pixels.data
+            payload = preview_png(data, cut.pixels.valid, max_px=max(data.shape))
+        else:
+            payload = fits_bytes(cut.cutout)
+            if output_format == "fits.gz":
+                payload = compress(payload, "G")
+        size = len(payload)
     except FieldSkip as skip:
         raise CutoutRefused(404, str(skip)) from None
     except PlateServerError as down:
         raise CutoutRefused(503, f"{down}; try again later.", retry_after_s=60) from None
-    if output_format == "png":
-        data = cut.pixels.data
-        payload = preview_png(data, cut.pixels.valid, max_px=max(data.shape))
-    else:
-        payload = fits_bytes(cut.cutout)
-        if output_format == "fits.gz":
-            payload = compress(payload, "G")
-    _allowance_spend(user=user, size=len(payload), now=now)
+    finally:
+        _allowance_settle(user=user, reserved=reserved, size=size, now=now)
     return CutoutFile(
         filename=f"{identifier}{suffix}",
         content_type=content_type,
