@@ -80,29 +80,33 @@ def render(header: fits.Header, stars: np.ndarray, offset: float, seed: int) -> 
 
 
 def field_plates(stars: np.ndarray | None = None) -> list[SkyPlate]:
-    """Three plates around a 10'x10' field at (150, +20):
+    """Three plates around a 10'x10' field at (150, +20), each a window of its full plate:
 
-    - ``T101`` (offset 0) covers the western 60 % of the field,
-    - ``T102`` (offset +400 ADU) the eastern 60 %, overlapping T101 in the middle,
+    - ``T101`` (offset 0) covers the eastern part (east of 0.2 half-field west of centre),
+    - ``T102`` (offset +400 ADU) the western part, overlapping T101 in the middle, but
+      only up to 0.6 half-field north of the centre,
     - ``T103`` (offset -250 ADU) a band along the south, overlapping both,
-    and nothing covers the north-east corner beyond T102's northern edge.
+    so nothing covers the north-west corner.
     """
     stars = catalogue() if stars is None else stars
-    cosd = math.cos(math.radians(FIELD_DEC))
-    w = 5.0 / 60.0  # half field, degrees
+    # Plate id, plate centre offset (deg east, deg north), offset put into the pixels, and
+    # the window as (west, east, south, north) edges in half-fields from the field centre.
     layout = [
-        ("T101", (FIELD_RA + 2.6 / cosd, FIELD_DEC + 0.4), 0.0,
-         (FIELD_RA - 0.2 * w / cosd, FIELD_RA + 1.3 * w / cosd, FIELD_DEC - 1.3 * w,
-          FIELD_DEC + 1.3 * w)),
-        ("T102", (FIELD_RA - 2.4 / cosd, FIELD_DEC - 0.3), 400.0,
-         (FIELD_RA - 1.3 * w / cosd, FIELD_RA + 0.2 * w / cosd, FIELD_DEC - 1.3 * w,
-          FIELD_DEC + 0.6 * w)),
-        ("T103", (FIELD_RA + 0.2 / cosd, FIELD_DEC + 2.7), -250.0,
-         (FIELD_RA - 1.3 * w / cosd, FIELD_RA + 1.3 * w / cosd, FIELD_DEC - 1.3 * w,
-          FIELD_DEC - 0.5 * w)),
+        ("T101", (2.6, 0.4), 0.0, (-0.2, 1.3, -1.3, 1.3)),
+        ("T102", (-2.4, -0.3), 400.0, (-1.3, 0.2, -1.3, 0.6)),
+        ("T103", (0.2, 2.7), -250.0, (-1.3, 1.3, -1.3, -0.5)),
     ]
+    cosd = math.cos(math.radians(FIELD_DEC))
+    half = 5.0 / 60.0  # half field, degrees
     plates = []
-    for n, (plate_id, centre, offset, sky_box) in enumerate(layout):
+    for n, (plate_id, (east, north), offset, (w, e, s, n_)) in enumerate(layout):
+        centre = (FIELD_RA + east / cosd, FIELD_DEC + north)
+        sky_box = (
+            FIELD_RA + w * half / cosd,
+            FIELD_RA + e * half / cosd,
+            FIELD_DEC + s * half,
+            FIELD_DEC + n_ * half,
+        )
         header = _window_header(plate_id, centre, sky_box)
         plates.append(SkyPlate(plate_id, header, render(header, stars, offset, seed=n), offset))
     return plates

@@ -23,7 +23,7 @@ from extraction.core.platestore import BoxRead, PlateReader, write_plate
 from tests.mosaic_sky import FIELD_DEC, FIELD_RA, NOISE_SIGMA, catalogue, field_plates
 from tests.test_cutout_wcs import fitsverify
 
-SCALE = 1.008  # DSS2 native pixel scale, arcsec
+SCALE = 15.0 * 67.2 / 1000  # DSS2 native pixel scale, arcsec (1.008)
 
 
 class RecordingSource:
@@ -69,7 +69,7 @@ def plates(tmp_path_factory: pytest.TempPathFactory, stars: np.ndarray) -> list[
 
 @pytest.fixture(scope="module")
 def grid() -> M.MosaicGrid:
-    return M.mosaic_grid(FIELD_RA, FIELD_DEC, 10.0, 10.0, SCALE)
+    return M.mosaic_grid(FIELD_RA, FIELD_DEC, 10.0, 10.0, "DSS2")
 
 
 @pytest.fixture(scope="module")
@@ -222,8 +222,9 @@ def test_only_boxes_of_the_plates_are_read(mosaic, plates) -> None:
 def test_one_plate_still_resamples(grid, plates) -> None:
     single = M.mosaic_build(grid, plates[:1])
     assert len(single.plates) == 1 and single.offsets == (0.0,)
-    header = M.mosaic_header(single, identifier="one", ra_deg=FIELD_RA, dec_deg=FIELD_DEC,
-                             survey="DSS2R")
+    header = M.mosaic_header(
+        single, identifier="one", ra_deg=FIELD_RA, dec_deg=FIELD_DEC, survey="DSS2R"
+    )
     assert header["NPLATES"] == 1 and header["PLATE1"] == "T101"
     assert "PLTRAH" not in header and header["CTYPE1"] == "RA---TAN"
 
@@ -277,3 +278,13 @@ def test_solve_offsets_fits_pairwise_medians() -> None:
     solved = M.solve_offsets(3, {(0, 1): (100.0, 500)})
     assert solved[2] == pytest.approx(0.0, abs=1e-3)
     assert solved[0] - solved[1] == pytest.approx(100.0, abs=1e-6)
+
+
+def test_expected_bytes_is_the_file_size_uncompressed(mosaic, grid) -> None:
+    header = M.mosaic_header(
+        mosaic, identifier="x", ra_deg=FIELD_RA, dec_deg=FIELD_DEC, survey="DSS2R"
+    )
+    size = len(M.mosaic_fits_bytes(mosaic, header))
+    expected = M.expected_mosaic_bytes("DSS2", 10.0, 10.0)
+    assert size <= expected < size + 2 * M.MOSAIC_HEADER_BLOCKS * 2880
+    assert M.grid_shape("DSS2", 10.0, 10.0) == grid.shape

@@ -34,9 +34,13 @@ from reproject import reproject_interp
 from extraction.core.cutout import ACKNOWLEDGEMENT, ORIGIN, sexagesimal_dec, sexagesimal_ra
 from extraction.core.plates import PlateGeometry, dss_solution_header
 from extraction.core.platestore import PlateSource
+from extraction.core.surveys import SURVEYS
 
 FloatArray = npt.NDArray[np.float64]
 
+#: Header blocks (2880 bytes) the quota counts for each HDU: the primary header holds about
+#: 40 cards plus 4 per plate, so 8 blocks serve up to 60 plates.
+MOSAIC_HEADER_BLOCKS = 8
 #: Value of output pixels that no plate covers (int16 image, DSS convention).
 MOSAIC_BLANK = -32768
 #: Rows of the output grid resampled at once: bounds memory (a 60' DSS2 strip of all four
@@ -130,15 +134,16 @@ class Mosaic:
 
 
 def mosaic_grid(
-    ra_deg: float, dec_deg: float, width_arcmin: float, height_arcmin: float, scale_arcsec: float
+    ra_deg: float, dec_deg: float, width_arcmin: float, height_arcmin: float, survey: str
 ) -> MosaicGrid:
-    """A TAN grid centred on (RA, Dec), north up, east left, ``scale_arcsec`` per pixel.
+    """A TAN grid centred on (RA, Dec), north up, east left, at the survey's native pixel
+    scale (``Survey.pixel_scale_arcsec``: 1.699" DSS1, 1.008" DSS2).
 
     ``round(width * 60 / scale)`` x ``round(height * 60 / scale)`` pixels (at least 1); the
     field centre is the grid's centre, FITS pixel ``((nx + 1) / 2, (ny + 1) / 2)``.
     """
-    nx = max(1, math.floor(width_arcmin * 60.0 / scale_arcsec + 0.5))
-    ny = max(1, math.floor(height_arcmin * 60.0 / scale_arcsec + 0.5))
+    scale_arcsec = SURVEYS[survey].pixel_scale_arcsec
+    ny, nx = grid_shape(survey, width_arcmin, height_arcmin)
     wcs = WCS(naxis=2)
     wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
     wcs.wcs.crpix = [(nx + 1) / 2.0, (ny + 1) / 2.0]
@@ -501,11 +506,22 @@ def mosaic_fits_bytes(mosaic: Mosaic, header: fits.Header) -> bytes:
     return buffer.getvalue()
 
 
-def expected_mosaic_bytes(nx: int, ny: int, n_plates_max: int = 8) -> int:
-    """File bytes of an ``nx`` x ``ny`` mosaic: int16 image + uint8 map + headers, padded."""
+def grid_shape(survey: str, width_arcmin: float, height_arcmin: float) -> tuple[int, int]:
+    """``(ny, nx)`` of the mosaic grid of a field: the survey's native pixel scale."""
+    scale = SURVEYS[survey].pixel_scale_arcsec
+    nx = max(1, math.floor(width_arcmin * 60.0 / scale + 0.5))
+    ny = max(1, math.floor(height_arcmin * 60.0 / scale + 0.5))
+    return ny, nx
 
-    def padded(n: int) -> int:
-        return -(-n // 2880) * 2880
 
-    header_blocks = 2880 * (4 + math.ceil(n_plates_max * 4 / 36)) + 2 * 2880
-    return padded(2 * nx * ny) + padded(nx * ny) + header_blocks
+def expected_mosaic_bytes(survey: str, width_arcmin: float, height_arcmin: float) -> int:
+    """File bytes of a mosaic of ``survey``: int16 image, uint8 PLATEMAP, two headers of at
+    most ``MOSAIC_HEADER_BLOCKS`` blocks each, every part padded to whole FITS blocks.
+    Compression is not credited (as for cut-outs), so the quota check stays conservative."""
+    ny, nx = grid_shape(survey, width_arcmin, height_arcmin)
+
+    def blocks(n_bytes: int) -> int:
+        return -(-n_bytes // 2880)
+
+    total = blocks(2 * nx * ny) + blocks(nx * ny) + 2 * MOSAIC_HEADER_BLOCKS
+    return total * 2880

@@ -72,7 +72,7 @@ __all__ = [
 Equinox = Literal["J2000", "B1950"]
 #: A request token of column 11, upper case: a key or alias of ``surveys.SURVEY_BANDS``.
 Survey = str
-Mode = Literal["e", "c", "n", "plate"]
+Mode = Literal["e", "c", "n", "m", "plate"]
 Compression = Literal["G", "B", "X", "U"]
 
 #: Size of a FITS block; headers and data units are padded to whole blocks.
@@ -86,7 +86,7 @@ FITS_HEADER_BLOCKS: Final = 20
 _T = TypeVar("_T")
 
 _EQUINOXES: Final[dict[str, Equinox]] = {"J2000": "J2000", "B1950": "B1950"}
-_MODES: Final[dict[str, Mode]] = {"e": "e", "c": "c", "n": "n"}
+_MODES: Final[dict[str, Mode]] = {"e": "e", "c": "c", "n": "n", "m": "m"}
 _COMPRESSIONS: Final[dict[str, Compression]] = {"G": "G", "B": "B", "X": "X", "U": "U"}
 assert set(_COMPRESSIONS) == set(COMPRESSIONS), "column 13 and surveys.COMPRESSIONS disagree"
 
@@ -161,7 +161,7 @@ class FieldSpec:
     survey : str
         Column 11, upper case, as given: a token of ``surveys.SURVEY_BANDS`` (``DSS1``,
         ``DSS2`` = ``DSS2R``, ``DSS2B``, ``DSS2I``).
-    mode : {'e', 'c', 'n', 'plate'}
+    mode : {'e', 'c', 'n', 'm', 'plate'}
         Column 12: a selection mode, or ``'plate'`` when a PLATE-ID was given.
     plate_id : str or None
         The PLATE-ID, upper case, when ``mode == 'plate'``; otherwise None.
@@ -774,7 +774,7 @@ def _survey(token: str, errors: list[str]) -> Survey | None:
 
 
 def _mode(token: str, errors: list[str]) -> tuple[Mode | None, str | None]:
-    """Column 12: ``e``, ``c``, ``n`` (either case) or a PLATE-ID."""
+    """Column 12: ``e``, ``c``, ``n``, ``m`` (either case) or a PLATE-ID."""
     if token.isascii():
         mode = _MODES.get(token.lower())
         if mode is not None:
@@ -794,8 +794,8 @@ def _mode(token: str, errors: list[str]) -> tuple[Mode | None, str | None]:
         hint = " (the compression goes in column 13, after the mode)"
     errors.append(
         f"{_where(12)}: {_quote(token)} is neither a mode nor a PLATE-ID; use e (edge), "
-        f"c (centre), n (list the plates) or a PLATE-ID of 2-6 letters and digits such "
-        f"as 04IN{hint}"
+        f"c (centre), n (list the plates), m (mosaic) or a PLATE-ID of 2-6 letters and "
+        f"digits such as 04IN{hint}"
     )
     return None, None
 

@@ -31,6 +31,7 @@ MODE_CHOICES = [
     ("c", "c: the plate whose centre is closest"),
     ("plate", "a plate I name (plate id)"),
     ("n", "n: no image, list the plates that cover the field"),
+    ("m", "m: mosaic of every online plate covering the field (resampled)"),
 ]
 FRAME_CHOICES = [
     ("J2000", "R.A./Dec. J2000"),

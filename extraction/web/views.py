@@ -198,7 +198,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     item = _own_request(request, pk)
     counts = _status_counts(item)
     page, on_page = _fields_page(request, item, sum(counts.values()))
-    fields = list(on_page.select_related("plate"))
+    fields = list(on_page.select_related("plate").prefetch_related("mosaic_plates__plate"))
     staging = getattr(item, "staging", None)
     live = staging is not None and staging.deleted_at is None
     limit = settings.DSSPORTAL_MAX_LISTED_ERRORS

@@ -9,9 +9,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from extraction.core.requestlist import ParsedLine, expected_bytes
+from extraction.core.requestlist import ParsedLine
 from extraction.core.textformat import human_bytes
-from extraction.services.requests import parse_with_limits
+from extraction.services.requests import field_expected_bytes, parse_with_limits
 
 EXIT_INVALID = 1
 EXIT_UNREADABLE = 2
@@ -72,7 +72,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"    {line.raw}")
                 continue
             spec = line.field
-            size = 0 if spec.mode == "n" else expected_bytes(spec)
+            size = 0 if spec.mode == "n" else field_expected_bytes(spec)
             total += size
             what = "plate list" if spec.mode == "n" else spec.file_name
             self.stdout.write(
