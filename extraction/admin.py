@@ -13,7 +13,7 @@ from django.utils.safestring import mark_safe
 from extraction.core.cutout import sexagesimal_dec, sexagesimal_ra
 from extraction.core.skymap import sky_map_svg
 from extraction.core.surveys import BAND_NAMES, SURVEYS
-from extraction.models import CutoutUsage, Field, Plate, Request, StagingDirectory
+from extraction.models import CutoutUsage, Field, FieldPlate, Plate, Request, StagingDirectory
 from extraction.services.plates import plate_outline
 from extraction.services.requests import fields_retry_failed, request_cancel
 from extraction.services.staging import StagingError, staging_directory_delete
@@ -203,8 +203,22 @@ class RequestAdmin(admin.ModelAdmin):
         return _admin_link(getattr(obj, "staging", None))
 
 
+class FieldPlateInline(admin.TabularInline):
+    """The plates of a mosaic field (mode m), PLATEn of its header."""
+
+    model = FieldPlate
+    extra = 0
+    can_delete = False
+    fields = ("position", "plate", "plate_code", "region", "offset", "pixels")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 @admin.register(Field)
 class FieldAdmin(admin.ModelAdmin):
+    inlines = (FieldPlateInline,)
     list_display = (
         "identifier",
         "request_link",

@@ -202,3 +202,15 @@ def test_the_plate_finder_offers_a_mosaic_when_no_single_plate_covers(client, ma
         {"ra": FIELD_RA, "dec": FIELD_DEC, "width": 10, "height": 10, "survey": "DSS2R"},
     ).json()
     assert [g["mosaic_offered"] for g in found["surveys"]] == [True]
+
+
+def test_staff_see_a_mosaic_fields_plates_in_the_admin(
+    client, make_user, staff_user, plates, django_capture_on_commit_callbacks
+):
+    outcome = submit(make_user(), line("m"), django_capture_on_commit_callbacks)
+    field = Field.objects.get(request=outcome.request)
+    client.force_login(staff_user)
+    page = client.get(reverse("admin:extraction_field_change", args=[field.pk])).content.decode()
+    for record in FieldPlate.objects.filter(field=field):
+        assert record.plate_code in page
+    assert "offset subtracted" in page.lower()

@@ -10,8 +10,13 @@ nearest side of the digitized area), resampled from that plate by ``reproject.re
 the median differences where plates overlap (:func:`solve_offsets`), is subtracted so that
 the seams between plates vanish. Pixels no plate covers are BLANK.
 
-Memory stays bounded: the grid is built in strips of rows, and for each strip only the box
-of each plate under that strip is read (``PlateSource.read_box``), never a whole plate.
+Order of work (:func:`mosaic_build`): the choice of plate needs geometry only (edge distances
+from plate coordinates computed exactly on a coarse lattice of nodes and interpolated); the
+offsets come from every plate resampled on a sparse lattice of the grid; then the grid is made
+in strips of rows, each plate resampled only on the rectangle of the pixels it was chosen
+for, reading only its box under that rectangle (``PlateSource.read_box``), never a whole
+plate. Each grid pixel is thus resampled about once whatever the number of plates, and memory
+stays bounded by a strip.
 
 Pixel conventions are those of ``extraction.core.plates``: 0-based stored-image pixels
 ``(x, y)``, ``x`` along FITS axis 1. Output pixels ``(u, v)`` likewise (``u`` a column).
@@ -43,15 +48,15 @@ FloatArray = npt.NDArray[np.float64]
 MOSAIC_HEADER_BLOCKS = 8
 #: Value of output pixels that no plate covers (int16 image, DSS convention).
 MOSAIC_BLANK = -32768
-#: Rows of the output grid resampled at once: bounds memory (a 60' DSS2 strip of all four
-#: plates is ~60 MB) while keeping plate tiles (500 rows) mostly read once.
+#: Rows of the output grid made at once: bounds memory (the edge distances of a 60' DSS2
+#: strip on four plates take 30 MB) while plate tiles (500 rows) are read about twice.
 STRIP_ROWS = 512
 #: Output pixels between the nodes where plate coordinates are computed exactly; between
-#: nodes they are interpolated bilinearly (error < 1e-4 px on a DSS plate; see the tests).
+#: nodes they are interpolated bilinearly (error < 1e-3 px on a DSS plate, tested).
 COORD_STEP = 16
 #: Pixels read beyond the part of a plate a strip needs, for the bilinear kernel.
 _READ_MARGIN = 3
-#: Overlap pixels sampled per pair of plates for its median difference.
+#: Grid pixels (about) of the sparse lattice the offsets are measured on.
 _PAIR_SAMPLES = 200_000
 #: Offsets of plates that overlap nothing are pulled to 0 with this (tiny) weight.
 _OFFSET_PRIOR_WEIGHT = 1e-6
@@ -185,7 +190,11 @@ class PlateCoordinates:
 
     def rows(self, v0: int, v1: int) -> tuple[FloatArray, FloatArray]:
         """Plate ``(x, y)`` of output rows ``v0 <= v < v1``, each ``(v1 - v0, nx)``."""
-        v = np.arange(v0, v1, dtype=float)
+        return self.rows_at(np.arange(v0, v1))
+
+    def rows_at(self, rows: npt.NDArray[np.intp]) -> tuple[FloatArray, FloatArray]:
+        """Plate ``(x, y)`` of the given output rows, each ``(len(rows), nx)``."""
+        v = np.asarray(rows, dtype=float)
         k = np.clip(np.searchsorted(self._rows, v, side="right") - 1, 0, len(self._rows) - 2)
         if len(self._rows) == 1:
             return self._x[np.zeros(len(v), dtype=int)], self._y[np.zeros(len(v), dtype=int)]
@@ -216,7 +225,7 @@ def edge_distance(
     )
 
 
-def farthest_from_edge(distances: npt.NDArray[np.float64]) -> npt.NDArray[np.uint8]:
+def farthest_from_edge(distances: npt.NDArray[np.floating]) -> npt.NDArray[np.uint8]:
     """Per pixel, the 1-based index of the plate with the largest positive distance (0: none).
 
     ``distances`` is ``(plates, ...)``; NaN or <= 0 means the plate does not cover the pixel.
@@ -261,34 +270,20 @@ def solve_offsets(
     return np.asarray(solution, dtype=float)
 
 
-class _PairSamples:
-    """Differences of every pair of plates where both cover a pixel, sampled sparsely."""
-
-    def __init__(self, stride: int) -> None:
-        self.stride = stride
-        self.samples: dict[tuple[int, int], list[npt.NDArray[np.float32]]] = {}
-        self.counts: dict[tuple[int, int], int] = {}
-
-    def add(self, v0: int, values: dict[int, npt.NDArray[np.float32]]) -> None:
-        # Rows and columns on a fixed lattice of the whole grid (not of the strip).
-        first_row = (-v0) % self.stride
-        for i in sorted(values):
-            for j in sorted(values):
-                if j <= i:
-                    continue
-                a = values[i][first_row :: self.stride, :: self.stride]
-                b = values[j][first_row :: self.stride, :: self.stride]
-                both = np.isfinite(a) & np.isfinite(b)
+def _pair_medians(
+    values: dict[int, npt.NDArray[np.float32]], weight: int
+) -> dict[tuple[int, int], tuple[float, int]]:
+    """Median difference of every pair of plates where both have a value, and the number of
+    grid pixels that overlap stands for (``weight`` per sample)."""
+    out = {}
+    for i in sorted(values):
+        for j in sorted(values):
+            if j > i:
+                both = np.isfinite(values[i]) & np.isfinite(values[j])
                 if both.any():
-                    self.samples.setdefault((i, j), []).append((a - b)[both])
-                    full = np.isfinite(values[i]) & np.isfinite(values[j])
-                    self.counts[(i, j)] = self.counts.get((i, j), 0) + int(full.sum())
-
-    def medians(self) -> dict[tuple[int, int], tuple[float, int]]:
-        return {
-            pair: (float(np.median(np.concatenate(chunks))), self.counts[pair])
-            for pair, chunks in self.samples.items()
-        }
+                    difference = values[i][both] - values[j][both]
+                    out[(i, j)] = (float(np.median(difference)), int(both.sum()) * weight)
+    return out
 
 
 # -- Building ---------------------------------------------------------------------------
@@ -306,29 +301,42 @@ def plate_box_wcs(geometry: PlateGeometry, x0: int, x1: int, y0: int, y1: int) -
     return wcs
 
 
-def _strip_wcs(grid: MosaicGrid, v0: int, v1: int) -> WCS:
+def _sub_wcs(grid: MosaicGrid, u0: int, v0: int, shape: tuple[int, int], step: int = 1) -> WCS:
+    """The grid's WCS for the pixels ``(u0 + step * j, v0 + step * i)``, ``shape`` of them."""
     wcs = grid.wcs.deepcopy()
-    wcs.wcs.crpix = [grid.wcs.wcs.crpix[0], grid.wcs.wcs.crpix[1] - v0]
+    crpix1, crpix2 = grid.wcs.wcs.crpix
+    # Sub-grid pixel j (1-based j + 1) is grid pixel u0 + step * j: the same intermediate
+    # coordinate when CRPIX' = 1 - (u0 + 1 - CRPIX) / step and CDELT' = step * CDELT.
+    wcs.wcs.crpix = [1.0 - (u0 + 1.0 - crpix1) / step, 1.0 - (v0 + 1.0 - crpix2) / step]
+    wcs.wcs.cdelt = [c * step for c in grid.wcs.wcs.cdelt]
     wcs.wcs.set()
-    wcs.pixel_shape = (grid.nx, v1 - v0)
+    wcs.pixel_shape = (shape[1], shape[0])
     return wcs
 
 
 def _read_box_for(
-    plate: MosaicPlate, x: FloatArray, y: FloatArray, distance: FloatArray
+    plate: MosaicPlate, x: FloatArray, y: FloatArray, needed: npt.NDArray[np.bool_]
 ) -> tuple[int, int, int, int] | None:
-    """The stored-image box a strip needs of ``plate`` (clipped to the image), or None."""
-    near = distance > -_READ_MARGIN
-    if not near.any():
+    """The stored-image box holding the ``needed`` plate positions ``(x, y)`` with a margin
+    for the bilinear kernel, clipped to the image; None when it misses the image."""
+    if not needed.any():
         return None
     ny, nx = plate.source.shape
-    x0 = max(0, math.floor(float(x[near].min())) - _READ_MARGIN)
-    x1 = min(nx, math.ceil(float(x[near].max())) + _READ_MARGIN + 1)
-    y0 = max(0, math.floor(float(y[near].min())) - _READ_MARGIN)
-    y1 = min(ny, math.ceil(float(y[near].max())) + _READ_MARGIN + 1)
+    x0 = max(0, math.floor(float(x[needed].min())) - _READ_MARGIN)
+    x1 = min(nx, math.ceil(float(x[needed].max())) + _READ_MARGIN + 1)
+    y0 = max(0, math.floor(float(y[needed].min())) - _READ_MARGIN)
+    y1 = min(ny, math.ceil(float(y[needed].max())) + _READ_MARGIN + 1)
     if x1 <= x0 or y1 <= y0:
         return None
     return x0, x1, y0, y1
+
+
+def plate_box_of_grid(grid: MosaicGrid, plate: MosaicPlate) -> tuple[int, int, int, int] | None:
+    """The stored-image box ``(x0, x1, y0, y1)`` of the plate under the part of the whole grid
+    it covers (what a one-shot resampling of the plate onto the grid would read)."""
+    x, y = PlateCoordinates(grid, plate.geometry).rows(0, grid.ny)
+    covered = np.nan_to_num(edge_distance(plate.geometry, x, y), nan=-1.0) > 0
+    return _read_box_for(plate, x, y, covered)
 
 
 def resample_box(
@@ -351,10 +359,60 @@ def resample_box(
     return np.asarray(values, dtype=np.float32)
 
 
+def _resampled_where(
+    plate: MosaicPlate,
+    grid: MosaicGrid,
+    xy: tuple[FloatArray, FloatArray],
+    wanted: npt.NDArray[np.bool_],
+    corner: tuple[int, int],
+    step: int = 1,
+) -> npt.NDArray[np.float32] | None:
+    """The plate resampled on the bounding rectangle of ``wanted`` (a mask over a block of
+    the grid whose first pixel is ``corner = (u0, v0)``, pixels ``step`` apart), NaN
+    elsewhere in the block; None when the plate has nothing there."""
+    rows, cols = np.flatnonzero(wanted.any(axis=1)), np.flatnonzero(wanted.any(axis=0))
+    if rows.size == 0:
+        return None
+    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    x, y = xy[0][r0:r1, c0:c1], xy[1][r0:r1, c0:c1]
+    box = _read_box_for(plate, x, y, wanted[r0:r1, c0:c1])
+    if box is None:
+        return None
+    u0, v0 = corner[0] + step * int(c0), corner[1] + step * int(r0)
+    out_wcs = _sub_wcs(grid, u0, v0, (int(r1 - r0), int(c1 - c0)), step)
+    block = np.full(wanted.shape, np.nan, dtype=np.float32)
+    block[r0:r1, c0:c1] = resample_box(plate, box, out_wcs, (int(r1 - r0), int(c1 - c0)))
+    block[~wanted] = np.nan
+    return block
+
+
+def _offsets(
+    grid: MosaicGrid, plates: Sequence[MosaicPlate], coords: Sequence[PlateCoordinates]
+) -> FloatArray:
+    """Each plate's additive offset, from the plates resampled on a sparse lattice of the
+    grid (about ``_PAIR_SAMPLES`` pixels, every plate wherever it covers)."""
+    step = max(1, int(math.sqrt(grid.nx * grid.ny / _PAIR_SAMPLES)))
+    rows = np.arange(0, grid.ny, step)
+    values = {}
+    for i, (plate, coord) in enumerate(zip(plates, coords, strict=True)):
+        x, y = coord.rows_at(rows)
+        x, y = x[:, ::step], y[:, ::step]
+        covered = np.nan_to_num(edge_distance(plate.geometry, x, y), nan=-1.0) > 0
+        block = _resampled_where(plate, grid, (x, y), covered, (0, 0), step)
+        if block is not None:
+            values[i] = block
+    return solve_offsets(len(plates), _pair_medians(values, step * step))
+
+
 def mosaic_build(
     grid: MosaicGrid, plates: Sequence[MosaicPlate], *, strip_rows: int = STRIP_ROWS
 ) -> Mosaic:
-    """Resample every plate onto ``grid``, pick each pixel's plate, match the backgrounds.
+    """Choose each pixel's plate, match the plates' backgrounds, resample: the mosaic.
+
+    The choice needs only geometry (edge distances), and the offsets come from a sparse
+    lattice of the grid first; then, strip by strip, each plate is resampled only on the
+    rectangle of the pixels it was chosen for, and written as int16 with its offset taken
+    off. So each grid pixel is resampled about once, whatever the number of plates.
 
     Raises
     ------
@@ -366,71 +424,55 @@ def mosaic_build(
     if len(plates) > 255:
         raise MosaicError(f"{len(plates)} plates: a mosaic takes at most 255")
     coords = [PlateCoordinates(grid, p.geometry) for p in plates]
-    raw = np.full(grid.shape, np.nan, dtype=np.float32)
+    offsets_all = _offsets(grid, plates, coords)
+    data = np.full(grid.shape, MOSAIC_BLANK, dtype=np.int16)
     choice = np.zeros(grid.shape, dtype=np.uint8)
-    # A stride that samples about _PAIR_SAMPLES pixels of the whole grid.
-    pairs = _PairSamples(max(1, int(math.sqrt(grid.nx * grid.ny / _PAIR_SAMPLES))))
     for v0 in range(0, grid.ny, strip_rows):
         v1 = min(grid.ny, v0 + strip_rows)
-        values, distances = _strip_values(grid, plates, coords, v0, v1)
-        pairs.add(v0, values)
-        stack = np.full((len(plates), v1 - v0, grid.nx), np.nan)
-        for i, value in values.items():
-            stack[i] = np.where(np.isfinite(value), distances[i], np.nan)
-        strip_choice = farthest_from_edge(stack)
+        distances = np.array(
+            [
+                edge_distance(p.geometry, *c.rows(v0, v1))
+                for p, c in zip(plates, coords, strict=True)
+            ],
+            dtype=np.float32,
+        )
+        strip_choice = farthest_from_edge(distances)
+        del distances
+        for i, plate in enumerate(plates):
+            mine = strip_choice == i + 1
+            if not mine.any():
+                continue
+            # Interpolated again rather than kept: one plate's coordinates at a time in memory.
+            xy = coords[i].rows(v0, v1)
+            block = _resampled_where(plate, grid, xy, mine, (0, v0))
+            if block is None:
+                continue
+            here = np.isfinite(block)
+            data[v0:v1][here] = _to_int16(block[here] - offsets_all[i])
+            # A pixel the plate leaves blank (NaN) stays BLANK, with no plate in the map.
+            strip_choice[(strip_choice == i + 1) & ~here] = 0
         choice[v0:v1] = strip_choice
-        for i, value in values.items():
-            here = strip_choice == i + 1
-            raw[v0:v1][here] = value[here]
-    offsets_all = solve_offsets(len(plates), pairs.medians())
-    return _assembled(grid, plates, raw, choice, offsets_all)
+    return _assembled(grid, plates, data, choice, offsets_all)
 
 
-def _strip_values(
-    grid: MosaicGrid,
-    plates: Sequence[MosaicPlate],
-    coords: Sequence[PlateCoordinates],
-    v0: int,
-    v1: int,
-) -> tuple[dict[int, npt.NDArray[np.float32]], dict[int, FloatArray]]:
-    """Each plate's resampled values and edge distances on output rows ``v0:v1``."""
-    shape = (v1 - v0, grid.nx)
-    out_wcs = _strip_wcs(grid, v0, v1)
-    values: dict[int, npt.NDArray[np.float32]] = {}
-    distances: dict[int, FloatArray] = {}
-    for i, (plate, coord) in enumerate(zip(plates, coords, strict=True)):
-        x, y = coord.rows(v0, v1)
-        distance = edge_distance(plate.geometry, x, y)
-        box = _read_box_for(plate, x, y, np.nan_to_num(distance, nan=-np.inf))
-        if box is None:
-            continue
-        value = resample_box(plate, box, out_wcs, shape)
-        value[~(distance > 0)] = np.nan
-        values[i] = value
-        distances[i] = distance
-    return values, distances
+def _to_int16(values: npt.NDArray[np.float32]) -> npt.NDArray[np.int16]:
+    return np.clip(np.rint(values), MOSAIC_BLANK + 1, 32767).astype(np.int16)
 
 
 def _assembled(
     grid: MosaicGrid,
     plates: Sequence[MosaicPlate],
-    raw: npt.NDArray[np.float32],
+    data: npt.NDArray[np.int16],
     choice: npt.NDArray[np.uint8],
     offsets_all: FloatArray,
 ) -> Mosaic:
-    """Subtract each pixel's plate offset, renumber the plates used 1..N, round to int16."""
+    """Renumber the plates used 1..N (in the order given) and keep only theirs."""
     counts = np.bincount(choice.ravel(), minlength=len(plates) + 1)
     used = [i for i in range(len(plates)) if counts[i + 1] > 0]
     if not used:
         raise MosaicError("no plate covers any part of the field")
     renumber = np.zeros(len(plates) + 1, dtype=np.uint8)
     renumber[[i + 1 for i in used]] = np.arange(1, len(used) + 1, dtype=np.uint8)
-    offset_of = np.zeros(len(plates) + 1, dtype=np.float32)
-    offset_of[1:] = offsets_all
-    corrected = raw - offset_of[choice]
-    data = np.full(grid.shape, MOSAIC_BLANK, dtype=np.int16)
-    covered = choice > 0
-    data[covered] = np.clip(np.rint(corrected[covered]), MOSAIC_BLANK + 1, 32767).astype(np.int16)
     return Mosaic(
         grid=grid,
         data=data,
