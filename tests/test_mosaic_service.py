@@ -22,6 +22,7 @@ from accounts.tokens import api_token_create
 from extraction.core.cutout import sexagesimal_dec, sexagesimal_ra
 from extraction.core.mosaic import MOSAIC_BLANK, expected_mosaic_bytes
 from extraction.models import Field, FieldPlate, Plate
+from extraction.services.previews import field_preview_file
 from extraction.services.requests import request_create_from_text
 from tests.factories import register_plate
 from tests.mosaic_sky import FIELD_DEC, FIELD_RA, NOISE_SIGMA, field_plates
@@ -84,6 +85,9 @@ def test_a_mosaic_line_is_staged_with_its_plates_recorded_and_named(
     # The completion mail names the plates.
     body = mail.outbox[-1].body
     assert "mosaic of plates " + ", ".join(named) in body
+    # The request page's quick-look reads the mosaic's primary image.
+    preview = field_preview_file(field=field)
+    assert preview is not None and preview.read_bytes().startswith(b"\x89PNG")
 
 
 def test_the_request_page_and_the_api_say_which_plates_were_used(
@@ -214,3 +218,22 @@ def test_staff_see_a_mosaic_fields_plates_in_the_admin(
     for record in FieldPlate.objects.filter(field=field):
         assert record.plate_code in page
     assert "offset subtracted" in page.lower()
+
+
+def test_the_request_page_reads_the_plates_of_all_mosaics_at_once(
+    client, make_user, plates, django_capture_on_commit_callbacks
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    user = make_user()
+    client.force_login(user)
+    counts = []
+    for n in (1, 3):
+        text = "\n".join(line("m", identifier=f"m{n}x{i}", size=3) for i in range(n))
+        outcome = submit(user, text, django_capture_on_commit_callbacks)
+        with CaptureQueriesContext(connection) as queries:
+            page = client.get(reverse("request-detail", args=[outcome.request.pk]))
+        assert page.content.decode().count('class="mosaic-plates"') == n
+        counts.append(len(queries.captured_queries))
+    assert counts[0] == counts[1]
