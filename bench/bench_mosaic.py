@@ -35,7 +35,7 @@ def plate_path(corner: str) -> Path:
     """A full-size synthetic DSS2 plate centred at ``CORNERS[corner]`` from the field."""
     import numpy as np
 
-    from extraction.core import synthetic
+    from extraction import synthetic
     from extraction.core.platestore import write_plate
 
     path = OUT / f"mosaic-DSS2-{corner}-full.fits"

@@ -9,9 +9,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from extraction.core.requestlist import ParsedLine
-from extraction.core.textformat import human_bytes
 from extraction.services.requests import field_expected_bytes, parse_with_limits
+from extraction.text.requestlist import ParsedLine
+from extraction.text.textformat import human_bytes
 
 EXIT_INVALID = 1
 EXIT_UNREADABLE = 2

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("extraction", "0009_request_mail_owed_index"),
+        ("extraction", "0011_resolved_name_cache"),
     ]
 
     operations = [
