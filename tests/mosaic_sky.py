@@ -60,7 +60,7 @@ def _window_header(
     header = dss_header(
         *centre, survey="DSS2", plate_id=plate_id, corner=(x0, y0), naxis=(x1 - x0, y1 - y0)
     )
-    header["REGION"] = f"X{plate_id[-3:]}"
+    header["REGION"] = f"X1{plate_id[-2:]}"
     header["EPOCH"] = 1990.0 + len(plate_id) + int(plate_id[-1]) * 0.5
     return header
 
@@ -82,19 +82,19 @@ def render(header: fits.Header, stars: np.ndarray, offset: float, seed: int) -> 
 def field_plates(stars: np.ndarray | None = None) -> list[SkyPlate]:
     """Three plates around a 10'x10' field at (150, +20), each a window of its full plate:
 
-    - ``T101`` (offset 0) covers the eastern part (east of 0.2 half-field west of centre),
-    - ``T102`` (offset +400 ADU) the western part, overlapping T101 in the middle, but
+    - ``4M01`` (offset 0) covers the eastern part (east of 0.2 half-field west of centre),
+    - ``4M02`` (offset +400 ADU) the western part, overlapping 4M01 in the middle, but
       only up to 0.6 half-field north of the centre,
-    - ``T103`` (offset -250 ADU) a band along the south, overlapping both,
+    - ``4M03`` (offset -250 ADU) a band along the south, overlapping both,
     so nothing covers the north-west corner.
     """
     stars = catalogue() if stars is None else stars
     # Plate id, plate centre offset (deg east, deg north), offset put into the pixels, and
     # the window as (west, east, south, north) edges in half-fields from the field centre.
     layout = [
-        ("T101", (2.6, 0.4), 0.0, (-0.2, 1.3, -1.3, 1.3)),
-        ("T102", (-2.4, -0.3), 400.0, (-1.3, 0.2, -1.3, 0.6)),
-        ("T103", (0.2, 2.7), -250.0, (-1.3, 1.3, -1.3, -0.5)),
+        ("4M01", (2.6, 0.4), 0.0, (-0.2, 1.3, -1.3, 1.3)),
+        ("4M02", (-2.4, -0.3), 400.0, (-1.3, 0.2, -1.3, 0.6)),
+        ("4M03", (0.2, 2.7), -250.0, (-1.3, 1.3, -1.3, -0.5)),
     ]
     cosd = math.cos(math.radians(FIELD_DEC))
     half = 5.0 / 60.0  # half field, degrees

@@ -165,10 +165,10 @@ def test_seams_vanish_after_matching_and_not_before(mosaic) -> None:
 
 
 def test_offsets_recover_the_plates_relative_backgrounds(mosaic) -> None:
-    put_in = {"T101": 0.0, "T102": 400.0, "T103": -250.0}
+    put_in = {"4M01": 0.0, "4M02": 400.0, "4M03": -250.0}
     solved = dict(zip([p.plate_id for p in mosaic.plates], mosaic.offsets, strict=True))
     for plate_id, offset in solved.items():
-        assert offset - solved["T101"] == pytest.approx(put_in[plate_id], abs=3.0)
+        assert offset - solved["4M01"] == pytest.approx(put_in[plate_id], abs=3.0)
     assert sum(solved.values()) == pytest.approx(0.0, abs=1e-6)
 
 
@@ -225,7 +225,7 @@ def test_one_plate_still_resamples(grid, plates) -> None:
     header = M.mosaic_header(
         single, identifier="one", ra_deg=FIELD_RA, dec_deg=FIELD_DEC, survey="DSS2R"
     )
-    assert header["NPLATES"] == 1 and header["PLATE1"] == "T101"
+    assert header["NPLATES"] == 1 and header["PLATE1"] == "4M01"
     assert "PLTRAH" not in header and header["CTYPE1"] == "RA---TAN"
 
 

@@ -69,7 +69,7 @@ def test_a_mosaic_line_is_staged_with_its_plates_recorded_and_named(
         named = [header[f"PLATE{n}"] for n in (1, 2, 3)]
         offsets = [header[f"OFFSET{n}"] for n in (1, 2, 3)]
         assert np.isnan(data[platemap == 0]).all() and not np.isnan(data[platemap > 0]).any()
-    assert sorted(named) == ["T101", "T102", "T103"]
+    assert sorted(named) == ["4M01", "4M02", "4M03"]
     records = list(FieldPlate.objects.filter(field=field))
     assert [r.plate_code for r in records] == named
     assert [r.position for r in records] == [1, 2, 3]
@@ -77,9 +77,9 @@ def test_a_mosaic_line_is_staged_with_its_plates_recorded_and_named(
     by_id = {p.plate_id: p for p in plates}
     assert all(r.plate == by_id[r.plate_code] and r.region == r.plate.region for r in records)
     assert sum(r.pixels for r in records) == int((platemap > 0).sum())
-    # Offsets put in: T102 +400, T103 -250 relative to T101.
+    # Offsets put in: 4M02 +400, 4M03 -250 relative to 4M01.
     solved = {r.plate_code: r.offset for r in records}
-    assert solved["T102"] - solved["T101"] == pytest.approx(400.0, abs=3 * NOISE_SIGMA / 4)
+    assert solved["4M02"] - solved["4M01"] == pytest.approx(400.0, abs=3 * NOISE_SIGMA / 4)
     assert field.plate is None and field.plate_reason.startswith("m: mosaic of 3 plate(s)")
     assert field.clipped and "BLANK" in field.message  # the north-west corner has no plate
     # The completion mail names the plates.
@@ -100,7 +100,7 @@ def test_the_request_page_and_the_api_say_which_plates_were_used(
     page = client.get(reverse("request-detail", args=[outcome.request.pk])).content.decode()
     mosaic_row = page.split('id="field-m82ish"')[1].split("</tr>")[0]
     assert "mosaic of" in mosaic_row
-    for plate_id in ("T101", "T102", "T103"):
+    for plate_id in ("4M01", "4M02", "4M03"):
         assert f">{plate_id}</a>" in mosaic_row
     raw = api_token_create(user=user)[1]
     api = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
@@ -118,7 +118,7 @@ def test_modes_e_and_plate_id_keep_the_single_plate_cut_out(
     make_user, plates, django_capture_on_commit_callbacks
 ):
     outcome = submit(
-        make_user(), line("e") + "\n" + line("T102", identifier="named"),
+        make_user(), line("e") + "\n" + line("4M02", identifier="named"),
         django_capture_on_commit_callbacks,
     )  # fmt: skip
     for field in Field.objects.filter(request=outcome.request):
@@ -176,12 +176,12 @@ def test_api_cutout_mode_mosaic(make_user, plates):
 def test_one_plate_covering_still_gives_a_resampled_mosaic(make_user, plates):
     raw = api_token_create(user=make_user())[1]
     api = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    # A small field inside T101 alone (east of the field centre, north of T103's band).
+    # A small field inside 4M01 alone (east of the field centre, north of 4M03's band).
     query = {"RA": repr(FIELD_RA + 0.1), "DEC": repr(FIELD_DEC + 0.05), "SIZE": "0.02"}
     response = api.get("/api/cutout", {**query, "SURVEY": "DSS2", "MODE": "mosaic"})
     assert response.status_code == 200, response.content
     with open_fits(response.content) as hdul:
-        assert hdul[0].header["NPLATES"] == 1 and hdul[0].header["PLATE1"] == "T101"
+        assert hdul[0].header["NPLATES"] == 1 and hdul[0].header["PLATE1"] == "4M01"
         assert (hdul["PLATEMAP"].data == 1).all()
         assert hdul[0].header.get("BLANK") == MOSAIC_BLANK
 
@@ -193,7 +193,7 @@ def test_the_plate_finder_offers_a_mosaic_when_no_single_plate_covers(client, ma
     assert 'id="mosaic-DSS2R"' in page and "mode <code>m</code> (mosaic)" in page
     offer = client.get(reverse("plate-covering"), {**query, "survey": "DSS2R"}).json()
     assert offer["mosaic_offered"] is True
-    # A small field that T101 covers whole: no offer.
+    # A small field that 4M01 covers whole: no offer.
     inside = {"lon": sexagesimal_ra(FIELD_RA + 0.1), "lat": sexagesimal_dec(FIELD_DEC + 0.05)}
     small = {**query, **inside, "width": "1", "height": "1"}
     page = client.get(reverse("plate-finder"), {**small, "survey": "DSS2R"}).content.decode()
