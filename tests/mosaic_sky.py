@@ -8,6 +8,7 @@ offset, Gaussian stars at catalogue positions (the same sky on every plate) and 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -79,16 +80,18 @@ def render(header: fits.Header, stars: np.ndarray, offset: float, seed: int) -> 
     return np.clip(np.rint(image), 0, 32767).astype(np.int16)
 
 
-def field_plates(stars: np.ndarray | None = None) -> list[SkyPlate]:
+@functools.cache
+def field_plates() -> tuple[SkyPlate, ...]:
     """Three plates around a 10'x10' field at (150, +20), each a window of its full plate:
 
     - ``4M01`` (offset 0) covers the eastern part (east of 0.2 half-field west of centre),
     - ``4M02`` (offset +400 ADU) the western part, overlapping 4M01 in the middle, but
       only up to 0.6 half-field north of the centre,
     - ``4M03`` (offset -250 ADU) a band along the south, overlapping both,
-    so nothing covers the north-west corner.
+    so nothing covers the north-west corner. The stars are :func:`catalogue`'s. Rendered
+    once per process (the pixels must not be changed by the caller).
     """
-    stars = catalogue() if stars is None else stars
+    stars = catalogue()
     # Plate id, plate centre offset (deg east, deg north), offset put into the pixels, and
     # the window as (west, east, south, north) edges in half-fields from the field centre.
     layout = [
@@ -109,4 +112,4 @@ def field_plates(stars: np.ndarray | None = None) -> list[SkyPlate]:
         )
         header = _window_header(plate_id, centre, sky_box)
         plates.append(SkyPlate(plate_id, header, render(header, stars, offset, seed=n), offset))
-    return plates
+    return tuple(plates)

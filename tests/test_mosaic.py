@@ -53,7 +53,7 @@ def stars() -> np.ndarray:
 def plates(tmp_path_factory: pytest.TempPathFactory, stars: np.ndarray) -> list[M.MosaicPlate]:
     folder = tmp_path_factory.mktemp("plates")
     out = []
-    for sky in field_plates(stars):
+    for sky in field_plates():
         reader = PlateReader(write_plate(folder / f"{sky.plate_id}.fits", sky.data, sky.header))
         out.append(
             M.MosaicPlate(

@@ -39,7 +39,8 @@ def line(mode: str, identifier: str = "m82ish", compression: str = "U", size: in
 @pytest.fixture
 def plates() -> list[Plate]:
     return [
-        register_plate(sky.header, survey="DSS2", band="R", data=sky.data) for sky in field_plates()
+        register_plate(sky.header.copy(), survey="DSS2", band="R", data=sky.data)
+        for sky in field_plates()
     ]
 
 
