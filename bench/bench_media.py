@@ -109,6 +109,7 @@ def main() -> None:
     from django.core.management import call_command
 
     from extraction.models import Plate
+    from extraction.services.platestores import local_plate_store
 
     blocks = [p for p in (disc / region.upper()).iterdir()]
     seconds = {}
@@ -120,8 +121,7 @@ def main() -> None:
     # Each block is decoded twice (the truncation check): the default of one process per
     # core is what brings the import near the floor of decoding each block once.
     plate = Plate.objects.get(region__iexact=region)
-    assert plate.data_path is not None
-    stored = plate.data_path
+    stored = local_plate_store().path_of(plate.data_file)
     raw_mb = 14000 * 14000 * 2 / 1e6
     started = time.perf_counter()
     for path in blocks:  # the floor: read and decode every block once, nothing else

@@ -20,9 +20,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.throttle import Limit, RateLimited, rate_limit_take
 from extraction.core.cutout import compress, fits_bytes
+from extraction.core.httpplates import PlateServerError
 from extraction.core.mosaic import MOSAIC_BLANK, expected_mosaic_bytes
-from extraction.core.surveys import band_row, expected_data_bytes
+from extraction.core.surveys import PlateMode, band_row, expected_data_bytes
 from extraction.models import CutoutUsage
 from extraction.pictures.preview import preview_png
 from extraction.services.extraction import field_cut
@@ -64,8 +66,14 @@ def _seconds_to_midnight(now: datetime) -> int:
 
 
 def _allowance_take(*, user: User, expected: int, now: datetime) -> None:
-    """Count one cut-out against the rate, after checking the day's bytes leave room."""
+    """Count one cut-out against the rate, after checking the day's bytes leave room.
+
+    The rate is the windowed limit of :mod:`accounts.throttle` (one limiter for every rate
+    of the portal); it counts inside this transaction, so a cut-out refused for its bytes
+    is not counted against the rate.
+    """
     allowance = settings.DSSPORTAL_CUTOUT_DAILY_MB * 1_000_000
+    per_minute = settings.DSSPORTAL_CUTOUT_PER_MINUTE
     with transaction.atomic():
         usage, _ = CutoutUsage.objects.select_for_update().get_or_create(user=user, day=now.date())
         if usage.bytes + expected > allowance:
@@ -78,19 +86,14 @@ def _allowance_take(*, user: User, expected: int, now: datetime) -> None:
                 "larger jobs.",
                 retry_after_s=_seconds_to_midnight(now),
             )
-        fresh = usage.window_start is None or now - usage.window_start >= _RATE_WINDOW
-        if not fresh and usage.window_count >= settings.DSSPORTAL_CUTOUT_PER_MINUTE:
-            assert usage.window_start is not None
-            wait = _RATE_WINDOW - (now - usage.window_start)
-            raise CutoutRefused(
-                429,
-                f"at most {settings.DSSPORTAL_CUTOUT_PER_MINUTE} cut-outs a minute; slow down.",
-                retry_after_s=max(1, math.ceil(wait.total_seconds())),
-            )
-        usage.window_start = now if fresh else usage.window_start
-        usage.window_count = 1 if fresh else usage.window_count + 1
+        plural = "s" if per_minute != 1 else ""
+        rate = Limit(per_minute, _RATE_WINDOW, f"At most {per_minute} cut-out{plural} a minute.")
+        try:
+            rate_limit_take(key=f"cutout:{user.pk}", limit=rate)
+        except RateLimited as limited:
+            raise CutoutRefused(429, str(limited), retry_after_s=limited.retry_after_s) from None
         usage.n_cutouts += 1
-        usage.save(update_fields=["window_start", "window_count", "n_cutouts"])
+        usage.save(update_fields=["n_cutouts"])
 
 
 def _allowance_spend(*, user: User, size: int, now: datetime) -> None:
@@ -106,7 +109,8 @@ def cutout_make(
     ------
     CutoutRefused
         400 for a field too large or a mode without an image, 404 when no plate serves it,
-        429 beyond the rate or the daily allowance (with the seconds to wait).
+        429 beyond the rate or the daily allowance (with the seconds to wait), 503 when the
+        plate server (``DSSPORTAL_PLATES_URL``) cannot serve the plate.
     """
     largest = min(settings.DSSPORTAL_CUTOUT_MAX_ARCMIN, settings.DSSPORTAL_MAX_FIELD_ARCMIN)
     if max(target.width_arcmin, target.height_arcmin) > largest:
@@ -115,7 +119,7 @@ def cutout_make(
             f"a synchronous cut-out is at most {largest:g}' on a side; send a request list "
             "(POST /api/requests) for larger fields.",
         )
-    if target.mode not in ("e", "c", "m", "plate"):
+    if not PlateMode(target.mode).makes_image:
         raise CutoutRefused(400, "MODE must be e, c, mosaic or a plate id (mode n: /api/plates).")
     suffix, content_type = FORMATS[output_format]
     now = timezone.now()
@@ -134,6 +138,8 @@ def cutout_make(
         made = _mosaic_file(target, identifier) if mosaic else _cut_file(target, identifier)
     except FieldSkip as skip:
         raise CutoutRefused(404, str(skip)) from None
+    except PlateServerError as down:
+        raise CutoutRefused(503, f"{down}; try again later.", retry_after_s=60) from None
     fits_payload, picture, plate_ids, clipped = made
     if output_format == "png":
         data, valid = picture

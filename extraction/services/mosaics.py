@@ -22,8 +22,9 @@ from extraction.core.mosaic import (
     mosaic_grid,
     mosaic_header,
 )
-from extraction.core.platestore import open_plate
+from extraction.core.platestore import PlateChanged
 from extraction.models import FieldPlate, Plate
+from extraction.services.platestores import plate_store
 from extraction.services.selection import (
     FieldSkip,
     FieldTarget,
@@ -86,7 +87,7 @@ def mosaic_candidates(target: FieldTarget) -> list[Plate]:
         height_arcmin=target.height_arcmin * _SEARCH_MARGIN,
     )
     touching = [p for p, c in plates_touching(wider) if c.covered]
-    online = [p for p in touching if p.online and p.data_path is not None]
+    online = [p for p in touching if p.online and p.data_file]
     if not online:
         words = survey_words(target.survey)
         offline = (
@@ -99,29 +100,33 @@ def mosaic_candidates(target: FieldTarget) -> list[Plate]:
 
 
 def mosaic_make(*, target: FieldTarget, identifier: str) -> MosaicMade:
-    """Build the mosaic of a field from every online plate that covers part of it.
+    """Build the mosaic of a field from every online plate that covers part of it, each
+    opened through the plate store (local tiles, or HTTP ranges with DSSPORTAL_PLATES_URL).
+
+    A plate re-imported while it was being read (``PlateChanged``) makes the mosaic start
+    again, so that its pixels come from one version of each plate.
 
     Raises
     ------
     FieldSkip
         When no online plate covers any part of the field.
+    PlateServerError
+        When the plate server cannot serve a plate (the callers say so).
     """
     plates = mosaic_candidates(target)
-    inputs = []
-    for plate in plates:
-        assert plate.data_path is not None  # mosaic_candidates keeps online plates only
-        opened = open_plate(plate.data_path)
-        inputs.append(
-            MosaicPlate(plate.plate_id, plate.region, plate.epoch, opened.reader, opened.geometry)
-        )
     survey, _band = survey_and_band(target.survey)
     grid = mosaic_grid(
         target.ra_deg, target.dec_deg, target.width_arcmin, target.height_arcmin, survey
     )
-    try:
-        mosaic = mosaic_build(grid, inputs)
-    except MosaicError as empty:
-        raise FieldSkip(f"no online plate covers the field ({empty}).") from None
+    for attempt in range(3):
+        try:
+            mosaic = mosaic_build(grid, _opened(plates))
+            break
+        except MosaicError as empty:
+            raise FieldSkip(f"no online plate covers the field ({empty}).") from None
+        except PlateChanged:
+            if attempt == 2:
+                raise
     header = mosaic_header(
         mosaic,
         identifier=identifier,
@@ -135,6 +140,17 @@ def mosaic_make(*, target: FieldTarget, identifier: str) -> MosaicMade:
         for m, offset, pixels in zip(mosaic.plates, mosaic.offsets, mosaic.pixels, strict=True)
     )
     return MosaicMade(mosaic, header, used)
+
+
+def _opened(plates: list[Plate]) -> list[MosaicPlate]:
+    store = plate_store()
+    inputs = []
+    for plate in plates:
+        opened = store.open(plate.data_file)
+        inputs.append(
+            MosaicPlate(plate.plate_id, plate.region, plate.epoch, opened.reader, opened.geometry)
+        )
+    return inputs
 
 
 def mosaic_plates_by_field(*, request_id: int) -> dict[int, list[str]]:

@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from astropy.io import fits
-from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 
@@ -38,9 +37,10 @@ from extraction.core.platestore import (
     plate_header_cards,
     write_plate,
 )
-from extraction.core.surveys import SURVEYS, survey_for_pixel_size
-from extraction.models import Band, Plate
+from extraction.core.surveys import SURVEYS, band_from_plate, survey_for_pixel_size
+from extraction.models import Plate
 from extraction.pictures.skymap import PlateOutline
+from extraction.services.platestores import local_plate_store, plate_key
 from extraction.text.naming import plate_id_problem
 
 # Plate ids name files in the store: keep them to what DSS uses (0025, 04IN, XE123 ...).
@@ -77,33 +77,13 @@ def date_from_header(value: object) -> date | None:
     return None
 
 
-# Emulsion -> band, matched on the upper-case letters and digits only ("IIIa-F" is "IIIAF").
-_EMULSION_BANDS = (
-    ("IVN", Band.INFRARED),
-    ("IIIAJ", Band.BLUE),
-    ("103AO", Band.BLUE),
-    ("IIAO", Band.BLUE),
-    ("IIIAF", Band.RED),
-    ("103AE", Band.RED),
-    ("4415", Band.RED),
-)
-# First letter of the plate label of the surveys in DSS1: SERC J and POSS-I O (blue), POSS-I E
-# (red). Used only when the header names no emulsion.
-_LABEL_BANDS = {"J": Band.BLUE, "O": Band.BLUE, "E": Band.RED}
-
-
 def band_from_header(header: fits.Header) -> str:
-    """Band ``B``, ``R`` or ``I`` from EMULSION, FILTER or PLTLABEL; ``""`` when unknown."""
-    emulsion = re.sub(r"[^A-Z0-9]", "", _text(header, "EMULSION", 32).upper())
-    if _text(header, "FILTER", 16).upper().startswith("RG9"):
-        return Band.INFRARED
-    for token, band in _EMULSION_BANDS:
-        if token in emulsion:
-            return band
-    label = _text(header, "PLTLABEL", 16).upper()
-    if not emulsion and label:
-        return _LABEL_BANDS.get(label[0], "")
-    return ""
+    """Band letter from EMULSION, FILTER or PLTLABEL (the band table); ``""`` when unknown."""
+    return band_from_plate(
+        emulsion=_text(header, "EMULSION", 32),
+        filter_name=_text(header, "FILTER", 16),
+        label=_text(header, "PLTLABEL", 16),
+    )
 
 
 def _survey_of(header: fits.Header, survey: str | None, source: str) -> str:
@@ -197,8 +177,8 @@ def plate_identity(
 
 
 def plate_store_path(*, survey: str, plate_id: str) -> Path:
-    """Where the pixel data of a plate live: ``<PLATES_DIR>/<survey>/<plate_id>.fits``."""
-    return Path(settings.PLATES_DIR) / survey / f"{plate_id}.fits"
+    """Where an import writes a plate's pixels: its key in the local plates folder."""
+    return local_plate_store().path_of(plate_key(survey=survey, plate_id=plate_id))
 
 
 def plate_register(
@@ -311,7 +291,7 @@ def _save(
         if stored is not None and extent is not None:
             plate.x0, plate.y0 = extent.x0, extent.y0
             plate.width_px, plate.height_px = extent.width, extent.height
-            plate.data_file = stored.relative_to(Path(settings.PLATES_DIR)).as_posix()
+            plate.data_file = local_plate_store().key_of(stored)
             plate.online = True
         elif not plate.online:
             # Catalogued but offline: the nominal full plate.

@@ -66,10 +66,10 @@ __all__ = [
     "decode_text",
     "header_text",
     "html_to_text",
+    "kind_from_headers",
     "mail_body",
     "message_id_of",
     "parse_headers_only",
-    "recipient_kind",
     "references_of",
     "sender_address",
     "sent_date",
@@ -238,7 +238,7 @@ def base_address(address: str) -> str:
     return f"{local.split('+', 1)[0]}@{domain}"
 
 
-def recipient_kind(
+def kind_from_headers(
     message: Message, *, request_address: str, delete_address: str
 ) -> tuple[Kind, str]:
     """Which of the service's addresses this copy of the message was sent to, and why.

@@ -35,6 +35,7 @@ from django.utils.http import http_date, parse_http_date_safe
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.models import User
+from extraction.core.surveys import compressed_suffixes
 from extraction.models import StagingDirectory
 from extraction.services.links import public_url, staging_ftp_url
 from extraction.services.staging import StagingError, staging_directory_delete
@@ -50,7 +51,7 @@ MAX_RANGES = 16
 _FILE_TYPE = "application/octet-stream"
 #: Already compressed members are stored in the zip, the rest deflated at level 1 (16-bit
 #: noisy FITS data barely compress; a higher level costs time for nothing).
-_COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".png", ".zip")
+_COMPRESSED_SUFFIXES = (*compressed_suffixes(), ".png", ".zip")
 
 
 # -- Who is asking ------------------------------------------------------------------------

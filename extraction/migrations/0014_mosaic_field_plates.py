@@ -6,24 +6,10 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("extraction", "0011_resolved_name_cache"),
+        ("extraction", "0013_cutout_rate_in_throttle_counters"),
     ]
 
     operations = [
-        migrations.AlterField(
-            model_name="field",
-            name="mode",
-            field=models.CharField(
-                choices=[
-                    ("e", "e: furthest from the plate edge"),
-                    ("c", "c: closest plate centre"),
-                    ("plate", "a given plate id"),
-                    ("n", "n: list the plates, no image"),
-                    ("m", "m: mosaic of every plate covering the field"),
-                ],
-                max_length=5,
-            ),
-        ),
         migrations.CreateModel(
             name="FieldPlate",
             fields=[
