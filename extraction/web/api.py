@@ -445,8 +445,8 @@ def _cutout_target(params: dict[str, str]) -> tuple[FieldTarget, str, str]:
     mode = params.get("MODE", "e")
     if mode.lower() in (PlateMode.EDGE, PlateMode.CENTRE):
         mode, plate_id = mode.lower(), ""
-    elif mode.lower() in ("mosaic", "m"):
-        mode, plate_id = "m", ""
+    elif mode.lower() in ("mosaic", PlateMode.MOSAIC):
+        mode, plate_id = PlateMode.MOSAIC, ""
     elif _PLATE_ID_RE.fullmatch(mode):
         mode, plate_id = PlateMode.PLATE, mode.upper()
     else:
