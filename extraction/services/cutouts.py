@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import numpy as np
+import numpy.typing as npt
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -21,10 +23,12 @@ from accounts.models import User
 from accounts.throttle import Limit, RateLimited, rate_limit_take
 from extraction.core.cutout import compress, fits_bytes
 from extraction.core.httpplates import PlateServerError
+from extraction.core.mosaic import MOSAIC_BLANK, expected_mosaic_bytes
 from extraction.core.surveys import PlateMode, band_row, expected_data_bytes
 from extraction.models import CutoutUsage
 from extraction.pictures.preview import preview_png
 from extraction.services.extraction import field_cut
+from extraction.services.mosaics import mosaic_make
 from extraction.services.selection import FieldSkip, FieldTarget
 
 #: Output formats: file suffix and media type.
@@ -51,6 +55,7 @@ class CutoutFile:
     filename: str
     content_type: str
     payload: bytes
+    #: The plate cut, or the plates of a mosaic in PLATEn order (comma-separated).
     plate_id: str
     clipped: bool
 
@@ -128,35 +133,58 @@ def cutout_make(
             "(POST /api/requests) for larger fields.",
         )
     if not PlateMode(target.mode).makes_image:
-        raise CutoutRefused(400, "MODE must be e, c or a plate id (mode n: /api/plates).")
+        raise CutoutRefused(400, "MODE must be e, c, mosaic or a plate id (mode n: /api/plates).")
     suffix, content_type = FORMATS[output_format]
     now = timezone.now()
     row = band_row(target.survey)
     if row is None:
         raise CutoutRefused(400, f"unknown survey {target.survey!r}.")
-    expected = expected_data_bytes(row.survey.name, target.width_arcmin, target.height_arcmin)
+    size = (target.width_arcmin, target.height_arcmin)
+    mosaic = target.mode == PlateMode.MOSAIC
+    expected = (
+        expected_mosaic_bytes(row.survey.name, *size)
+        if mosaic
+        else expected_data_bytes(row.survey.name, *size)
+    )
     reserved = _allowance_take(user=user, expected=expected, now=now)
-    size = 0
+    served = 0
     try:
-        cut = field_cut(target=target, identifier=identifier)
+        made = _mosaic_file(target, identifier) if mosaic else _cut_file(target, identifier)
+        fits_payload, picture, plate_ids, clipped = made
         if output_format == "png":
-            data = cut.pixels.data
-            payload = preview_png(data, cut.pixels.valid, max_px=max(data.shape))
+            data, valid = picture
+            payload = preview_png(data, valid, max_px=max(data.shape))
         else:
-            payload = fits_bytes(cut.cutout)
-            if output_format == "fits.gz":
-                payload = compress(payload, "G")
-        size = len(payload)
+            payload = compress(fits_payload, "G") if output_format == "fits.gz" else fits_payload
+        served = len(payload)
     except FieldSkip as skip:
         raise CutoutRefused(404, str(skip)) from None
     except PlateServerError as down:
         raise CutoutRefused(503, f"{down}; try again later.", retry_after_s=60) from None
     finally:
-        _allowance_settle(user=user, reserved=reserved, size=size, now=now)
+        _allowance_settle(user=user, reserved=reserved, size=served, now=now)
     return CutoutFile(
         filename=f"{identifier}{suffix}",
         content_type=content_type,
         payload=payload,
-        plate_id=cut.choice.plate.plate_id,
-        clipped=cut.cutout.clipped,
+        plate_id=plate_ids,
+        clipped=clipped,
     )
+
+
+_Made = tuple[bytes, tuple[npt.NDArray[np.int16], npt.NDArray[np.bool_]], str, bool]
+
+
+def _cut_file(target: FieldTarget, identifier: str) -> _Made:
+    """FITS bytes, pixels for a picture, the plate id and whether it is clipped."""
+    cut = field_cut(target=target, identifier=identifier)
+    picture = (cut.pixels.data, cut.pixels.valid)
+    return fits_bytes(cut.cutout), picture, cut.choice.plate.plate_id, cut.cutout.clipped
+
+
+def _mosaic_file(target: FieldTarget, identifier: str) -> _Made:
+    made = mosaic_make(target=target, identifier=identifier)
+    data = made.mosaic.data
+    plate_ids = ",".join(u.plate.plate_id for u in made.used)
+    blank = data == MOSAIC_BLANK
+    return made.fits, (data, ~blank), plate_ids, bool(blank.any())

@@ -810,7 +810,7 @@ def _survey(token: str, errors: list[str]) -> Survey | None:
 
 
 def _mode(token: str, errors: list[str]) -> tuple[Mode | None, str | None]:
-    """Column 12: ``e``, ``c``, ``n`` (either case) or a PLATE-ID."""
+    """Column 12: ``e``, ``c``, ``n``, ``m`` (either case) or a PLATE-ID."""
     if token.isascii():
         mode = _MODES.get(token.lower())
         if mode is not None:
@@ -830,8 +830,8 @@ def _mode(token: str, errors: list[str]) -> tuple[Mode | None, str | None]:
         hint = " (the compression goes in column 13, after the mode)"
     errors.append(
         f"{_where(12)}: {_quote(token)} is neither a mode nor a PLATE-ID; use e (edge), "
-        f"c (centre), n (list the plates) or a PLATE-ID of 2-6 letters and digits such "
-        f"as 04IN{hint}"
+        f"c (centre), n (list the plates), m (mosaic) or a PLATE-ID of 2-6 letters and "
+        f"digits such as 04IN{hint}"
     )
     return None, None
 
