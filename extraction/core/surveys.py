@@ -108,6 +108,7 @@ class PlateMode(StrEnum):
     CENTRE = "c"
     PLATE = "plate"
     LIST = "n"
+    MOSAIC = "m"
 
     @property
     def makes_image(self) -> bool:
@@ -241,6 +242,7 @@ MODES: dict[PlateMode, str] = {
     PlateMode.CENTRE: "c: the plate whose centre is closest",
     PlateMode.PLATE: "a plate I name (plate id)",
     PlateMode.LIST: "n: no image, list the plates that cover the field",
+    PlateMode.MOSAIC: "m: mosaic of every online plate covering the field (resampled)",
 }
 
 #: Every survey, by ``Plate.survey`` value.

@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import numpy as np
+import numpy.typing as npt
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -21,10 +23,12 @@ from accounts.models import User
 from accounts.throttle import Limit, RateLimited, address_key, rate_limit_take
 from extraction.core.cutout import compress, fits_bytes
 from extraction.core.httpplates import PlateServerError
+from extraction.core.mosaic import MOSAIC_BLANK, expected_mosaic_bytes
 from extraction.core.surveys import PlateMode, band_row, expected_data_bytes
 from extraction.models import CutoutUsage
 from extraction.pictures.preview import preview_png
 from extraction.services.extraction import field_cut
+from extraction.services.mosaics import mosaic_make
 from extraction.services.selection import FieldSkip, FieldTarget
 
 #: Output formats: file suffix and media type.
@@ -55,6 +59,7 @@ class CutoutFile:
     filename: str
     content_type: str
     payload: bytes
+    #: The plate cut, or the plates of a mosaic in PLATEn order (comma-separated).
     plate_id: str
     clipped: bool
 
@@ -64,18 +69,26 @@ def _seconds_to_midnight(now: datetime) -> int:
     return max(1, math.ceil((tomorrow - now).total_seconds()))
 
 
-def _allowance_take(*, user: User, expected: int, now: datetime) -> None:
-    """Count one cut-out against the rate, after checking the day's bytes leave room.
+#: What a cut-out may hold beyond its pixels: FITS header blocks (2880 bytes each).
+_HEADER_MARGIN_BYTES = 8 * 2880
+
+
+def _allowance_take(*, user: User, expected: int, now: datetime) -> int:
+    """Count one cut-out against the rate and reserve its bytes in the day's allowance,
+    under the row lock, before it is cut; returns the bytes reserved. Reserving first is
+    what keeps concurrent cut-outs within the allowance (checking, cutting, then counting
+    let eight at once overshoot 200 MB to 214.5 MB).
 
     The rate is the windowed limit of :mod:`accounts.throttle` (one limiter for every rate
     of the portal); it counts inside this transaction, so a cut-out refused for its bytes
     is not counted against the rate.
     """
+    reserved = expected + _HEADER_MARGIN_BYTES
     allowance = settings.DSSPORTAL_CUTOUT_DAILY_MB * 1_000_000
     per_minute = settings.DSSPORTAL_CUTOUT_PER_MINUTE
     with transaction.atomic():
         usage, _ = CutoutUsage.objects.select_for_update().get_or_create(user=user, day=now.date())
-        if usage.bytes + expected > allowance:
+        if usage.bytes + reserved > allowance:
             raise CutoutRefused(
                 429,
                 f"your daily allowance of {settings.DSSPORTAL_CUTOUT_DAILY_MB} MB of "
@@ -92,11 +105,16 @@ def _allowance_take(*, user: User, expected: int, now: datetime) -> None:
         except RateLimited as limited:
             raise CutoutRefused(429, str(limited), retry_after_s=limited.retry_after_s) from None
         usage.n_cutouts += 1
-        usage.save(update_fields=["n_cutouts"])
+        usage.bytes += reserved
+        usage.save(update_fields=["n_cutouts", "bytes"])
+    return reserved
 
 
-def _allowance_spend(*, user: User, size: int, now: datetime) -> None:
-    CutoutUsage.objects.filter(user=user, day=now.date()).update(bytes=F("bytes") + size)
+def _allowance_settle(*, user: User, reserved: int, size: int, now: datetime) -> None:
+    """Replace the reservation by the bytes served (``size`` 0: nothing was served)."""
+    CutoutUsage.objects.filter(user=user, day=now.date()).update(
+        bytes=F("bytes") + (size - reserved)
+    )
 
 
 def _checked(target: FieldTarget) -> int:
@@ -109,36 +127,40 @@ def _checked(target: FieldTarget) -> int:
             "(POST /api/requests) for larger fields.",
         )
     if not PlateMode(target.mode).makes_image:
-        raise CutoutRefused(400, "MODE must be e, c or a plate id (mode n: /api/plates).")
+        raise CutoutRefused(400, "MODE must be e, c, mosaic or a plate id (mode n: /api/plates).")
     row = band_row(target.survey)
     if row is None:
         raise CutoutRefused(400, f"unknown survey {target.survey!r}.")
-    return expected_data_bytes(row.survey.name, target.width_arcmin, target.height_arcmin)
+    size = (target.width_arcmin, target.height_arcmin)
+    if target.mode == PlateMode.MOSAIC:
+        return expected_mosaic_bytes(row.survey.name, *size)
+    return expected_data_bytes(row.survey.name, *size)
 
 
-def _cut(*, target: FieldTarget, identifier: str, output_format: str) -> CutoutFile:
+def _file(target: FieldTarget, identifier: str, output_format: str) -> CutoutFile:
+    """The cut-out (or mosaic) of a checked field in ``output_format``, not counted."""
     suffix, content_type = FORMATS[output_format]
+    mosaic = target.mode == PlateMode.MOSAIC
     try:
-        cut = field_cut(target=target, identifier=identifier)
+        made = _mosaic_file(target, identifier) if mosaic else _cut_file(target, identifier)
     except FieldSkip as skip:
         raise CutoutRefused(404, str(skip)) from None
     except PlateServerError as down:
         raise CutoutRefused(503, f"{down}; try again later.", retry_after_s=60) from None
+    fits_payload, picture, plate_ids, clipped = made
     if output_format in _PICTURES:
-        data = cut.pixels.data
+        data, valid = picture
         payload = preview_png(
-            data, cut.pixels.valid, max_px=max(data.shape), image_format=_PICTURES[output_format]
+            data, valid, max_px=max(data.shape), image_format=_PICTURES[output_format]
         )
     else:
-        payload = fits_bytes(cut.cutout)
-        if output_format == "fits.gz":
-            payload = compress(payload, "G")
+        payload = compress(fits_payload, "G") if output_format == "fits.gz" else fits_payload
     return CutoutFile(
         filename=f"{identifier}{suffix}",
         content_type=content_type,
         payload=payload,
-        plate_id=cut.choice.plate.plate_id,
-        clipped=cut.cutout.clipped,
+        plate_id=plate_ids,
+        clipped=clipped,
     )
 
 
@@ -156,9 +178,13 @@ def cutout_make(
     """
     expected = _checked(target)
     now = timezone.now()
-    _allowance_take(user=user, expected=expected, now=now)
-    made = _cut(target=target, identifier=identifier, output_format=output_format)
-    _allowance_spend(user=user, size=len(made.payload), now=now)
+    reserved = _allowance_take(user=user, expected=expected, now=now)
+    served = 0
+    try:
+        made = _file(target, identifier, output_format)
+        served = len(made.payload)
+    finally:
+        _allowance_settle(user=user, reserved=reserved, size=served, now=now)
     return made
 
 
@@ -193,7 +219,7 @@ def cutout_make_anonymous(
     """
     _checked(target)
     anonymous_take(address=address)
-    return _cut(target=target, identifier=identifier, output_format=output_format)
+    return _file(target, identifier, output_format)
 
 
 def anonymous_take(*, address: str | None) -> None:
@@ -213,3 +239,21 @@ def anonymous_take(*, address: str | None) -> None:
             rate_limit_take(key=f"cutout-day:{key}", limit=per_day)
     except RateLimited as limited:
         raise CutoutRefused(429, str(limited), retry_after_s=limited.retry_after_s) from None
+
+
+_Made = tuple[bytes, tuple[npt.NDArray[np.int16], npt.NDArray[np.bool_]], str, bool]
+
+
+def _cut_file(target: FieldTarget, identifier: str) -> _Made:
+    """FITS bytes, pixels for a picture, the plate id and whether it is clipped."""
+    cut = field_cut(target=target, identifier=identifier)
+    picture = (cut.pixels.data, cut.pixels.valid)
+    return fits_bytes(cut.cutout), picture, cut.choice.plate.plate_id, cut.cutout.clipped
+
+
+def _mosaic_file(target: FieldTarget, identifier: str) -> _Made:
+    made = mosaic_make(target=target, identifier=identifier)
+    data = made.mosaic.data
+    plate_ids = ",".join(u.plate.plate_id for u in made.used)
+    blank = data == MOSAIC_BLANK
+    return made.fits, (data, ~blank), plate_ids, bool(blank.any())

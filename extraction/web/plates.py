@@ -144,6 +144,7 @@ def plate_covering(request: HttpRequest) -> JsonResponse:
     rows = [row for group in coverage for row in group.plates]
     return JsonResponse(
         {
+            "mosaic_offered": any(group.mosaic_offered for group in coverage),
             "resolved": (request.GET.get("name") or "").strip()
             if not (request.GET.get("lon") or request.GET.get("lat"))
             else "",

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("extraction", "0013_cutout_rate_in_throttle_counters"),
+        ("extraction", "0015_mosaic_field_plates"),
     ]
 
     operations = [
