@@ -1,12 +1,15 @@
-"""``qcluster`` that stops within seconds of SIGTERM or Ctrl-C, whatever state the cluster is in.
+"""``qcluster`` that keeps extracting whichever process of its cluster is killed, and stops
+within seconds of SIGTERM or Ctrl-C whatever state the cluster is in.
 
-django-q2's own handler sets a multiprocessing ``Event`` the sentinel waits on. When the
-signal went to the whole process group (systemd's default, a terminal's Ctrl-C, ``kill -TERM
--PGID``) the sentinel is already dead, and setting that event waits for ever for a waiter that
-will never wake: the cluster then ignored SIGTERM until SIGKILL. Here the event is set only
-while the sentinel lives, so the workers finish the field in hand, and a watchdog ends whatever
-is left after ``STOP_SECONDS``. Fields cut short are reclaimed at once by the other clusters'
-sweepers (extraction.services.sweeper); their files are written atomically, so none is partial.
+django-q2's own command runs one cluster and reincarnates a dead process into queues whose
+locks that process may still hold: ``kill -9`` of one idle worker stopped all extraction.
+Here dssportal.clusterkeeper runs the cluster and replaces it whole when a process of it is
+killed or its sentinel hangs; the fields in hand are taken back by the sweepers.
+
+On SIGTERM or SIGINT the workers finish the field in hand and the command exits; whatever
+is left after ``STOP_SECONDS`` is killed. Fields cut short are reclaimed at once by the other
+clusters' sweepers (extraction.services.sweeper); their files are written atomically, so
+none is partial.
 
 This command takes precedence over django-q2's because ``dssportal`` is listed before
 ``django_q`` in INSTALLED_APPS.
@@ -14,49 +17,14 @@ This command takes precedence over django-q2's because ``dssportal`` is listed b
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import os
 import signal
-import threading
-import time
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from django.conf import settings
-from django_q.cluster import Cluster
 from django_q.management.commands.qcluster import Command as DjangoQClusterCommand
 
-log = logging.getLogger(__name__)
-
-#: Time the workers get to finish the fields in hand before everything is killed.
-STOP_SECONDS = 8.0
-
-
-def descendant_pids(root: int) -> list[int]:
-    """Every process below ``root`` (Linux /proc), children before grandchildren."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue  # the process ended while we looked
-        children.setdefault(parent, []).append(int(stat.parent.name))
-    found, frontier = [], [root]
-    while frontier:
-        below = [pid for parent in frontier for pid in children.get(parent, [])]
-        found += below
-        frontier = below
-    return found
-
-
-def _kill_everything_after(seconds: float) -> None:
-    time.sleep(seconds)
-    for pid in descendant_pids(os.getpid()):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    os._exit(0)
+from dssportal.clusterkeeper import ClusterKeeper
 
 
 class Command(DjangoQClusterCommand):
@@ -64,27 +32,11 @@ class Command(DjangoQClusterCommand):
         if options.get("run_once") or options.get("cluster_name"):
             return super().handle(*args, **options)
         settings.SECRET_KEY  # noqa: B018  (signing needs it: fail before starting anything)
-        cluster = Cluster()
-        stopping = threading.Event()
+        keeper = ClusterKeeper()
 
         def stop(signum: int, frame: FrameType | None) -> None:
-            if stopping.is_set():
-                return
-            stopping.set()
-            threading.Thread(
-                target=_kill_everything_after, args=(STOP_SECONDS,), daemon=True
-            ).start()
-            sentinel, stop_event = cluster.sentinel, cluster.stop_event
-            if sentinel is None or stop_event is None:
-                return
-            # A signal to the whole group reaches the sentinel too (it dies of it at once).
-            sentinel.join(0.3)
-            if sentinel.is_alive():
-                log.info("stopping: workers finish the fields in hand (at most %s s)", STOP_SECONDS)
-                stop_event.set()
+            keeper.stop()
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        cluster.start()
-        while cluster.sentinel is not None and cluster.sentinel.is_alive():
-            cluster.sentinel.join(0.5)
+        keeper.run()
