@@ -69,7 +69,7 @@ STOP_SECONDS = 8.0
 CLUSTER_BROKEN_EXIT = 75
 
 
-class WatchedSentinel(Sentinel):  # type: ignore[misc]
+class WatchedSentinel(Sentinel):
     """django-q2's sentinel that ends its whole cluster when one of its processes was killed,
     and beats a heartbeat from its guard loop."""
 
@@ -189,7 +189,7 @@ class ClusterKeeper:
     def _watch(self, heartbeat: Any) -> str:
         """Wait until the sentinel ends (what happened) or, on a stop, until it has stopped."""
         sentinel = self.sentinel
-        assert sentinel is not None and self.stop_event is not None
+        assert sentinel is not None and sentinel.pid is not None and self.stop_event is not None
         asked_to_stop = False
         while True:
             sentinel.join(0.5)
