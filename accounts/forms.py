@@ -17,7 +17,7 @@ from accounts.models import EmailAddress, User
 from accounts.selectors import address_owner, login_refusal_reason
 from accounts.services import AUTO_GENERATED_HEADERS, password_reset_done
 from accounts.throttle import LoginThrottled
-from dssportal import emails
+from dssportal.infra import emails
 
 
 class RegistrationForm(forms.Form):

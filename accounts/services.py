@@ -28,7 +28,7 @@ from accounts.throttle import (
     rate_limit_take,
 )
 from accounts.usernames import latin_skeleton, username_look_problem
-from dssportal import emails
+from dssportal.infra import emails
 
 #: How long a confirmation link stays valid; an unconfirmed address older than this may be
 #: registered again by someone else (so that nobody can squat on another person's address).

@@ -9,6 +9,7 @@ urlpatterns = [
     path("confirm/<str:token>/", views.confirm_address, name="confirm-address"),
     path("account/", views.account, name="account"),
     path("account/tokens/", token_views.token_create, name="api-token-create"),
+    path("account/tokens/new", token_views.token_created, name="api-token-created"),
     path("account/tokens/<int:pk>/revoke", token_views.token_revoke, name="api-token-revoke"),
     path("password/reset/", views.PasswordResetView.as_view(), name="password_reset"),
     path(

@@ -31,9 +31,6 @@ from accounts.services import (
     user_register,
 )
 from accounts.throttle import client_address
-from extraction.core.textformat import human_bytes
-from extraction.services.requests import bytes_reserved
-from extraction.services.staging import staging_bytes_used
 
 
 @require_http_methods(["GET", "POST"])
@@ -125,14 +122,9 @@ def account(request: HttpRequest) -> HttpResponse:
                 request, f"A confirmation link was sent to {address.email}; open it to use it."
             )
             return redirect("account")
-    used, reserved = staging_bytes_used(user=user), bytes_reserved(user=user)
     context = {
         "form": form,
         "addresses": user.addresses.order_by("-primary", "email"),
-        "used": human_bytes(used),
-        "reserved": human_bytes(reserved),
-        "quota": human_bytes(user.quota_bytes),
-        "free": human_bytes(max(0, user.quota_bytes - used - reserved)),
         "directories": user.staging_directories.filter(deleted_at__isnull=True),
     }
     return render(request, "registration/account.html", context)

@@ -36,7 +36,7 @@ def django_setup(data_dir: Path | None = None) -> Path:
 
 def full_dss2_plate() -> Path:
     """A full-size (23040 x 23040) synthetic DSS2 plate, RICE_1 in 500x500 tiles."""
-    from extraction.core import synthetic
+    from extraction import synthetic
     from extraction.core.platestore import write_plate
 
     spec = next(

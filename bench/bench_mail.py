@@ -4,7 +4,7 @@ Run: ``.venv/bin/python bench/bench_mail.py``. Builds a throwaway SQLite databas
 directory, 20 registered users, and 1,000 messages (one J2000 request line each, unique
 Message-IDs) in a Maildir, then runs ``ingest_mail --maildir`` on it:
 
-1. the gate alone: ``extraction.tasks.enqueue_field`` is replaced by a no-op, so each
+1. the gate alone: ``extraction.services.queue.enqueue_field`` is replaced by a no-op, so each
    message costs reading, routing, the sender lookup, the claim, the request with its
    quota check, the InboundMail record, the receipt (an ``.eml`` in the outbox) and the
    move to ``cur/``;
@@ -48,9 +48,9 @@ django.setup()
 from django.core.management import call_command  # noqa: E402
 
 from accounts.services import user_create  # noqa: E402
-from extraction import tasks  # noqa: E402
-from extraction.core.requestlist import parse_request_list  # noqa: E402
 from extraction.models import InboundMail, Request  # noqa: E402
+from extraction.services import queue  # noqa: E402
+from extraction.text.requestlist import parse_request_list  # noqa: E402
 
 N_MESSAGES = 1_000
 N_INLINE = 200
@@ -131,12 +131,12 @@ def main() -> None:
     )
     per_message_floor = floor / N_MESSAGES
 
-    enqueue = tasks.enqueue_field
-    tasks.enqueue_field = lambda field_id: None  # type: ignore[assignment]
+    enqueue = queue.enqueue_field
+    queue.enqueue_field = lambda field_id: None  # type: ignore[assignment]
     try:
         seconds = ingest(write_maildir(WORK / "gate", gate_only))
     finally:
-        tasks.enqueue_field = enqueue  # type: ignore[assignment]
+        queue.enqueue_field = enqueue  # type: ignore[assignment]
     rate = report("ingest_mail --maildir, enqueue a no-op", N_MESSAGES, seconds, per_message_floor)
     seconds = ingest(write_maildir(WORK / "inline", inline))
     inline_rate = report(

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np
 
-from extraction.core import synthetic
+from extraction import synthetic
 from extraction.core.files import write_atomically
 from extraction.core.media.blocks import BLOCK_SIZE, decode_block, encode_block
 from extraction.core.media.layout import block_suffix, scan_media

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from extraction.core.requestlist import parse_request_list
+from extraction.text.requestlist import parse_request_list
 
 N_LINES = 10_000
 RUNS = 5

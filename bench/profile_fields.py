@@ -30,11 +30,12 @@ def main() -> None:
 
     from accounts.services import user_create
     from extraction import tasks
+    from extraction.services import queue
     from extraction.services.requests import request_create_from_text
 
     path, floor = plate_and_floor()
     user = user_create(username="prof", email="prof@example.org", password="x", quota_mb=100_000)
-    tasks.enqueue_fields = lambda field_ids: None  # store only; the profile runs them below
+    queue.enqueue_fields = lambda field_ids: None  # store only; the profile runs them below
     request = request_create_from_text(
         user=user, text=request_text(path, n_fields), source="api"
     ).request

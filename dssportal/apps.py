@@ -8,4 +8,4 @@ class DssportalConfig(AppConfig):
     verbose_name = "dssportal"
 
     def ready(self) -> None:
-        from dssportal import staticstorage  # noqa: F401  (registers the static files check)
+        from dssportal.infra import staticstorage  # noqa: F401  (registers the static files check)

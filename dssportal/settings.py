@@ -12,7 +12,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
-from dssportal.env import (
+from dssportal.infra.env import (
     env_bool,
     env_email,
     env_float,
@@ -55,6 +55,13 @@ DSSPORTAL_MAX_REQUEST_LINES = env_int("DSSPORTAL_MAX_REQUEST_LINES", 2000, minim
 DSSPORTAL_MAX_MAIL_BYTES = env_int("DSSPORTAL_MAX_MAIL_BYTES", 1_000_000, minimum=1024)
 # Rejected lines quoted one by one in a reply, a page or an API answer; the rest are counted.
 DSSPORTAL_MAX_LISTED_ERRORS = env_int("DSSPORTAL_MAX_LISTED_ERRORS", 50, minimum=1)
+# Object names: offline catalogues always; CDS Sesame after them only when allowed.
+DSSPORTAL_RESOLVER_ONLINE = env_bool("DSSPORTAL_RESOLVER_ONLINE", False)
+DSSPORTAL_RESOLVER_SESAME_URL = env_str(
+    "DSSPORTAL_RESOLVER_SESAME_URL", "https://cds.unistra.fr/cgi-bin/nph-sesame"
+)
+DSSPORTAL_RESOLVER_TIMEOUT_S = env_float("DSSPORTAL_RESOLVER_TIMEOUT_S", 3.0, minimum=0.1)
+DSSPORTAL_RESOLVER_CACHE_DAYS = env_int("DSSPORTAL_RESOLVER_CACHE_DAYS", 30, minimum=1)
 # Synchronous cut-outs (GET /api/cutout): largest side, per-user bytes per UTC day, per minute.
 DSSPORTAL_CUTOUT_MAX_ARCMIN = env_float("DSSPORTAL_CUTOUT_MAX_ARCMIN", 30.0, minimum=0.1)
 DSSPORTAL_CUTOUT_DAILY_MB = env_int("DSSPORTAL_CUTOUT_DAILY_MB", 200, minimum=0)
@@ -147,7 +154,7 @@ TEMPLATES = [
                 (
                     "django.template.loaders.cached.Loader",
                     [
-                        "dssportal.emails.Loader",
+                        "dssportal.infra.emails.Loader",
                         "django.template.loaders.app_directories.Loader",
                     ],
                 )
@@ -212,7 +219,7 @@ STATIC_ROOT = DATA_DIR / "static"
 # ``make install`` (and so ``make run``/``serve``/``test`` and CI) runs ``collectstatic``, which
 # writes hashed, compressed copies and their manifest into STATIC_ROOT. Until it has run,
 # WhiteNoise serves the source files through the finders and pages link the plain names
-# (dssportal.staticstorage), so ``DEBUG=0`` still works; ``manage.py check`` warns.
+# (dssportal.infra.staticstorage), so ``DEBUG=0`` still works; ``manage.py check`` warns.
 STATIC_MANIFEST = STATIC_ROOT / "staticfiles.json"
 WHITENOISE_USE_FINDERS = DEBUG or not STATIC_MANIFEST.exists()
 STORAGES = {
@@ -221,7 +228,7 @@ STORAGES = {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
             if DEBUG
-            else "dssportal.staticstorage.ManifestOrSourceStaticFilesStorage"
+            else "dssportal.infra.staticstorage.ManifestOrSourceStaticFilesStorage"
         )
     },
 }
@@ -254,7 +261,7 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)
 EMAIL_BACKEND = (
     "django.core.mail.backends.smtp.EmailBackend"
     if EMAIL_HOST
-    else "dssportal.mail.OutboxEmailBackend"
+    else "dssportal.infra.outbox.OutboxEmailBackend"
 )
 DEFAULT_FROM_EMAIL = env_email("DEFAULT_FROM_EMAIL", DSSPORTAL_REQUEST_ADDRESS)
 SERVER_EMAIL = DEFAULT_FROM_EMAIL

@@ -12,6 +12,8 @@ admin.site.index_title = "Digitized Sky Survey archive"
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    # Browsers and feed readers ask for /favicon.ico whatever the page says.
+    path("favicon.ico", views.favicon, name="favicon"),
     path("login/", LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

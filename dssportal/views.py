@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
 
 from extraction.core.surveys import survey_help
 
@@ -30,3 +31,9 @@ def healthz(request: HttpRequest) -> HttpResponse:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"ok": True})
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """``/favicon.ico``, which browsers ask for whatever a page says: the static icon (under
+    its hashed name once ``collectstatic`` has run)."""
+    return redirect(static("favicon.ico"), permanent=True)

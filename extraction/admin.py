@@ -11,9 +11,16 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from extraction.core.cutout import sexagesimal_dec, sexagesimal_ra
-from extraction.core.skymap import sky_map_svg
-from extraction.core.surveys import BAND_NAMES, SURVEYS
-from extraction.models import CutoutUsage, Field, Plate, Request, StagingDirectory
+from extraction.core.surveys import BAND_NAMES, SURVEY_BANDS, SURVEYS
+from extraction.models import (
+    CutoutUsage,
+    Field,
+    Plate,
+    Request,
+    ResolvedNameCache,
+    StagingDirectory,
+)
+from extraction.pictures.skymap import sky_map_svg
 from extraction.services.plates import plate_outline
 from extraction.services.requests import fields_retry_failed, request_cancel
 from extraction.services.staging import StagingError, staging_directory_delete
@@ -91,7 +98,47 @@ class PlateAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/extraction/plate/sky_map.html", context)
 
 
-class FieldInline(admin.TabularInline):
+class CreatedByUsersOnly:
+    """Requests and fields are made by mail, web and API only, and change state only through
+    the lifecycle's actions (services): the admin shows them and offers those actions.
+
+    Deleting is refused too: a request owns a staging directory on disk that counts in its
+    owner's quota; "Cancel" and the staging directory's "Expire now" go through the services.
+    Refusing here also refuses deleting a user who has requests (Django lists them as objects
+    staff may not delete): deactivate such a user instead.
+    """
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class SurveyBandFilter(admin.SimpleListFilter):
+    """One entry per row of the survey table: a token and its aliases (``DSS2`` is
+    ``DSS2R``) are one survey, however the user wrote it."""
+
+    title = "survey"
+    parameter_name = "survey_band"
+    field_path = "survey"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(row.token, row.description) for row in SURVEY_BANDS.values()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        row = SURVEY_BANDS.get(self.value() or "")
+        if row is None:
+            return queryset
+        tokens = [row.token, *row.aliases]
+        return queryset.filter(**{f"{self.field_path}__in": tokens}).distinct()
+
+
+class RequestSurveyFilter(SurveyBandFilter):
+    field_path = "fields__survey"
+
+
+class FieldInline(CreatedByUsersOnly, admin.TabularInline):
     model = Field
     extra = 0
     can_delete = False
@@ -111,12 +158,9 @@ class FieldInline(admin.TabularInline):
     )
     readonly_fields = fields
 
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
 
 @admin.register(Request)
-class RequestAdmin(admin.ModelAdmin):
+class RequestAdmin(CreatedByUsersOnly, admin.ModelAdmin):
     list_display = (
         "id",
         "user_link",
@@ -134,7 +178,7 @@ class RequestAdmin(admin.ModelAdmin):
     list_filter = (
         "status",
         "source",
-        "fields__survey",
+        RequestSurveyFilter,
         ("user", admin.RelatedOnlyFieldListFilter),
         "received_at",
     )
@@ -149,26 +193,9 @@ class RequestAdmin(admin.ModelAdmin):
     date_hierarchy = "received_at"
     inlines = (FieldInline,)
     actions = ("retry_failed_fields", "cancel_requests")
-    readonly_fields = (
-        "user",
-        "source",
-        "message_id",
-        "received_at",
-        "raw_text",
-        "rejected_lines",
-        "n_fields",
-        "n_rejected",
-        "n_done",
-        "n_skipped",
-        "n_failed",
-        "n_cancelled",
-        "retries",
-        "expected_bytes",
-        "finished_at",
-        "notified_at",
-        "mailed_at",
-        "staging_link",
-    )
+    # Every column is read-only: a status set by hand ("done" with nothing done) would
+    # contradict the fields; state changes only through the actions below.
+    readonly_fields = (*(f.name for f in Request._meta.fields), "staging_link")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Request]:
         return super().get_queryset(request).select_related("user", "staging").distinct()
@@ -204,7 +231,7 @@ class RequestAdmin(admin.ModelAdmin):
 
 
 @admin.register(Field)
-class FieldAdmin(admin.ModelAdmin):
+class FieldAdmin(CreatedByUsersOnly, admin.ModelAdmin):
     list_display = (
         "identifier",
         "request_link",
@@ -216,7 +243,7 @@ class FieldAdmin(admin.ModelAdmin):
         "bytes",
         "finished_at",
     )
-    list_filter = ("status", "survey", "mode", "compression", "clipped")
+    list_filter = ("status", SurveyBandFilter, "mode", "compression", "clipped")
     search_fields = ("identifier", "plate_id_asked", "plate__plate_id", "request__user__email")
     readonly_fields = [f.name for f in Field._meta.fields]
     list_select_related = ("request", "plate")
@@ -245,6 +272,9 @@ class LiveFilter(admin.SimpleListFilter):
 
 @admin.register(StagingDirectory)
 class StagingDirectoryAdmin(admin.ModelAdmin):
+    """Directories are made by the workers and removed by "Expire now" (files and quota
+    through the staging service): deleting a row here would orphan the files on disk."""
+
     list_display = (
         "name",
         "user_link",
@@ -269,6 +299,12 @@ class StagingDirectoryAdmin(admin.ModelAdmin):
     )
     exclude = ("user", "request")
     list_select_related = ("user", "request")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
     @admin.display(description="user", ordering="user__username")
     def user_link(self, obj: StagingDirectory) -> str:
@@ -361,6 +397,20 @@ class CutoutUsageAdmin(admin.ModelAdmin):
     list_filter = ("day",)
     search_fields = ("user__username",)
     readonly_fields = ("user", "day", "n_cutouts", "bytes", "window_start", "window_count")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(ResolvedNameCache)
+class ResolvedNameCacheAdmin(admin.ModelAdmin):
+    """What CDS Sesame answered (``DSSPORTAL_RESOLVER_ONLINE``); deleting a row makes the
+    next look-up of that name ask again."""
+
+    list_display = ("key", "found", "name", "object_type", "source", "fetched_at", "expires_at")
+    list_filter = ("found",)
+    search_fields = ("key", "name")
+    readonly_fields = ("key", "found", "name", "ra_deg", "dec_deg", "object_type", "source")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

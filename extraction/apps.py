@@ -11,9 +11,9 @@ class ExtractionConfig(AppConfig):
     def ready(self) -> None:
         from django_q.signals import post_spawn
 
-        from extraction.tasks import start_sweeper
+        from extraction.services.worker import sweeper_start
 
-        post_spawn.connect(start_sweeper, dispatch_uid="extraction.start_sweeper")
+        post_spawn.connect(sweeper_start, dispatch_uid="extraction.start_sweeper")
         post_spawn.connect(_urls_load, dispatch_uid="extraction.urls_load")
 
 

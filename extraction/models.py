@@ -13,8 +13,9 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from extraction.core.naming import STAGING_NAME_RE
+from extraction.core.catalogues import ResolvedName
 from extraction.core.surveys import COMPRESSIONS, SURVEYS
+from extraction.text.naming import STAGING_NAME_RE
 
 #: ``Plate.survey`` choices, from the survey table of the core.
 SURVEY_CHOICES = [(name, name) for name in SURVEYS]
@@ -208,6 +209,15 @@ class FieldStatus(models.TextChoices):
     CANCELLED = "cancelled", "cancelled"
 
 
+class CancelReason(models.TextChoices):
+    """Who or what called a cancelled field off (the completion mail tells them apart);
+    empty for fields not cancelled."""
+
+    OWNER = "owner", "at the owner's request"
+    STAFF = "staff", "by the archive staff"
+    STAGING_DELETED = "staging-deleted", "staging directory deleted"
+
+
 class Field(models.Model):
     """One valid line of a request: one image (or, in mode n, one plate list)."""
 
@@ -230,6 +240,9 @@ class Field(models.Model):
     expected_bytes = models.BigIntegerField(default=0)
     status = models.CharField(
         max_length=10, choices=FieldStatus.choices, default=FieldStatus.QUEUED
+    )
+    cancel_reason = models.CharField(
+        max_length=20, choices=CancelReason.choices, blank=True, default=""
     )
     plate = models.ForeignKey(
         Plate, on_delete=models.SET_NULL, null=True, blank=True, related_name="fields"
@@ -417,3 +430,53 @@ class CutoutUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.day}: {self.n_cutouts} cut-outs, {self.bytes} bytes"
+
+
+class ResolvedNameCache(models.Model):
+    """What the on-line name resolver (CDS Sesame) said of a name, so it is asked once: a
+    position, or nothing (``found`` false), until ``expires_at``."""
+
+    key = models.CharField(max_length=200, unique=True, help_text="the name, folded")
+    found = models.BooleanField(default=False)
+    name = models.CharField(max_length=200, blank=True)
+    ra_deg = models.FloatField(null=True, blank=True)
+    dec_deg = models.FloatField(null=True, blank=True)
+    object_type = models.CharField(max_length=40, blank=True)
+    source = models.CharField(max_length=100, blank=True)
+    fetched_at = models.DateTimeField(auto_now=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "resolved name (on-line cache)"
+        verbose_name_plural = "resolved names (on-line cache)"
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.name or 'not found'}"
+
+    def fresh(self, now: datetime) -> bool:
+        return now < self.expires_at
+
+    def resolved(self, query: str) -> ResolvedName | None:
+        if not self.found or self.ra_deg is None or self.dec_deg is None:
+            return None
+        return ResolvedName(
+            query=query,
+            name=self.name,
+            ra_deg=self.ra_deg,
+            dec_deg=self.dec_deg,
+            object_type=self.object_type,
+            source=f"{self.source} (cached {self.fetched_at:%Y-%m-%d})",
+        )
+
+    @classmethod
+    def store(cls, *, key: str, resolved: ResolvedName | None, expires_at: datetime) -> None:
+        values: dict[str, object] = {"found": resolved is not None, "expires_at": expires_at}
+        if resolved is not None:
+            values |= {
+                "name": resolved.name[:200],
+                "ra_deg": resolved.ra_deg,
+                "dec_deg": resolved.dec_deg,
+                "object_type": resolved.object_type[:40],
+                "source": resolved.source[:100],
+            }
+        cls.objects.update_or_create(key=key, defaults=values)

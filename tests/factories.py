@@ -22,7 +22,7 @@ def dss_header(
     dec_deg: float,
     *,
     survey: str = "DSS1",
-    plate_id: str = "T001",
+    plate_id: str = "0T01",
     corner: tuple[int, int] = (0, 0),
     naxis: tuple[int, int] = (600, 600),
     distortion: bool = True,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from django.core.mail.message import EmailMessage
 
-from dssportal.mail import OutboxEmailBackend
+from dssportal.infra.outbox import OutboxEmailBackend
 
 
 class RecordingOutboxBackend(OutboxEmailBackend):

@@ -3,7 +3,7 @@
 - a mail backend that records every completion mail handed to it and, when told to, kills its
   whole process group at the first one, between the settle's commit and the send
   (tests/fault_mail.py);
-- the task module's log at INFO, so that a test counts duplicated tasks ("not claimed").
+- the worker module's log at INFO, so that a test counts duplicated tasks ("not claimed").
 """
 
 from __future__ import annotations
@@ -12,4 +12,4 @@ from dssportal.settings import *  # noqa: F403
 from dssportal.settings import LOGGING
 
 EMAIL_BACKEND = "tests.fault_mail.RecordingOutboxBackend"
-LOGGING = {**LOGGING, "loggers": {"extraction.tasks": {"level": "INFO"}}}
+LOGGING = {**LOGGING, "loggers": {"extraction.services.worker": {"level": "INFO"}}}

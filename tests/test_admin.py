@@ -15,8 +15,16 @@ from django_q.signing import SignedPackage
 
 from accounts.models import EmailAddress, User
 from accounts.tokens import api_token_create
-from extraction.core.naming import staging_name_new
-from extraction.models import CutoutUsage, Field, InboundMail, Plate, Request, StagingDirectory
+from extraction.models import (
+    CutoutUsage,
+    Field,
+    InboundMail,
+    Plate,
+    Request,
+    ResolvedNameCache,
+    StagingDirectory,
+)
+from extraction.text.naming import staging_name_new
 
 pytestmark = pytest.mark.django_db
 
@@ -105,6 +113,9 @@ def archive(make_user, staff_user):
         lock=now,
     )
     api_token_create(user=user, name="pipeline")
+    ResolvedNameCache.objects.create(
+        key="3c273", found=True, name="3C 273", ra_deg=187.28, dec_deg=2.05, expires_at=now
+    )
     CutoutUsage.objects.create(user=user, day=now.date(), n_cutouts=2, bytes=360_000)
     InboundMail.objects.create(
         message_id="<1@example.org>",
@@ -181,8 +192,8 @@ def test_filters(client, staff_user, archive) -> None:
         ({"status__exact": "queued"}, True),
         ({"status__exact": "done"}, False),
         ({"source__exact": "mail"}, True),
-        ({"fields__survey": "DSS1"}, True),
-        ({"fields__survey": "DSS2"}, False),
+        ({"survey_band": "DSS1"}, True),
+        ({"survey_band": "DSS2R"}, False),
     ]:
         result = client.get(url, params).context["cl"].result_list
         assert (archive in result) is found, params
@@ -273,3 +284,71 @@ def test_a_primary_address_shared_with_another_user_is_refused_also_when_kept(
     response = client.post(url, {**ALICE_CHANGE_FORM, "email": "shared@example.net"})
     assert response.status_code == 200
     assert "is a registered address of user bob" in response.content.decode()
+
+
+def test_the_survey_filter_lists_each_survey_once_and_finds_its_aliases(
+    client, staff_user, archive
+) -> None:
+    """DSS2 is DSS2R: one entry, which finds fields written either way."""
+    field = archive.fields.get()
+    other = Field.objects.get(pk=field.pk)
+    other.pk = None
+    other.line_no, other.survey, other.stem = 2, "DSS2", "field02"
+    other.save()
+    client.force_login(staff_user)
+    response = client.get(reverse("admin:extraction_request_changelist"))
+    page = response.content.decode()
+    assert page.count("?survey_band=DSS2R") == 1
+    assert "?survey_band=DSS2&" not in page and '?survey_band=DSS2"' not in page
+    for params in ({"survey_band": "DSS2R"},):
+        found = client.get(reverse("admin:extraction_field_changelist"), params)
+        assert [f.survey for f in found.context["cl"].result_list] == ["DSS2"]
+
+
+@pytest.mark.parametrize("model", ["request", "field", "stagingdirectory"])
+def test_requests_fields_and_directories_cannot_be_added_or_deleted_by_hand(
+    client, staff_user, archive, model: str
+) -> None:
+    client.force_login(staff_user)
+    add = client.get(reverse(f"admin:extraction_{model}_add"))
+    assert add.status_code == 403
+    pk = {"request": archive.pk, "field": archive.fields.get().pk}.get(model) or archive.staging.pk
+    delete = client.post(reverse(f"admin:extraction_{model}_delete", args=[pk]), {"post": "yes"})
+    assert delete.status_code == 403
+    assert Request.objects.filter(pk=archive.pk).exists()
+    assert StagingDirectory.objects.filter(pk=archive.staging.pk).exists()
+
+
+def test_bulk_delete_of_requests_is_not_offered(client, staff_user, archive) -> None:
+    client.force_login(staff_user)
+    client.post(
+        reverse("admin:extraction_request_changelist"),
+        {"action": "delete_selected", "_selected_action": [archive.pk], "post": "yes"},
+    )
+    assert Request.objects.filter(pk=archive.pk).exists()
+    changelist = client.get(reverse("admin:extraction_request_changelist"))
+    offered = [name for name, _label in changelist.context["action_form"].fields["action"].choices]
+    assert "delete_selected" not in offered
+    assert "cancel_requests" in offered
+
+
+def test_a_user_with_requests_cannot_be_deleted_leaving_files_behind(
+    client, staff_user, archive
+) -> None:
+    client.force_login(staff_user)
+    user = archive.user
+    url = reverse("admin:accounts_user_delete", args=[user.pk])
+    page = client.get(url).content.decode()
+    assert "permission to delete the following types of objects" in page
+    assert client.post(url, {"post": "yes"}).status_code == 403
+    assert User.objects.filter(pk=user.pk).exists()
+
+
+def test_a_request_status_cannot_be_set_by_hand(client, staff_user, archive) -> None:
+    client.force_login(staff_user)
+    url = reverse("admin:extraction_request_change", args=[archive.pk])
+    page = client.get(url).content.decode()
+    assert 'name="status"' not in page
+    client.post(url, {"status": "done"})
+    archive.refresh_from_db()
+    assert archive.status == "queued"

@@ -86,7 +86,8 @@ def test_revoked_unknown_and_inactive_tokens_are_refused(client, owner, token):
 
 def test_tokens_are_made_once_and_revoked_on_the_account_page(client, owner):
     client.force_login(owner)
-    made = client.post(reverse("api-token-create"), {"name": "my pipeline"})
+    made = client.post(reverse("api-token-create"), {"name": "my pipeline"}, follow=True)
+    assert made.redirect_chain == [(reverse("api-token-created"), 302)]
     assert made.status_code == 200 and made["Cache-Control"] == "no-store"
     token = ApiToken.objects.get(user=owner)
     raw = made.context["raw"]
@@ -97,6 +98,18 @@ def test_tokens_are_made_once_and_revoked_on_the_account_page(client, owner):
     client.post(reverse("api-token-revoke", args=[token.pk]))
     assert Client().get(URL, **bearer(raw)).status_code == 401
     assert "revoked" in client.get(reverse("account")).content.decode()
+
+
+def test_reloading_the_new_token_page_makes_no_second_token_and_hides_the_first(
+    client, owner
+) -> None:
+    client.force_login(owner)
+    made = client.post(reverse("api-token-create"), {"name": "pipeline"}, follow=True)
+    raw = made.context["raw"]
+    reloaded = client.get(reverse("api-token-created"), follow=True)
+    assert ApiToken.objects.filter(user=owner).count() == 1
+    text = reloaded.content.decode()
+    assert raw not in text and "shown only once" in text
 
 
 def test_nobody_revokes_another_users_token(client, token, make_user):
@@ -162,7 +175,7 @@ def test_same_origin_pages_use_the_session_with_the_csrf_token(owner):
 
 
 def test_anonymous_calls_get_a_json_401_without_a_basic_challenge(client):
-    for url in [URL, f"{URL}/1", reverse("api-resolve"), reverse("api-plates")]:
+    for url in [URL, f"{URL}/1", reverse("api-cutout")]:
         response = client.get(url)
         assert response.status_code == 401, url
         assert "token" in response.json()["error"]
@@ -486,3 +499,36 @@ def test_actions_need_json_and_refuse_cross_site_calls(client, token):
     assert cross.status_code == 403
     assert Request.objects.get(pk=pk).fields.get().status == "queued"
     assert client.delete(f"{URL}/{pk}", **bearer(token))["Allow"] == "GET, POST"
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/requests/abc", "/api/nope", "/api/requests/1/files", "/api/", "/api"]
+)
+def test_every_answer_under_api_is_json_even_for_addresses_that_do_not_exist(
+    client, token, path: str
+) -> None:
+    for response in (client.get(path, **bearer(token)), client.get(path)):
+        assert response.status_code == 404, path
+        assert response["Content-Type"] == "application/json"
+        assert "there is no API endpoint" in response.json()["error"]
+
+
+def test_a_request_that_is_not_yours_is_a_json_404(client, token) -> None:
+    response = client.get(f"{URL}/987654", **bearer(token))
+    assert response.status_code == 404 and "error" in response.json()
+
+
+def test_the_resolver_and_the_plate_finder_need_no_account(client) -> None:
+    resolved = client.get(reverse("api-resolve"), {"name": "NGC 253"})
+    assert resolved.status_code == 200 and abs(resolved.json()["dec_deg"] + 25.29) < 0.05
+    plates = client.get(reverse("api-plates"), {"ra": "11.9", "dec": "-25.3"})
+    assert plates.status_code == 200 and "surveys" in plates.json()
+    for page in ("plate-finder",):
+        params = {"name": "NGC 253", "width": "10", "height": "10"}
+        assert client.get(reverse(page), params).status_code == 200
+
+
+def test_the_resolver_without_a_name_is_a_400_that_says_what_to_give(client) -> None:
+    for params in ({}, {"name": "   "}):
+        response = client.get(reverse("api-resolve"), params)
+        assert response.status_code == 400 and "give name" in response.json()["error"]

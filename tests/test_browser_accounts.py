@@ -49,7 +49,7 @@ def test_password_reset_journey(
     settings,
     tmp_path: Path,
 ) -> None:
-    settings.EMAIL_BACKEND = "dssportal.mail.OutboxEmailBackend"
+    settings.EMAIL_BACKEND = "dssportal.infra.outbox.OutboxEmailBackend"
     settings.OUTBOX_DIR = outbox = tmp_path / "outbox"
     settings.DSSPORTAL_PUBLIC_URL = live_server.url
     make_user("bob", "bob@example.org")
@@ -99,12 +99,12 @@ def test_a_new_user_registers_confirms_and_goes_through_the_whole_journey(
     tmp_path: Path,
     monkeypatch,
 ) -> None:
-    settings.EMAIL_BACKEND = "dssportal.mail.OutboxEmailBackend"
+    settings.EMAIL_BACKEND = "dssportal.infra.outbox.OutboxEmailBackend"
     settings.OUTBOX_DIR = outbox = tmp_path / "outbox"
     settings.DSSPORTAL_PUBLIC_URL = live_server.url
     register_real_dss_plate()
     # The test plays the worker (see request_journey).
-    monkeypatch.setattr("extraction.tasks.enqueue_field", lambda field_id: None)
+    monkeypatch.setattr("extraction.services.queue.enqueue_field", lambda field_id: None)
     base = live_server.url
 
     page.goto(f"{base}/")

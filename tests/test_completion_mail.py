@@ -14,7 +14,7 @@ from django.core import mail
 from django.core.mail import EmailMessage
 from django.utils import timezone
 
-from dssportal.mail import OutboxEmailBackend
+from dssportal.infra.outbox import OutboxEmailBackend
 from extraction.models import Request
 from extraction.services.completion_mail import (
     completion_mail_deliver,
@@ -36,8 +36,8 @@ def finished_request(make_user, monkeypatch) -> Request:
     """A request all of whose fields failed, settled final in a transaction whose on-commit
     send never ran: what a process leaves that died between the commit and the send."""
     register_real_dss_plate()
-    monkeypatch.setattr("extraction.tasks.enqueue_field", lambda field_id: None)
-    monkeypatch.setattr("extraction.tasks.enqueue_fields", lambda field_ids: None)
+    monkeypatch.setattr("extraction.services.queue.enqueue_field", lambda field_id: None)
+    monkeypatch.setattr("extraction.services.queue.enqueue_fields", lambda field_ids: None)
     text = "\n".join(LINE.format(n=n) for n in range(2))
     request = request_create_from_text(user=make_user(), text=text, source="mail").request
     request.fields.update(status="failed", message="internal error (RuntimeError)")
@@ -102,7 +102,7 @@ def test_a_failed_send_leaves_the_mail_owed(finished_request: Request, monkeypat
     def refused(**kwargs: object) -> None:
         raise ConnectionRefusedError("SMTP server down")
 
-    monkeypatch.setattr("extraction.services.notify.notify_completion", refused)
+    monkeypatch.setattr("extraction.services.completion_mail.notify_completion", refused)
     assert not completion_mail_deliver(request_id=finished_request.pk)
     finished_request.refresh_from_db()
     assert finished_request.mailed_at is None
@@ -114,7 +114,7 @@ def test_a_staff_retry_owes_a_new_mail_with_a_new_message_id(
     finished_request: Request, monkeypatch
 ) -> None:
     assert completion_mail_deliver(request_id=finished_request.pk)
-    monkeypatch.setattr("extraction.services.requests._enqueue_all", lambda ids: None)
+    monkeypatch.setattr("extraction.services.queue.enqueue_fields", lambda ids: None)
     assert fields_retry_failed(request=finished_request) == 2
     reopened = Request.objects.get(pk=finished_request.pk)
     assert reopened.notified_at is None and reopened.mailed_at is None

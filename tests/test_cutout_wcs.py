@@ -23,7 +23,7 @@ from astropy.wcs import WCS, FITSFixedWarning
 from extraction.core.cutout import STANDARD_WCS_KEY, cutout_build, fit_tpv, fits_bytes
 from extraction.core.plates import DSS_REQUIRED_KEYWORDS, PlateGeometry, angular_distance_deg
 from extraction.core.platestore import BoxRead
-from extraction.core.synthetic import dss_pixel_to_world, plate_header, survey_catalogue
+from extraction.synthetic import dss_pixel_to_world, plate_header, survey_catalogue
 from tests.factories import REAL_DSS
 
 TOLERANCE_ARCSEC = 0.1

@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings
 from django.core import mail
 
-from dssportal import emails
+from dssportal.infra import emails
 
 EMAILS = Path(settings.BASE_DIR) / "templates" / "emails"
 MAIL_NAMES = sorted(p.name.removesuffix("-subject.txt") for p in EMAILS.glob("*-subject.txt"))
@@ -24,7 +24,7 @@ def test_every_mail_has_a_subject_and_a_body_and_nothing_else_is_loose():
 
 
 def test_no_mail_is_written_in_python_any_more():
-    """Every automatic mail goes through dssportal.emails.send: nothing else builds one."""
+    """Every automatic mail goes through dssportal.infra.emails.send: nothing else builds one."""
     root = Path(settings.BASE_DIR)
     senders = [
         path.relative_to(root).as_posix()
@@ -33,7 +33,7 @@ def test_no_mail_is_written_in_python_any_more():
         if "EmailMessage(" in path.read_text() or "send_mail(" in path.read_text()
     ]
     # accounts/forms.py only overrides Django's PasswordResetForm.send_mail to call it.
-    assert senders == ["accounts/forms.py", "dssportal/emails.py"], senders
+    assert senders == ["accounts/forms.py", "dssportal/infra/emails.py"], senders
 
 
 @pytest.mark.django_db

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 from django.db import models
 
-from extraction.core.requestlist import parse_request_list
 from extraction.models import Field
 from extraction.services.requests import request_create_from_text
+from extraction.text.requestlist import parse_request_list
 
 #: Lines at the limits of every column the parser accepts.
 EXTREME_LINES = [

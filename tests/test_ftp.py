@@ -426,7 +426,24 @@ def test_ftps_login_and_download(make_user, settings, tmp_path: Path) -> None:
         client.prot_p()
         assert client.nlst() == [directory.name]
         assert _retr(client, f"/{directory.name}/a.fits") == data
+        # Once private, the data channel cannot be made clear again, not even with a
+        # passive channel opened while it was private (pyftpdlib alone allowed that).
+        client.sendcmd("TYPE I")
+        client.sendcmd("PASV")
+        with pytest.raises(ftplib.error_perm, match=r"534 .*PROT P"):
+            client.sendcmd("PROT C")
+        assert _retr(client, f"/{directory.name}/a.fits") == data
         client.quit()
+
+        clear = ftplib.FTP_TLS(context=context)
+        clear.connect(*server.address, timeout=10)
+        clear.login(user.username, PASSWORD)
+        clear.sendcmd("PBSZ 0")
+        with pytest.raises(ftplib.error_perm, match="534"):
+            clear.sendcmd("PROT C")
+        with pytest.raises(ftplib.error_perm, match="TLS required on the data channel"):
+            clear.retrbinary(f"RETR /{directory.name}/a.fits", lambda chunk: None)
+        clear.close()
 
         untrusting = ftplib.FTP_TLS(context=ssl.create_default_context())
         untrusting.connect(*server.address, timeout=10)

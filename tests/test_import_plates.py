@@ -206,3 +206,98 @@ def test_band_and_date_from_headers():
     assert date_from_header("1992-05-04T07:31:00") == date(1992, 5, 4)
     assert date_from_header("31/02/76") is None
     assert date_from_header("") is None
+
+
+#: Commentary in the style of the UK Schmidt / ROE / AAO plate headers (our own words).
+ACKNOWLEDGEMENT = [
+    f"Plate scanned for a survey archive; acknowledgement line {n:02d}." for n in range(13)
+]
+
+
+@pytest.mark.django_db
+def test_blank_keyword_commentary_cards_survive_import_into_the_tile_store(
+    plates_dir, scan, tmp_path
+):
+    """astropy's CompImageHDU drops the text of blank-keyword cards: every one is kept, in
+    order, and reaches the cut-outs' headers."""
+    from extraction.core.cutout import plate_card_images
+
+    header, data = scan
+    header = header.copy()
+    for line in ACKNOWLEDGEMENT:
+        header.add_blank(line, after=len(header) - 1)
+    header["COMMENT"] = "an ordinary comment"
+    source = tmp_path / "with-acknowledgement.fits"
+    fits.PrimaryHDU(data, header).writeto(source, output_verify="silentfix")
+    run(str(source))
+    with PlateReader(plates_dir / "DSS1" / "0025.fits") as reader:
+        blanks = [c.value for c in reader.header.cards if c.keyword == "" and c.value]
+        comments = [c.value for c in reader.header.cards if c.keyword == "COMMENT"]
+        images = "\n".join(plate_card_images(reader.header))
+    # astropy's real DSS scan carries its own acknowledgement lines; ours follow them.
+    assert blanks == [c.value for c in header.cards if c.keyword == "" and c.value]
+    assert blanks[-len(ACKNOWLEDGEMENT) :] == ACKNOWLEDGEMENT
+    assert "an ordinary comment" in comments
+    for line in ACKNOWLEDGEMENT:
+        assert line in images
+
+
+@pytest.mark.django_db
+def test_a_killed_imports_partial_file_is_removed_by_the_next_import_but_a_live_one_is_kept(
+    plates_dir,
+):
+    import fcntl
+    import os
+
+    folder = plates_dir / "DSS1"
+    folder.mkdir(parents=True)
+    orphan = folder / ".0025.fits.dead0dead0dea.part"
+    orphan.write_bytes(b"\0" * 4096)
+    live = folder / ".0025.fits.11ve11ve11ve.part"
+    live.write_bytes(b"\0" * 4096)
+    fd = os.open(live, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # as a writer that is still at work holds it
+    try:
+        run(DSS_SCAN)
+        assert not orphan.exists()
+        assert live.exists()
+    finally:
+        os.close(fd)
+    assert (folder / "0025.fits").exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("plate_id", "why"), [("T025", "REGION-ID"), ("XE426", "REGION-ID"), ("0_25", "2-6 letters")]
+)
+def test_a_plate_id_no_request_list_could_name_is_refused_at_import(
+    scan, tmp_path, plate_id: str, why: str
+):
+    """One rule at import and in lists: what imports can be asked for by a list."""
+    from extraction.text.requestlist import parse_request_list as parse_request
+
+    header, data = scan
+    header = header.copy()
+    header["PLATEID"] = plate_id
+    source = tmp_path / "renamed.fits"
+    fits.PrimaryHDU(data, header).writeto(source, output_verify="silentfix")
+    with pytest.raises(PlateImportError, match=why):
+        plate_import_file(path=source)
+    assert not Plate.objects.exists()
+    listed = parse_request(f"f 14 29 56 -62 41 05 1. 1. J2000 DSS1 {plate_id} U")
+    assert not listed.fields
+
+
+@pytest.mark.django_db
+def test_every_plate_id_that_imports_can_be_named_in_a_list(scan, tmp_path):
+    from extraction.text.requestlist import parse_request_list as parse_request
+
+    header, data = scan
+    for plate_id in ("04IN", "0025", "XJ42", "A1234"):
+        header = header.copy()
+        header["PLATEID"] = plate_id
+        source = tmp_path / f"{plate_id}.fits"
+        fits.PrimaryHDU(data, header).writeto(source, output_verify="silentfix")
+        assert plate_import_file(path=source).plate_id == plate_id
+        (field,) = parse_request(f"f 14 29 56 -62 41 05 1. 1. J2000 DSS1 {plate_id} U").fields
+        assert field.plate_id == plate_id

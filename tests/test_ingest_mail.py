@@ -24,9 +24,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from extraction.mail import gate as mailgate
+from extraction.mail import sources as ingest_mail
 from extraction.mail.gate import MailTemporaryFailure, mail_handle
-from extraction.management.commands import ingest_mail
-from extraction.management.commands.runlmtp import lmtp_controller
+from extraction.mail.lmtp import lmtp_controller
 from extraction.models import InboundMail, Request
 
 pytestmark = pytest.mark.django_db

@@ -15,11 +15,10 @@ from django.db import connection
 from django.urls import reverse
 
 from extraction import tasks
-from extraction.core.naming import file_stem, file_stems_unique
-from extraction.core.requestlist import parse_request_list
 from extraction.mail.gate import mail_handle
 from extraction.models import Field, Request, StagingDirectory
 from extraction.services import extraction as extraction_service
+from extraction.services import queue
 from extraction.services import staging as staging_service
 from extraction.services.extraction import field_extract
 from extraction.services.lifecycle import request_final_status, request_settle
@@ -34,6 +33,8 @@ from extraction.services.staging import (
     staging_bytes_used,
     staging_directory_delete,
 )
+from extraction.text.naming import file_stem, file_stems_unique
+from extraction.text.requestlist import parse_request_list
 from tests.factories import register_real_dss_plate
 
 pytestmark = pytest.mark.django_db
@@ -437,7 +438,7 @@ def test_a_deletion_waits_for_the_file_being_published_then_cancels_the_rest(
 ):
     """Issue 12 item 7 with two real threads: the deletion blocks on the directory's row
     while a worker writes its file, then removes it; never "Directory not empty"."""
-    monkeypatch.setattr(tasks, "enqueue_field", lambda field_id: None)  # no worker: we are it
+    monkeypatch.setattr(queue, "enqueue_field", lambda field_id: None)  # no worker: we are it
     user = make_user()
     request = request_create_from_text(
         user=user, text=lines("w0", "w1", "w2"), source="web"

@@ -23,6 +23,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from extraction import tasks
 from extraction.models import Field, Request, StagingDirectory
 from extraction.services import extraction as extraction_service
+from extraction.services import queue as queue_service
 from extraction.services.previews import field_preview_file
 from extraction.services.requests import (
     bytes_reserved,
@@ -70,7 +71,7 @@ def test_random_request_lifecycles_agree_everywhere(
     settings.PREVIEWS_DIR = tmp_path / "previews"
     user = make_user(quota_mb=1)
     queue: list[int] = []
-    monkeypatch.setattr(tasks, "enqueue_field", queue.append)
+    monkeypatch.setattr(queue_service, "enqueue_field", queue.append)
     capture = django_capture_on_commit_callbacks
 
     class Lifecycle(RuleBasedStateMachine):

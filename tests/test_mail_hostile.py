@@ -20,10 +20,10 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from extraction.core.safetext import listing, quotable, storable
 from extraction.mail.gate import mail_handle
-from extraction.management.commands.runlmtp import deliver
+from extraction.mail.lmtp import deliver
 from extraction.models import InboundMail, Request
+from extraction.text.safetext import listing, quotable, storable
 
 pytestmark = pytest.mark.django_db
 

@@ -22,12 +22,12 @@ from django.db import OperationalError, connection
 from django.utils import timezone
 
 from accounts.models import EmailAddress
-from extraction.core.mailtext import html_to_text, unflow
-from extraction.core.requestlist import parse_request_list
 from extraction.mail import gate as mailgate
 from extraction.mail.gate import MailTemporaryFailure, mail_handle
 from extraction.models import InboundMail, Request, StagingDirectory
 from extraction.services.staging import staging_directory_delete, staging_directory_for_request
+from extraction.text.mailtext import html_to_text, unflow
+from extraction.text.requestlist import parse_request_list
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ngc7793_plate")]
 

@@ -9,8 +9,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import EmailAddress, User
-from extraction.core.naming import is_staging_name, staging_name_new
 from extraction.models import Field, Plate, Request, StagingDirectory
+from extraction.text.naming import is_staging_name, staging_name_new
 
 pytestmark = pytest.mark.django_db
 

@@ -62,9 +62,9 @@ def dss2_plates(db):
         return register_plate(header, survey="DSS2", band=band, online=online)
 
     return {
-        "A": plate(150.0, 2.0, "A001", "R"),
-        "A2": plate(150.05, 2.0, "A002", "R"),
-        "B": plate(150.0, 2.0, "B001", "B", online=False),
+        "A": plate(150.0, 2.0, "0A01", "R"),
+        "A2": plate(150.05, 2.0, "0A02", "R"),
+        "B": plate(150.0, 2.0, "0B01", "B", online=False),
     }
 
 
@@ -76,7 +76,7 @@ def test_the_finder_groups_plates_by_survey_and_band(dss2_plates):
     assert list(groups) == ["DSS1", "DSS2R", "DSS2B", "DSS2I"]
     assert groups["DSS1"].plates == [] and groups["DSS2I"].plates == []
     red = groups["DSS2R"].plates
-    assert [p.plate.plate_id for p in red] == ["A001", "A002"]  # nearest centre first
+    assert [p.plate.plate_id for p in red] == ["0A01", "0A02"]  # nearest centre first
     first, second = red
     assert first.fits and first.coverage.distance_deg == pytest.approx(0.0, abs=1e-6)
     reference = SkyCoord(150.0 * u.deg, 2.0 * u.deg).separation(
@@ -86,7 +86,7 @@ def test_the_finder_groups_plates_by_survey_and_band(dss2_plates):
     # 1200 px of ~1"/px around the centre: a 5' field centred there has ~7.5' to each edge.
     assert first.coverage.margin_arcmin == pytest.approx(7.5, abs=0.3)
     blue = groups["DSS2B"].plates
-    assert [p.plate.plate_id for p in blue] == ["B001"] and not blue[0].plate.online
+    assert [p.plate.plate_id for p in blue] == ["0B01"] and not blue[0].plate.online
 
 
 def test_a_field_larger_than_the_scan_does_not_fit(dss2_plates):
@@ -127,9 +127,9 @@ def test_api_resolve(api_client):
     body = api_client.get(reverse("api-resolve"), {"name": "NGC 253"}).json()
     assert body["name"] == "NGC0253" and body["ra_deg"] == pytest.approx(11.888, abs=1e-3)
     missing = api_client.get(reverse("api-resolve"), {"name": "Vulcan"})
-    assert missing.status_code == 404 and "not in OpenNGC" in missing.json()["error"]
+    assert missing.status_code == 404 and "not known to OpenNGC" in missing.json()["error"]
     empty = api_client.get(reverse("api-resolve"))
-    assert empty.status_code == 404 and "object name" in empty.json()["error"]
+    assert empty.status_code == 400 and "object name" in empty.json()["error"]
 
 
 def test_api_plates(api_client, dss2_plates):
@@ -140,7 +140,7 @@ def test_api_plates(api_client, dss2_plates):
     groups = {g["survey"]: g for g in response.json()["surveys"]}
     red = groups["DSS2R"]
     assert red["n_plates"] == 2 and red["n_fit"] == 2
-    assert red["plates"][0]["plate_id"] == "A001" and red["plates"][0]["online"] is True
+    assert red["plates"][0]["plate_id"] == "0A01" and red["plates"][0]["online"] is True
     assert groups["DSS2B"]["plates"][0]["online"] is False
     only = api_client.get(
         reverse("api-plates"), {"ra": "150", "dec": "2", "survey": "dss2b"}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.core.mail import EmailMessage
 
-from dssportal.mail import OutboxEmailBackend
+from dssportal.infra.outbox import OutboxEmailBackend
 
 
 def test_each_message_is_one_rfc5322_file(tmp_path: Path) -> None:

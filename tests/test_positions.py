@@ -8,7 +8,7 @@ from astropy.coordinates import FK4, FK5, SkyCoord
 from numpy.testing import assert_allclose
 
 from extraction.core.positions import PositionError, list_position, parse_position
-from extraction.core.requestlist import parse_request_list
+from extraction.text.requestlist import parse_request_list
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ import pytest
 from django.urls import reverse
 from PIL import Image
 
-from extraction.core.preview import preview_png
 from extraction.models import StagingDirectory
+from extraction.pictures.preview import preview_png
 from extraction.services import previews as previews_service
 from extraction.services.extraction import _target, field_cut
 from extraction.services.previews import field_preview_file, preview_path

@@ -131,3 +131,36 @@ def test_account_page_shows_quota_use(client, make_user) -> None:
     client.force_login(user)
     page = client.get(reverse("account")).content.decode()
     assert "50.0 MB quota" in page and "fritz@example.org" in page
+
+
+def test_the_account_page_shows_staged_reserved_and_free_bytes(client, make_user) -> None:
+    """The figures come from the staging area and the fields in progress (the accounts app
+    renders them through the portal's ``usage_of`` tag, without importing extraction)."""
+    from extraction.models import Field, FieldStatus, Request, StagingDirectory
+    from extraction.text.naming import staging_name_new
+
+    user = make_user("zwicky", "fritz@example.org", quota_mb=10)
+    name = staging_name_new(created=timezone.now().date())
+    StagingDirectory.objects.create(
+        user=user,
+        name=name,
+        path=f"{user.staging_area}/{name}",
+        expires_at=timezone.now() + timedelta(days=10),
+        bytes=2_000_000,
+    )
+    request = Request.objects.create(user=user, source="web")
+    Field.objects.create(
+        request=request,
+        line_no=1,
+        raw_line="f 0 0 0 0 0 0 10 10 J2000 DSS1 e G",
+        ra_deg=0.0,
+        dec_deg=0.0,
+        width_arcmin=10,
+        height_arcmin=10,
+        status=FieldStatus.QUEUED,
+        expected_bytes=3_000_000,
+    )
+    client.force_login(user)
+    page = " ".join(client.get(reverse("account")).content.decode().split())
+    assert "2.0 MB staged and 3.0 MB reserved for fields in progress, of your 10.0 MB quota" in page
+    assert "<strong>5.0 MB</strong> free." in page

@@ -1,4 +1,4 @@
-"""The request-list and deletion-list language (``extraction.core.requestlist``).
+"""The request-list and deletion-list language (``extraction.text.requestlist``).
 
 Pure pytest: no Django. B1950 answers come from independent astropy calls made here.
 """
@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
-from extraction.core.requestlist import (
+from extraction.text.requestlist import (
     FITS_BLOCK_BYTES,
     FITS_HEADER_BLOCKS,
     DeletionEntry,
@@ -607,7 +607,7 @@ def test_mixed_equinoxes_keep_their_order_and_j2000_is_untouched() -> None:
 def test_j2000_lists_do_not_import_astropy() -> None:
     code = (
         "import sys\n"
-        "from extraction.core.requestlist import parse_request_list\n"
+        "from extraction.text.requestlist import parse_request_list\n"
         f"parsed = parse_request_list({' '.join(BASE)!r})\n"
         "assert parsed.fields, parsed\n"
         "print('astropy.coordinates' in sys.modules)\n"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from dssportal import env
+from dssportal.infra import env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,7 +74,7 @@ def test_defaults_are_the_embedded_configuration(tmp_path: Path) -> None:
     assert '"engine": "django.db.backends.sqlite3"' in result.stdout
     assert '"orm": "default"' in result.stdout
     assert '"days": 10' in result.stdout
-    assert "dssportal.mail.OutboxEmailBackend" in result.stdout
+    assert "dssportal.infra.outbox.OutboxEmailBackend" in result.stdout
     assert str(tmp_path) in result.stdout
 
 

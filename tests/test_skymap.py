@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from extraction.core.plates import PlateGeometry, angular_distance_deg
-from extraction.core.skymap import PlateOutline, field_map_svg, outline_radec, sky_map_svg
+from extraction.pictures.skymap import PlateOutline, field_map_svg, outline_radec, sky_map_svg
 from tests.factories import dss_header
 
 

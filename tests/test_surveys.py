@@ -15,9 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from extraction.core import surveys
-from extraction.core.requestlist import expected_bytes, parse_request_list
 from extraction.core.surveys import SURVEY_BANDS, SURVEYS, Survey, SurveyBand, band_row
-from extraction.core.synthetic import survey_catalogue
 from extraction.models import Plate
 from extraction.services.requests import parse_with_limits
 from extraction.services.selection import (
@@ -29,6 +27,8 @@ from extraction.services.selection import (
     plates_touching,
 )
 from extraction.services.synthetic import _catalogue_row
+from extraction.synthetic import survey_catalogue
+from extraction.text.requestlist import expected_bytes, parse_request_list
 from tests.factories import dss_header, register_plate
 
 

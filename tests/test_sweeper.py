@@ -16,6 +16,7 @@ import pytest
 from django.utils import timezone
 
 from extraction.models import Field, Request
+from extraction.services import worker
 from extraction.services.extraction import scratch_dir, scratch_root
 from extraction.services.leases import lease_release, lease_take
 from extraction.services.requests import request_create_from_text
@@ -50,7 +51,7 @@ def lease_held_elsewhere(field_id: int) -> AbstractContextManager[None]:
 @pytest.fixture
 def fields(make_user, monkeypatch) -> list[Field]:
     register_real_dss_plate()
-    monkeypatch.setattr("extraction.tasks.enqueue_field", lambda field_id: None)
+    monkeypatch.setattr("extraction.services.queue.enqueue_field", lambda field_id: None)
     text = "\n".join(LINE.format(n=n) for n in range(3))
     request = request_create_from_text(user=make_user(), text=text, source="mail").request
     Request.objects.filter(pk=request.pk).update(received_at=timezone.now() - timedelta(minutes=1))
@@ -210,3 +211,23 @@ def test_partial_previews_of_dead_web_processes_are_removed_by_age(settings) -> 
     os.utime(stale, (two_hours_ago, two_hours_ago))
     assert preview_partials_stale_remove() == [stale.name]
     assert not stale.exists() and fresh.exists()  # one being written now is left alone
+
+
+def test_a_sweep_reports_what_it_did_and_whether_anything_was_done(
+    fields: list[Field], monkeypatch
+) -> None:
+    """The sweeper thread logs a sweep only when it did something: the report says so, not
+    its text."""
+    sent: list[list[int]] = []
+    monkeypatch.setattr("extraction.services.queue.enqueue_fields", sent.append)
+    monkeypatch.setattr("extraction.services.queue.broker_idle", lambda: False)
+    Field.objects.filter(pk=fields[0].pk).update(status="running", started_at=timezone.now())
+
+    report = worker.sweep(orphans=False)
+    assert report.taken and report.anything_done
+    assert list(report.abandoned) == [fields[0].pk] and sent == [[fields[0].pk]]
+    assert str(report).startswith("re-enqueued 1 abandoned, 0 orphaned;")
+
+    idle = worker.sweep(orphans=False)
+    assert idle.taken and not idle.anything_done
+    assert "re-enqueued 0 abandoned" in str(idle) and sent == [[fields[0].pk]]

@@ -11,7 +11,7 @@ from astropy.io import fits
 from django.core import mail
 from django.core.management import CommandError, call_command
 
-from extraction.core import synthetic
+from extraction import synthetic
 from extraction.core.platestore import PlateReader
 from extraction.models import Field, Plate
 from extraction.services.plates import plate_geometry

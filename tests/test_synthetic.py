@@ -22,7 +22,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from numpy.testing import assert_allclose
 
-from extraction.core import synthetic as syn
+from extraction import synthetic as syn
 from extraction.core.sky import angular_distance_deg
 
 REAL_DSS = Path(astropy.__file__).parent / "wcs/tests/data/dss.14.29.56-62.41.05.fits.gz"

@@ -14,6 +14,7 @@ from django_q.tasks import _sync
 from extraction import tasks
 from extraction.models import Field, FieldStatus
 from extraction.services import extraction as extraction_service
+from extraction.services import queue, worker
 from extraction.services.requests import request_create_from_text
 from tests.factories import register_real_dss_plate
 
@@ -59,7 +60,7 @@ def test_inline_tasks_never_raise_for_a_failed_field(make_user, monkeypatch) -> 
     user = make_user()
     field = request_create_from_text(user=user, text=LINE, source="web").fields[0]
     monkeypatch.setattr("extraction.services.extraction._cut_image", broken)
-    tasks.enqueue_field(field.pk)  # inline in tests (Q_CLUSTER sync): no exception
+    queue.enqueue_field(field.pk)  # inline in tests (Q_CLUSTER sync): no exception
     field.refresh_from_db()
     assert field.status == FieldStatus.FAILED
 
@@ -81,7 +82,7 @@ def test_a_database_error_mid_group_is_waited_out_and_the_group_goes_on(
     connection, waits for an answer, does that field again and the rest; nothing fails."""
     register_real_dss_plate()
     text = "\n".join(LINE.replace("real", f"f{n}") for n in range(3))
-    monkeypatch.setattr("extraction.tasks.enqueue_fields", lambda field_ids: None)
+    monkeypatch.setattr("extraction.services.queue.enqueue_fields", lambda field_ids: None)
     request = request_create_from_text(user=make_user(), text=text, source="mail").request
     field_ids = list(request.fields.order_by("line_no").values_list("pk", flat=True))
     real_publish = extraction_service._publish
@@ -95,9 +96,9 @@ def test_a_database_error_mid_group_is_waited_out_and_the_group_goes_on(
 
     waits: list[float] = []
     monkeypatch.setattr(extraction_service, "_publish", publish_with_a_restart)
-    monkeypatch.setattr(tasks, "database_wait", lambda *, timeout: waits.append(timeout) or True)
+    monkeypatch.setattr(worker, "database_wait", lambda *, timeout: waits.append(timeout) or True)
     assert tasks.extract_fields(field_ids) == "done, done, done"
-    assert cut == field_ids[:1] and waits == [tasks.DATABASE_WAIT_SECONDS]
+    assert cut == field_ids[:1] and waits == [worker.DATABASE_WAIT_SECONDS]
     assert set(Field.objects.filter(pk__in=field_ids).values_list("status", flat=True)) == {"done"}
 
 
@@ -105,14 +106,14 @@ def test_a_database_that_stays_away_leaves_the_fields_to_the_sweepers(
     make_user, monkeypatch
 ) -> None:
     register_real_dss_plate()
-    monkeypatch.setattr("extraction.tasks.enqueue_field", lambda field_id: None)
+    monkeypatch.setattr("extraction.services.queue.enqueue_field", lambda field_id: None)
     field = request_create_from_text(user=make_user(), text=LINE, source="web").fields[0]
 
     def down(field, made):
         raise OperationalError("connection refused")
 
     monkeypatch.setattr(extraction_service, "_publish", down)
-    monkeypatch.setattr(tasks, "database_wait", lambda *, timeout: False)
+    monkeypatch.setattr(worker, "database_wait", lambda *, timeout: False)
     with pytest.raises(OperationalError):
         tasks.extract_fields([field.pk])
     field.refresh_from_db()

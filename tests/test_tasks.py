@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from extraction import tasks
+from extraction.services import queue
 from extraction.services.requests import request_create_from_text
 from tests.factories import register_real_dss_plate
 
@@ -22,13 +22,13 @@ def test_fields_are_grouped_into_tasks_and_all_done(
     settings.DSSPORTAL_FIELDS_PER_TASK = 8
     register_real_dss_plate()
     sent: list[tuple[str, object]] = []
-    real_async_task = tasks.async_task
+    real_async_task = queue.async_task
 
     def spy(func: str, *args: object, **kwargs: object) -> object:
         sent.append((func, args[0]))
         return real_async_task(func, *args, **kwargs)
 
-    monkeypatch.setattr(tasks, "async_task", spy)
+    monkeypatch.setattr(queue, "async_task", spy)
     text = "\n".join(LINE.format(n=n) for n in range(n_fields))
     with django_capture_on_commit_callbacks(execute=True):
         request = request_create_from_text(user=make_user(), text=text, source="mail").request

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from extraction.core.files import write_atomically
-from extraction.core.textformat import human_bytes
+from extraction.text.textformat import human_bytes
 
 
 @pytest.mark.parametrize(

@@ -10,10 +10,10 @@ from astropy.coordinates import FK5, SkyCoord
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from extraction.core.textformat import human_bytes
 from extraction.models import Request
 from extraction.services.names import name_resolve
 from extraction.services.requests import parse_with_limits
+from extraction.text.textformat import human_bytes
 from tests.factories import register_real_dss_plate
 
 pytestmark = pytest.mark.django_db
@@ -86,7 +86,7 @@ def test_a_b1950_field_reads_as_the_mail_line_of_the_original_service(client, us
 @pytest.mark.parametrize(
     ("values", "words"),
     [
-        ({"name": "Nowhere Nebula 42"}, "is not in OpenNGC"),
+        ({"name": "Nowhere Nebula 42"}, "is not known to OpenNGC"),
         ({}, "Give an object name or a position"),
         ({"lon": "12 05", "lat": "95"}, "between -90 and +90"),
         ({"name": "M 31", "width": "600"}, "column 8"),
@@ -219,8 +219,30 @@ def test_the_covering_plates_are_offered_to_the_form(client, served) -> None:
         {"lon": "217.4833", "lat": "-62.6847", "width": "1", "height": "1", "survey": "DSS1"},
     ).json()
     assert [p["plate_id"] for p in reply["plates"]] == ["0025"]
+    assert reply["plates"][0]["online"] is True and "online" in reply["plates"][0]["summary"]
     bad = client.get(reverse("plate-covering"), {"name": "Nowhere Nebula 42"})
     assert bad.status_code == 400 and "OpenNGC" in bad.json()["error"]
+
+
+def test_the_plate_picker_says_which_covering_plates_are_offline_and_lists_them_last(
+    client, served
+) -> None:
+    from extraction.models import Plate
+
+    online = Plate.objects.get(plate_id="0025")
+    offline = Plate.objects.get(pk=online.pk)
+    offline.pk, offline.plate_id, offline.online, offline.data_file = None, "0FF1", False, ""
+    offline.save()
+    reply = client.get(
+        reverse("plate-covering"),
+        {"lon": "217.4833", "lat": "-62.6847", "width": "1", "height": "1", "survey": "DSS1"},
+    ).json()
+    assert [(p["plate_id"], p["online"]) for p in reply["plates"]] == [
+        ("0025", True),
+        ("0FF1", False),
+    ]
+    assert "offline" in reply["plates"][1]["summary"]
+    assert "cannot be cut" in reply["plates"][1]["summary"]
 
 
 def test_the_plate_finder_explains_bad_input(client, user) -> None:
@@ -228,3 +250,69 @@ def test_the_plate_finder_explains_bad_input(client, user) -> None:
         reverse("plate-finder"), {"lon": "xx", "lat": "1", "width": "5", "height": "5"}
     )
     assert response.status_code == 422 and "is not an angle" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("values", "frame_letter"),
+    [
+        ({"lon": "359.9442", "lat": "-0.0462", "frame": "galactic"}, "G"),
+        ({"lon": "12 5 13.27", "lat": "30 45 32.9", "frame": "B1950"}, "B"),
+        ({"lon": "00 42 44.3", "lat": "+41 16 09", "frame": "J2000"}, "J"),
+    ],
+)
+def test_a_typed_position_without_a_name_is_named_after_its_coordinates(
+    client, user, values, frame_letter
+) -> None:
+    """Never "field" for every field: an IAU-style designation in the frame typed, truncated
+    as catalogue designations are (checked against astropy's own sexagesimal split)."""
+    client.post(reverse("request-list"), field_post(**values))
+    identifier = Request.objects.get().fields.get().identifier
+    assert identifier.startswith(frame_letter)
+    if frame_letter == "G":
+        assert identifier == "G359.9442-0.0462"
+        return
+    from astropy.coordinates import Angle
+
+    ra = Angle(values["lon"], unit=u.hourangle)
+    dec = Angle(values["lat"], unit=u.deg)
+    h, m, sec = ra.hms
+    sign, d, am, asec = dec.signed_dms
+    expected = (
+        f"{frame_letter}{int(h):02d}{int(m):02d}{int(sec * 10 + 1e-6) / 10:04.1f}"
+        f"{'-' if sign < 0 else '+'}{int(d):02d}{int(am):02d}{int(asec + 1e-6):02d}"
+    )
+    assert identifier == expected
+
+
+def test_fields_typed_at_two_positions_get_two_identifiers(client, user) -> None:
+    for lon in ("10.0", "10.5"):
+        client.post(reverse("request-list"), field_post(lon=lon, lat="-20", frame="galactic"))
+    names = {f.identifier for r in Request.objects.all() for f in r.fields.all()}
+    assert len(names) == 2
+
+
+def test_the_request_list_pages_through_every_request(client, user) -> None:
+    from extraction.web.views import REQUESTS_PER_PAGE
+
+    for n in range(REQUESTS_PER_PAGE + 3):
+        Request.objects.create(user=user, source="web", raw_text=f"req{n}")
+    first = client.get(reverse("request-list"))
+    second = client.get(reverse("request-list"), {"page": "2"})
+    shown = [list(r.context["requests"]) for r in (first, second)]
+    assert len(shown[0]) == REQUESTS_PER_PAGE and len(shown[1]) == 3
+    assert not {r.pk for r in shown[0]} & {r.pk for r in shown[1]}
+    assert 'href="?page=2#requests-heading"' in first.content.decode()
+
+
+def test_every_page_has_an_icon_and_favicon_ico_answers(client) -> None:
+    page = client.get(reverse("login")).content.decode()
+    assert 'rel="icon"' in page
+    icon = client.get("/favicon.ico", follow=True)
+    assert icon.status_code == 200
+    body = b"".join(icon.streaming_content) if icon.streaming else icon.content
+    assert body[:4] == b"\x00\x00\x01\x00"  # an ICO file
+
+
+def test_the_account_page_says_how_long_a_directory_is_kept(client, served) -> None:
+    page = client.get(reverse("account")).content.decode()
+    assert "kept until" in page and "deleted in 1\xa0week" in page

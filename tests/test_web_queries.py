@@ -92,8 +92,10 @@ def test_the_request_list_costs_the_same_queries_however_many_requests(
     with CaptureQueriesContext(connection) as queries:
         response = client.get(reverse("request-list"))
     assert response.status_code == 200
-    assert len(queries.captured_queries) == 3  # session, user, the requests with their staging
-    (select,) = request_selects(queries)
+    # session, user, the count for the pages, the requests with their staging
+    assert len(queries.captured_queries) == 4
+    count, select = request_selects(queries)
+    assert "COUNT(" in count.upper()
     assert '"raw_text"' not in select and '"rejected_lines"' not in select
     assert response.content.decode().count('href="/requests/') >= n_requests
 

@@ -48,6 +48,10 @@ def test_kill_mid_write_leaves_no_partial_file_and_the_field_is_retried(tmp_path
         assert worker.stdout.readline().strip() == "writing"
         partial = list((tmp_path / "staging" / ".partial").glob("*/*.part"))
         assert len(partial) == 1 and partial[0].stat().st_size > 0
+        # The request says its field is being worked on, not "queued".
+        with sqlite3.connect(tmp_path / "db.sqlite3") as db:
+            (status,) = db.execute("SELECT status FROM extraction_request").fetchone()
+        assert status == "running"
         # Another worker picking up the task while the first still works must not write too.
         assert phase(tmp_path, "extract", field_id) == "not claimed"
     finally:

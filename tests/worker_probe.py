@@ -26,14 +26,14 @@ from django.core.management import call_command  # noqa: E402
 
 def setup() -> None:
     from accounts.services import user_create
-    from extraction import tasks
+    from extraction.services import queue
     from extraction.services.requests import request_create_from_text
     from tests.factories import register_real_dss_plate
 
     call_command("migrate", verbosity=0)
     register_real_dss_plate()
     user = user_create(username="probe", email="probe@example.org", password="x")
-    tasks.enqueue_field = lambda field_id: None  # the test plays the worker itself
+    queue.enqueue_field = lambda field_id: None  # the test plays the worker itself
     outcome = request_create_from_text(
         user=user, text="real 14 29 56 -62 41 05 1. 1. J2000 DSS1 0025 U", source="web"
     )

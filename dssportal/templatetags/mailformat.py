@@ -16,8 +16,8 @@ from django import template
 from django.template.base import FilterExpression, NodeList, Parser, Token
 from django.utils import timezone
 
-from extraction.core.safetext import printable as _printable
-from extraction.templatetags.portal import human_bytes
+from extraction.text.safetext import printable as _printable
+from extraction.text.textformat import human_bytes
 
 register = template.Library()
 register.filter("human_bytes", human_bytes)

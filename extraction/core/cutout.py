@@ -35,7 +35,7 @@ from extraction.core.platestore import BoxRead
 from extraction.core.sky import angular_distance_deg, gnomonic_deproject_deg, gnomonic_project_deg
 from extraction.core.surveys import COMPRESSIONS
 
-#: Output compression levels, chosen by measurement (bench/bench_cutout.py): 16-bit noisy plate
+#: Output compression levels, measured when chosen (no bench repeats it): 16-bit noisy plate
 #: data barely compress, so higher levels cost several times the CPU for ~1 % smaller files.
 GZIP_LEVEL = 1
 BZIP2_LEVEL = 9  # bzip2's level only sets the block size; speed hardly changes with it

@@ -7,13 +7,15 @@ sees half a file, and a process killed mid-write leaves only a ``*.part`` orphan
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["write_aside", "write_atomically"]
+__all__ = ["held", "stale_parts_remove", "write_aside", "write_atomically"]
 
 
 def write_aside(
@@ -34,6 +36,9 @@ def write_aside(
         # writeto does not know an "xb" handle).
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as handle:
+            # Held while the file is written: a .part nobody holds is an orphan
+            # (stale_parts_remove); the lock goes with the process that dies.
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             if isinstance(data, bytes | bytearray | memoryview):
                 handle.write(data)
             else:
@@ -76,3 +81,36 @@ def write_atomically(
         temp.unlink(missing_ok=True)
         raise
     return size
+
+
+def stale_parts_remove(final: Path) -> list[Path]:
+    """Remove the orphaned temporaries of ``final`` in its own directory: ``.part`` files a
+    killed writer left (a plate import is ~100 MB each). A temporary another process is still
+    writing is locked (:func:`write_aside`, :func:`held`) and kept. Returns the files removed."""
+    removed = []
+    for part in final.parent.glob(f".{final.name}.*.part"):
+        try:
+            fd = os.open(part, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            part.unlink(missing_ok=True)
+            removed.append(part)
+        except BlockingIOError:
+            pass  # being written
+        finally:
+            os.close(fd)
+    return removed
+
+
+@contextmanager
+def held(temp: Path) -> Iterator[None]:
+    """Keep a temporary from :func:`write_aside` locked while it is finished in place
+    (between the write and the rename), so :func:`stale_parts_remove` leaves it alone."""
+    fd = os.open(temp, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

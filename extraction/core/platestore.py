@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 from astropy.io import fits
 
-from extraction.core.files import write_atomically
+from extraction.core.files import held, stale_parts_remove, write_aside
 from extraction.core.plates import PlateGeometry
 
 #: Fill value for pixels off the image when the header has no BLANK (the DSS convention).
@@ -88,17 +88,64 @@ def write_plate(
     tile_shape = (min(tile[0], data.shape[0]), min(tile[1], data.shape[1]))
     if compression == "HCOMPRESS_1":
         _check_hcompress_tiles(data.shape, tile_shape)
+    cards, commentary = _blank_cards_as_comments(plate_header_cards(header))
     image = fits.CompImageHDU(
         data=data,
-        header=plate_header_cards(header),
+        header=cards,
         compression_type=compression,
         tile_shape=tile_shape,
         hcomp_scale=0,
     )
     hdul = fits.HDUList([fits.PrimaryHDU(), image])
     # silentfix: non-standard but harmless DSS cards (e.g. SKEW) are fixed quietly.
-    write_atomically(path, lambda handle: hdul.writeto(handle, output_verify="silentfix"))
+    temp, _size = write_aside(path, lambda handle: hdul.writeto(handle, output_verify="silentfix"))
+    try:
+        with held(temp):
+            if any(card.keyword == "" for card in commentary):
+                _commentary_restored(temp, commentary)
+            os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    stale_parts_remove(path)
     return path
+
+
+def _blank_cards_as_comments(cards: fits.Header) -> tuple[fits.Header, list[fits.Card]]:
+    """``cards`` with every blank-keyword card turned into a COMMENT of the same text, and
+    the plate's commentary cards (COMMENT and blank) as they were, in order.
+
+    astropy's ``CompImageHDU`` drops the text of blank-keyword cards (the acknowledgement and
+    copyright lines of the UK Schmidt / ROE / AAO plates) but keeps COMMENT cards, and a
+    COMMENT holds the same 72 characters: written as COMMENTs, one card each, they are put
+    back afterwards (:func:`_commentary_restored`).
+    """
+    out = fits.Header()
+    commentary: list[fits.Card] = []
+    for card in cards.cards:
+        if card.keyword in ("", "COMMENT"):
+            commentary.append(fits.Card(card.keyword, card.value))
+            out.append(fits.Card("COMMENT", card.value), end=True)
+        else:
+            out.append(card, end=True)
+    return out, commentary
+
+
+def _commentary_restored(path: Path, commentary: list[fits.Card]) -> None:
+    """Put the plate's commentary cards back, as they were and in their order, in place of
+    the COMMENT cards astropy wrote: one card for one card, so the header keeps its size and
+    the (large) data is not rewritten."""
+    with fits.open(path, mode="update", disable_image_compression=True) as hdul:
+        table = hdul[1].header
+        written = [card.value for card in table.cards if card.keyword == "COMMENT"]
+        if sorted(written) != sorted(card.value for card in commentary):
+            raise PlateStoreError(
+                "the plate header's comment and blank cards did not come out as written; "
+                "the plate was not stored"
+            )
+        table.remove("COMMENT", remove_all=True)
+        for card in commentary:
+            table.append(card, useblanks=False, bottom=True, end=True)
 
 
 def _checked_pixels(data: npt.NDArray[Any]) -> npt.NDArray[np.int16]:

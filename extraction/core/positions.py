@@ -131,3 +131,32 @@ def _position(
         ra_j2000_deg=ra_j2000,
         dec_j2000_deg=dec_j2000,
     )
+
+
+def position_designation(lon_deg: float, lat_deg: float, frame: Frame) -> str:
+    """A field identifier made from its position, in the frame it was given in.
+
+    IAU-style and truncated, not rounded (as catalogue designations are), so a field always
+    lies in the box its name describes: ``J120513.2+304532`` (J2000), ``B120513.2+304532``
+    (B1950, FK4), ``G359.9442-0.0462`` (galactic l, b in degrees).
+    """
+    if frame == "galactic":
+        sign = "-" if lat_deg < 0 else "+"
+        return f"G{_truncate(lon_deg, 4):08.4f}{sign}{_truncate(abs(lat_deg), 4):.4f}"
+    prefix = "B" if frame == "B1950" else "J"
+    tenths_of_second = int(lon_deg / 15.0 * 36000.0 + 1e-9) % (24 * 36000)
+    hours, rest = divmod(tenths_of_second, 36000)
+    minutes, tenths = divmod(rest, 600)
+    arcsec = int(abs(lat_deg) * 3600.0 + 1e-9)
+    degrees, rest = divmod(arcsec, 3600)
+    arcmin, seconds = divmod(rest, 60)
+    sign = "-" if lat_deg < 0 else "+"
+    return (
+        f"{prefix}{hours:02d}{minutes:02d}{tenths // 10:02d}.{tenths % 10}"
+        f"{sign}{degrees:02d}{arcmin:02d}{seconds:02d}"
+    )
+
+
+def _truncate(value: float, decimals: int) -> float:
+    scale = 10**decimals
+    return int(value * scale + 1e-9) / scale

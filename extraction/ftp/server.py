@@ -404,6 +404,36 @@ class PortalHandlerMixin:
             connections.close_all()
 
 
+class PrivateDataMixin:
+    """With TLS required, data too travels only under TLS (RFC 4217 ``PROT P``).
+
+    pyftpdlib checks the protection level when PASV/PORT opens a data channel, but accepts a
+    later ``PROT C`` and then moves the listing or file through that channel in clear: here
+    ``PROT C`` is refused, and every transfer checks the level again before it starts.
+    """
+
+    tls_data_required: bool
+    _prot: bool
+
+    def ftp_PROT(self, line: str) -> None:
+        if self.tls_data_required and line.strip().upper() == "C":
+            self.respond(  # type: ignore[attr-defined]
+                "534 Clear data channels are not allowed here: use PROT P (TLS)."
+            )
+            return
+        super().ftp_PROT(line)  # type: ignore[misc]
+
+    def process_command(self, cmd: str, *args: Any, **kwargs: Any) -> None:
+        if cmd in _DATA_COMMANDS and self.tls_data_required and not self._prot:
+            self.respond("522 SSL/TLS required on the data channel: send PROT P first.")  # type: ignore[attr-defined]
+            return
+        super().process_command(cmd, *args, **kwargs)  # type: ignore[misc]
+
+
+#: Commands that move data over a data channel.
+_DATA_COMMANDS = frozenset({"LIST", "NLST", "MLSD", "RETR", "STOR", "APPE", "STOU"})
+
+
 class PortalFTPServer(ThreadedFTPServer):
     """``ThreadedFTPServer`` with per-instance state and database cleanup per thread.
 
@@ -517,9 +547,19 @@ def _handler_class(*, auth_failed_delay: float, idle_timeout: int, login_timeout
     if certfile:
         base, context = _tls_handler_base(certfile, settings.DSSPORTAL_FTP_TLS_KEYFILE or certfile)
         attrs.update(ssl_context=context, tls_control_required=True, tls_data_required=True)
+        return type(
+            "PortalFTPHandler",
+            (PortalHandlerMixin, PrivateDataMixin, base),
+            {**attrs, "proto_cmds": _without_stou(base)},
+        )
+    return type(
+        "PortalFTPHandler", (PortalHandlerMixin, base), {**attrs, "proto_cmds": _without_stou(base)}
+    )
+
+
+def _without_stou(base: type) -> dict[str, Any]:
     # STOU makes its temporary file before it checks the write permission: drop it outright.
-    attrs["proto_cmds"] = {k: v for k, v in base.proto_cmds.items() if k != "STOU"}  # type: ignore[attr-defined]
-    return type("PortalFTPHandler", (PortalHandlerMixin, base), attrs)
+    return {k: v for k, v in base.proto_cmds.items() if k != "STOU"}  # type: ignore[attr-defined]
 
 
 def ftp_server_build(

@@ -16,14 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from accounts.models import User
-from extraction.core import mailtext
-from extraction.core.mailtext import MailBody, TextPart
-from extraction.core.requestlist import DeletionEntry, parse_deletion_list
-from extraction.core.safetext import listing, printable
 from extraction.mail.replies import Reply, reading_context
 from extraction.models import StagingDirectory
 from extraction.services.requests import rejected_listing
 from extraction.services.staging import StagingError, staging_directory_delete
+from extraction.text import mailtext
+from extraction.text.mailtext import MailBody, TextPart
+from extraction.text.requestlist import DeletionEntry, parse_deletion_list
+from extraction.text.safetext import listing, printable
 
 log = logging.getLogger(__name__)
 

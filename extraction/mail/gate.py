@@ -2,7 +2,7 @@
 
 :func:`mail_handle` is the one function that handles one message. ``ingest_mail`` (stdin,
 Maildir, mbox, IMAP) and any other listener only hand it bytes. It reads the message with
-the pure helpers of :mod:`extraction.core.mailtext`, then does, in one transaction: claim
+the pure helpers of :mod:`extraction.text.mailtext`, then does, in one transaction: claim
 the message (a unique key of routing kind and Message-ID), record it as an
 :class:`~extraction.models.InboundMail`, and act (create the request, delete directories).
 The reply is sent after the commit, so a rolled-back message is never answered, and a
@@ -18,7 +18,7 @@ Who gets a reply
 - A stranger: nothing is served; at most one notice per address per 24 hours pointing at
   registration.
 - Nobody, for mail written by a machine (RFC 3834 and the usual heuristics, see
-  :func:`extraction.core.mailtext.automation_reason`: ``Auto-Submitted``, ``Precedence``
+  :func:`extraction.text.mailtext.automation_reason`: ``Auto-Submitted``, ``Precedence``
   bulk/junk/list, ``List-Id``, null, MAILER-DAEMON, postmaster or ``-request`` senders,
   reports, the service's own addresses, vacation subjects), which is never acted on
   either; for mail to neither service address, for duplicates and for failures.
@@ -29,7 +29,7 @@ retried by an MTA still makes one request. A message is the same as an earlier o
 routing, sender and Message-ID agree: another sender's Message-ID never silences it.
 
 Whatever the bytes, :func:`mail_handle` returns an outcome and the message is recorded:
-every text stored is made :func:`~extraction.core.safetext.storable` (no NUL, no lone
+every text stored is made :func:`~extraction.text.safetext.storable` (no NUL, no lone
 surrogate), and a fault of the gate itself is recorded as ``failed`` with the reason.
 
 Where the rest lives
@@ -51,8 +51,6 @@ from django.db import IntegrityError, InterfaceError, OperationalError, transact
 
 from accounts.models import User
 from accounts.selectors import user_for_sender
-from extraction.core import mailtext
-from extraction.core.safetext import storable
 from extraction.mail.deletion import deletion_list_handle
 from extraction.mail.incoming import Incoming, incoming_read, max_mail_bytes
 from extraction.mail.replies import (
@@ -72,6 +70,8 @@ from extraction.models import (
     Request,
 )
 from extraction.services.requests import parse_with_limits, request_create_from_text
+from extraction.text import mailtext
+from extraction.text.safetext import storable
 
 #: How much of a fault's description the record keeps.
 _DETAIL_CHARS = 10_000

@@ -6,7 +6,7 @@ has none, a hash of an overlong or unprintable one), the signs of automatic mail
 unless the message is larger than ``DSSPORTAL_MAX_MAIL_BYTES`` or its MIME structure is
 refused, its texts. Whatever the bytes, reading never raises and every text it returns
 can be stored and quoted. The parsing itself lives in the pure helpers of
-:mod:`extraction.core.mailtext`; this module applies the settings and the clock.
+:mod:`extraction.text.mailtext`; this module applies the settings and the clock.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from email.policy import compat32
 from django.conf import settings
 from django.utils import timezone
 
-from extraction.core import mailtext
-from extraction.core.mailtext import MailBody
 from extraction.models import InboundMailKind
+from extraction.text import mailtext
+from extraction.text.mailtext import MailBody
 
 __all__ = ["OWN_OPENINGS", "Incoming", "incoming_read", "max_mail_bytes", "own_addresses"]
 

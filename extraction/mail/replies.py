@@ -1,6 +1,6 @@
 """The replies of the mail gate: what each says, decided here, written in templates.
 
-Every reply is a mail of :mod:`dssportal.emails`: its subject and body are the templates
+Every reply is a mail of :mod:`dssportal.infra.emails`: its subject and body are the templates
 ``templates/emails/<name>-subject.txt`` and ``<name>-body-text.txt``, wrapped for a
 terminal mail client, the user's own lines quoted back fit to print (the ``printable``
 filter: control and bidi characters removed, cut short), and signed with the two service
@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from accounts.models import User
-from dssportal import emails
-from extraction.core.mailtext import TextPart
-from extraction.core.safetext import Listing, listing
+from dssportal.infra import emails
 from extraction.core.surveys import output_file_name, survey_help, survey_tokens_text
 from extraction.mail.incoming import Incoming, max_mail_bytes
 from extraction.models import Field, FieldStatus
 from extraction.services.notify import auto_reply_headers, request_web_url
 from extraction.services.requests import RequestOutcome, rejected_listing
+from extraction.text.mailtext import TextPart
+from extraction.text.safetext import Listing, listing
 
 __all__ = [
     "Reply",
@@ -46,7 +46,7 @@ _UNREAD_LISTED = 5
 @dataclass
 class Reply:
     """A reply decided inside the transaction and sent after it commits: the mail ``name``
-    of :mod:`dssportal.emails` with its facts (``context``, read in memory only)."""
+    of :mod:`dssportal.infra.emails` with its facts (``context``, read in memory only)."""
 
     to: str
     name: str

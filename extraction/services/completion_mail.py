@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from extraction.models import Request
 from extraction.services.leases import mail_lease
+from extraction.services.notify import notify_completion
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,6 @@ def completion_mail_deliver(*, request_id: int) -> bool:
         owed_since = _owed_since(request_id)
         if owed_since is None:  # sent meanwhile, or reopened by a staff retry
             return False
-        from extraction.services.notify import notify_completion
-
         try:
             notify_completion(request_id=request_id)
         except Exception:

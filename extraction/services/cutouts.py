@@ -19,9 +19,9 @@ from django.utils import timezone
 
 from accounts.models import User
 from extraction.core.cutout import compress, fits_bytes
-from extraction.core.preview import preview_png
 from extraction.core.surveys import band_row, expected_data_bytes
 from extraction.models import CutoutUsage
+from extraction.pictures.preview import preview_png
 from extraction.services.extraction import field_cut
 from extraction.services.selection import FieldSkip, FieldTarget
 

@@ -26,7 +26,7 @@ from extraction.core.platestore import BoxRead, open_plate
 from extraction.core.surveys import output_file_name
 from extraction.models import Field, FieldStatus
 from extraction.services.leases import lease_release, lease_take
-from extraction.services.lifecycle import request_settle
+from extraction.services.lifecycle import request_mark_running, request_settle
 from extraction.services.selection import (
     FieldSkip,
     FieldTarget,
@@ -267,6 +267,7 @@ def _field_extract_leased(field_id: int, *, settle: bool) -> str:
         .defer("request__raw_text", "request__rejected_lines")
         .get(pk=field_id)
     )
+    request_mark_running(request_id=field.request_id)
     ended: str | None = None  # the state this call moved the field to, if it did
     try:
         made = _make_plate_list(field) if field.mode == "n" else _cut_image(field)
@@ -290,8 +291,3 @@ def _field_extract_leased(field_id: int, *, settle: bool) -> str:
     if ended is not None:
         return str(ended)
     return Field.objects.values_list("status", flat=True).get(pk=field_id)
-
-
-def request_finish_if_complete(*, request_id: int) -> bool:
-    """The old name of :func:`extraction.services.lifecycle.request_settle`."""
-    return request_settle(request_id=request_id)

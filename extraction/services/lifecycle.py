@@ -67,6 +67,7 @@ from django.db.models import Case, Count, F, Value, When
 from django.utils import timezone
 
 from extraction.models import Field, FieldStatus, Request, RequestStatus
+from extraction.services.completion_mail import completion_mail_deliver
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,14 @@ def request_final_status(*, n_fields: int, n_done: int, n_cancelled: int) -> Req
     if n_done == 0:
         return RequestStatus.FAILED
     return RequestStatus.PARTIAL
+
+
+def request_mark_running(*, request_id: int) -> None:
+    """Queued -> running when a worker takes one of its fields, so that the request never
+    reads "queued" while its fields run (a guarded update: a no-op once it is running)."""
+    Request.objects.filter(pk=request_id, status=RequestStatus.QUEUED).update(
+        status=RequestStatus.RUNNING
+    )
 
 
 def request_settle(*, request_id: int) -> bool:
@@ -169,8 +178,6 @@ def _tallies(counts: dict[str, int]) -> dict[str, int]:
 
 
 def _notify(request_id: int) -> None:
-    from extraction.services.completion_mail import completion_mail_deliver
-
     try:
         completion_mail_deliver(request_id=request_id)
     except Exception:  # the database went away after the commit: the sweeper sends it

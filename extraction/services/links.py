@@ -3,7 +3,7 @@
 Built from the public addresses in settings (``DSSPORTAL_FTP_PUBLIC_URL``,
 ``DSSPORTAL_PUBLIC_URL``), never from the address a server happens to listen on, which behind a
 firewall or a proxy is not the one users reach. Staging names match
-``extraction.core.naming.STAGING_NAME_RE`` (lower-case letters, digits, hyphens), so they need
+``extraction.text.naming.STAGING_NAME_RE`` (lower-case letters, digits, hyphens), so they need
 no quoting in a URL.
 """
 
@@ -14,6 +14,12 @@ from django.conf import settings
 from extraction.models import StagingDirectory
 
 
+def public_url(path: str) -> str:
+    """``<portal><path>`` for a path from ``reverse()``: the one rule for links users get
+    (``dssportal.infra.publicurl`` says where the address comes from)."""
+    return f"{settings.DSSPORTAL_PUBLIC_URL.rstrip('/')}{path}"
+
+
 def staging_ftp_url(directory: StagingDirectory) -> str:
     """``ftp://HOST:PORT/<name>/``: the directory as the user's FTP login shows it."""
     return f"{settings.DSSPORTAL_FTP_PUBLIC_URL.rstrip('/')}/{directory.name}/"
@@ -21,4 +27,4 @@ def staging_ftp_url(directory: StagingDirectory) -> str:
 
 def staging_web_url(directory: StagingDirectory) -> str:
     """``<portal>/staging/<name>/``: the same directory through the portal (HTTP)."""
-    return f"{settings.DSSPORTAL_PUBLIC_URL.rstrip('/')}/staging/{directory.name}/"
+    return public_url(f"/staging/{directory.name}/")

@@ -1,76 +1,37 @@
-"""Offline object-name resolution through OpenNGC (``pyongc``): NGC, IC, Messier, common names.
-
-No network is ever used: ``pyongc`` ships OpenNGC as a read-only SQLite database. Catalogue
-designations (``NGC 253``, ``ngc253``, ``IC 434``, ``M 31``, and the other catalogues pyongc
-recognises: Caldwell, Melotte, UGC, PGC, ESO ...) go through ``pyongc``'s own parser; a name
-that is no designation is looked up among OpenNGC's common names (``Andromeda Galaxy``,
-``Orion Nebula``, ``Pleiades``), case- and space-insensitively.
+"""Object names to positions: the offline catalogues first (OpenNGC, named bright stars:
+``extraction.core.catalogues``), then CDS Sesame over HTTPS when the site allows it
+(``DSSPORTAL_RESOLVER_ONLINE=1``), with a short time-out and a cache table so that a name is
+asked on-line once (answers kept ``DSSPORTAL_RESOLVER_CACHE_DAYS``, "not found" a day).
 """
 
 from __future__ import annotations
 
-import math
-import re
-import sqlite3
-import unicodedata
-from dataclasses import dataclass
-from functools import lru_cache
+import logging
+from datetime import timedelta
 
-import pyongc
-from pyongc import ongc
+from django.conf import settings
+from django.utils import timezone
+
+from extraction.core.catalogues import (
+    ResolvedName,
+    ResolverUnavailable,
+    fold,
+    offline_resolve,
+    openngc_ambiguous,
+    sesame_fetch,
+)
+from extraction.models import ResolvedNameCache
+
+log = logging.getLogger(__name__)
 
 #: Longest name we try to resolve; OpenNGC's longest common name is far shorter.
 MAX_NAME_CHARS = 80
+#: How long "Sesame knows no such name" is believed before asking again.
+_NOT_FOUND_KEPT = timedelta(days=1)
 
 
 class NameNotFound(ValueError):
-    """A name OpenNGC does not know, with the sentence the user reads."""
-
-
-@dataclass(frozen=True)
-class ResolvedName:
-    """An object found in OpenNGC, position J2000 in degrees."""
-
-    query: str
-    name: str  # OpenNGC's main designation, e.g. NGC0224 for M 31
-    ra_deg: float
-    dec_deg: float
-    object_type: str
-    common_names: tuple[str, ...]
-    messier: str  # "M31" or ""
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "query": self.query,
-            "name": self.name,
-            "ra_deg": self.ra_deg,
-            "dec_deg": self.dec_deg,
-            "frame": "ICRS/J2000",
-            "type": self.object_type,
-            "common_names": list(self.common_names),
-            "messier": self.messier,
-            "source": "OpenNGC (pyongc, offline)",
-        }
-
-
-def _fold(text: str) -> str:
-    """Compare names ignoring case, accents, spaces and punctuation."""
-    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    return re.sub(r"[^a-z0-9]", "", plain.lower())
-
-
-@lru_cache(maxsize=1)
-def _common_names() -> dict[str, str]:
-    """Folded common name -> OpenNGC main name (read once per process)."""
-    query = "SELECT name, commonnames FROM objects WHERE commonnames != ''"
-    with sqlite3.connect(f"file:{pyongc.DBPATH}?mode=ro", uri=True) as db:
-        rows = list(db.execute(query))
-    table: dict[str, str] = {}
-    for name, common in rows:
-        for one in str(common).split(","):
-            if _fold(one):
-                table.setdefault(_fold(one), str(name))
-    return table
+    """A name no resolver knows, with the sentence the user reads."""
 
 
 def _quotable(text: str) -> str:
@@ -78,50 +39,61 @@ def _quotable(text: str) -> str:
     return "".join(c if c.isprintable() else "?" for c in text)
 
 
-def _lookup(name: str) -> ongc.Dso | None:
-    try:
-        return ongc.get(name)
-    except (TypeError, ValueError, sqlite3.Error):
-        # pyongc raises only its own "not found"/"unknown identifier" for odd input, which
-        # get() turns into None; anything else is still "not found" for the user.
-        return None
-
-
 def name_resolve(*, name: str) -> ResolvedName:
-    """The J2000 position of a named object from OpenNGC.
+    """The J2000 position of a named object, and which resolver gave it.
 
     Raises
     ------
     NameNotFound
-        For an empty or overlong name, a name OpenNGC does not know, or an object that has
-        no position in OpenNGC.
+        For an empty or overlong name, or a name no resolver knows (saying which were asked).
     """
     text = " ".join(name.split())
     if not text:
-        raise NameNotFound("give an object name, e.g. NGC 253, M 31 or Orion Nebula.")
+        raise NameNotFound("give an object name, e.g. NGC 253, M 31, Vega or Orion Nebula.")
     if len(text) > MAX_NAME_CHARS or "\x00" in text:
         raise NameNotFound(f"an object name has at most {MAX_NAME_CHARS} characters.")
-    dso = _lookup(text)
-    if dso is None:
-        main = _common_names().get(_fold(text))
-        dso = _lookup(main) if main else None
-    if dso is None:
+    found = offline_resolve(text)
+    if found is not None:
+        return found
+    ambiguous = openngc_ambiguous(text)
+    if ambiguous:
         raise NameNotFound(
-            f"{_quotable(text)!r} is not in OpenNGC (NGC, IC, Messier and common names such as "
-            "'Orion Nebula'); give the position instead."
+            f"{_quotable(text)!r} names several objects in OpenNGC ({', '.join(ambiguous)}); "
+            "give the whole name (e.g. 'Orion Nebula') or a designation."
         )
-    coords = dso.rad_coords
-    if coords is None or not all(math.isfinite(float(c)) for c in coords):
-        raise NameNotFound(f"{_quotable(text)!r} ({dso.name}) has no position in OpenNGC.")
-    identifiers = dso.identifiers
-    messier = f"M{int(identifiers[0][1:])}" if identifiers[0] else ""  # "M042" -> "M42"
-    common = tuple(identifiers[3] or ())
-    return ResolvedName(
-        query=text,
-        name=dso.name,
-        ra_deg=math.degrees(float(coords[0])) % 360.0,
-        dec_deg=math.degrees(float(coords[1])),
-        object_type=dso.type,
-        common_names=common,
-        messier=messier,
+    online = settings.DSSPORTAL_RESOLVER_ONLINE
+    if online:
+        found = _sesame_cached(text)
+        if found is not None:
+            return found
+    asked = "OpenNGC, the named bright stars" + (" and CDS Sesame" if online else "")
+    raise NameNotFound(
+        f"{_quotable(text)!r} is not known to {asked} (NGC, IC, Messier, PGC, UGC, common "
+        "names such as 'Orion Nebula', bright stars such as 'Vega'); give the position instead."
     )
+
+
+def _sesame_cached(text: str) -> ResolvedName | None:
+    """Sesame's answer for a name, from the cache table when it is fresh enough."""
+    key = fold(text)[:200]
+    now = timezone.now()
+    cached = ResolvedNameCache.objects.filter(key=key).first()
+    if cached is not None and cached.fresh(now):
+        return cached.resolved(text)
+    try:
+        found = sesame_fetch(
+            text,
+            base_url=settings.DSSPORTAL_RESOLVER_SESAME_URL,
+            timeout_s=settings.DSSPORTAL_RESOLVER_TIMEOUT_S,
+        )
+    except ResolverUnavailable as exc:
+        log.warning("name resolver: %s", exc)
+        if cached is not None and cached.found:
+            return cached.resolved(text)  # stale beats nothing while Sesame is away
+        raise NameNotFound(
+            f"{_quotable(text)!r} is not in the offline catalogues, and the on-line resolver "
+            "(CDS Sesame) did not answer; try again later or give the position."
+        ) from None
+    keep = timedelta(days=settings.DSSPORTAL_RESOLVER_CACHE_DAYS) if found else _NOT_FOUND_KEPT
+    ResolvedNameCache.store(key=key, resolved=found, expires_at=now + keep)
+    return found

@@ -2,7 +2,7 @@
 
 Also what every automatic reply shares with the replies of the mail gate
 (:mod:`extraction.mail.replies`): its RFC 3834 headers. All of them are sent by
-:func:`dssportal.emails.send`.
+:func:`dssportal.infra.emails.send`.
 """
 
 from __future__ import annotations
@@ -13,14 +13,13 @@ from email.utils import parseaddr
 from django.conf import settings
 from django.urls import reverse
 
-from dssportal import emails
-from extraction.models import FieldStatus, Request, StagingDirectory
-from extraction.services.links import staging_ftp_url, staging_web_url
-from extraction.services.requests import CANCELLED_BY_OWNER
+from dssportal.infra import emails
+from extraction.models import CancelReason, FieldStatus, Request, StagingDirectory
+from extraction.services.links import public_url, staging_ftp_url, staging_web_url
 
 
 def request_web_url(request: Request) -> str:
-    return f"{settings.DSSPORTAL_PUBLIC_URL}{reverse('request-detail', args=[request.pk])}"
+    return public_url(reverse("request-detail", args=[request.pk]))
 
 
 def auto_reply_headers(
@@ -71,7 +70,7 @@ def completion_context(request: Request) -> dict[str, object]:
         "done": done,
         "not_served": [f for f in fields if f.status != FieldStatus.DONE],
         "plate_lists": [f for f in done if f.mode == "n"],
-        "cancelled_by_owner": any(f.message == CANCELLED_BY_OWNER for f in fields),
+        "cancelled_by_owner": any(f.cancel_reason == CancelReason.OWNER for f in fields),
         "deleted": deleted,
         "live": live if done else None,
         "total_bytes": sum(f.bytes or 0 for f in done),

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 
+from extraction.core.files import stale_parts_remove
 from extraction.core.plates import (
     DigitizedArea,
     DSSHeaderError,
@@ -37,12 +38,12 @@ from extraction.core.platestore import (
     plate_header_cards,
     write_plate,
 )
-from extraction.core.skymap import PlateOutline
 from extraction.core.surveys import SURVEYS, survey_for_pixel_size
 from extraction.models import Band, Plate
+from extraction.pictures.skymap import PlateOutline
+from extraction.text.naming import plate_id_problem
 
 # Plate ids name files in the store: keep them to what DSS uses (0025, 04IN, XE123 ...).
-_PLATE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+-]{0,7}$")
 
 
 class PlateImportError(Exception):
@@ -160,9 +161,14 @@ def _plate_id_of(header: fits.Header, source: str) -> str:
     plate_id = _text(header, "PLATEID", 16)
     if not plate_id:
         raise PlateImportError(f"{source}: no PLATEID keyword, cannot name the plate")
-    if not _PLATE_ID_RE.match(plate_id):
-        raise PlateImportError(f"{source}: PLATEID {plate_id!r} is not a plate id")
+    _check_plate_id(plate_id, source)
     return plate_id
+
+
+def _check_plate_id(plate_id: str, source: str) -> None:
+    problem = plate_id_problem(plate_id)
+    if problem is not None:
+        raise PlateImportError(f"{source}: PLATEID {plate_id!r} is refused: {problem}")
 
 
 @dataclass(frozen=True)
@@ -251,6 +257,7 @@ def plate_register(
         try:
             if store is not None:
                 store(stored, cards)
+                stale_parts_remove(stored)  # a killed earlier import's temporary
                 height, width = int(header["NAXIS2"]), int(header["NAXIS1"])
             elif data is not None:
                 write_plate(stored, data, cards, compression=compression)

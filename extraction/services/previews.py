@@ -20,8 +20,8 @@ from django.db.models import F
 
 from extraction.core.cutout import decompress
 from extraction.core.files import write_aside
-from extraction.core.preview import fits_preview_png
 from extraction.models import Field, FieldStatus, StagingDirectory
+from extraction.pictures.preview import fits_preview_png
 from extraction.services.staging import previews_dir
 
 log = logging.getLogger(__name__)

@@ -13,13 +13,21 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import User
-from extraction.core.requestlist import FieldSpec, ParsedList, expected_bytes, parse_request_list
-from extraction.core.safetext import Listing, clip, listing, storable
-from extraction.core.textformat import human_bytes
-from extraction.models import Field, FieldStatus, Request, RequestStatus, StagingDirectory
+from extraction.models import (
+    CancelReason,
+    Field,
+    FieldStatus,
+    Request,
+    RequestStatus,
+    StagingDirectory,
+)
+from extraction.services import queue
 from extraction.services.lifecycle import request_settle
 from extraction.services.selection import plate_ids_checked
 from extraction.services.staging import staging_bytes_used
+from extraction.text.requestlist import FieldSpec, ParsedList, expected_bytes, parse_request_list
+from extraction.text.safetext import Listing, clip, listing, storable
+from extraction.text.textformat import human_bytes
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +146,7 @@ def request_create_from_text(
     Every list is stored, even when no line is valid. A ``message_id`` seen before returns
     the earlier request with ``duplicate=True`` and queues nothing. Fields whose expected
     size does not fit in the user's remaining staging quota are skipped with the numbers.
-    The text is made :func:`~extraction.core.safetext.storable` first (no NUL, no lone
+    The text is made :func:`~extraction.text.safetext.storable` first (no NUL, no lone
     surrogate: no database refuses it); ``Request.rejected_lines`` keeps the first
     ``DSSPORTAL_MAX_LISTED_ERRORS`` rejected lines, each cut short, and ``n_rejected``
     counts them all, so a megabyte of bad lines stores a few kilobytes of errors.
@@ -215,12 +223,12 @@ def _store(
 
 
 def _start(request_id: int, field_ids: list[int]) -> None:
-    _enqueue_all(field_ids)
+    queue.enqueue_fields(field_ids)
     if not field_ids:
         request_settle(request_id=request_id)
 
 
-#: Why a field was cancelled, by whom: the completion mail tells the two apart.
+#: What a cancelled field's row says to people (its ``cancel_reason`` says why to the code).
 CANCELLED_BY_STAFF = "cancelled by the archive staff"
 CANCELLED_BY_OWNER = "cancelled at the owner's request"
 
@@ -234,6 +242,7 @@ def request_cancel(*, request: Request, by_owner: bool = False) -> int:
         status=FieldStatus.CANCELLED,
         finished_at=timezone.now(),
         message=CANCELLED_BY_OWNER if by_owner else CANCELLED_BY_STAFF,
+        cancel_reason=CancelReason.OWNER if by_owner else CancelReason.STAFF,
     )
     if cancelled:
         request_settle(request_id=request.pk)
@@ -272,11 +281,5 @@ def fields_retry_failed(*, request: Request) -> int:
             }
         Request.objects.filter(pk=locked.pk).update(**reopened)
         request_settle(request_id=locked.pk)
-        transaction.on_commit(lambda: _enqueue_all(ids))
+        transaction.on_commit(lambda: queue.enqueue_fields(ids))
     return len(ids)
-
-
-def _enqueue_all(field_ids: list[int]) -> None:
-    from extraction import tasks
-
-    tasks.enqueue_fields(field_ids)

@@ -24,10 +24,10 @@ from extraction.core.plates import (
     select_edge,
     select_touching,
 )
-from extraction.core.requestlist import ParsedLine, ParsedList
 from extraction.core.surveys import BAND_NAMES, SURVEYS, SurveyBand, band_row
 from extraction.models import Plate
 from extraction.services.plates import plate_geometry
+from extraction.text.requestlist import ParsedLine, ParsedList
 
 
 class FieldSkip(Exception):

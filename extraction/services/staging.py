@@ -1,7 +1,7 @@
 """Staging directories: where a request's files wait for FTP and HTTP until they expire.
 
 Layout: ``$DSSPORTAL_DATA_DIR/staging/user-<pk>/<name>/`` with names from
-``extraction.core.naming``. Every deletion checks that the path it removes is a real directory
+``extraction.text.naming``. Every deletion checks that the path it removes is a real directory
 (not a symlink) exactly two levels below the staging root, so that nothing outside a user's own
 staging area can be touched, whatever the database says.
 """
@@ -23,8 +23,9 @@ from django.utils import timezone
 
 from accounts.models import User
 from extraction.core.files import write_aside
-from extraction.core.naming import is_staging_name, staging_name_new
-from extraction.models import Request, StagingDirectory
+from extraction.models import CancelReason, Field, FieldStatus, Request, StagingDirectory
+from extraction.services.lifecycle import request_settle
+from extraction.text.naming import is_staging_name, staging_name_new
 
 log = logging.getLogger(__name__)
 
@@ -201,9 +202,6 @@ def staging_directory_delete(*, directory: StagingDirectory, reason: str) -> Del
     so a worker finishing a field meanwhile either wrote before (its file is counted and
     removed here) or finds the directory deleted and cancels its field.
     """
-    from extraction.models import Field, FieldStatus
-    from extraction.services.lifecycle import request_settle
-
     path = _checked_path(directory)
     now = timezone.now()
     with transaction.atomic():
@@ -220,6 +218,7 @@ def staging_directory_delete(*, directory: StagingDirectory, reason: str) -> Del
                 finished_at=now,
                 message=f"cancelled: staging directory {directory.name} was deleted "
                 f"({reason}) before this field was made.",
+                cancel_reason=CancelReason.STAGING_DELETED,
             )
         _remove_tree(path)
         if directory.request_id is not None:
@@ -287,8 +286,6 @@ def staging_bytes_used(*, user: User) -> int:
 def staging_file_removed(*, directory: StagingDirectory, name: str, size: int) -> None:
     """One file the user removed (FTP DELE): the directory's bytes shrink by ``size``, and the
     field that made it is marked deleted, its preview removed."""
-    from extraction.models import Field, FieldStatus
-
     with transaction.atomic():
         if size:
             staging_add_bytes(directory=directory, size=-size)

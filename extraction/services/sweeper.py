@@ -30,11 +30,9 @@ import os
 import shutil
 import socket
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import transaction
 from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -114,17 +112,6 @@ def requests_settle_stalled() -> list[int]:
         .values_list("pk", flat=True)
     )
     return [request_id for request_id in stalled if request_settle(request_id=request_id)]
-
-
-def fields_mark_enqueued(tasks: Sequence[Sequence[int]]) -> None:
-    """Record that these tasks (each a list of field ids) are being put on the queue, in this
-    order (see above): one transaction, and a microsecond apart, so the order survives."""
-    now = timezone.now()
-    with transaction.atomic():
-        for position, field_ids in enumerate(tasks):
-            Field.objects.filter(pk__in=field_ids, status=FieldStatus.QUEUED).update(
-                enqueued_at=now + timedelta(microseconds=position)
-            )
 
 
 def _requeue_abandoned(field_id: int) -> bool:

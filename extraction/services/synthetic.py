@@ -1,6 +1,6 @@
 """The synthetic sky in the archive: catalogue rows for every synthetic plate, pixel scans.
 
-The sky itself (plate layout, headers, pixels) is ``extraction.core.synthetic``; this module
+The sky itself (plate layout, headers, pixels) is ``extraction.synthetic``; this module
 puts it into the catalogue and the plate store, through ``plate_register`` like a real import.
 """
 
@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from extraction.core import synthetic
+from extraction import synthetic
 from extraction.core.sky import angular_distance_deg
-from extraction.core.synthetic import PlateSpec
 from extraction.models import Plate
 from extraction.services.plates import plate_register
+from extraction.synthetic import PlateSpec
 
 #: Cards that describe a stored image, not the plate; the catalogue keeps the plate's only.
 _LAYOUT = ("SIMPLE  =", "BITPIX  =", "NAXIS", "EXTEND  =", "BZERO   =", "BSCALE  =", "BLANK   =")

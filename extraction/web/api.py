@@ -14,10 +14,9 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from extraction.core.safetext import clip
 from extraction.models import Request
 from extraction.services.cutouts import CutoutRefused, cutout_make
 from extraction.services.links import staging_ftp_url, staging_web_url
@@ -39,6 +38,7 @@ from extraction.services.requests import (
 )
 from extraction.services.selection import FieldTarget
 from extraction.services.staging import StagingError, staging_directory_delete
+from extraction.text.safetext import clip
 from extraction.web.apiauth import (
     ApiError,
     Caller,
@@ -61,19 +61,53 @@ def api_view(*methods: str) -> Callable[[Callable[..., HttpResponse]], ApiView]:
         @csrf_exempt  # sessions are checked for CSRF in api_caller; tokens need no check
         @wraps(view)
         def wrapper(request: HttpRequest, **kwargs: Any) -> HttpResponse:
-            try:
-                if request.method not in methods:
-                    raise ApiError(405, f"use {' or '.join(methods)} here.")
-                return view(request, api_caller(request), **kwargs)
-            except ApiError as exc:
-                response = exc.response()
-                if exc.status == 405:
-                    response["Allow"] = ", ".join(methods)
-                return response
+            return _answered_as_json(
+                request, methods, lambda: view(request, api_caller(request), **kwargs)
+            )
 
         return wrapper
 
     return decorate
+
+
+def _answered_as_json(
+    request: HttpRequest, methods: tuple[str, ...], answer: Callable[[], HttpResponse]
+) -> HttpResponse:
+    """The view's answer, or its refusal as JSON (a 404 too: never an HTML page)."""
+    try:
+        if request.method not in methods:
+            raise ApiError(405, f"use {' or '.join(methods)} here.")
+        return answer()
+    except ApiError as exc:
+        response = exc.response()
+        if exc.status == 405:
+            response["Allow"] = ", ".join(methods)
+        return response
+    except Http404 as exc:
+        return json_error(404, str(exc) or "no such object.")
+
+
+def public_api_view(*methods: str) -> Callable[[Callable[..., HttpResponse]], ApiView]:
+    """A read-only endpoint anyone may call, like the name resolvers and plate finders of
+    the archives users compare us with: allowed methods and errors as JSON, no caller."""
+
+    def decorate(view: Callable[..., HttpResponse]) -> ApiView:
+        @wraps(view)
+        def wrapper(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+            return _answered_as_json(request, methods, lambda: view(request, **kwargs))
+
+        return wrapper
+
+    return decorate
+
+
+def api_not_found(request: HttpRequest, path: str = "") -> HttpResponse:
+    """Any other address under ``/api/``: a JSON 404 naming the endpoints, never a page."""
+    return json_error(
+        404,
+        f"there is no API endpoint {request.path!r}; the endpoints are /api/requests, "
+        "/api/requests/<number>, /api/resolve, /api/plates and /api/cutout.",
+    )
 
 
 # -- Requests ---------------------------------------------------------------------------
@@ -257,10 +291,12 @@ def _request_act(item: Request, action: str) -> None:
 # -- Names and plates -------------------------------------------------------------------
 
 
-@api_view("GET")
-def api_resolve(request: HttpRequest, caller: Caller) -> JsonResponse:
+@public_api_view("GET")
+def api_resolve(request: HttpRequest) -> JsonResponse:
     """``GET /api/resolve?name=NGC%20253``: the object's J2000 position from OpenNGC."""
-    name = clean_text(request.GET.get("name", ""), field="name")
+    name = clean_text(request.GET.get("name", ""), field="name").strip()
+    if not name:
+        raise ApiError(400, "give name, an object name (e.g. name=NGC%20253 or name=M31).")
     try:
         found = name_resolve(name=name)
     except NameNotFound as exc:
@@ -296,8 +332,8 @@ def survey_param(request: HttpRequest, *, default: tuple[str, ...]) -> tuple[str
     return (raw,) if raw else default
 
 
-@api_view("GET")
-def api_plates(request: HttpRequest, caller: Caller) -> JsonResponse:
+@public_api_view("GET")
+def api_plates(request: HttpRequest) -> JsonResponse:
     """``GET /api/plates?ra=&dec=&width=&height=&survey=``: mode ``n`` as JSON.
 
     ``ra``/``dec`` J2000 degrees, ``width``/``height`` arcmin (default 10), ``survey``

@@ -36,7 +36,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from accounts.models import User
 from extraction.models import StagingDirectory
-from extraction.services.links import staging_ftp_url
+from extraction.services.links import public_url, staging_ftp_url
 from extraction.services.staging import StagingError, staging_directory_delete
 from extraction.web.apiauth import ApiError, bearer_user, refuse_cross_site, session_user
 
@@ -148,14 +148,12 @@ def staging_listing(request: HttpRequest, user: User, by_token: bool, name: str)
                 "name": directory.name,
                 "expires": directory.expires_at.isoformat(),
                 "ftp_url": staging_ftp_url(directory),
-                "zip_url": request.build_absolute_uri(reverse("staging-zip", args=[name])),
+                "zip_url": public_url(reverse("staging-zip", args=[name])),
                 "files": [
                     {
                         "name": fname,
                         "bytes": size,
-                        "url": request.build_absolute_uri(
-                            reverse("staging-file", args=[name, fname])
-                        ),
+                        "url": public_url(reverse("staging-file", args=[name, fname])),
                     }
                     for fname, size in files
                 ],

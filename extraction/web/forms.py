@@ -19,6 +19,7 @@ from extraction.core.positions import (
     PositionError,
     list_position,
     parse_position,
+    position_designation,
 )
 from extraction.core.surveys import SURVEY_BANDS
 from extraction.models import COMPRESSION_CHOICES
@@ -45,6 +46,14 @@ def _identifier_from(name: str) -> str:
     return _IDENTIFIER_BAD.sub("", name.replace(" ", ""))[:64]
 
 
+def _designation_from(data: dict[str, Any]) -> str:
+    """An identifier for a typed position without a name, in the frame it was typed in
+    (``J120513.2+304532``, ``B...``, ``G359.9442-0.0462``): never one name for every field."""
+    frame: Frame = data.get("frame") or "J2000"
+    lon, lat = parse_position(data["lon"].strip(), data["lat"].strip(), frame)
+    return position_designation(lon, lat, frame)
+
+
 def position_from(form: forms.Form, data: dict[str, Any]) -> ListPosition | None:
     """The position of a form with ``name``, ``lon``, ``lat`` and ``frame`` boxes.
 
@@ -68,6 +77,7 @@ def position_from(form: forms.Form, data: dict[str, Any]) -> ListPosition | None
     except NameNotFound as exc:
         form.add_error("name", str(exc)[:1].upper() + str(exc)[1:])
         return None
+    data["resolved"] = resolved  # which resolver answered, for the pages to say
     return list_position(resolved.ra_deg, resolved.dec_deg, "J2000")
 
 
@@ -78,8 +88,8 @@ class PositionForm(forms.Form):
         label="Object name",
         required=False,
         max_length=64,
-        help_text="NGC, IC, Messier or a common name (e.g. NGC 253, M31, Sombrero), "
-        "resolved here without going on-line; or leave empty and type a position.",
+        help_text="NGC, IC, Messier, PGC, UGC, a common name or a bright star (e.g. NGC 253, "
+        "M31, Sombrero, LMC, Vega), resolved here first; or leave empty and type a position.",
     )
     lon = forms.CharField(
         label="R.A. (or l)",
@@ -145,7 +155,7 @@ class FieldForm(PositionForm):
         data["identifier"] = (
             _identifier_from(data.get("identifier") or "")
             or _identifier_from(data.get("name") or "")
-            or "field"
+            or _designation_from(data)
         )
         return data
 

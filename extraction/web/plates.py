@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
@@ -12,8 +11,8 @@ from django.utils.safestring import mark_safe
 
 from extraction.core.cutout import sexagesimal_dec, sexagesimal_ra
 from extraction.core.positions import ListPosition
-from extraction.core.skymap import field_map_svg, outline_radec, sky_map_svg
 from extraction.models import Plate
+from extraction.pictures.skymap import field_map_svg, outline_radec, sky_map_svg
 from extraction.services.platefinder import (
     FINDER_SURVEYS,
     CoveringPlate,
@@ -46,7 +45,6 @@ def _summary(row: CoveringPlate) -> str:
     return " ".join(text.split())
 
 
-@login_required
 def plate_finder(request: HttpRequest) -> HttpResponse:
     """``/plates/``: a position (or name) and size in, each survey's covering plates out."""
     form = PlateFinderForm(request.GET or None)
@@ -62,6 +60,7 @@ def plate_finder(request: HttpRequest) -> HttpResponse:
         plates = {row.plate.pk: row.plate for group in coverage for row in group.plates}
         context |= {
             "position": position,
+            "resolved": data.get("resolved"),
             "centre_ra": sexagesimal_ra(position.ra_j2000_deg)[:11],
             "centre_dec": sexagesimal_dec(position.dec_j2000_deg)[:11],
             "coverage": coverage,
@@ -80,7 +79,6 @@ def plate_finder(request: HttpRequest) -> HttpResponse:
     return render(request, "extraction/plate_finder.html", context, status=status)
 
 
-@login_required
 def plate_detail(request: HttpRequest, survey: str, plate_id: str) -> HttpResponse:
     """``/plates/<survey>/<plate id>/``: a plate's catalogue entry and where it lies."""
     plate = get_object_or_404(Plate, survey=survey.upper(), plate_id__iexact=plate_id)
@@ -106,7 +104,6 @@ def plate_detail(request: HttpRequest, survey: str, plate_id: str) -> HttpRespon
     )
 
 
-@login_required
 def plate_covering(request: HttpRequest) -> JsonResponse:
     """For the request form: where a name lies, and the plates that cover the field."""
     form = PlateFinderForm(request.GET)
@@ -115,6 +112,7 @@ def plate_covering(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"error": " ".join(problems) or "Give a position."}, status=400)
     data = form.cleaned_data
     position: ListPosition = data["position"]
+    resolved = data.get("resolved")
     try:
         coverage = _covering(position, data["width"], data["height"], data["survey"] or "DSS2R")
     except FinderInputError as exc:
@@ -125,6 +123,7 @@ def plate_covering(request: HttpRequest) -> JsonResponse:
             "resolved": (request.GET.get("name") or "").strip()
             if not (request.GET.get("lon") or request.GET.get("lat"))
             else "",
+            "resolver": resolved.source if resolved is not None else "",
             "ra_text": sexagesimal_ra(position.ra_j2000_deg)[:11],
             "dec_text": sexagesimal_dec(position.dec_j2000_deg)[:11],
             "plates": [
@@ -134,10 +133,17 @@ def plate_covering(request: HttpRequest) -> JsonResponse:
                     "margin_arcmin": row.coverage.margin_arcmin
                     if math.isfinite(row.coverage.margin_arcmin)
                     else None,
+                    "online": row.plate.online,
                     "summary": _summary(row),
                 }
+                # Plates that can be cut first, then the best covering.
                 for row in sorted(
-                    rows, key=lambda r: (not r.coverage.full, -r.coverage.margin_arcmin)
+                    rows,
+                    key=lambda r: (
+                        not r.plate.online,
+                        not r.coverage.full,
+                        -r.coverage.margin_arcmin,
+                    ),
                 )
             ],
         }

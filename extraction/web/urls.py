@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from extraction.web import api, downloads, plates, views
 
@@ -16,6 +16,7 @@ urlpatterns = [
     path("plates/covering.json", plates.plate_covering, name="plate-covering"),
     path("plates/<str:survey>/<str:plate_id>/", plates.plate_detail, name="plate-detail"),
     path("api/cutout", api.api_cutout, name="api-cutout"),
+    re_path(r"^api(?:/(?P<path>.*))?$", api.api_not_found, name="api-not-found"),
     path("staging/<str:name>.zip", downloads.staging_zip, name="staging-zip"),
     path("staging/<str:name>/", downloads.staging_listing, name="staging-listing"),
     path("staging/<str:name>/delete", downloads.staging_delete, name="staging-delete"),

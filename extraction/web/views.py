@@ -18,11 +18,11 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.models import User
 from dssportal.views import EXAMPLE_LINES
-from extraction.core.requestlist import ParsedList
 from extraction.models import Field, FieldStatus, Request
 from extraction.services.links import staging_ftp_url
 from extraction.services.previews import field_preview_file
 from extraction.services.requests import parse_with_limits, request_create_from_text
+from extraction.text.requestlist import ParsedList
 from extraction.web.forms import FieldForm, RequestListForm
 
 
@@ -42,7 +42,8 @@ def _own_request(request: HttpRequest, pk: int) -> Request:
     return item
 
 
-_LIST_CONTEXT_LIMIT = 50
+#: Requests listed per page on /requests/, newest first.
+REQUESTS_PER_PAGE = 50
 _UNFINISHED = (FieldStatus.QUEUED, FieldStatus.RUNNING)
 
 
@@ -76,7 +77,7 @@ def _request_page(
         {
             "field_form": field_form,
             "list_form": list_form,
-            "requests": own[:_LIST_CONTEXT_LIMIT],
+            "requests": Paginator(own, REQUESTS_PER_PAGE).get_page(request.GET.get("page")),
             "example_lines": EXAMPLE_LINES,
             "line_errors": errors,
             "more_errors": more,

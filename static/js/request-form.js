@@ -111,7 +111,9 @@
         offer.textContent = "";
         return;
       }
-      where.textContent = result.resolved ? `${result.resolved}: ${result.ra_text} ${result.dec_text} (J2000)` : "";
+      where.textContent = result.resolved
+        ? `${result.resolved}: ${result.ra_text} ${result.dec_text} (J2000), from ${result.resolver}`
+        : "";
       choices.replaceChildren(...result.plates.map((p) => el("option", { value: p.plate_id }, p.summary)));
       offer.textContent = result.plates.length
         ? `Plates covering this field: ${result.plates.map((p) => `${p.plate_id} (${p.summary})`).join("; ")}.`

@@ -9,7 +9,8 @@ from django.conf import settings
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandParser
 
-from dssportal.supervise import supervise
+from dssportal.infra.publicurl import public_url_from_listen
+from dssportal.infra.supervise import supervise
 
 
 class Command(BaseCommand):
@@ -21,6 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-demo", action="store_true", help="Skip the demo sky and user.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        public_url_from_listen(options["host"], options["port"])
         if not options["no_demo"] and "prepare_demo" in get_commands():
             call_command("prepare_demo")
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
@@ -41,7 +43,7 @@ class Command(BaseCommand):
         supervise(services, self.stdout.write)
 
     def _banner(self, host: str, port: int, with_ftp: bool) -> None:
-        base = f"http://{host}:{port}"
+        base = settings.DSSPORTAL_PUBLIC_URL
         lines = [
             "",
             "dssportal is starting:",

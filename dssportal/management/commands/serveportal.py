@@ -13,7 +13,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from dssportal.supervise import supervise
+from dssportal.infra.publicurl import public_url_from_listen
+from dssportal.infra.supervise import supervise
 
 
 class Command(BaseCommand):
@@ -28,6 +29,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        host, _, port = options["bind"].rpartition(":")
+        public_url_from_listen(host or "127.0.0.1", int(port))
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
         services = {
             "web": [
@@ -50,7 +53,7 @@ class Command(BaseCommand):
             services["lmtp"] = [*manage, "runlmtp", "--port", str(options["lmtp_port"])]
         self.stdout.write(
             f"dssportal (production shape, DEBUG={int(settings.DEBUG)}): "
-            f"web http://{options['bind']}/, {', '.join(services)}; Ctrl-C stops all."
+            f"web {settings.DSSPORTAL_PUBLIC_URL}/, {', '.join(services)}; Ctrl-C stops all."
         )
         if supervise(services, self.stdout.write):
             sys.exit(1)

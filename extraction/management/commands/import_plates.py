@@ -13,7 +13,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from dssportal.db import close_stale_connections
+from dssportal.infra.db import close_stale_connections
 from extraction.core.surveys import SURVEYS
 from extraction.models import Plate
 from extraction.services.media import (

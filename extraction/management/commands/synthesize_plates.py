@@ -11,7 +11,7 @@ from astropy.coordinates import Angle
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from extraction.core import synthetic
+from extraction import synthetic
 from extraction.services.synthetic import (
     ScanPlan,
     demo_plans,

@@ -9,9 +9,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from extraction.core.requestlist import ParsedLine, expected_bytes
-from extraction.core.textformat import human_bytes
 from extraction.services.requests import parse_with_limits
+from extraction.text.requestlist import ParsedLine, expected_bytes
+from extraction.text.textformat import human_bytes
 
 EXIT_INVALID = 1
 EXIT_UNREADABLE = 2

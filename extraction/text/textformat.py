@@ -11,8 +11,11 @@ __all__ = ["human_bytes"]
 _UNITS = ("bytes", "kB", "MB", "GB", "TB")
 
 
-def human_bytes(size: float) -> str:
-    """``'512 bytes'``, ``'720.0 kB'``, ``'26.0 MB'``: decimal units, one decimal above bytes."""
+def human_bytes(size: float | None) -> str:
+    """``'512 bytes'``, ``'720.0 kB'``, ``'26.0 MB'``: decimal units, one decimal above bytes;
+    ``'-'`` when unknown (``None``)."""
+    if size is None:
+        return "-"
     for unit in _UNITS:
         if abs(size) < 1000 or unit == _UNITS[-1]:
             return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"

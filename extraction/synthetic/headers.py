@@ -6,7 +6,7 @@ model of a header directly (to generate and test headers), and ``header_wcs`` an
 ``plate_sky_to_pixel`` read headers through ``astropy.wcs.WCS`` (WCSLIB's translation of the
 DSS keywords), which is what readers and the renderer use.
 
-Conventions are the package's (see ``extraction.core.synthetic``): image pixels ``(x, y)``
+Conventions are the package's (see ``extraction.synthetic``): image pixels ``(x, y)``
 are 0-based numpy-style pixel centres, ``x`` along FITS axis 1; the full-plate DSS pixel is
 ``X = CNPIX1 + x + 0.5``. Plate coordinates are mm from the plate centre, standard
 coordinates ``xi, eta`` arcsec, sky positions RA/Dec J2000 degrees. ``DATA_MIN`` and
@@ -30,14 +30,14 @@ from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
 from extraction.core.sky import gnomonic_deproject_deg
-from extraction.core.synthetic.common import (
+from extraction.synthetic.common import (
     _ARCSEC_PER_RAD,
     FloatArray,
     _digest,
     _is_leap,
     _rng,
 )
-from extraction.core.synthetic.survey import (
+from extraction.synthetic.survey import (
     _FOCAL_LENGTH_MM,
     _SITES,
     PlateSpec,
@@ -108,7 +108,7 @@ DATA_MIN = 2000
 DATA_MAX = 22000
 
 _SYNTHETIC_NOTE = (
-    "SYNTHETIC PLATE made by dssportal (extraction.core.synthetic): not a scan of a real "
+    "SYNTHETIC PLATE made by dssportal (extraction.synthetic): not a scan of a real "
     "photographic plate. Plate layout, dates, labels and plate solution imitate the DSS; "
     "stars are random, galaxies and nebulae are OpenNGC objects at their catalogue "
     "positions. Do not use for science."

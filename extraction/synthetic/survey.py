@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from extraction.core import surveys
 from extraction.core.surveys import SCHMIDT_PLATE_SCALE_ARCSEC_PER_MM as PLATE_SCALE_ARCSEC_PER_MM
-from extraction.core.synthetic.common import _ARCSEC_PER_RAD
+from extraction.synthetic.common import _ARCSEC_PER_RAD
 
 #: The surveys the synthetic sky lays out (the survey table of the core may hold more).
 SURVEYS = ("DSS1", "DSS2")

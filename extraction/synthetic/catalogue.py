@@ -26,15 +26,15 @@ import numpy.typing as npt
 
 from extraction.core import surveys as survey_table
 from extraction.core.sky import angular_distance_deg
-from extraction.core.synthetic.common import (
+from extraction.synthetic.common import (
     FloatArray,
     _digest,
     _is_leap,
     _rng,
     _square_outline,
 )
-from extraction.core.synthetic.headers import plate_sky_to_pixel
-from extraction.core.synthetic.survey import (
+from extraction.synthetic.headers import plate_sky_to_pixel
+from extraction.synthetic.survey import (
     _LAYOUT,
     _SITES,
     SURVEYS,

@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from extraction.core.synthetic.common import Float32Array, FloatArray, _digest, _rng
-from extraction.core.synthetic.headers import DATA_MAX, DATA_MIN
-from extraction.core.synthetic.survey import PlateSpec
+from extraction.synthetic.common import Float32Array, FloatArray, _digest, _rng
+from extraction.synthetic.headers import DATA_MAX, DATA_MIN
+from extraction.synthetic.survey import PlateSpec
 
 
 @dataclass(frozen=True)

@@ -22,14 +22,14 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from extraction.core.sky import angular_distance_deg
-from extraction.core.synthetic.blobs import _add_blobs, _project_blobs
-from extraction.core.synthetic.common import (
+from extraction.synthetic.blobs import _add_blobs, _project_blobs
+from extraction.synthetic.common import (
     Float32Array,
     FloatArray,
     IntArray,
 )
-from extraction.core.synthetic.headers import dss_pixel_to_world, header_wcs
-from extraction.core.synthetic.photography import (
+from extraction.synthetic.headers import dss_pixel_to_world, header_wcs
+from extraction.synthetic.photography import (
     _DRAW_THRESHOLD,
     _HALO_ALPHA_SIGMAS,
     _HALO_BETA,
@@ -45,8 +45,8 @@ from extraction.core.synthetic.photography import (
     _strip_noise,
     _to_density,
 )
-from extraction.core.synthetic.stars import sky_stars
-from extraction.core.synthetic.survey import PlateSpec
+from extraction.synthetic.stars import sky_stars
+from extraction.synthetic.survey import PlateSpec
 
 #: Stamp radii, pixels: a star gets the smallest that holds it down to _DRAW_THRESHOLD.
 _STAMP_RADII = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 160)

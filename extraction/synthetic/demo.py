@@ -19,11 +19,11 @@ from astropy.coordinates import FK4, FK5, SkyCoord
 from astropy.io import fits
 
 from extraction.core.sky import angular_distance_deg
-from extraction.core.synthetic.catalogue import survey_catalogue
-from extraction.core.synthetic.common import _square_outline
-from extraction.core.synthetic.headers import plate_header, plate_sky_to_pixel
-from extraction.core.synthetic.ongc import _ongc_position
-from extraction.core.synthetic.survey import BANDS, PlateSpec
+from extraction.synthetic.catalogue import survey_catalogue
+from extraction.synthetic.common import _square_outline
+from extraction.synthetic.headers import plate_header, plate_sky_to_pixel
+from extraction.synthetic.ongc import _ongc_position
+from extraction.synthetic.survey import BANDS, PlateSpec
 
 #: Margin added on every side of a demo field, arcmin.
 DEMO_MARGIN_ARCMIN = 3.0

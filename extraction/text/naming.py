@@ -24,6 +24,26 @@ STAGING_NAME_RE = re.compile(r"^dss-([0-9]{8})-([a-z2-7]{13})$")
 
 _BASE32 = "abcdefghijklmnopqrstuvwxyz234567"
 
+#: What a PLATE-ID may look like (upper case): 2-6 letters or digits (``04IN``, ``0025``) ...
+PLATE_ID_RE = re.compile(r"[A-Z0-9]{2,6}")
+#: ... but not the shape of a REGION-ID (survey field: one or two letters, three digits), which
+#: a request list reads as a region. The same rule at import and in lists, so that every
+#: plate in the catalogue can be named.
+REGION_ID_RE = re.compile(r"[A-Z]{1,2}[0-9]{3}")
+
+
+def plate_id_problem(plate_id: str) -> str | None:
+    """Why a request list could not name this plate id, or None when it can."""
+    upper = plate_id.upper()
+    if not upper.isascii() or not PLATE_ID_RE.fullmatch(upper):
+        return "a PLATE-ID is 2-6 letters and digits (e.g. 04IN or 0025)"
+    if REGION_ID_RE.fullmatch(upper):
+        return (
+            "it has the shape of a REGION-ID (one or two letters and three digits), which "
+            "request lists read as a survey field, so no list could name this plate"
+        )
+    return None
+
 
 def staging_name_new(*, created: date) -> str:
     """Return a fresh staging-directory name for a directory created on ``created``."""

@@ -79,15 +79,15 @@ Modules
 ``common``
     Array types, stable seeds and spherical geometry shared by the others.
 
-The public names are re-exported here: import them from ``extraction.core.synthetic``.
+The public names are re-exported here: import them from ``extraction.synthetic``.
 Names with a leading underscore are private to the package (its modules share them).
 """
 
 from __future__ import annotations
 
-from extraction.core.synthetic.catalogue import survey_catalogue
-from extraction.core.synthetic.demo import DemoScan, DemoTarget, demo_scans, demo_targets
-from extraction.core.synthetic.headers import (
+from extraction.synthetic.catalogue import survey_catalogue
+from extraction.synthetic.demo import DemoScan, DemoTarget, demo_scans, demo_targets
+from extraction.synthetic.headers import (
     DATA_MAX,
     DATA_MIN,
     dss_pixel_to_world,
@@ -96,9 +96,9 @@ from extraction.core.synthetic.headers import (
     plate_sky_to_pixel,
     plate_solution,
 )
-from extraction.core.synthetic.render import render_plate_pixels
-from extraction.core.synthetic.stars import Stars, sky_stars
-from extraction.core.synthetic.survey import (
+from extraction.synthetic.render import render_plate_pixels
+from extraction.synthetic.stars import Stars, sky_stars
+from extraction.synthetic.survey import (
     DSS1_SWITCH_DEC,
     DSS2_SWITCH_DEC,
     SURVEYS,

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pyongc
 
-from extraction.core.synthetic.common import FloatArray, IntArray, _digest
+from extraction.synthetic.common import FloatArray, IntArray, _digest
 
 _GALAXY_TYPES = ("G",)
 _NEBULA_TYPES = ("HII", "EmN", "Neb", "Cl+N", "SNR", "RfN", "PN")

@@ -11,7 +11,7 @@ own. Paragraphs are wrapped for a terminal mail client by ``{% fill %}`` (see
 :mod:`dssportal.templatetags.mailformat`).
 
 Whatever the context copied from a user's input, :func:`send` strips control and bidi
-characters from subject and body once more (:func:`~extraction.core.safetext.quotable`),
+characters from subject and body once more (:func:`~extraction.text.safetext.quotable`),
 so that no terminal escape, U+202E or NUL reaches a reader's mail client.
 """
 
@@ -29,7 +29,7 @@ from django.template.base import Origin
 from django.template.loader import get_template
 from django.template.loaders import filesystem
 
-from extraction.core.safetext import quotable
+from extraction.text.safetext import quotable
 
 __all__ = ["Loader", "Rendered", "render", "send"]
 

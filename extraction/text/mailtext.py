@@ -55,7 +55,7 @@ from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import Final, Literal
 
-from extraction.core.safetext import quotable, storable
+from extraction.text.safetext import quotable, storable
 
 __all__ = [
     "MailBody",

@@ -27,7 +27,7 @@ Decisions where the original description is silent
 - The signature delimiter is a line that is exactly ``--`` or ``-- `` (only the line
   terminator is removed first). `` --``, ``--x`` or ``--\\t`` are ordinary lines, hence
   errors; the message says why they did not end the list.
-- File stems (:mod:`extraction.core.naming`): characters outside ``A-Za-z0-9._+-`` become
+- File stems (:mod:`extraction.text.naming`): characters outside ``A-Za-z0-9._+-`` become
   ``_``, and a leading ``.`` or ``-`` becomes ``_`` too, so that no output is a hidden file
   or looks like an option. Stems repeated, ignoring case, get ``_2``, ``_3`` ..., skipping
   any stem that another line of the request asks for.
@@ -43,13 +43,19 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final, Literal, TypeVar
 
-from extraction.core.naming import file_stem, file_stems_unique, is_staging_name
 from extraction.core.surveys import (
     COMPRESSIONS,
     band_row,
     expected_data_bytes,
     output_file_name,
     survey_tokens_text,
+)
+from extraction.text.naming import (
+    PLATE_ID_RE,
+    REGION_ID_RE,
+    file_stem,
+    file_stems_unique,
+    is_staging_name,
 )
 
 __all__ = [
@@ -102,10 +108,6 @@ _SIGNED_INT_RE: Final = re.compile(r"([+-]?)([0-9]+)")
 _DECIMAL_RE: Final = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
 _EXPONENT_RE: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][+-]?[0-9]+")
 _DECIMAL_COMMA_RE: Final = re.compile(r"[+-]?[0-9]*,[0-9]*")
-#: One or two letters and exactly three digits: the shape of a DSS region (survey field).
-_REGION_ID_RE: Final = re.compile(r"[A-Z]{1,2}[0-9]{3}")
-#: What a PLATE-ID may look like (after upper-casing): 2-6 letters or digits.
-_PLATE_ID_RE: Final = re.compile(r"[A-Z0-9]{2,6}")
 _NON_ASCII_DASHES: Final = "\u2212\u2010\u2011\u2012\u2013\u2014\ufe63\uff0d"
 
 _COLUMN_LABELS: Final[dict[int, str]] = {
@@ -780,14 +782,14 @@ def _mode(token: str, errors: list[str]) -> tuple[Mode | None, str | None]:
         if mode is not None:
             return mode, None
         upper = token.upper()
-        if _REGION_ID_RE.fullmatch(upper):
+        if REGION_ID_RE.fullmatch(upper):
             errors.append(
                 f"{_where(12)}: {_quote(token)} looks like a REGION-ID (a survey field "
                 "name); give the PLATE-ID of the plate instead (e.g. 04IN or 0025), "
                 "or e, c or n"
             )
             return None, None
-        if _PLATE_ID_RE.fullmatch(upper):
+        if PLATE_ID_RE.fullmatch(upper):
             return "plate", upper
     hint = ""
     if token.upper() in _COMPRESSIONS:

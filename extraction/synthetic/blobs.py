@@ -21,25 +21,25 @@ import numpy as np
 from astropy.wcs import WCS
 
 from extraction.core.sky import angular_distance_deg, gnomonic_deproject_deg
-from extraction.core.synthetic.common import (
+from extraction.synthetic.common import (
     _ARCSEC_PER_RAD,
     Float32Array,
     FloatArray,
     IntArray,
 )
-from extraction.core.synthetic.ongc import (
+from extraction.synthetic.ongc import (
     _Components,
     _ongc_components,
     _sersic_area,
     _sersic_b,
 )
-from extraction.core.synthetic.photography import (
+from extraction.synthetic.photography import (
     _DRAW_THRESHOLD,
     _flux,
     _Photometry,
     _Scan,
 )
-from extraction.core.synthetic.survey import BANDS, PlateSpec
+from extraction.synthetic.survey import BANDS, PlateSpec
 
 
 def _sersic_extent(i_e: Any, n: Any, b_n: Any) -> Any:

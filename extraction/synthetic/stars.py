@@ -21,7 +21,7 @@ import numpy.typing as npt
 from astropy.coordinates import SkyCoord
 
 from extraction.core.sky import angular_distance_deg
-from extraction.core.synthetic.common import FloatArray, IntArray
+from extraction.synthetic.common import FloatArray, IntArray
 
 #: Cumulative star counts N(< R = 21) per square degree at the galactic poles.
 STAR_COUNTS_R21_PER_DEG2 = 1500.0

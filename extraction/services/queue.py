@@ -1,0 +1,80 @@
+"""Enqueueing: the one module that hands work to the task queue, by dotted task name.
+
+Services name the task (``"extraction.tasks.extract_fields"``) instead of importing the task
+module, so that imports point down: tasks call services, never the other way round. Every
+field records when its task was put on the queue (``Field.enqueued_at``, shared by the
+fields of one task): the sweeper (:mod:`extraction.services.sweeper`) reads that order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django_q.brokers import get_broker
+from django_q.tasks import async_task
+
+from extraction.models import Field, FieldStatus
+
+#: The tasks of :mod:`extraction.tasks` that services enqueue.
+EXTRACT_FIELD = "extraction.tasks.extract_field"
+EXTRACT_FIELDS = "extraction.tasks.extract_fields"
+
+
+def enqueue(task: str, *args: Any, task_name: str, broker: Any = None) -> None:
+    """Put the task named ``task`` (a dotted path) on the queue with ``args``."""
+    options: dict[str, Any] = {"task_name": task_name}
+    if broker is not None:
+        options["broker"] = broker
+    async_task(task, *args, **options)
+
+
+def enqueue_field(field_id: int) -> None:
+    fields_mark_enqueued([[field_id]])
+    enqueue(EXTRACT_FIELD, field_id, task_name=f"field-{field_id}")
+
+
+def enqueue_fields(field_ids: Sequence[int]) -> None:
+    """Enqueue a request's fields, a few per task while that still keeps every worker busy.
+
+    Each field is still claimed, leased and finished on its own, so a task cut short loses
+    nothing: the sweeper takes its fields back one by one.
+    """
+    chunks = fields_chunked(field_ids)
+    fields_mark_enqueued([chunk for chunk in chunks if len(chunk) > 1])  # one transaction
+    broker = get_broker()  # one for all the tasks: django-q2 opens a new one per task otherwise
+    for chunk in chunks:
+        if len(chunk) == 1:
+            enqueue_field(chunk[0])
+        else:
+            enqueue(
+                EXTRACT_FIELDS, chunk, task_name=f"fields-{chunk[0]}-{chunk[-1]}", broker=broker
+            )
+
+
+def fields_chunked(field_ids: Sequence[int]) -> list[list[int]]:
+    """The fields in tasks of up to ``DSSPORTAL_FIELDS_PER_TASK``, at least four tasks per
+    worker so that none idles while another works through a long group."""
+    workers = int(str(settings.Q_CLUSTER.get("workers", 1)))
+    per_task = max(1, min(settings.DSSPORTAL_FIELDS_PER_TASK, len(field_ids) // (4 * workers)))
+    return [list(field_ids[i : i + per_task]) for i in range(0, len(field_ids), per_task)]
+
+
+def fields_mark_enqueued(tasks: Sequence[Sequence[int]]) -> None:
+    """Record that these tasks (each a list of field ids) are being put on the queue, in this
+    order: one transaction, and a microsecond apart, so the order survives."""
+    now = timezone.now()
+    with transaction.atomic():
+        for position, field_ids in enumerate(tasks):
+            Field.objects.filter(pk__in=field_ids, status=FieldStatus.QUEUED).update(
+                enqueued_at=now + timedelta(microseconds=position)
+            )
+
+
+def broker_idle() -> bool:
+    """True when no task waits in the broker (always, when tasks run inline)."""
+    return bool(settings.DSSPORTAL_TASKS_SYNC) or get_broker().queue_size() == 0

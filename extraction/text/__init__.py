@@ -1,0 +1,1 @@
+"""Request-list parsing, mail text, text safety, names and formatting: pure Python, no Django."""
