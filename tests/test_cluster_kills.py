@@ -32,8 +32,8 @@ import psycopg
 import pytest
 import redis
 
-from dssportal.clusterkeeper import HANG_SECONDS
-from dssportal.processes import descendant_pids
+from dssportal.infra.clusterkeeper import HANG_SECONDS
+from dssportal.infra.processes import descendant_pids
 from tests import test_faults
 from tests.test_faults import (
     ROOT,
@@ -200,7 +200,7 @@ class Portal:
 
 # The supervisor of runportal/serveportal (make run, make serve), running qcluster alone.
 _SUPERVISED = (
-    "import sys; from dssportal.supervise import supervise; "
+    "import sys; from dssportal.infra.supervise import supervise; "
     "sys.exit(supervise({{'worker': {qcluster!r}}}, print))"
 )
 

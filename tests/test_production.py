@@ -456,7 +456,7 @@ def test_the_nginx_site_passes_nginx_t_and_gives_the_app_https_the_client_and_th
 
 
 def process_tree(root: int) -> list[int]:
-    from dssportal.processes import descendant_pids
+    from dssportal.infra.processes import descendant_pids
 
     return descendant_pids(root)
 

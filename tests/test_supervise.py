@@ -1,6 +1,6 @@
-"""The supervisor of ``make run``/``make serve`` (dssportal.supervise) with real processes: a
-service that stops is started again, without what it left behind; one that keeps stopping
-stops everything."""
+"""The supervisor of ``make run``/``make serve`` (dssportal.infra.supervise), with real
+processes: a service that stops is started again, without what it left behind; one that keeps
+stopping stops everything."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dssportal.supervise import RESTART_LIMIT, supervise
+from dssportal.infra.supervise import RESTART_LIMIT, supervise
 
 pytestmark = pytest.mark.processes
 
@@ -57,7 +57,7 @@ def test_a_service_that_stops_is_started_again_and_nothing_it_left_runs_on(
         [
             sys.executable,
             "-c",
-            "import sys; from dssportal.supervise import supervise; "
+            "import sys; from dssportal.infra.supervise import supervise; "
             f"sys.exit(supervise({{'svc': [sys.executable, '-c', {service!r}]}}, print))",
         ],
         cwd=ROOT,

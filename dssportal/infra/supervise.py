@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
-from dssportal.processes import die_with_parent
+from dssportal.infra.processes import die_with_parent
 
 #: How long children get to finish what they are doing before their process groups are killed.
 STOP_GRACE_SECONDS = 10

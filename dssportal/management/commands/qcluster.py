@@ -3,8 +3,8 @@ within seconds of SIGTERM or Ctrl-C whatever state the cluster is in.
 
 django-q2's own command runs one cluster and reincarnates a dead process into queues whose
 locks that process may still hold: ``kill -9`` of one idle worker stopped all extraction.
-Here dssportal.clusterkeeper runs the cluster and replaces it whole when a process of it is
-killed or its sentinel hangs; the fields in hand are taken back by the sweepers.
+Here dssportal.infra.clusterkeeper runs the cluster and replaces it whole when a process of
+it is killed or its sentinel hangs; the fields in hand are taken back by the sweepers.
 
 On SIGTERM or SIGINT the workers finish the field in hand and the command exits; whatever
 is left after ``STOP_SECONDS`` is killed. Fields cut short are reclaimed at once by the other
@@ -24,7 +24,7 @@ from typing import Any
 from django.conf import settings
 from django_q.management.commands.qcluster import Command as DjangoQClusterCommand
 
-from dssportal.clusterkeeper import ClusterKeeper
+from dssportal.infra.clusterkeeper import ClusterKeeper
 
 
 class Command(DjangoQClusterCommand):

@@ -20,7 +20,7 @@ trusted, and a new one with new queues and locks takes over:
   ends or stops beating for ``HANG_SECONDS`` (stuck on such a lock itself).
 - Every process of a cluster gets SIGKILL when its parent ends (PR_SET_PDEATHSIG): nothing of
   a killed sentinel or command keeps running, taking tasks off the broker or holding fields,
-  beside the new cluster. systemd or the supervisor (dssportal.supervise) restarts a killed
+  beside the new cluster. systemd or the supervisor (dssportal.infra.supervise) restarts a killed
   command.
 
 The fields the dead cluster had in hand are taken back by the sweepers of the new cluster's
@@ -47,7 +47,7 @@ from typing import Any
 from django import db
 from django_q.cluster import Sentinel, get_mp_context
 
-from dssportal.processes import descendant_pids, die_with_parent
+from dssportal.infra.processes import descendant_pids, die_with_parent
 
 log = logging.getLogger(__name__)
 
