@@ -150,7 +150,7 @@ class Portal:
     """A ``qcluster`` command (alone, as under systemd, or under the supervisor) and its log."""
 
     def __init__(self, site: Site, broker: str, log_path: Path, *, supervised: bool) -> None:
-        self.log_path = log_path
+        self.log_path, self.data_dir = log_path, site.data_dir
         qcluster = [sys.executable, str(ROOT / "manage.py"), "qcluster"]
         argv = (
             [sys.executable, "-c", _SUPERVISED.format(qcluster=qcluster)]
@@ -167,6 +167,7 @@ class Portal:
                 start_new_session=True,
             )
         self.supervised = supervised
+        self.seen: set[int] = set()  # every process of every cluster found, to end at the stop
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -187,16 +188,28 @@ class Portal:
             command = self.command()
             roles = _roles(command, self.log()) if command else None
             found[:] = [roles] if roles and roles.sentinel != replacing else []
+            self.seen.update(found[0].all() if found else [])
             return bool(found)
 
         wait_until(up, timeout, "a new cluster" if replacing else "a running cluster")
         return found[0]
 
     def stop(self) -> None:
-        for pid in [*descendant_pids(self.process.pid), self.process.pid]:
+        """Kill everything, orphans of a killed process included (should one be left)."""
+        below = [*descendant_pids(self.process.pid), self.process.pid]
+        for pid in below + [pid for pid in self.seen if _ours(pid, self.data_dir)]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         self.process.wait(timeout=30)
+
+
+def _ours(pid: int, data_dir: Path) -> bool:
+    """Still a process of this module's site (not one that got the number since)."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return f"DSSPORTAL_DATA_DIR={data_dir}".encode() in environ
 
 
 # The supervisor of runportal/serveportal (make run, make serve), running qcluster alone.
