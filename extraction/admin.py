@@ -21,7 +21,7 @@ from extraction.models import (
     StagingDirectory,
 )
 from extraction.pictures.skymap import sky_map_svg
-from extraction.services.plates import plate_outline
+from extraction.services.plates import plate_outlines
 from extraction.services.requests import fields_retry_failed, request_cancel
 from extraction.services.staging import StagingError, staging_directory_delete
 
@@ -81,7 +81,7 @@ class PlateAdmin(admin.ModelAdmin):
         plates = Plate.objects.filter(survey=survey)
         if band:
             plates = plates.filter(band=band)
-        outlines = [plate_outline(p) for p in plates]
+        outlines = plate_outlines(plates)
         title = f"{survey} {band or 'all bands'}: {len(outlines)} plates, " + (
             f"{sum(o.online for o in outlines)} online"
         )

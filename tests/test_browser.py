@@ -340,3 +340,46 @@ def test_home_page_shows_the_addresses_and_the_example(page: Page, live_server) 
     expect(page.locator("h1")).to_contain_text("Digitized Sky Survey")
     expect(page.locator("pre.example")).to_contain_text("N7793")
     expect(page.locator("footer")).to_contain_text("dss-delete@")
+
+
+def test_at_desktop_width_names_and_tables_read_as_written(
+    page: Page, live_server, make_user
+) -> None:
+    """File names are never broken mid-word, mode n's plate table keeps its lines, the
+    survey choice is shown whole (issue: "m31a.fit s.xz", wrapped plate lists, a cut
+    select)."""
+    register_real_dss_plate()
+    make_user("leavitt", "henrietta@example.org")
+    user = User.objects.get(username="leavitt")
+    text = (
+        "m31a_with_a_long_name 14 29 56 -62 41 05 1. 1. J2000 DSS1 0025 X\n"
+        "plates 14 29 56 -62 41 05 1. 1. J2000 DSS1 n U"
+    )
+    outcome = request_create_from_text(user=user, text=text, source="web")
+    for field in outcome.request.fields.all():
+        field_extract(field_id=field.pk)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    log_in(page, live_server.url, "henrietta@example.org")
+    page.goto(f"{live_server.url}/requests/{outcome.request.pk}/")
+    link = page.locator("#fields a[download]", has_text="m31a_with_a_long_name")
+    expect(link).to_have_text("m31a_with_a_long_name.fits.xz")
+    assert link.evaluate("a => a.getClientRects().length") == 1  # one line, not broken
+    table = page.locator("#fields pre.message", has_text="0025").last
+    # Each line of the table is one line on the screen: none wraps.
+    height, line_height, n_lines = table.evaluate(
+        "p => [p.scrollHeight, parseFloat(getComputedStyle(p).lineHeight) || 16,"
+        " p.textContent.split('\\n').length]"
+    )
+    assert height <= (n_lines + 1) * line_height + 24
+    page.goto(f"{live_server.url}/requests/")
+    select = page.locator("#id_f-survey")
+    for value in ("DSS2R", "DSS2I", "DSS1"):
+        select.select_option(value)
+        # The chosen text, measured in the select's own font, fits beside the arrow.
+        fits = select.evaluate(
+            "s => { const c = document.createElement('canvas').getContext('2d');"
+            " const st = getComputedStyle(s); c.font = `${st.fontSize} ${st.fontFamily}`;"
+            " return c.measureText(s.options[s.selectedIndex].text).width + 28 <= s.clientWidth; }"
+        )
+        assert fits, value
+    shoot(page, "desktop-request-form")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import struct
 import warnings
 from pathlib import Path
@@ -451,3 +452,64 @@ def test_blocks_that_do_not_fit_the_header_size_are_refused(media, tmp_path):
     assert f"{expected} 100x500" in err.getvalue()
     assert "2 listed plate(s) have no blocks in these paths" in out.getvalue()
     assert not Plate.objects.exists()
+
+
+# -- Several copies of a plate ------------------------------------------------------------
+
+
+def _copy_disc(media: Path, to: Path) -> Path:
+    shutil.copytree(media, to)
+    return to
+
+
+@pytest.mark.django_db
+def test_an_incomplete_first_copy_does_not_block_a_complete_one_on_another_disc(
+    media, tmp_path, plates_dir
+):
+    first = _copy_disc(media, tmp_path / "disc1")
+    os.remove(next((first / "S134").glob("S134.11*")))
+    second = _copy_disc(media, tmp_path / "disc2")
+    out, err = run("--media", str(first), str(second))
+    assert "s134: DSS1 plate 0025 imported" in out
+    said = out + err
+    assert f"{first / 'S134'} lacks 1 block(s); using {second / 'S134'}" in said
+    assert Plate.objects.get().online
+
+
+@pytest.mark.django_db
+def test_two_complete_copies_that_differ_are_reported(media, tmp_path):
+    first = _copy_disc(media, tmp_path / "disc1")
+    second = _copy_disc(media, tmp_path / "disc2")
+    block = next((second / "S134").glob("S134.00*"))
+    block.write_bytes(block.read_bytes() + b"\0" * 16)
+    out, err = run("--media", str(first), str(second), "--dry-run")
+    assert f"the copies in {first / 'S134'} and {second / 'S134'} differ" in out + err
+
+
+@pytest.mark.django_db
+def test_a_broken_header_copy_does_not_hide_a_good_one(media, tmp_path):
+    broken = tmp_path / "a-headers"
+    broken.mkdir()
+    (broken / "S134.HHH").write_bytes(b"this is not a header")
+    out, err = run("--media", str(broken), str(media))
+    assert "s134: DSS1 plate 0025 imported" in out
+    assert f"{broken / 'S134.HHH'}" in out + err and "another copy of the header is used" in (
+        out + err
+    )
+
+
+@pytest.mark.django_db
+def test_the_same_plate_id_under_another_region_is_named_not_skipped(media, tmp_path):
+    other = real_plate_header()
+    other["REGION"] = "S999"
+    headers = tmp_path / "other-headers"
+    headers.mkdir()
+    (headers / "S999.HHH").write_bytes(hhh_bytes(other))
+    run("--media", str(headers), "--catalogue-only")
+    assert Plate.objects.get().region == "S999"
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("import_plates", "--media", str(media), stdout=out, stderr=err)
+    said = out.getvalue() + err.getvalue()
+    assert "catalogued here under region S999, but this header says region S134" in said
+    assert "already stored, skipped" not in said

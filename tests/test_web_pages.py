@@ -316,3 +316,22 @@ def test_every_page_has_an_icon_and_favicon_ico_answers(client) -> None:
 def test_the_account_page_says_how_long_a_directory_is_kept(client, served) -> None:
     page = client.get(reverse("account")).content.decode()
     assert "kept until" in page and "deleted in 1\xa0week" in page
+
+
+def test_the_plate_page_draws_the_plate_large_among_its_neighbours(client, served) -> None:
+    """Not a 2-pixel dot on the whole sky: the plate (red) fills most of its own map."""
+    import xml.etree.ElementTree as ET
+
+    from extraction.models import Plate
+
+    plate = Plate.objects.get(plate_id="0025")
+    neighbour = Plate.objects.get(pk=plate.pk)
+    neighbour.pk, neighbour.plate_id, neighbour.ra_deg = None, "0026", plate.ra_deg + 0.01
+    neighbour.save()
+    page = client.get(reverse("plate-detail", args=["DSS1", "0025"])).content.decode()
+    svg = ET.fromstring(re.search(r"<svg.*?</svg>", page, re.S)[0])
+    polygons = list(svg.iter("{http://www.w3.org/2000/svg}polygon"))
+    field = polygons[-1]  # the plate itself, in red
+    xs = [float(p.split(",")[0]) for p in field.get("points").split()]
+    assert max(xs) - min(xs) > 200  # of a 560-pixel map
+    assert "0026" in page  # the neighbour is drawn and labelled

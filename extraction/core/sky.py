@@ -53,16 +53,21 @@ def gnomonic_project_deg(
 
 
 def gnomonic_deproject_deg(
-    ra0_deg: float, dec0_deg: float, xi_rad: FloatArray, eta_rad: FloatArray
+    ra0_deg: float | FloatArray,
+    dec0_deg: float | FloatArray,
+    xi_rad: FloatArray,
+    eta_rad: FloatArray,
 ) -> tuple[FloatArray, FloatArray]:
     """RA/Dec in degrees of standard coordinates ``(xi, eta)`` in **radians** about (ra0, dec0).
 
     The inverse of ``gnomonic_project_deg`` (which gives degrees: convert first). The
-    tangent point is in degrees; RA comes back in [0, 360), Dec in [-90, 90]. Exact at the
-    tangent point and well behaved at the poles.
+    tangent point is in degrees (one, or an array broadcasting against the offsets); RA
+    comes back in [0, 360), Dec in [-90, 90]. Exact at the tangent point and well behaved
+    at the poles.
     """
-    d0 = math.radians(dec0_deg)
-    den = math.cos(d0) - eta_rad * math.sin(d0)
-    ra = math.radians(ra0_deg) + np.arctan2(xi_rad, den)
-    dec = np.arctan2(math.sin(d0) + eta_rad * math.cos(d0), np.hypot(xi_rad, den))
+    # Tangent points may be arrays broadcasting against the offsets (many plates at once).
+    d0 = np.radians(dec0_deg)
+    den = np.cos(d0) - eta_rad * np.sin(d0)
+    ra = np.radians(ra0_deg) + np.arctan2(xi_rad, den)
+    dec = np.arctan2(np.sin(d0) + eta_rad * np.cos(d0), np.hypot(xi_rad, den))
     return np.degrees(ra) % 360.0, np.degrees(dec)

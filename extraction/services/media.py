@@ -50,6 +50,12 @@ class MediaPlate:
         Why its blocks cannot be imported (no header, blocks missing); empty when they can.
     stored
         Already online here (a new import skips it).
+    block_copies, header_copies
+        Every copy of its blocks and header the scan found; ``blocks`` and ``header_path``
+        are the ones chosen (a complete copy, a header that reads).
+    notes
+        What the choice among copies found (a broken header passed over, copies that
+        differ), for the import's report.
     """
 
     region: str
@@ -62,6 +68,9 @@ class MediaPlate:
     header_problem: str = ""
     blocks_problem: str = ""
     stored: bool = False
+    block_copies: list[PlateDirectory] = field(default_factory=list)
+    header_copies: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def problem(self) -> str:
@@ -80,6 +89,7 @@ class MediaInventory:
 
     plates: dict[str, MediaPlate] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # choices among copies, for the report
     scan: MediaScan = field(default_factory=MediaScan)
 
 
@@ -96,9 +106,6 @@ def media_inventory(*, paths: list[Path], survey: str | None = None) -> MediaInv
     inventory = MediaInventory(scan=scan_media(paths))
     scan = inventory.scan
     inventory.errors += [f"{p}: not a disc, headers directory or plate list" for p in scan.unknown]
-    inventory.errors += [
-        f"{p}: another copy of a plate directory already found; ignored" for p in scan.duplicates
-    ]
     for list_path in scan.lists:
         try:
             records = read_plate_list(list_path)
@@ -110,33 +117,86 @@ def media_inventory(*, paths: list[Path], survey: str | None = None) -> MediaInv
                 record.region.lower(), MediaPlate(record.region.lower())
             )
             plate.listed = plate.listed or record
-    for region, blocks in scan.plates.items():
-        inventory.plates.setdefault(region, MediaPlate(region)).blocks = blocks
-    for region, header_path in scan.headers.items():
-        inventory.plates.setdefault(region, MediaPlate(region)).header_path = header_path
+    for region, copies in scan.plate_copies.items():
+        inventory.plates.setdefault(region, MediaPlate(region)).block_copies = copies
+    for region, header_paths in scan.header_copies.items():
+        inventory.plates.setdefault(region, MediaPlate(region)).header_copies = header_paths
     for plate in inventory.plates.values():
         _examine(plate, survey)
+        inventory.notes += plate.notes
     return inventory
+
+
+def _choose_header(plate: MediaPlate, survey: str | None) -> None:
+    """The first copy of the plate's header that reads and names the plate; the others
+    that do not are reported, and so are readable copies that say something else."""
+    problems: list[str] = []
+    for path in plate.header_copies:
+        try:
+            header = read_hhh(path)
+            identity = plate_identity(header=header, survey=survey, source=str(path))
+        except (MediaTextError, PlateImportError) as exc:
+            problems.append(str(exc))
+            continue
+        if plate.header is None:
+            plate.header, plate.header_path = header, path
+            plate.survey, plate.plate_id = identity
+        elif header.tostring() != plate.header.tostring():
+            plate.notes.append(
+                f"{plate.region}: the headers {plate.header_path} and {path} differ; "
+                f"using {plate.header_path}"
+            )
+    if plate.header is None:
+        if problems:
+            plate.header_path = plate.header_copies[0]
+            plate.header_problem = "; ".join(problems)
+        return
+    plate.notes += [f"{p} (another copy of the header is used)" for p in problems]
+
+
+def _choose_blocks(plate: MediaPlate, shape: tuple[int, int]) -> None:
+    """The first complete copy of the plate's blocks (an incomplete first copy on one disc
+    must not block a complete one on another); copies whose block sizes differ are
+    reported. With no complete copy, the first one (and what it lacks)."""
+    complete = [c for c in plate.block_copies if not c.missing(*shape)]
+    plate.blocks = complete[0] if complete else plate.block_copies[0]
+    for other in plate.block_copies:
+        if other is plate.blocks:
+            continue
+        if other not in complete:
+            plate.notes.append(
+                f"{plate.region}: {other.directory} lacks {len(other.missing(*shape))} "
+                f"block(s); using {plate.blocks.directory}"
+            )
+        elif _block_sizes(other) != _block_sizes(plate.blocks):
+            plate.notes.append(
+                f"{plate.region}: the copies in {plate.blocks.directory} and {other.directory} "
+                f"differ (block sizes); using {plate.blocks.directory}"
+            )
+
+
+def _block_sizes(copy: PlateDirectory) -> dict[tuple[int, int], int]:
+    return {key: path.stat().st_size for key, path in copy.blocks.items()}
 
 
 def _examine(plate: MediaPlate, survey: str | None) -> None:
     """Read the plate's header, find its identity and what stops its import."""
-    if plate.header_path is not None:
-        try:
-            plate.header = read_hhh(plate.header_path)
-            plate.survey, plate.plate_id = plate_identity(
-                header=plate.header, survey=survey, source=str(plate.header_path)
-            )
-        except (MediaTextError, PlateImportError) as exc:
-            plate.header_problem = str(exc)
+    if plate.block_copies:
+        plate.blocks = plate.block_copies[0]  # until a complete copy is chosen
+    if plate.header_copies:
+        _choose_header(plate, survey)
+        if plate.header_problem:
+            return
+        _region_conflict(plate)
+        if plate.header_problem:
             return
     elif plate.listed is not None:
         plate.survey, plate.plate_id = (survey or "DSS1"), plate.listed.plate_id
-    if plate.blocks is None:
+    if not plate.block_copies:
         return
     if plate.header is None:
         plate.blocks_problem = (
-            f"blocks in {plate.blocks.directory} but no plate header {plate.region}.hhh "
+            f"blocks in {plate.block_copies[0].directory} but no plate header {plate.region}.hhh "
             "(give the headers directory too)"
         )
         return
@@ -144,6 +204,8 @@ def _examine(plate: MediaPlate, survey: str | None) -> None:
     if isinstance(shape, str):
         plate.blocks_problem = shape
         return
+    _choose_blocks(plate, shape)
+    assert plate.blocks is not None
     missing = plate.blocks.missing(*shape)
     if missing:
         shown = ", ".join(missing[:8]) + (
@@ -152,6 +214,24 @@ def _examine(plate: MediaPlate, survey: str | None) -> None:
         plate.blocks_problem = f"{len(missing)} of {_n_blocks(shape)} blocks missing: {shown}"
         return
     plate.stored = _already_stored(plate.survey, plate.plate_id, plate.header, shape)
+
+
+def _region_conflict(plate: MediaPlate) -> None:
+    """A plate id catalogued here under another region is another plate with the same id,
+    or a wrong header: say so instead of "already stored"."""
+    region = str(plate.header.get("REGION", plate.region) if plate.header else plate.region)
+    other = (
+        Plate.objects.filter(survey=plate.survey, plate_id=plate.plate_id)
+        .exclude(region__iexact=region)
+        .values_list("region", flat=True)
+        .first()
+    )
+    if other:
+        plate.header_problem = (
+            f"{plate.header_path}: plate {plate.plate_id} of {plate.survey} is catalogued "
+            f"here under region {other}, but this header says region {region}; not imported "
+            "(check which is right; an operator can delete the wrong catalogue row)"
+        )
 
 
 def _already_stored(

@@ -410,6 +410,27 @@ def plate_geometry(plate: Plate) -> PlateGeometry:
     return geometry
 
 
+#: The columns an outline needs, in :class:`PlateOutline`'s order.
+_OUTLINE_FIELDS = (
+    "plate_id",
+    "ra_deg",
+    "dec_deg",
+    "pixel_scale_arcsec",
+    "x0",
+    "y0",
+    "width_px",
+    "height_px",
+    "plate_width_px",
+    "online",
+)
+
+
+def plate_outlines(plates: QuerySet[Plate]) -> list[PlateOutline]:
+    """The outlines of many plates, read as plain rows: thousands of model instances (and
+    their header texts) would cost more than drawing them."""
+    return [PlateOutline(*row) for row in plates.values_list(*_OUTLINE_FIELDS)]
+
+
 def plate_outline(plate: Plate) -> PlateOutline:
     """What the sky pictures need of a plate: centre, scale and digitized extent."""
     return PlateOutline(

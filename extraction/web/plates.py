@@ -11,8 +11,9 @@ from django.utils.safestring import mark_safe
 
 from extraction.core.cutout import sexagesimal_dec, sexagesimal_ra
 from extraction.core.positions import ListPosition
+from extraction.core.sky import angular_distance_deg
 from extraction.models import Plate
-from extraction.pictures.skymap import field_map_svg, outline_radec, sky_map_svg
+from extraction.pictures.skymap import field_map_svg, outline_centre, outline_radec
 from extraction.services.platefinder import (
     FINDER_SURVEYS,
     CoveringPlate,
@@ -79,6 +80,21 @@ def plate_finder(request: HttpRequest) -> HttpResponse:
     return render(request, "extraction/plate_finder.html", context, status=status)
 
 
+def _neighbours(plate: Plate) -> list[Plate]:
+    """The plates of the same survey whose centres lie within a plate's width or so."""
+    reach = 1.2 * plate.plate_width_px * plate.pixel_scale_arcsec / 3600.0
+    near = Plate.objects.filter(
+        survey=plate.survey,
+        dec_deg__gte=plate.dec_deg - reach,
+        dec_deg__lte=plate.dec_deg + reach,
+    ).exclude(pk=plate.pk)
+    return [
+        p
+        for p in near
+        if angular_distance_deg(p.ra_deg, p.dec_deg, plate.ra_deg, plate.dec_deg) <= reach
+    ]
+
+
 def plate_detail(request: HttpRequest, survey: str, plate_id: str) -> HttpResponse:
     """``/plates/<survey>/<plate id>/``: a plate's catalogue entry and where it lies."""
     plate = get_object_or_404(Plate, survey=survey.upper(), plate_id__iexact=plate_id)
@@ -98,7 +114,14 @@ def plate_detail(request: HttpRequest, survey: str, plate_id: str) -> HttpRespon
             "extent_arcmin": (plate.width_px * scale, plate.height_px * scale),
             "corners": corners,
             "svg": mark_safe(
-                sky_map_svg([outline], width=720, title=f"Plate {plate.plate_id} on the sky")
+                field_map_svg(
+                    *outline_centre(outline),
+                    plate.width_px * scale,
+                    plate.height_px * scale,
+                    [plate_outline(p) for p in _neighbours(plate)],
+                    size=560,
+                    title=f"Plate {plate.plate_id} (red) and the plates around it",
+                )
             ),
         },
     )

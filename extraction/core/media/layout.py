@@ -79,21 +79,23 @@ class MediaScan:
     Attributes
     ----------
     plates
-        Region (lower case) -> its blocks; the first directory found wins.
+        Region (lower case) -> its blocks in the first directory found.
     headers
-        Region (lower case) -> its ``.hhh`` file.
+        Region (lower case) -> the first ``.hhh`` file found.
+    plate_copies, header_copies
+        Every copy found of a region's blocks and of its header, in the order found (a
+        plate may be on two discs, or copied twice): the import chooses among them.
     lists
         Plate-list files.
-    duplicates
-        Plate directories of a region already found elsewhere (ignored).
     unknown
         Paths given that are neither a directory, a header nor a plate list.
     """
 
     plates: dict[str, PlateDirectory] = field(default_factory=dict)
     headers: dict[str, Path] = field(default_factory=dict)
+    plate_copies: dict[str, list[PlateDirectory]] = field(default_factory=dict)
+    header_copies: dict[str, list[Path]] = field(default_factory=dict)
     lists: list[Path] = field(default_factory=list)
-    duplicates: list[Path] = field(default_factory=list)
     unknown: list[Path] = field(default_factory=list)
 
 
@@ -132,7 +134,9 @@ def _collect(scan: MediaScan, directory: Path, filenames: list[str]) -> None:
         name = media_name(filename)
         kind = _kind(name)
         if kind == "header":
-            scan.headers.setdefault(name[: -len(".hhh")], directory / filename)
+            region = name[: -len(".hhh")]
+            scan.headers.setdefault(region, directory / filename)
+            scan.header_copies.setdefault(region, []).append(directory / filename)
         elif kind == "list":
             scan.lists.append(directory / filename)
         elif kind == "block":
@@ -143,7 +147,5 @@ def _collect(scan: MediaScan, directory: Path, filenames: list[str]) -> None:
             plate = found.setdefault(region, PlateDirectory(region, directory))
             plate.blocks.setdefault((row, col), directory / filename)
     for region, plate in found.items():
-        if region in scan.plates:
-            scan.duplicates.append(directory)
-        else:
-            scan.plates[region] = plate
+        scan.plates.setdefault(region, plate)
+        scan.plate_copies.setdefault(region, []).append(plate)

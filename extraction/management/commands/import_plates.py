@@ -126,6 +126,8 @@ class Command(BaseCommand):
         inventory = media_inventory(paths=paths, survey=survey)
         for error in inventory.errors:
             self.stderr.write(f"error: {error}")
+        for note in inventory.notes:
+            self.stdout.write(f"note: {note}")
         if not inventory.plates:
             raise CommandError(
                 "no plate directories, plate headers (.hhh) or plate lists (.lis) found under "
