@@ -176,9 +176,10 @@ class ClusterKeeper:
 
     def _start(self) -> Any:
         db.connections.close_all()  # the sentinel must not share the command's connections
-        heartbeat = multiprocessing.RawValue("d", time.monotonic())
-        self.stop_event, start_event = multiprocessing.Event(), multiprocessing.Event()
-        self.sentinel = get_mp_context().Process(
+        context = get_mp_context()  # fork, as django-q2 forks the sentinel's children
+        heartbeat = context.RawValue("d", time.monotonic())
+        self.stop_event, start_event = context.Event(), context.Event()
+        self.sentinel = context.Process(
             target=_run_sentinel,
             args=(self.stop_event, start_event, uuid.uuid4(), heartbeat),
             name=f"Process-{uuid.uuid4().hex}",
