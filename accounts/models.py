@@ -106,3 +106,61 @@ class ApiToken(models.Model):
     @property
     def live(self) -> bool:
         return self.revoked_at is None
+
+
+class OidcIdentity(models.Model):
+    """The user's account at the institute's OpenID Connect provider: its issuer and subject.
+
+    Later sign-ins find the user by (issuer, subject), never by address: a user whose address
+    changes at the provider keeps their account, and someone who takes over an address there
+    does not get it. One identity per user and issuer.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="oidc_identities")
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    email_at_link = models.EmailField(
+        "address when linked", blank=True, help_text="The provider's address at first sign-in."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "OpenID Connect identity"
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="accounts_oidc_subject"),
+            models.UniqueConstraint(fields=["user", "issuer"], name="accounts_oidc_one_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.issuer}"
+
+
+class AppPassword(models.Model):
+    """A named password for FTP and HTTP Basic, made by its owner (who may have no local
+    password, signing in through the provider) and revocable on its own.
+
+    The password is ``dssapp-`` + an 8-character public id + a 32-character secret; only the
+    public id (to find the row without trying every hash) and a Django password hash of the
+    whole password are stored. It is shown once, when made.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="app_passwords")
+    label = models.CharField(max_length=64, help_text="What the password is for.")
+    public_id = models.CharField(max_length=16, unique=True)
+    password_hash = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "app password"
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "revoked_at"], name="accounts_apppw_user_live")]
+
+    def __str__(self) -> str:
+        return f"{self.label} (dssapp-{self.public_id}…)"
+
+    @property
+    def live(self) -> bool:
+        return self.revoked_at is None

@@ -13,24 +13,20 @@ def cut_field(
 ) -> int:
     """Cut a square field (side in arcmin) centred on RA/Dec (deg) from the plate at ``path``
     and write it, uncompressed, to ``out``; returns the bytes written."""
-    from extraction.core.cutout import cutout_build, fits_bytes
+    from extraction.core.cut import cut_field as core_cut_field
+    from extraction.core.cutout import fits_bytes
     from extraction.core.files import write_atomically
     from extraction.core.platestore import open_plate
 
-    plate = open_plate(path)
-    box = plate.geometry.coverage(ra, dec, size_arcmin, size_arcmin).box
-    assert box is not None
-    pixels = plate.reader.read_box(box.x0, box.x1, box.y0, box.y1)
-    cutout = cutout_build(
-        geometry=plate.geometry,
-        plate_header=plate.reader.header,
-        pixels=pixels,
-        box=box,
-        identifier=identifier,
+    cut = core_cut_field(
+        open_plate(path),
         ra_deg=ra,
         dec_deg=dec,
+        width_arcmin=size_arcmin,
+        height_arcmin=size_arcmin,
+        identifier=identifier,
     )
-    return write_atomically(out, fits_bytes(cutout), scratch=out.parent / ".partial")
+    return write_atomically(out, fits_bytes(cut.cutout), scratch=out.parent / ".partial")
 
 
 def run(path: Path, ra: float, dec: float, data: Path) -> float:

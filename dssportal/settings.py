@@ -41,6 +41,13 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # --- Data directories -------------------------------------------------------------------------
 DATA_DIR = env_path("DSSPORTAL_DATA_DIR", BASE_DIR / "var")
 PLATES_DIR = DATA_DIR / "plates"
+# Read plates over HTTP from this base URL (the plates folder served read-only) instead of
+# PLATES_DIR: worker hosts without the shared folder. Empty: read PLATES_DIR.
+DSSPORTAL_PLATES_URL = env_str("DSSPORTAL_PLATES_URL", "").rstrip("/")
+if DSSPORTAL_PLATES_URL and not DSSPORTAL_PLATES_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(
+        f"DSSPORTAL_PLATES_URL={DSSPORTAL_PLATES_URL!r} is not an http:// or https:// URL."
+    )
 STAGING_DIR = DATA_DIR / "staging"
 OUTBOX_DIR = DATA_DIR / "outbox"
 PREVIEWS_DIR = DATA_DIR / "previews"
@@ -303,3 +310,32 @@ LOGGING = {
 }
 
 AUTHENTICATION_BACKENDS = ["accounts.backends.UsernameOrEmailBackend"]
+
+# --- Sign-in through the institute's OpenID Connect provider (accounts/oidc.py) -----------------
+# No issuer: no single sign-on, local accounts only. Endpoints and keys are read from
+# <issuer>/.well-known/openid-configuration; the portal's redirect URI is
+# <DSSPORTAL_PUBLIC_URL>/oidc/callback/.
+DSSPORTAL_OIDC_ISSUER = env_str("DSSPORTAL_OIDC_ISSUER").rstrip("/")
+DSSPORTAL_OIDC_CLIENT_ID = env_str("DSSPORTAL_OIDC_CLIENT_ID")
+DSSPORTAL_OIDC_CLIENT_SECRET = env_str("DSSPORTAL_OIDC_CLIENT_SECRET")
+DSSPORTAL_OIDC_LABEL = env_str("DSSPORTAL_OIDC_LABEL", "your institute")
+DSSPORTAL_OIDC_SCOPES = env_str("DSSPORTAL_OIDC_SCOPES", "openid email profile")
+# Claims that give a new user's name (full name; given_name/family_name are used when present)
+# and affiliation (empty: not read).
+DSSPORTAL_OIDC_NAME_CLAIM = env_str("DSSPORTAL_OIDC_NAME_CLAIM", "name")
+DSSPORTAL_OIDC_AFFILIATION_CLAIM = env_str("DSSPORTAL_OIDC_AFFILIATION_CLAIM")
+DSSPORTAL_OIDC_TIMEOUT_S = env_float("DSSPORTAL_OIDC_TIMEOUT_S", 10.0, minimum=0.1)
+if DSSPORTAL_OIDC_ISSUER and not DSSPORTAL_OIDC_ISSUER.startswith(("https://", "http://")):
+    raise ImproperlyConfigured(
+        f"DSSPORTAL_OIDC_ISSUER={DSSPORTAL_OIDC_ISSUER!r} is not an https:// URL (the provider's "
+        "issuer, as its /.well-known/openid-configuration names it)."
+    )
+if DSSPORTAL_OIDC_ISSUER and not (DSSPORTAL_OIDC_CLIENT_ID and DSSPORTAL_OIDC_CLIENT_SECRET):
+    raise ImproperlyConfigured(
+        "DSSPORTAL_OIDC_ISSUER is set: DSSPORTAL_OIDC_CLIENT_ID and DSSPORTAL_OIDC_CLIENT_SECRET "
+        "are required too (from registering the portal at the provider; see README)."
+    )
+if DSSPORTAL_OIDC_ISSUER and "openid" not in DSSPORTAL_OIDC_SCOPES.split():
+    raise ImproperlyConfigured(
+        f"DSSPORTAL_OIDC_SCOPES={DSSPORTAL_OIDC_SCOPES!r} must contain 'openid'."
+    )

@@ -1,5 +1,4 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from accounts.views import LoginView
@@ -15,8 +14,8 @@ urlpatterns = [
     # Browsers and feed readers ask for /favicon.ico whatever the page says.
     path("favicon.ico", views.favicon, name="favicon"),
     path("login/", LoginView.as_view(), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("", include("accounts.oidc_urls")),
     path("", include("accounts.urls")),
     path("", include("extraction.web.urls")),
 ]

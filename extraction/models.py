@@ -81,10 +81,6 @@ class Plate(models.Model):
     def __str__(self) -> str:
         return f"{self.survey} {self.plate_id} ({self.region or 'no region'})"
 
-    @property
-    def data_path(self) -> Path | None:
-        return settings.PLATES_DIR / self.data_file if self.data_file else None
-
 
 class RequestSource(models.TextChoices):
     MAIL = "mail", "e-mail"

@@ -13,7 +13,8 @@ from django.utils import timezone
 from django_q.models import OrmQ, Schedule, Task
 from django_q.signing import SignedPackage
 
-from accounts.models import EmailAddress, User
+from accounts.apppasswords import app_password_create
+from accounts.models import EmailAddress, OidcIdentity, User
 from accounts.tokens import api_token_create
 from extraction.models import (
     CutoutUsage,
@@ -113,6 +114,8 @@ def archive(make_user, staff_user):
         lock=now,
     )
     api_token_create(user=user, name="pipeline")
+    app_password_create(user=user, label="FileZilla")
+    OidcIdentity.objects.create(user=user, issuer="https://idp.example.org", subject="s-clyde")
     ResolvedNameCache.objects.create(
         key="3c273", found=True, name="3C 273", ra_deg=187.28, dec_deg=2.05, expires_at=now
     )

@@ -15,9 +15,9 @@ from django.db import connection
 from django.urls import reverse
 
 from extraction import tasks
+from extraction.core import cut as core_cut
 from extraction.mail.gate import mail_handle
 from extraction.models import Field, Request, StagingDirectory
-from extraction.services import extraction as extraction_service
 from extraction.services import queue
 from extraction.services import staging as staging_service
 from extraction.services.extraction import field_extract
@@ -81,7 +81,7 @@ def fail(field: Field, capture, monkeypatch) -> str:
         raise OSError("disk on fire")
 
     with monkeypatch.context() as patch:
-        patch.setattr(extraction_service, "cutout_build", broken)
+        patch.setattr(core_cut, "cutout_build", broken)
         return run(field, capture)
 
 
@@ -346,7 +346,7 @@ def test_a_deletion_while_the_request_is_filled_cancels_the_rest_and_the_mail_sa
     f1, f2, f3, _f4 = request.fields.order_by("line_no")
     run(f1, django_capture_on_commit_callbacks)
     directory = StagingDirectory.objects.get(request=request)
-    real_cut = extraction_service.cutout_build
+    real_cut = core_cut.cutout_build
 
     def cut_then_user_deletes(**kwargs):
         made = real_cut(**kwargs)
@@ -355,7 +355,7 @@ def test_a_deletion_while_the_request_is_filled_cancels_the_rest_and_the_mail_sa
         return made
 
     with monkeypatch.context() as patch:
-        patch.setattr(extraction_service, "cutout_build", cut_then_user_deletes)
+        patch.setattr(core_cut, "cutout_build", cut_then_user_deletes)
         assert run(f2, django_capture_on_commit_callbacks) == "cancelled"
     assert run(f3, django_capture_on_commit_callbacks) == "not claimed"
     statuses = list(request.fields.order_by("line_no").values_list("status", flat=True))

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from extraction import tasks
+from extraction.core import cut as core_cut
 from extraction.models import Field, Request, StagingDirectory
 from extraction.services import extraction as extraction_service
 from extraction.services import queue as queue_service
@@ -160,7 +161,7 @@ def test_random_request_lifecycles_agree_everywhere(
                 raise OSError("disk on fire")
 
             with pytest.MonkeyPatch.context() as patch:
-                patch.setattr(extraction_service, "cutout_build", broken)
+                patch.setattr(core_cut, "cutout_build", broken)
                 patch.setattr(extraction_service, "plates_table", broken)
                 with capture(execute=True):
                     status = tasks.extract_field(field_id)

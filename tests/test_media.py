@@ -40,6 +40,7 @@ from extraction.core.media.texts import ListedPlate, parse_plate_list, read_hhh
 from extraction.core.plates import PlateGeometry
 from extraction.core.platestore import PlateReader
 from extraction.models import Plate
+from extraction.services.platestores import local_plate_store
 from extraction.services.requests import request_create_from_text
 from extraction.services.selection import FieldTarget, plates_table
 
@@ -274,16 +275,18 @@ def test_import_stores_the_blocks_unchanged_and_serves_them_pixel_for_pixel(
     for key in ("PLATEID", "REGION", "PLTRAH", "PPO3", "AMDX1", "AMDY13", "XPIXELSZ"):
         assert stored[key] == real_plate_header()[key]
     # The tiles are the disc blocks, sumall widened, byte for byte: no recompression.
-    with fits.open(plate.data_path, disable_image_compression=True) as hdul:
+    with fits.open(
+        local_plate_store().path_of(plate.data_file), disable_image_compression=True
+    ) as hdul:
         assert hdul[1].header["ZCMPTYPE"] == "HCOMPRESS_1"
         tiles = hdul[1].data["COMPRESSED_DATA"]
         block_12 = next((media / "S134").glob("S134.12*")).read_bytes()
         assert tiles[1 * 3 + 2].tobytes() == widen(block_12)
     # astropy's own reader of the stored file equals the decoded blocks everywhere.
     reference = decoded_mosaic(media)
-    with fits.open(plate.data_path) as hdul:
+    with fits.open(local_plate_store().path_of(plate.data_file)) as hdul:
         assert_array_equal(hdul[1].section[450:1120, 480:1250], reference[450:, 480:])
-    with PlateReader(plate.data_path) as reader:
+    with PlateReader(local_plate_store().path_of(plate.data_file)) as reader:
         box = reader.read_box(495, 1005, 495, 1005)  # four blocks meet at (500, 500)
         assert_array_equal(box.data, reference[495:1005, 495:1005])
     assert np.abs(reference.astype(int) - pixels).max() < 4 * SCALE  # lossy, as on the discs
@@ -372,7 +375,7 @@ def test_what_an_interrupted_import_left_behind_does_not_block_the_next(media, p
     orphan = plates_dir / "DSS1" / ".0025.fits.0123456789ab.part"
     orphan.write_bytes(b"half a plate")  # what a process killed mid-write leaves
     assert "plate 0025 imported" in run("--media", str(media))[0]
-    assert Plate.objects.get().data_path.stat().st_size > 2880
+    assert local_plate_store().path_of(Plate.objects.get().data_file).stat().st_size > 2880
     # ... and the next successful import of that plate removes it (nobody holds it).
     assert {p.name for p in (plates_dir / "DSS1").iterdir()} == {"0025.fits"}
 

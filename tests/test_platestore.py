@@ -14,6 +14,7 @@ from astropy.io import fits
 from astropy.utils.data import get_pkg_data_filename
 from numpy.testing import assert_array_equal
 
+from extraction.core.cut import FieldNotCovered, cut_field
 from extraction.core.platestore import (
     BLANK_DEFAULT,
     PlateCache,
@@ -207,3 +208,21 @@ def test_cache_is_bounded_least_recently_used_first(tmp_path, pixels, header):
     assert len(cache) == 2
     assert cache.get(paths[0]) is first
     assert os.path.realpath(paths[1]) not in cache._entries
+
+
+def test_cut_field_reads_the_box_of_its_coverage_and_refuses_a_field_off_the_plate(
+    rice_plate, pixels
+):
+    plate = PlateCache().get(rice_plate)
+    ra, dec = (float(v) for v in plate.geometry.pixel_to_sky(700.0, 650.0))
+    cut = cut_field(plate, ra_deg=ra, dec_deg=dec, width_arcmin=3, height_arcmin=2, identifier="x")
+    box = cut.coverage.box
+    assert box is not None and not cut.clipped
+    assert_array_equal(cut.data, pixels[box.y0 : box.y1, box.x0 : box.x1])
+    header = cut.header()
+    assert (header["CNPIX1"], header["CNPIX2"]) == (8000 + box.x0, 1000 + box.y0)
+    assert header["OBJECT"] == "x" and header["NAXIS1"] == box.nx
+    with pytest.raises(FieldNotCovered):
+        cut_field(
+            plate, ra_deg=ra, dec_deg=dec - 20, width_arcmin=3, height_arcmin=2, identifier="y"
+        )

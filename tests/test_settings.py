@@ -54,6 +54,7 @@ def run_settings(tmp_path: Path, **overrides: str) -> subprocess.CompletedProces
         ("DEBUG", "maybe", "DEBUG='maybe' is not a boolean"),
         ("DATABASE_URL", "nonsense://somewhere/db", "DATABASE_URL='nonsense://somewhere/db'"),
         ("REDIS_URL", "http://127.0.0.1:6379", "is not a redis:// URL"),
+        ("DSSPORTAL_PLATES_URL", "archive:/srv/plates", "is not an http:// or https:// URL"),
         ("DSSPORTAL_REQUEST_ADDRESS", "not an address", "is not an e-mail address"),
         ("SECRET_KEY", "", "SECRET_KEY is required when DEBUG is off"),
         ("SECRET_KEY_FILE", "/nonexistent/secret", "SECRET_KEY_FILE='/nonexistent/secret'"),

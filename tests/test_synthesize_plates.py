@@ -15,6 +15,7 @@ from extraction import synthetic
 from extraction.core.platestore import PlateReader
 from extraction.models import Field, Plate
 from extraction.services.plates import plate_geometry
+from extraction.services.platestores import local_plate_store
 from extraction.services.requests import request_create_from_text
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +46,7 @@ def test_around_a_position_renders_every_plate_holding_it_and_catalogues_the_res
     assert f"{len(online)} scan(s) rendered" in output
     for plate in online:
         assert (plate.width_px, plate.height_px) == (400, 400)
-        with PlateReader(plate.data_path) as reader:
+        with PlateReader(local_plate_store().path_of(plate.data_file)) as reader:
             assert reader.header["SYNTHET"] is True
             assert reader.header["CNPIX1"] == plate.x0
             box = reader.read_box(0, 400, 0, 400)
@@ -62,7 +63,7 @@ def test_a_named_plate_and_the_refusals() -> None:
     run("--survey", "DSS1", "--plate", "04IN", "--extent", "300")
     plate = Plate.objects.get(plate_id="04IN", online=True)
     assert plate.survey == "DSS1" and plate.region.startswith("S")
-    with fits.open(plate.data_path) as hdul:
+    with fits.open(local_plate_store().path_of(plate.data_file)) as hdul:
         assert hdul[1].header["PLATEID"].strip() == "04IN"
     with pytest.raises(CommandError, match="no synthetic DSS1 plate has this id"):
         run("--survey", "DSS1", "--plate", "ZZZZ")

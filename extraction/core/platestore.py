@@ -45,6 +45,10 @@ class PlateStoreError(Exception):
     """A plate file cannot be written or read as a plate."""
 
 
+class PlateChanged(PlateStoreError):
+    """The plate was replaced (re-imported) while it was being read: open it again."""
+
+
 # -- Writing ----------------------------------------------------------------------------
 
 
@@ -360,15 +364,16 @@ def _image_hdu(hdul: fits.HDUList, path: Path) -> fits.ImageHDU | fits.CompImage
     hdu = first_image_hdu(hdul)
     if hdu is None:
         raise PlateStoreError(f"{path}: no 2-D image HDU")
-    _check_raw_int16(hdu.header, path)
+    check_raw_int16(hdu.header, path)
     return hdu
 
 
-def _check_raw_int16(header: fits.Header, path: Path) -> None:
+def check_raw_int16(header: fits.Header, source: object) -> None:
+    """Refuse a plate image that is not raw 16-bit integers; ``source`` names it."""
     if header.get("BITPIX") != 16:
-        raise PlateStoreError(f"{path}: plates are BITPIX 16, got {header.get('BITPIX')}")
+        raise PlateStoreError(f"{source}: plates are BITPIX 16, got {header.get('BITPIX')}")
     if header.get("BZERO", 0) != 0 or header.get("BSCALE", 1) != 1:
-        raise PlateStoreError(f"{path}: scaled pixel values (BZERO/BSCALE) are not supported")
+        raise PlateStoreError(f"{source}: scaled pixel values (BZERO/BSCALE) are not supported")
 
 
 # -- Per-process cache ------------------------------------------------------------------
@@ -383,14 +388,16 @@ class OpenPlate:
 
     reader: PlateSource
     geometry: PlateGeometry
-    key: tuple[str, int, int, int]
+    #: Which version of the plate this is (path and file identity, or URL and ETag).
+    key: tuple[object, ...]
 
 
 class PlateCache:
-    """A bounded LRU cache of open plates keyed by (path, mtime, size, inode).
+    """A bounded LRU cache of open plates, each valid for one version of its plate.
 
-    A file replaced on disk (new mtime, size or inode: ``write_plate`` always makes a new
-    inode) is reopened on the next :meth:`get`.
+    :meth:`get` keys local files by (path, mtime, size, inode): a file replaced on disk (new
+    mtime, size or inode: ``write_plate`` always makes a new inode) is reopened on the next
+    :meth:`get`. Other stores use :meth:`get_or_open` with their own test of freshness.
     Evicted readers are not closed here, because another thread may still be reading
     from them; they close when the last reference goes.
     """
@@ -401,20 +408,34 @@ class PlateCache:
         self._lock = threading.Lock()
 
     def get(self, path: str | os.PathLike[str]) -> OpenPlate:
-        """The open plate for ``path``, opening (or reopening) it when needed."""
+        """The open plate for the file ``path``, opening (or reopening) it when needed."""
         real = os.path.realpath(path)
         stat = os.stat(real)
         key = (real, stat.st_mtime_ns, stat.st_size, stat.st_ino)
-        with self._lock:
-            entry = self._entries.get(real)
-            if entry is not None and entry.key == key:
-                self._entries.move_to_end(real)
-                return entry
-            # Opening under the lock costs a few ms but never opens one file twice.
+
+        def opened() -> OpenPlate:
             reader = PlateReader(real)
-            entry = OpenPlate(reader, PlateGeometry(reader.header), key)
-            self._entries[real] = entry
-            self._entries.move_to_end(real)
+            return OpenPlate(reader, PlateGeometry(reader.header), key)
+
+        return self.get_or_open(real, fresh=lambda entry: entry.key == key, opener=opened)
+
+    def get_or_open(
+        self,
+        name: str,
+        *,
+        fresh: Callable[[OpenPlate], bool],
+        opener: Callable[[], OpenPlate],
+    ) -> OpenPlate:
+        """The cached plate ``name`` if ``fresh(entry)``, else ``opener()``'s, cached."""
+        with self._lock:
+            entry = self._entries.get(name)
+            if entry is not None and fresh(entry):
+                self._entries.move_to_end(name)
+                return entry
+            # Opening under the lock costs a few ms but never opens one plate twice.
+            entry = opener()
+            self._entries[name] = entry
+            self._entries.move_to_end(name)
             while len(self._entries) > self.maxsize:
                 self._entries.popitem(last=False)
             return entry
@@ -434,3 +455,68 @@ _cache = PlateCache()
 def open_plate(path: str | os.PathLike[str]) -> OpenPlate:
     """The process-wide cached open plate for ``path`` (see :class:`PlateCache`)."""
     return _cache.get(path)
+
+
+# -- Plate stores -----------------------------------------------------------------------
+
+
+class PlateStore(Protocol):
+    """Where plates are read from, each plate named by its key: its path inside the plates
+    folder (``DSS2/S123.fits``), the same on every host whatever the store.
+
+    Implemented by :class:`LocalPlateStore` (the plates folder on this host) and
+    ``extraction.core.httpplates.HttpPlateStore`` (the folder served over HTTP).
+    """
+
+    #: Where the plates are, as staff would name it in a message (a folder or a URL).
+    location: str
+
+    def open(self, key: str) -> OpenPlate:
+        """The plate ``key``, opened once per process and version (cached).
+
+        Raises :class:`PlateStoreError` when it cannot be read, :class:`PlateChanged` (from
+        ``read_box``) when it was replaced while in use.
+        """
+        ...
+
+    def exists(self, key: str) -> bool:
+        """The store holds the plate ``key``."""
+        ...
+
+
+def checked_plate_key(key: str) -> str:
+    """``key`` if it names a file inside the plates folder: relative, no ``..``, ``/``-separated."""
+    parts = key.split("/")
+    if not key or key.startswith("/") or "\\" in key or any(p in ("", ".", "..") for p in parts):
+        raise PlateStoreError(
+            f"{key!r} is not a plate key (a relative path inside the plates folder)"
+        )
+    return key
+
+
+class LocalPlateStore:
+    """The plates folder on this host: ``<root>/<key>``, read through the process's
+    :class:`PlateCache` (a re-imported plate is reopened)."""
+
+    def __init__(self, root: str | os.PathLike[str], cache: PlateCache | None = None) -> None:
+        self.root = Path(root)
+        self.location = str(self.root)
+        self._cache = cache or _cache
+
+    def path_of(self, key: str) -> Path:
+        """The file of plate ``key``."""
+        return self.root / checked_plate_key(key)
+
+    def key_of(self, path: str | os.PathLike[str]) -> str:
+        """The key of the plate file at ``path`` (inside the folder)."""
+        try:
+            relative = Path(path).relative_to(self.root)
+        except ValueError:
+            raise PlateStoreError(f"{path} is not inside the plates folder {self.root}") from None
+        return checked_plate_key(relative.as_posix())
+
+    def open(self, key: str) -> OpenPlate:
+        return self._cache.get(self.path_of(key))
+
+    def exists(self, key: str) -> bool:
+        return self.path_of(key).is_file()

@@ -1,7 +1,7 @@
 """FTP access to staging directories: pyftpdlib glued to Django users and staging rows.
 
 What a user sees after logging in with their portal username (or a verified address) and
-portal password::
+portal password or one of their app passwords::
 
     /                       their live staging directories, nothing else
     /dss-20261124-xxxxxxxx/  the files of one request
@@ -79,7 +79,8 @@ TOO_MANY_PENDING = (
 )
 LOGIN_TIMED_OUT = "421 No log-in within {seconds} seconds: connection closed."
 LOGIN_FAILED = (
-    "login failed: use your portal username or registered e-mail address and your portal password"
+    "login failed: use your portal username or registered e-mail address and your portal "
+    "password or an app password from your account page"
 )
 
 
@@ -104,7 +105,11 @@ class PortalAuthorizer:
             )
         try:
             user = authenticate(
-                None, username=username, password=password, remote_address=handler.remote_ip
+                None,
+                username=username,
+                password=password,
+                remote_address=handler.remote_ip,
+                allow_app_password=True,
             )
         except LoginThrottled as exc:
             raise AuthenticationFailed(str(exc)) from None

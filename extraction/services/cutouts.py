@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from extraction.core.cutout import compress, fits_bytes
+from extraction.core.httpplates import PlateServerError
 from extraction.core.surveys import band_row, expected_data_bytes
 from extraction.models import CutoutUsage
 from extraction.pictures.preview import preview_png
@@ -101,7 +102,8 @@ def cutout_make(
     ------
     CutoutRefused
         400 for a field too large or a mode without an image, 404 when no plate serves it,
-        429 beyond the rate or the daily allowance (with the seconds to wait).
+        429 beyond the rate or the daily allowance (with the seconds to wait), 503 when the
+        plate server (``DSSPORTAL_PLATES_URL``) cannot serve the plate.
     """
     largest = min(settings.DSSPORTAL_CUTOUT_MAX_ARCMIN, settings.DSSPORTAL_MAX_FIELD_ARCMIN)
     if max(target.width_arcmin, target.height_arcmin) > largest:
@@ -123,6 +125,8 @@ def cutout_make(
         cut = field_cut(target=target, identifier=identifier)
     except FieldSkip as skip:
         raise CutoutRefused(404, str(skip)) from None
+    except PlateServerError as down:
+        raise CutoutRefused(503, f"{down}; try again later.", retry_after_s=60) from None
     if output_format == "png":
         data = cut.pixels.data
         payload = preview_png(data, cut.pixels.valid, max_px=max(data.shape))

@@ -20,13 +20,16 @@ from django.db import InterfaceError, OperationalError
 from django.db.models import F, Q
 from django.utils import timezone
 
-from extraction.core.cutout import Cutout, compress, cutout_build, fits_bytes
+from extraction.core.cut import CutField, FieldNotCovered, cut_from_store
+from extraction.core.cutout import Cutout, compress, fits_bytes
+from extraction.core.httpplates import PlateServerError
 from extraction.core.plates import Coverage
-from extraction.core.platestore import BoxRead, open_plate
+from extraction.core.platestore import BoxRead
 from extraction.core.surveys import output_file_name
 from extraction.models import Field, FieldStatus
 from extraction.services.leases import lease_release, lease_take
 from extraction.services.lifecycle import request_mark_running, request_settle
+from extraction.services.platestores import plate_store
 from extraction.services.selection import (
     FieldSkip,
     FieldTarget,
@@ -122,17 +125,27 @@ def _make_plate_list(field: Field) -> Extracted:
 
 @dataclass(frozen=True)
 class CutImage:
-    """A field cut from its plate, not yet written anywhere."""
+    """A field cut from its chosen plate, not yet written anywhere."""
 
-    cutout: Cutout
-    pixels: BoxRead
+    cut: CutField
     choice: PlateChoice
-    coverage: Coverage
+
+    @property
+    def cutout(self) -> Cutout:
+        return self.cut.cutout
+
+    @property
+    def pixels(self) -> BoxRead:
+        return self.cut.pixels
+
+    @property
+    def coverage(self) -> Coverage:
+        return self.cut.coverage
 
 
 def field_cut(*, target: FieldTarget, identifier: str) -> CutImage:
-    """Choose the plate of an image field and cut it: the one extraction step, shared by
-    staged fields and the synchronous cut-out of the API.
+    """Choose the plate of an image field and cut it (``core.cut.cut_field``): the one
+    extraction step, shared by staged fields and the synchronous cut-out of the API.
 
     Raises
     ------
@@ -141,29 +154,24 @@ def field_cut(*, target: FieldTarget, identifier: str) -> CutImage:
     """
     choice = plate_select(target)
     plate = choice.plate
-    if not plate.online or plate.data_path is None:
+    if not plate.online or not plate.data_file:
         raise FieldSkip(
             f"plate {plate.plate_id} ({choice.reason}) is catalogued but its pixels are not "
             f"online in this archive."
         )
-    opened = open_plate(plate.data_path)
-    coverage = opened.geometry.coverage(
-        target.ra_deg, target.dec_deg, target.width_arcmin, target.height_arcmin
-    )
-    box = coverage.box
-    if box is None or not coverage.covered:
-        raise FieldSkip(f"plate {plate.plate_id} does not cover the field.")
-    pixels = opened.reader.read_box(box.x0, box.x1, box.y0, box.y1)
-    cutout = cutout_build(
-        geometry=opened.geometry,
-        plate_header=opened.reader.header,
-        pixels=pixels,
-        box=box,
-        identifier=identifier,
-        ra_deg=target.ra_deg,
-        dec_deg=target.dec_deg,
-    )
-    return CutImage(cutout, pixels, choice, coverage)
+    try:
+        cut = cut_from_store(
+            plate_store(),
+            plate.data_file,
+            ra_deg=target.ra_deg,
+            dec_deg=target.dec_deg,
+            width_arcmin=target.width_arcmin,
+            height_arcmin=target.height_arcmin,
+            identifier=identifier,
+        )
+    except FieldNotCovered:
+        raise FieldSkip(f"plate {plate.plate_id} does not cover the field.") from None
+    return CutImage(cut, choice)
 
 
 def _cut_image(field: Field) -> Extracted:
@@ -223,6 +231,9 @@ def _failure_message(exc: Exception) -> str:
             "the archive's staging disk is full, so this field was not written; the archive "
             "staff can retry it once space is freed."
         )
+    if isinstance(exc, PlateServerError):
+        # str(exc) names the server: "the plate server http://... cannot be reached (...)".
+        return f"{exc}; the archive staff can retry this field once the plate server is back."
     return f"internal error ({type(exc).__name__}); the archive staff can retry it."
 
 

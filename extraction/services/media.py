@@ -26,6 +26,7 @@ from extraction.core.media.texts import ListedPlate, MediaTextError, read_hhh, r
 from extraction.core.media.tiles import plate_tiles, write_tiled_plate
 from extraction.models import Plate
 from extraction.services.plates import PlateImportError, plate_identity, plate_register
+from extraction.services.platestores import local_plate_store
 
 
 @dataclass
@@ -251,7 +252,7 @@ def _already_stored(
         width_px=shape[1],
         height_px=shape[0],
     ).first()
-    return row is not None and row.data_path is not None and row.data_path.exists()
+    return row is not None and local_plate_store().exists(row.data_file)
 
 
 def _plate_shape(header: fits.Header, source: Path | None) -> tuple[int, int] | str:

@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from astropy.io import fits
-from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 
@@ -41,6 +40,7 @@ from extraction.core.platestore import (
 from extraction.core.surveys import SURVEYS, survey_for_pixel_size
 from extraction.models import Band, Plate
 from extraction.pictures.skymap import PlateOutline
+from extraction.services.platestores import local_plate_store, plate_key
 from extraction.text.naming import plate_id_problem
 
 # Plate ids name files in the store: keep them to what DSS uses (0025, 04IN, XE123 ...).
@@ -197,8 +197,8 @@ def plate_identity(
 
 
 def plate_store_path(*, survey: str, plate_id: str) -> Path:
-    """Where the pixel data of a plate live: ``<PLATES_DIR>/<survey>/<plate_id>.fits``."""
-    return Path(settings.PLATES_DIR) / survey / f"{plate_id}.fits"
+    """Where an import writes a plate's pixels: its key in the local plates folder."""
+    return local_plate_store().path_of(plate_key(survey=survey, plate_id=plate_id))
 
 
 def plate_register(
@@ -311,7 +311,7 @@ def _save(
         if stored is not None and extent is not None:
             plate.x0, plate.y0 = extent.x0, extent.y0
             plate.width_px, plate.height_px = extent.width, extent.height
-            plate.data_file = stored.relative_to(Path(settings.PLATES_DIR)).as_posix()
+            plate.data_file = local_plate_store().key_of(stored)
             plate.online = True
         elif not plate.online:
             # Catalogued but offline: the nominal full plate.

@@ -1,7 +1,8 @@
 """Who is calling the API, whether the call may come from where it does, and its JSON body.
 
 Scripts authenticate with ``Authorization: Bearer <token>`` (tokens from the account page or
-``manage.py api_token``). HTTP Basic with the portal login is accepted for reads and for a
+``manage.py api_token``). HTTP Basic with the portal login (its password or an app password)
+is accepted for reads and for a
 POST whose body is ``application/json``: a foreign web page cannot send that content type
 without a CORS preflight, so cached Basic credentials cannot be abused by a cross-site form.
 The portal's own pages call the API with their session (unsafe methods then need the CSRF
@@ -108,7 +109,7 @@ def _basic_user(request: HttpRequest, encoded: str) -> User:
             "(Content-Type: application/json); or use an API token (Authorization: Bearer).",
         )
     login, password = _basic_credentials(encoded)
-    user = authenticate(request, username=login, password=password)
+    user = authenticate(request, username=login, password=password, allow_app_password=True)
     if not isinstance(user, User):
         raise ApiError(401, "wrong login or password.")
     return user

@@ -6,6 +6,7 @@ from the original DSS distribution media (discs or copies, headers directories, 
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -77,10 +78,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--jobs",
             type=int,
-            default=1,
+            default=None,
             metavar="N",
             help="With --media: processes decoding (checking) a plate's blocks at once "
-            "(default 1).",
+            "(default: one per core, at most 8; checking is the import's whole cost).",
         )
         parser.add_argument(
             "--catalogue-only",
@@ -93,7 +94,7 @@ class Command(BaseCommand):
         if options["media"]:
             self._handle_media([Path(p) for p in options["paths"]], options)
             return
-        if options["dry_run"] or options["catalogue_only"] or options["jobs"] != 1:
+        if options["dry_run"] or options["catalogue_only"] or options["jobs"] is not None:
             raise CommandError("--dry-run, --catalogue-only and --jobs go with --media")
         files = _expand(options["paths"])
         failed = 0
@@ -121,6 +122,8 @@ class Command(BaseCommand):
 
     def _handle_media(self, paths: list[Path], options: dict[str, Any]) -> None:
         survey = options["survey"]
+        if options["jobs"] is None:
+            options["jobs"] = min(os.cpu_count() or 1, 8)
         if options["jobs"] < 1:
             raise CommandError(f"--jobs must be at least 1, not {options['jobs']}")
         inventory = media_inventory(paths=paths, survey=survey)
