@@ -6,30 +6,22 @@ Japanese names commonly are. A name entirely in Cyrillic or Greek letters that l
 ones ("alice" written with a Cyrillic a is already refused as mixed) is compared with existing
 names through :func:`latin_skeleton`. Names are NFKC-normalised before these checks, which
 folds full-width and compatibility forms (full-width "alice" becomes "alice").
+
+Which letters look alike is Unicode's confusables data (``confusables.txt`` of TS #39), as
+the ``confusable_homoglyphs`` package ships it (a JSON file inside the package, read from
+disk: nothing is fetched at run time), not a table of our own.
 """
 
 from __future__ import annotations
 
+import functools
 import unicodedata
+from typing import Any
+
+from confusable_homoglyphs import confusables
 
 #: Scripts that may appear together in one name (with or without Latin).
 _JAPANESE = frozenset({"CJK", "HIRAGANA", "KATAKANA"})
-
-#: Cyrillic and Greek letters (after case folding) that look like a Latin letter.
-_LATIN_LOOKALIKES = str.maketrans(
-    {
-        # Cyrillic
-        "\u0430": "a", "\u0432": "b", "\u0435": "e", "\u04bb": "h", "\u043d": "h",
-        "\u0456": "i", "\u0458": "j", "\u043a": "k", "\u04cf": "l", "\u043c": "m",
-        "\u043e": "o", "\u0440": "p", "\u051b": "q", "\u0455": "s", "\u0442": "t",
-        "\u0443": "y", "\u051d": "w", "\u0445": "x", "\u0441": "c", "\u0501": "d",
-        "\u044c": "b", "\u043f": "n",
-        # Greek
-        "\u03b1": "a", "\u03b2": "b", "\u03b5": "e", "\u03b6": "z", "\u03b7": "n",
-        "\u03b9": "i", "\u03ba": "k", "\u03bc": "u", "\u03bd": "v", "\u03bf": "o",
-        "\u03c1": "p", "\u03c4": "t", "\u03c5": "u", "\u03c7": "x", "\u03f2": "c",
-    }
-)  # fmt: skip
 
 
 def letter_script(char: str) -> str:
@@ -51,6 +43,27 @@ def username_look_problem(username: str) -> str | None:
     return None
 
 
+@functools.cache
+def latin_lookalike(char: str) -> str:
+    """The ASCII letter or digit (lower case) that ``char`` can be confused with, by
+    Unicode's confusables data; ``char`` itself when it looks like none.
+
+    Unicode maps a lower-case letter to the glyph it is drawn like, which is sometimes a
+    small capital (Cyrillic small ve, U+0432, is a small capital B); its capital maps to the
+    ASCII capital (U+0412 is B). Usernames compare ignoring case, so either form counts.
+    """
+    if char.isascii():
+        return char.lower()
+    for form in dict.fromkeys((char, char.upper(), char.lower())):
+        found: list[dict[str, Any]] | bool = len(form) == 1 and confusables.is_confusable(form)
+        for glyph in found[0]["homoglyphs"] if isinstance(found, list) else ():
+            text: str = glyph["c"]
+            if len(text) == 1 and text.isascii() and text.isalnum():
+                return text.lower()
+    return char
+
+
 def latin_skeleton(username: str) -> str:
-    """``username`` case-folded with Cyrillic and Greek lookalikes replaced by Latin letters."""
-    return username.casefold().translate(_LATIN_LOOKALIKES)
+    """``username`` case-folded, each letter that looks like an ASCII letter or digit
+    replaced by it (Unicode confusables data)."""
+    return "".join(latin_lookalike(c) for c in username.casefold())

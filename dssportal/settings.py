@@ -51,6 +51,9 @@ if DSSPORTAL_PLATES_URL and not DSSPORTAL_PLATES_URL.startswith(("http://", "htt
 STAGING_DIR = DATA_DIR / "staging"
 OUTBOX_DIR = DATA_DIR / "outbox"
 PREVIEWS_DIR = DATA_DIR / "previews"
+# Zips of staging directories built for nginx to send (DSSPORTAL_ACCEL_REDIRECT); rebuilt when
+# the directory changes, removed with it.
+ZIP_CACHE_DIR = DATA_DIR / "zips"
 
 # --- Service policy -----------------------------------------------------------------------------
 DSSPORTAL_REQUEST_ADDRESS = env_email("DSSPORTAL_REQUEST_ADDRESS", "dss-request@localhost")
@@ -73,6 +76,11 @@ DSSPORTAL_RESOLVER_CACHE_DAYS = env_int("DSSPORTAL_RESOLVER_CACHE_DAYS", 30, min
 DSSPORTAL_CUTOUT_MAX_ARCMIN = env_float("DSSPORTAL_CUTOUT_MAX_ARCMIN", 30.0, minimum=0.1)
 DSSPORTAL_CUTOUT_DAILY_MB = env_int("DSSPORTAL_CUTOUT_DAILY_MB", 200, minimum=0)
 DSSPORTAL_CUTOUT_PER_MINUTE = env_int("DSSPORTAL_CUTOUT_PER_MINUTE", 30, minimum=1)
+# The internal nginx location prefix (e.g. "/_accel/") under which nginx sends staged files
+# (<prefix>staging/...) and built zips (<prefix>zips/...) itself: the app only checks who may
+# read them and answers with X-Accel-Redirect. Empty (the default, as under `make run`): the
+# app sends the bytes itself.
+DSSPORTAL_ACCEL_REDIRECT = env_str("DSSPORTAL_ACCEL_REDIRECT", "")
 DSSPORTAL_PUBLIC_URL = env_str("DSSPORTAL_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 DSSPORTAL_TASKS_SYNC = env_bool("DSSPORTAL_TASKS_SYNC", False)
 # Fields handed to one task in a large request (fewer queue round trips); 1: one task per field.

@@ -11,7 +11,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from extraction.core.cutout import sexagesimal_dec, sexagesimal_ra
-from extraction.core.surveys import BAND_NAMES, SURVEY_BANDS, SURVEYS
+from extraction.core.surveys import BANDS, SURVEY_BANDS, SURVEYS
 from extraction.models import (
     CutoutUsage,
     Field,
@@ -90,7 +90,7 @@ class PlateAdmin(admin.ModelAdmin):
             "title": f"Plate outlines, {title}",
             "svg": mark_safe(sky_map_svg(outlines, title=title)),
             "surveys": list(SURVEYS),
-            "bands": ["", *BAND_NAMES],
+            "bands": ["", *BANDS],
             "survey": survey,
             "band": band,
             "opts": self.model._meta,
@@ -396,7 +396,7 @@ class CutoutUsageAdmin(admin.ModelAdmin):
     list_display = ("day", "user", "n_cutouts", "bytes")
     list_filter = ("day",)
     search_fields = ("user__username",)
-    readonly_fields = ("user", "day", "n_cutouts", "bytes", "window_start", "window_count")
+    readonly_fields = ("user", "day", "n_cutouts", "bytes")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

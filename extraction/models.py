@@ -14,17 +14,32 @@ from django.db import models
 from django.db.models import Q
 
 from extraction.core.catalogues import ResolvedName
-from extraction.core.surveys import COMPRESSIONS, SURVEYS
+from extraction.core.surveys import BANDS, COMPRESSIONS, MODES, SURVEYS, PlateMode
 from extraction.text.naming import STAGING_NAME_RE
 
-#: ``Plate.survey`` choices, from the survey table of the core.
-SURVEY_CHOICES = [(name, name) for name in SURVEYS]
+# Choices of the fields that hold facts of the survey table. They are callables, read at run
+# time: migrations record the function, not the values, so a new row of the table (a survey,
+# a band, a compression) needs no migration, and validation still refuses what is not in it.
 
 
-class Band(models.TextChoices):
-    BLUE = "B", "blue (J)"
-    RED = "R", "red (E/F)"
-    INFRARED = "I", "near infrared (N)"
+def survey_choices() -> list[tuple[str, str]]:
+    """``Plate.survey``: every survey of the table."""
+    return [(name, name) for name in SURVEYS]
+
+
+def band_choices() -> list[tuple[str, str]]:
+    """``Plate.band``: every band of the table (``"red (E/F)"``...)."""
+    return [(band.letter, band.label) for band in BANDS.values()]
+
+
+def mode_choices() -> list[tuple[str, str]]:
+    """``Field.mode``: every plate mode."""
+    return [(mode.value, text) for mode, text in MODES.items()]
+
+
+def compression_choices() -> list[tuple[str, str]]:
+    """``Field.compression``: every output compression of the table."""
+    return [(c.code, c.codec) for c in COMPRESSIONS.values()]
 
 
 class Plate(models.Model):
@@ -35,11 +50,11 @@ class Plate(models.Model):
     ``height_px`` pixels; a whole-plate scan has ``x0 = y0 = 0``.
     """
 
-    survey = models.CharField(max_length=4, choices=SURVEY_CHOICES)
+    survey = models.CharField(max_length=4, choices=survey_choices)
     plate_id = models.CharField("plate id", max_length=8)
     region = models.CharField("region id", max_length=8, blank=True)
     label = models.CharField("plate label", max_length=16, blank=True)
-    band = models.CharField(max_length=1, choices=Band.choices, blank=True)
+    band = models.CharField(max_length=1, choices=band_choices, blank=True)
     emulsion = models.CharField(max_length=16, blank=True)
     filter_name = models.CharField("filter", max_length=16, blank=True)
     telescope = models.CharField(max_length=48, blank=True)
@@ -183,17 +198,6 @@ class Request(models.Model):
         return staging.deleted_at if staging is not None else None
 
 
-class FieldMode(models.TextChoices):
-    EDGE = "e", "e: furthest from the plate edge"
-    CENTRE = "c", "c: closest plate centre"
-    PLATE = "plate", "a given plate id"
-    LIST = "n", "n: list the plates, no image"
-
-
-#: ``Field.compression`` choices, from the compression table of the core.
-COMPRESSION_CHOICES = [(c.code, c.codec) for c in COMPRESSIONS.values()]
-
-
 class FieldStatus(models.TextChoices):
     """See :mod:`extraction.services.lifecycle` for who moves a field between these."""
 
@@ -230,9 +234,9 @@ class Field(models.Model):
     width_arcmin = models.FloatField()
     height_arcmin = models.FloatField()
     survey = models.CharField(max_length=5)  # DSS1, DSS2, DSS2R, DSS2B, DSS2I
-    mode = models.CharField(max_length=5, choices=FieldMode.choices)
+    mode = models.CharField(max_length=5, choices=mode_choices)
     plate_id_asked = models.CharField(max_length=8, blank=True)
-    compression = models.CharField(max_length=1, choices=COMPRESSION_CHOICES)
+    compression = models.CharField(max_length=1, choices=compression_choices)
     expected_bytes = models.BigIntegerField(default=0)
     status = models.CharField(
         max_length=10, choices=FieldStatus.choices, default=FieldStatus.QUEUED
@@ -272,6 +276,11 @@ class Field(models.Model):
 
     def __str__(self) -> str:
         return f"{self.identifier} (line {self.line_no}, {self.status})"
+
+    @property
+    def makes_image(self) -> bool:
+        """False in mode n, whose output is a list of plates."""
+        return PlateMode(self.mode).makes_image
 
 
 class StagingDirectory(models.Model):
@@ -405,7 +414,8 @@ class InboundMail(models.Model):
 
 
 class CutoutUsage(models.Model):
-    """One user's synchronous cut-outs on one UTC day: the daily allowance and the rate."""
+    """One user's synchronous cut-outs on one UTC day: the daily allowance. (The per-minute
+    rate is a counter of :mod:`accounts.throttle`, as every other rate.)"""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="cutout_usage"
@@ -413,8 +423,6 @@ class CutoutUsage(models.Model):
     day = models.DateField()
     n_cutouts = models.PositiveIntegerField(default=0)
     bytes = models.BigIntegerField(default=0)
-    window_start = models.DateTimeField(null=True, blank=True)
-    window_count = models.PositiveIntegerField(default=0)
 
     class Meta:
         verbose_name = "cut-out usage"

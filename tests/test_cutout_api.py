@@ -110,6 +110,20 @@ def test_rate_and_daily_allowance_answer_429_with_retry_after(script, settings):
     assert 0 < int(spent["Retry-After"]) <= 86400
 
 
+def test_a_cut_out_refused_for_its_bytes_does_not_use_up_the_rate(script, settings):
+    """The rate is the portal's one windowed limiter (accounts.throttle), taken after the
+    day's bytes are checked: a refused cut-out costs nothing of the minute's count."""
+    query = field_query(217.4833, -62.6847, SIZE="0.01")
+    settings.DSSPORTAL_CUTOUT_PER_MINUTE = 1
+    settings.DSSPORTAL_CUTOUT_DAILY_MB = 0
+    assert script.get(URL, query).status_code == 429
+    settings.DSSPORTAL_CUTOUT_DAILY_MB = 100
+    assert script.get(URL, query).status_code == 200
+    limited = script.get(URL, query)
+    assert limited.status_code == 429 and "At most 1 cut-out a minute" in limited.json()["error"]
+    assert "try again in" in limited.json()["error"]
+
+
 @pytest.mark.parametrize(
     "query, status, words",
     [

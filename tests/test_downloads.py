@@ -6,6 +6,7 @@ import gzip
 import io
 import os
 import subprocess
+import time
 import zipfile
 
 import pytest
@@ -14,6 +15,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.tokens import api_token_create
+from extraction.core import ziplayout
 from extraction.models import Request, StagingDirectory
 from extraction.web import downloads
 from tests.factories import register_real_dss_plate
@@ -114,25 +116,87 @@ def test_unsatisfiable_ranges(header, size):
 
 def test_the_directory_streams_as_a_zip_that_unzip_accepts(client, staged, tmp_path, monkeypatch):
     _, directory = staged
-    monkeypatch.setattr(downloads, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(ziplayout, "_READ_BYTES", 4096)
     (directory.absolute_path / "noise.fits").write_bytes(os.urandom(300_000))
+    # A known time in the past (whole seconds, even: DOS times have 2 s steps).
+    when = 1_700_000_000
+    os.utime(directory.absolute_path / "noise.fits", (when, when))
     response = client.get(reverse("staging-zip", args=[directory.name]))
     assert response.status_code == 200 and response.streaming
     assert response["Content-Disposition"] == f'attachment; filename="{directory.name}.zip"'
+    assert response["Accept-Ranges"] == "bytes" and response["ETag"].startswith('"')
     parts = list(response.streaming_content)
     assert len(parts) > 10 and max(map(len, parts)) < 50_000  # sent as made, never whole
     archive = tmp_path / "all.zip"
     archive.write_bytes(b"".join(parts))
+    assert int(response["Content-Length"]) == archive.stat().st_size
     tested = subprocess.run(["unzip", "-t", str(archive)], capture_output=True, text=True)
     assert tested.returncode == 0, tested.stdout + tested.stderr
     subprocess.run(["unzip", "-q", str(archive), "-d", str(tmp_path / "out")], check=True)
     for name in ["real.fits", "notes.txt.gz", "noise.fits"]:
-        unpacked = (tmp_path / "out" / directory.name / name).read_bytes()
-        assert unpacked == (directory.absolute_path / name).read_bytes()
+        unpacked = tmp_path / "out" / directory.name / name
+        original = directory.absolute_path / name
+        assert unpacked.read_bytes() == original.read_bytes()
+        # unzip restores the exact time from the extended timestamp field.
+        assert int(unpacked.stat().st_mtime) == int(original.stat().st_mtime)
     with zipfile.ZipFile(archive) as opened:
-        kinds = {i.filename.rsplit("/", 1)[1]: i.compress_type for i in opened.infolist()}
-    assert kinds["notes.txt.gz"] == zipfile.ZIP_STORED
-    assert kinds["real.fits"] == kinds["noise.fits"] == zipfile.ZIP_DEFLATED
+        infos = {i.filename.rsplit("/", 1)[1]: i for i in opened.infolist()}
+    assert {i.compress_type for i in infos.values()} == {zipfile.ZIP_STORED}
+    assert infos["noise.fits"].date_time == time.localtime(when)[:6]
+    assert infos["noise.fits"].date_time[0] != 1980
+
+
+def test_any_range_of_the_zip_is_the_same_bytes_as_the_whole(client, staged):
+    _, directory = staged
+    (directory.absolute_path / "noise.fits").write_bytes(os.urandom(200_000))
+    url = reverse("staging-zip", args=[directory.name])
+    whole = body(client.get(url))
+    size = len(whole)
+    for first, last in [(0, 0), (0, 29), (30, 100_000), (size - 22, size - 1), (12345, size - 1)]:
+        part = client.get(url, HTTP_RANGE=f"bytes={first}-{last}")
+        assert part.status_code == 206
+        assert part["Content-Range"] == f"bytes {first}-{last}/{size}"
+        assert body(part) == whole[first : last + 1]
+        assert part["Content-Length"] == str(last - first + 1)
+    tail = client.get(url, HTTP_RANGE="bytes=-100")
+    assert body(tail) == whole[-100:]
+    several = client.get(url, HTTP_RANGE="bytes=0-9,100-109")
+    assert several.status_code == 206 and several["Content-Type"].startswith("multipart/byteranges")
+    assert client.get(url, HTTP_RANGE=f"bytes={size}-").status_code == 416
+    # If-Range: the same entity tag gets the range, a changed directory the whole new zip.
+    etag = client.get(url)["ETag"]
+    assert client.get(url, HTTP_RANGE="bytes=5-9", HTTP_IF_RANGE=etag).status_code == 206
+    (directory.absolute_path / "more.fits").write_bytes(b"x" * 2880)
+    changed = client.get(url, HTTP_RANGE="bytes=5-9", HTTP_IF_RANGE=etag)
+    assert changed.status_code == 200 and changed["ETag"] != etag
+    assert len(body(changed)) == int(changed["Content-Length"])
+
+
+def test_with_accel_redirect_nginx_is_told_which_file_or_built_zip_to_send(
+    client, staged, settings, tmp_path
+):
+    _, directory = staged
+    settings.DSSPORTAL_ACCEL_REDIRECT = "/_accel/"
+    settings.ZIP_CACHE_DIR = tmp_path / "zips"
+    answer = client.get(file_url(directory))
+    relative = directory.absolute_path.relative_to(settings.STAGING_DIR).as_posix()
+    assert answer.status_code == 200 and answer.content == b""
+    assert answer["X-Accel-Redirect"] == f"/_accel/staging/{relative}/real.fits"
+    assert answer["Content-Disposition"] == 'attachment; filename="real.fits"'
+    zipped = client.get(reverse("staging-zip", args=[directory.name]))
+    internal = zipped["X-Accel-Redirect"]
+    assert internal.startswith(f"/_accel/zips/{directory.name}/") and internal.endswith(".zip")
+    built = settings.ZIP_CACHE_DIR / internal.removeprefix("/_accel/zips/")
+    settings.DSSPORTAL_ACCEL_REDIRECT = ""
+    assert built.read_bytes() == body(client.get(reverse("staging-zip", args=[directory.name])))
+    # A new file: a new copy, the old one removed; deleting the directory removes them all.
+    settings.DSSPORTAL_ACCEL_REDIRECT = "/_accel/"
+    (directory.absolute_path / "more.fits").write_bytes(b"x" * 2880)
+    again = client.get(reverse("staging-zip", args=[directory.name]))["X-Accel-Redirect"]
+    assert again != internal and not built.exists()
+    assert len(list((settings.ZIP_CACHE_DIR / directory.name).glob("*.zip"))) == 1
+    client.post(reverse("staging-delete", args=[directory.name]))
+    assert not (settings.ZIP_CACHE_DIR / directory.name).exists()
 
 
 def test_symlinks_in_a_directory_are_never_followed(client, staged, tmp_path):

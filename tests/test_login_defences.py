@@ -350,6 +350,35 @@ def test_lookalike_usernames_are_refused(client, make_user, username, message) -
     assert User.objects.count() == 1 and not mail.outbox
 
 
+@pytest.mark.parametrize(
+    ("username", "existing"),
+    [
+        ("\u03c4\u03bf\u03b3", "toy"),  # Greek tau, omicron, gamma
+        ("\u050d\u043e\u0433\u0435", "gore"),  # Cyrillic komi sje, o, ghe, ie
+        ("\u0412\u041e\u0422", "bot"),  # Cyrillic capitals: VE, O, TE
+        ("\u0432\u043e\u0442", "bot"),  # the same in lower case (Unicode: ve is small-cap B)
+        ("\u0392\u0395\u03a4\u0391", "beta"),  # Greek capitals BETA, EPSILON, TAU, ALPHA
+    ],
+)
+def test_names_in_another_script_that_read_as_an_existing_name_are_refused(
+    client, make_user, username, existing
+) -> None:
+    """Lookalikes come from Unicode's confusables data (the confusable_homoglyphs package):
+    gamma for y, komi sje for g and ghe for r were in no hand-written table."""
+    make_user(existing, f"{existing}@example.org")
+    page = html.unescape(register(client, username, "new@example.net").content.decode())
+    assert f"looks like the existing username {existing!r}" in page
+    assert User.objects.count() == 1 and not mail.outbox
+
+
+def test_a_name_in_another_script_that_reads_as_no_existing_name_is_taken(client) -> None:
+    page = html.unescape(
+        register(client, "\u0431\u043e\u0440\u0438\u0441", "b@example.net").content.decode()
+    )
+    assert "Check your mail" in page
+    assert User.objects.filter(username="\u0431\u043e\u0440\u0438\u0441").exists()
+
+
 def test_usernames_are_nfkc_normalised_and_japanese_names_pass(client, make_user) -> None:
     make_user("alice", "alice@example.org")
     page = register(client, "\uff41\uff4c\uff49\uff43\uff45", "a2@example.net").content.decode()

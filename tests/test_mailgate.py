@@ -672,3 +672,19 @@ def test_replies_over_real_smtp_carry_the_rfc_3834_headers(alice, handle, settin
     assert receipt["References"] == "<smtp-1@example.org>"
     assert receipt["From"] == REQUEST_ADDRESS
     assert "ACCEPTED FIELDS" in receipt.get_content()
+
+
+def test_the_receipt_shows_the_example_lines_aligned_and_the_table_s_words(alice, handle):
+    """The three example lines of REQUEST_FORMAT.md, the compressions and the mode words
+    come from the request-list module and the survey table (one copy each)."""
+    handle(plain(LIST.replace("NGC253 0", "N253 0") + "NGC253x 0 47 34 -25 17 32 5 5 J2000 DSS2 n"))
+    body = flat(only_receipt().body)
+    assert "mode c: the plate whose centre is closest" in body
+    assert "plate 04IN" in body and "NGC253x -> a list of plates by mail, no image" in body
+    mail.outbox.clear()
+    handle(plain("hello, please send me images", message_id="<m2@example.org>"))
+    body = only_receipt().body
+    assert "field01 12 5  13   30  45 32  10. 10. B1950 DSS1 e    G\n" in body
+    assert "N7793   23 57 49.4 -32 35 24. 60. 60. J2000 DSS1 04IN U\n" in body
+    assert "NGC253  0  47 34.3 -25 17 32. 45. 45. J2000 DSS2 c    B\n" in body
+    assert "compression (G (gzip), B (bzip2), X (xz) or U (none))" in flat(body)

@@ -490,6 +490,7 @@ def test_two_complete_copies_that_differ_are_reported(media, tmp_path):
 
 
 @pytest.mark.django_db
+@pytest.mark.filterwarnings("ignore:The following header keyword is invalid")
 def test_a_broken_header_copy_does_not_hide_a_good_one(media, tmp_path):
     broken = tmp_path / "a-headers"
     broken.mkdir()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from astropy import units as u
-from astropy.coordinates import FK4, FK5, SkyCoord
+from astropy.coordinates import FK4, FK5, Angle, SkyCoord
 from numpy.testing import assert_allclose
 
+from extraction.core.cutout import sexagesimal_dec, sexagesimal_ra
 from extraction.core.positions import PositionError, list_position, parse_position
 from extraction.text.requestlist import parse_request_list
 
@@ -68,3 +70,19 @@ def test_b1950_keeps_its_equinox_and_knows_its_j2000() -> None:
         (reference.ra.deg, reference.dec.deg),
         atol=1e-9,
     )
+
+
+def test_the_one_sexagesimal_formatter_wraps_a_full_day_and_reads_back() -> None:
+    """R.A./Dec. text everywhere (cut-out headers, plate pages, the admin, plate lists) is
+    astropy's ``Angle.to_string``, rounded first so that R.A. never reads 24 h."""
+    assert sexagesimal_ra(359.99999999) == "00 00 00.000"
+    assert sexagesimal_ra(-15.0) == "23 00 00.000"
+    assert sexagesimal_dec(-0.0) == "+00 00 00.00"
+    assert sexagesimal_dec(-1e-4) == "-00 00 00.36"
+    assert sexagesimal_dec(90.0) == "+90 00 00.00"
+    rng = np.random.default_rng(5)
+    for ra, dec in zip(rng.uniform(0, 360, 200), rng.uniform(-90, 90, 200), strict=True):
+        back_ra = Angle(sexagesimal_ra(ra), unit=u.hourangle).deg
+        back_dec = Angle(sexagesimal_dec(dec), unit=u.deg).deg
+        assert abs((back_ra - ra + 180) % 360 - 180) <= 0.0005 * 15 / 3600 + 1e-12
+        assert abs(back_dec - dec) <= 0.005 / 3600 + 1e-12

@@ -20,6 +20,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -205,7 +206,7 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 SITE = ROOT / "deploy" / "nginx" / "dssportal.conf"
 HOST = "dss.example.org"
 #: The variables of deploy/dssportal.env that say how the app sits behind the proxy.
-PROXY_VARIABLES = ("DEBUG", "SECURE_", "DSSPORTAL_TRUSTED_PROXIES")
+PROXY_VARIABLES = ("DEBUG", "SECURE_", "DSSPORTAL_TRUSTED_PROXIES", "DSSPORTAL_ACCEL_REDIRECT")
 
 
 def deploy_env_proxy_variables() -> dict[str, str]:
@@ -215,8 +216,11 @@ def deploy_env_proxy_variables() -> dict[str, str]:
     return {k.strip(): v.strip() for k, v in pairs if k.strip().startswith(PROXY_VARIABLES)}
 
 
-def nginx_site(http_port: int, https_port: int, upstream_port: int, tls: Path) -> str:
-    """The shipped site with only its ports, certificate paths and upstream changed."""
+def nginx_site(
+    http_port: int, https_port: int, upstream_port: int, tls: Path, data_dir: Path
+) -> str:
+    """The shipped site with only its ports, certificate paths, upstream and data directory
+    changed."""
     site = SITE.read_text()
     replacements = [
         # Loopback only (tests talk to 127.0.0.1, nothing else may reach them).
@@ -226,6 +230,7 @@ def nginx_site(http_port: int, https_port: int, upstream_port: int, tls: Path) -
         (r"listen \[::\]:443 ", f"listen [::1]:{https_port} "),
         (r"/etc/letsencrypt/live/dss\.example\.org/", f"{tls}/"),
         (r"http://127\.0\.0\.1:8000;", f"http://127.0.0.1:{upstream_port};"),
+        (r"/srv/dssportal/", f"{data_dir}/"),
     ]
     for pattern, replacement in replacements:
         site, count = re.subn(pattern, replacement, site)
@@ -238,6 +243,8 @@ def nginx_config(tmp: Path, site: str) -> Path:
     (tmp / "site.conf").write_text(site)
     kinds = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     lines = [
+        # As root, nginx's workers would run as nobody, who cannot enter pytest's folders.
+        *(["user root root;"] if os.geteuid() == 0 else []),
         f"pid {tmp}/nginx.pid;",
         f"error_log {tmp}/error.log;",
         "worker_processes 1;",
@@ -352,22 +359,25 @@ class Client:
         return status, page
 
 
-def staged_file(env: dict[str, str], data_dir: Path, content: bytes) -> tuple[str, str]:
+def staged_file(
+    env: dict[str, str],
+    data_dir: Path,
+    content: bytes,
+    login: str = "astro",
+    name: str = "dss-20261202-abcdefghijklm",
+) -> tuple[str, str]:
     """A user, an API token and one staged file of ``content``; (token, file URL path)."""
-    assert (
-        manage(env, "add_user", "astro", "astro@example.org", "--password", "x-Astro-9").returncode
-        == 0
-    )
-    token = manage(env, "api_token", "astro")
+    added = manage(env, "add_user", login, f"{login}@example.org", "--password", "x-Astro-9")
+    assert added.returncode == 0, added.stderr
+    token = manage(env, "api_token", login)
     assert token.returncode == 0, token.stderr
-    name = "dss-20261202-abcdefghijklm"
     created = manage(
         env,
         "shell",
         "-c",
         "from datetime import timedelta; from django.utils import timezone; "
         "from accounts.models import User; from extraction.models import StagingDirectory; "
-        "u = User.objects.get(username='astro'); "
+        f"u = User.objects.get(username='{login}'); "
         f"StagingDirectory.objects.create(user=u, name='{name}', "
         f"path=u.staging_area + '/{name}', expires_at=timezone.now() + timedelta(days=1)); "
         "print(u.staging_area)",
@@ -404,7 +414,7 @@ def test_the_nginx_site_passes_nginx_t_and_gives_the_app_https_the_client_and_th
     token, file_path = staged_file(env, migrated, content)
     http_port, https_port, app_port = free_port(), free_port(), free_port()
     tls = self_signed_certificate(tmp_path / "tls")
-    config = nginx_config(tmp_path, nginx_site(http_port, https_port, app_port, tls))
+    config = nginx_config(tmp_path, nginx_site(http_port, https_port, app_port, tls, migrated))
     tested = subprocess.run(
         [NGINX, "-t", "-e", str(tmp_path / "error.log"), "-c", str(config)],
         capture_output=True,
@@ -450,6 +460,115 @@ def test_the_nginx_site_passes_nginx_t_and_gives_the_app_https_the_client_and_th
 
     # gunicorn's access log names the client nginx passed on, after nginx's own address.
     assert re.search(r"^127\.0\.0\.1 127\.0\.0\.3 .*POST /password/reset/", log.read_text(), re.M)
+
+
+# --- nginx sends download bodies: slow clients hold no gunicorn thread (issue 24, item 3) --------
+
+
+@contextmanager
+def behind_nginx(tmp_path: Path, data_dir: Path, env: dict[str, str]) -> Iterator[int]:
+    """gunicorn (1 worker, 4 threads, as deploy/ runs it) behind the shipped nginx site; the
+    HTTPS port."""
+    http_port, https_port, app_port = free_port(), free_port(), free_port()
+    tls = self_signed_certificate(tmp_path / "tls")
+    site = nginx_site(http_port, https_port, app_port, tls, data_dir)
+    config = nginx_config(tmp_path, site)
+    with gunicorn(env, app_port, tmp_path / "gunicorn.log"), nginx(config, https_port):
+        yield https_port
+
+
+def tls_socket(port: int) -> ssl.SSLSocket:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    return context.wrap_socket(raw, server_hostname=HOST)
+
+
+def healthz_seconds(port: int) -> float:
+    started = time.monotonic()
+    status, _, body = Client(port, "127.0.0.4").request("GET", "/healthz")
+    assert status == 200, body[:200]
+    return time.monotonic() - started
+
+
+def curl(*args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["curl", "-sS", "-k", "--fail", *args], capture_output=True, timeout=120)
+
+
+def test_behind_nginx_slow_readers_and_partial_headers_leave_the_site_answering_and_zips_resume(
+    tmp_path: Path, migrated: Path
+) -> None:
+    env = production_env(
+        migrated, **deploy_env_proxy_variables(), ALLOWED_HOSTS=f"{HOST},127.0.0.1"
+    )
+    assert env["DSSPORTAL_ACCEL_REDIRECT"] == "/_accel/"
+    content = os.urandom(24_000_000)
+    name = "dss-20261207-slowreadersaa"
+    token, file_path = staged_file(env, migrated, content, login="slow", name=name)
+    folder = next((migrated / "staging").glob(f"*/{name}"))
+    (folder / "small.fits.gz").write_bytes(os.urandom(70_000))
+    when = 1_700_000_000  # a date in the past, whole even seconds (DOS times step by 2 s)
+    for member in folder.iterdir():
+        os.utime(member, (when, when))
+    bearer = {"Authorization": f"Bearer {token}"}
+    zip_path = f"/staging/{name}.zip"
+    requests = [
+        f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: Bearer {token}\r\n\r\n"
+        for path in (file_path, zip_path)
+    ]
+
+    with behind_nginx(tmp_path, migrated, env) as port, contextlib.ExitStack() as held:
+        assert healthz_seconds(port) < 5
+        # 10 clients ask for the 24 MB file or the zip and read nothing; 16 send half their
+        # headers.
+        for n in range(10):
+            reader = held.enter_context(tls_socket(port))
+            reader.sendall(requests[n % 2].encode())
+        for _ in range(16):
+            talker = held.enter_context(tls_socket(port))
+            talker.sendall(f"GET /healthz HTTP/1.1\r\nHost: {HOST}\r\nX-Slow: ".encode())
+        time.sleep(1.0)
+        waits = [healthz_seconds(port) for _ in range(8)]
+        assert max(waits) < 3.0, waits
+
+        # Range on a file, sent by nginx: one range, a suffix, and the headers the app set.
+        client = Client(port, "127.0.0.2")
+        status, headers, body = client.request(
+            "GET", file_path, headers={**bearer, "Range": "bytes=5000000-5999999"}
+        )
+        assert status == 206 and body == content[5_000_000:6_000_000]
+        assert headers["Content-Range"] == f"bytes 5000000-5999999/{len(content)}"
+        assert headers["Content-Disposition"] == 'attachment; filename="big.fits"'
+        assert "X-Accel-Redirect" not in headers
+        status, _, body = client.request(
+            "GET", file_path, headers={**bearer, "Range": "bytes=-1000"}
+        )
+        assert status == 206 and body == content[-1000:]
+        assert client.request("GET", "/_accel/staging/")[0] == 404  # internal only
+
+        # curl fetches the zip whole, then resumes a cut-off copy: the same bytes.
+        url = f"https://{HOST}:{port}/staging/{name}.zip"
+        resolve = ["--resolve", f"{HOST}:{port}:127.0.0.1", "-H", f"Authorization: Bearer {token}"]
+        whole, part = tmp_path / "whole.zip", tmp_path / "part.zip"
+        fetched = curl(*resolve, "-o", str(whole), url)
+        assert fetched.returncode == 0, fetched.stderr
+        fetched = curl(*resolve, "-r", "0-9999999", "-o", str(part), url)
+        assert fetched.returncode == 0 and part.stat().st_size == 10_000_000, fetched.stderr
+        resumed = curl(*resolve, "-C", "-", "-o", str(part), url)
+        assert resumed.returncode == 0, resumed.stderr
+        assert part.read_bytes() == whole.read_bytes()
+
+    out = tmp_path / "out"
+    unzipped = subprocess.run(["unzip", "-q", str(part), "-d", str(out)], capture_output=True)
+    assert unzipped.returncode == 0, unzipped.stderr
+    for member in folder.iterdir():
+        copy = out / folder.name / member.name
+        assert copy.read_bytes() == member.read_bytes()
+        assert int(copy.stat().st_mtime) == when
+    with zipfile.ZipFile(part) as opened:
+        assert {i.date_time for i in opened.infolist()} == {time.localtime(when)[:6]}
 
 
 # --- serveportal (make serve) stops everything it started ---------------------------------------

@@ -29,6 +29,7 @@ from extraction.text.requestlist import (
     Mode,
     ParsedLine,
     ParsedList,
+    example_lines_text,
     expected_bytes,
     format_field_line,
     parse_deletion_list,
@@ -108,6 +109,12 @@ def separation_deg(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
 # --------------------------------------------------------------------------------------
 # The three example lines of the description
 # --------------------------------------------------------------------------------------
+
+
+def test_the_example_lines_the_pages_and_mails_show_are_those_of_the_description() -> None:
+    shown = parse_request_list(example_lines_text())
+    described = parse_request_list(EXAMPLE)
+    assert not shown.errors and shown.fields == described.fields
 
 
 def test_example_lines_parse_exactly() -> None:

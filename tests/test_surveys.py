@@ -7,16 +7,21 @@ is one row of ``extraction.core.surveys``.
 
 from __future__ import annotations
 
+import io
 from dataclasses import replace
 
 import numpy as np
 import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from extraction.core import surveys
 from extraction.core.surveys import SURVEY_BANDS, SURVEYS, Survey, SurveyBand, band_row
-from extraction.models import Plate
+from extraction.models import Field, Plate
+from extraction.services.platefinder import finder_surveys, known_surveys
 from extraction.services.requests import parse_with_limits
 from extraction.services.selection import (
     FieldSkip,
@@ -104,7 +109,9 @@ def test_the_help_says_dss2_is_red() -> None:
 
 @pytest.fixture
 def dss3(monkeypatch: pytest.MonkeyPatch) -> SurveyBand:
-    """A made-up survey "DSS3" with 10 um pixels, added as one row of each table."""
+    """A made-up survey "DSS3" with 10 um pixels, added as one row of each table of
+    ``extraction.core.surveys`` (and taken out again after the test): the parser, selection,
+    the models, the forms and the API are not touched; they read the table."""
     survey = Survey("DSS3", plate_size_px=30000, pixel_size_um=10.0, nominal_arcsec_per_pixel=0.7)
     row = SurveyBand("DSS3", survey, None, ())
     monkeypatch.setitem(SURVEYS, "DSS3", survey)
@@ -132,6 +139,43 @@ def test_a_new_survey_row_is_accepted_by_selection(dss3: SurveyBand) -> None:
     (spec,) = parse_with_limits(line("DSS3", "3d01") + "\n").fields
     target = FieldTarget("DSS3", "plate", spec.plate_id or "", spec.ra_deg, spec.dec_deg, 5, 5)
     assert plate_select(target).plate == plate
+
+
+@pytest.mark.django_db
+def test_a_new_survey_row_needs_no_migration_and_the_models_validate_it(dss3: SurveyBand) -> None:
+    """The models' survey/band/mode/compression choices are read from the table at run time:
+    the migration state does not hold them, so the new row changes no migration, while
+    validation accepts DSS3 and still refuses a survey the table does not have."""
+    out = io.StringIO()
+    call_command("makemigrations", "--check", "--dry-run", stdout=out, stderr=out)
+    assert "No changes detected" in out.getvalue()
+    header = dss_header(180.0, 10.0, survey="DSS3", plate_id="3D02", corner=(14700, 14700))
+    plate = register_plate(header, survey="DSS3", band="R")
+    plate.full_clean()
+    assert plate.get_band_display() == "red (E/F)"
+    plate.survey = "DSS4"
+    with pytest.raises(ValidationError, match="DSS4"):
+        plate.full_clean()
+
+
+@pytest.mark.django_db
+def test_a_new_survey_row_is_offered_and_queued_by_the_web_form(
+    dss3: SurveyBand, client, make_user
+) -> None:
+    client.force_login(make_user("hubble", "edwin@example.org"))
+    page = client.get(reverse("request-list")).content.decode()
+    assert '<option value="DSS3">' in page
+    form = {"width": "5", "height": "5", "frame": "J2000", "survey": "DSS3", "mode": "c"}
+    form |= {"compression": "X", "identifier": "d3", "lon": "12 00 00", "lat": "+10 00 00"}
+    response = client.post(
+        reverse("request-list"), {"submit": "field", **{f"f-{k}": v for k, v in form.items()}}
+    )
+    assert response.status_code == 302
+    field = Field.objects.get()
+    assert (field.survey, field.mode, field.compression) == ("DSS3", "c", "X")
+    field.full_clean()
+    assert field.get_mode_display() == "c: the plate whose centre is closest"
+    assert "DSS3" in known_surveys() and finder_surveys()[-1] == "DSS3"
 
 
 def test_an_unknown_survey_is_refused_with_the_table_s_tokens() -> None:

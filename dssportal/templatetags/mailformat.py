@@ -7,7 +7,6 @@ mails and pages write sizes alike) format what a mail quotes.
 
 from __future__ import annotations
 
-import re
 import textwrap
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +23,6 @@ register.filter("human_bytes", human_bytes)
 
 #: Columns of a mail line, as a terminal mail client shows them.
 WIDTH = 72
-_LINE_END = re.compile(r"\s*\n\s*")
 
 
 def fill_text(
@@ -32,8 +30,11 @@ def fill_text(
 ) -> str:
     """``text`` as one paragraph (line ends and the blanks around them become one blank),
     wrapped to ``width`` columns; long words (addresses, names) are never cut."""
+    # Not re.sub(r"\s*\n\s*"): on a long run of blanks without a line end that retries
+    # the run from each of its characters (quadratic time).
+    paragraph = " ".join(filter(None, (line.strip() for line in text.strip().split("\n"))))
     return textwrap.fill(
-        _LINE_END.sub(" ", text.strip()),
+        paragraph,
         width=width,
         initial_indent=" " * indent,
         subsequent_indent=" " * (indent if subsequent is None else subsequent),

@@ -26,8 +26,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import astropy.units as u
 import numpy as np
 import numpy.typing as npt
+from astropy.coordinates import Angle
 from astropy.io import fits
 
 from extraction.core.plates import FieldBox, PlateGeometry
@@ -178,20 +180,21 @@ class Cutout:
 
 
 def sexagesimal_ra(ra_deg: float) -> str:
-    """``'hh mm ss.sss'`` for a right ascension in degrees."""
-    total = round((ra_deg % 360.0) / 15.0 * 3600.0, 3) % 86400.0
-    hours, rest = divmod(total, 3600.0)
-    minutes, seconds = divmod(rest, 60.0)
-    return f"{int(hours):02d} {int(minutes):02d} {seconds:06.3f}"
+    """``'hh mm ss.sss'`` for a right ascension in degrees (astropy ``Angle.to_string``).
+
+    Rounded to the millisecond first and wrapped: astropy writes ``24 00 00.000`` for an R.A.
+    that rounds up to a full day. About 20 us a call (1.4 us for plain arithmetic), a few
+    ms for a page of plates: nothing that shows.
+    """
+    seconds = round((ra_deg % 360.0) / 15.0 * 3600.0, 3) % 86400.0
+    angle = Angle(seconds / 3600.0, unit=u.hourangle)
+    return str(angle.to_string(unit=u.hourangle, sep=" ", precision=3, pad=True))
 
 
 def sexagesimal_dec(dec_deg: float) -> str:
-    """``'+dd mm ss.ss'`` for a declination in degrees."""
-    sign = "-" if dec_deg < 0 else "+"
-    total = round(abs(dec_deg) * 3600.0, 2)
-    degrees, rest = divmod(total, 3600.0)
-    minutes, seconds = divmod(rest, 60.0)
-    return f"{sign}{int(degrees):02d} {int(minutes):02d} {seconds:05.2f}"
+    """``'+dd mm ss.ss'`` for a declination in degrees (astropy ``Angle.to_string``)."""
+    angle = Angle(dec_deg + 0.0, unit=u.deg)  # + 0.0: no "-00 00 00.00" for -0.0
+    return str(angle.to_string(unit=u.deg, sep=" ", precision=2, pad=True, alwayssign=True))
 
 
 def _has_acknowledgement(cards: Iterable[str]) -> bool:

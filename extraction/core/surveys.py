@@ -1,8 +1,10 @@
-"""The surveys and bands this archive serves, and the output compressions: facts as data, once.
+"""The surveys and bands this archive serves, the plate modes and the output compressions:
+facts as data, once.
 
-Pure Python; no Django. The request-list parser, plate selection, the models' choices, the
-replies, the admin, the synthetic sky and the FITS writer all read these tables, so that a new
-survey or band is one row here (and its tests), not a hunt through the code.
+Pure Python; no Django. The request-list parser, plate selection, plate import, the models'
+choices (read at run time, so a new row needs no migration), the forms, the replies, the
+admin, the downloads, the synthetic sky and the FITS writer all read these tables, so that a
+new survey, band or compression is one row here (and its tests), not a hunt through the code.
 
 Vocabulary
 ----------
@@ -23,20 +25,29 @@ Units: plate scale arcsec/mm, scanner pixels microns, plate sizes pixels per sid
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Final
 
 __all__ = [
-    "BAND_NAMES",
+    "BANDS",
     "COMPRESSIONS",
+    "MODES",
     "SURVEYS",
     "SURVEY_BANDS",
+    "Band",
     "Compression",
+    "PlateMode",
     "Programme",
     "Survey",
     "SurveyBand",
+    "band_from_plate",
+    "band_name",
     "band_row",
+    "compressed_suffixes",
     "compression",
+    "compressions_text",
     "output_file_name",
     "survey_for_pixel_size",
     "survey_help",
@@ -53,12 +64,54 @@ BYTES_PER_PIXEL: Final = 2
 #: How far (microns) a header's XPIXELSZ may be from a survey's scanner pixel size.
 _PIXEL_SIZE_TOLERANCE_UM: Final = 0.1
 
-#: Words for the band letters, for replies and the admin.
-BAND_NAMES: Final[dict[str, str]] = {
-    "R": "red",
-    "B": "blue",
-    "I": "near infrared",
-}
+
+@dataclass(frozen=True)
+class Band:
+    """A photographic band: what ``Plate.band`` stores and how a plate header tells it.
+
+    Attributes
+    ----------
+    letter
+        ``Plate.band`` value (one character).
+    name
+        Words for replies and the admin (``"red"``).
+    plate_letters
+        The survey letters of its plates (``"E/F"``), shown beside the name in the admin.
+    emulsions
+        EMULSION header values of its plates; matched on upper-case letters and digits
+        only, anywhere in the header value (``"IIIa-F"`` is ``IIIaF``).
+    filters
+        Starts of FILTER header values that decide the band whatever the emulsion.
+    label_initials
+        First letters of the DSS1 plate labels (PLTLABEL) of its plates, read only when the
+        header names no emulsion.
+    """
+
+    letter: str
+    name: str
+    plate_letters: str
+    emulsions: tuple[str, ...] = ()
+    filters: tuple[str, ...] = ()
+    label_initials: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """E.g. ``"red (E/F)"``."""
+        return f"{self.name} ({self.plate_letters})"
+
+
+class PlateMode(StrEnum):
+    """Column 12 of a request line: how the plate is chosen (``Field.mode``)."""
+
+    EDGE = "e"
+    CENTRE = "c"
+    PLATE = "plate"
+    LIST = "n"
+
+    @property
+    def makes_image(self) -> bool:
+        """False for mode n, which lists the plates instead of cutting one."""
+        return self is not PlateMode.LIST
 
 
 @dataclass(frozen=True)
@@ -147,7 +200,7 @@ class SurveyBand:
     @property
     def description(self) -> str:
         """E.g. ``"DSS2 red (POSS-II F, SERC-ER/AAO-R)"``."""
-        colour = f" {BAND_NAMES.get(self.band, self.band)}" if self.band else ""
+        colour = f" {band_name(self.band)}" if self.band else ""
         names = ", ".join(p.name for p in self.programmes)
         return f"{self.survey.name}{colour} ({names})"
 
@@ -167,6 +220,24 @@ DSS1: Final = Survey(
     "DSS1", plate_size_px=14000, pixel_size_um=25.28445, nominal_arcsec_per_pixel=1.7
 )
 DSS2: Final = Survey("DSS2", plate_size_px=23040, pixel_size_um=15.0, nominal_arcsec_per_pixel=1.0)
+
+#: Every band, by ``Plate.band`` value; the filters are checked before the emulsions.
+BANDS: dict[str, Band] = {
+    b.letter: b
+    for b in (
+        Band("B", "blue", "J", emulsions=("IIIaJ", "103aO", "IIaO"), label_initials=("J", "O")),
+        Band("R", "red", "E/F", emulsions=("IIIaF", "103aE", "4415"), label_initials=("E",)),
+        Band("I", "near infrared", "N", emulsions=("IV-N",), filters=("RG9",)),
+    )
+}
+
+#: What each mode does, for the models, the forms and the request page.
+MODES: dict[PlateMode, str] = {
+    PlateMode.EDGE: "e: the plate whose edge is furthest from the field",
+    PlateMode.CENTRE: "c: the plate whose centre is closest",
+    PlateMode.PLATE: "a plate I name (plate id)",
+    PlateMode.LIST: "n: no image, list the plates that cover the field",
+}
 
 #: Every survey, by ``Plate.survey`` value.
 SURVEYS: dict[str, Survey] = {s.name: s for s in (DSS1, DSS2)}
@@ -208,6 +279,36 @@ COMPRESSIONS: dict[str, Compression] = {
 
 
 # -- Look-ups --------------------------------------------------------------------------
+
+
+def band_name(letter: str, unknown: str | None = None) -> str:
+    """``"red"`` for ``"R"``; ``unknown`` (default: the letter itself) for another letter."""
+    band = BANDS.get(letter)
+    if band is not None:
+        return band.name
+    return letter if unknown is None else unknown
+
+
+def _letters_digits(text: str) -> str:
+    return re.sub(r"[^A-Z0-9]", "", text.upper())
+
+
+def band_from_plate(*, emulsion: str, filter_name: str, label: str) -> str:
+    """The band letter of a plate from its EMULSION, FILTER and PLTLABEL header values;
+    ``""`` when none tells."""
+    emulsion_key = _letters_digits(emulsion)
+    filter_key = filter_name.upper()
+    for band in BANDS.values():
+        if band.filters and filter_key.startswith(band.filters):
+            return band.letter
+    for band in BANDS.values():
+        if any(_letters_digits(e) in emulsion_key for e in band.emulsions):
+            return band.letter
+    if not emulsion_key and label:
+        for band in BANDS.values():
+            if label[0].upper() in band.label_initials:
+                return band.letter
+    return ""
 
 
 def band_row(token: str) -> SurveyBand | None:
@@ -263,6 +364,17 @@ def survey_for_pixel_size(xpixelsz_um: float) -> str | None:
 def compression(code: str) -> Compression | None:
     """The compression of a column-13 code (case-insensitive), or None."""
     return COMPRESSIONS.get(code.upper()) if code.isascii() else None
+
+
+def compressions_text() -> str:
+    """``"G (gzip), B (bzip2), X (xz) or U (none)"``."""
+    parts = [f"{c.code} ({c.codec})" for c in COMPRESSIONS.values()]
+    return ", ".join(parts[:-1]) + f" or {parts[-1]}" if len(parts) > 1 else parts[0]
+
+
+def compressed_suffixes() -> tuple[str, ...]:
+    """The file suffixes of the compressed outputs: ``(".gz", ".bz2", ".xz")``."""
+    return tuple(c.suffix for c in COMPRESSIONS.values() if c.suffix)
 
 
 def output_file_name(stem: str, code: str) -> str:

@@ -97,7 +97,7 @@ def incoming_read(raw: bytes, *, forced_kind: str | None) -> Incoming:
             unreadable = "its parts are nested too deeply to be read"
             message = mailtext.parse_headers_only(raw)
     kind: str
-    kind, route_note = mailtext.recipient_kind(
+    kind, route_note = mailtext.kind_from_headers(
         message,
         request_address=settings.DSSPORTAL_REQUEST_ADDRESS,
         delete_address=settings.DSSPORTAL_DELETE_ADDRESS,

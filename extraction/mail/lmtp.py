@@ -35,8 +35,10 @@ log = logging.getLogger(__name__)
 HARD_SIZE_FACTOR = 8
 
 
-def recipient_kind(address: str) -> str | None:
-    """'request' or 'delete' for the service's two addresses (sub-addressing allowed)."""
+def service_address_kind(address: str) -> str | None:
+    """'request' or 'delete' when an envelope recipient (RCPT TO) is one of the service's two
+    addresses (sub-addressing allowed); None for any other address. Unlike
+    ``mailtext.kind_from_headers``, which reads a message's headers, this judges one address."""
     base = base_address(address)
     if base == base_address(settings.DSSPORTAL_REQUEST_ADDRESS):
         return "request"
@@ -74,7 +76,7 @@ class GateHandler:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
-        if recipient_kind(address) is None:
+        if service_address_kind(address) is None:
             return f"550 5.1.1 <{address}>: not an address of the DSS archive"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
@@ -84,7 +86,7 @@ class GateHandler:
         loop = asyncio.get_running_loop()
         replies = []
         for address in envelope.rcpt_tos:
-            kind = recipient_kind(address) or "request"
+            kind = service_address_kind(address) or "request"
             replies.append(await loop.run_in_executor(self.executor, deliver, raw, kind))
         return "\r\n".join(replies)  # LMTP: one reply per recipient
 

@@ -20,12 +20,18 @@ from typing import Any
 
 from accounts.models import User
 from dssportal.infra import emails
-from extraction.core.surveys import output_file_name, survey_help, survey_tokens_text
+from extraction.core.surveys import (
+    compressions_text,
+    output_file_name,
+    survey_help,
+    survey_tokens_text,
+)
 from extraction.mail.incoming import Incoming, max_mail_bytes
 from extraction.models import Field, FieldStatus
 from extraction.services.notify import auto_reply_headers, request_web_url
 from extraction.services.requests import RequestOutcome, rejected_listing
 from extraction.text.mailtext import TextPart
+from extraction.text.requestlist import example_lines_text
 from extraction.text.safetext import Listing, listing
 
 __all__ = [
@@ -99,6 +105,8 @@ def receipt_reply(
         },
         "survey_tokens": survey_tokens_text(),
         "survey_help": survey_help(),
+        "compressions": compressions_text(),
+        "example_lines": example_lines_text(),
         **reading_context(source, unread),
     }
     return Reply(to=to, name="receipt", context=context)

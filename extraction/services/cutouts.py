@@ -18,9 +18,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.throttle import Limit, RateLimited, rate_limit_take
 from extraction.core.cutout import compress, fits_bytes
 from extraction.core.httpplates import PlateServerError
-from extraction.core.surveys import band_row, expected_data_bytes
+from extraction.core.surveys import PlateMode, band_row, expected_data_bytes
 from extraction.models import CutoutUsage
 from extraction.pictures.preview import preview_png
 from extraction.services.extraction import field_cut
@@ -60,8 +61,14 @@ def _seconds_to_midnight(now: datetime) -> int:
 
 
 def _allowance_take(*, user: User, expected: int, now: datetime) -> None:
-    """Count one cut-out against the rate, after checking the day's bytes leave room."""
+    """Count one cut-out against the rate, after checking the day's bytes leave room.
+
+    The rate is the windowed limit of :mod:`accounts.throttle` (one limiter for every rate
+    of the portal); it counts inside this transaction, so a cut-out refused for its bytes
+    is not counted against the rate.
+    """
     allowance = settings.DSSPORTAL_CUTOUT_DAILY_MB * 1_000_000
+    per_minute = settings.DSSPORTAL_CUTOUT_PER_MINUTE
     with transaction.atomic():
         usage, _ = CutoutUsage.objects.select_for_update().get_or_create(user=user, day=now.date())
         if usage.bytes + expected > allowance:
@@ -74,19 +81,14 @@ def _allowance_take(*, user: User, expected: int, now: datetime) -> None:
                 "larger jobs.",
                 retry_after_s=_seconds_to_midnight(now),
             )
-        fresh = usage.window_start is None or now - usage.window_start >= _RATE_WINDOW
-        if not fresh and usage.window_count >= settings.DSSPORTAL_CUTOUT_PER_MINUTE:
-            assert usage.window_start is not None
-            wait = _RATE_WINDOW - (now - usage.window_start)
-            raise CutoutRefused(
-                429,
-                f"at most {settings.DSSPORTAL_CUTOUT_PER_MINUTE} cut-outs a minute; slow down.",
-                retry_after_s=max(1, math.ceil(wait.total_seconds())),
-            )
-        usage.window_start = now if fresh else usage.window_start
-        usage.window_count = 1 if fresh else usage.window_count + 1
+        plural = "s" if per_minute != 1 else ""
+        rate = Limit(per_minute, _RATE_WINDOW, f"At most {per_minute} cut-out{plural} a minute.")
+        try:
+            rate_limit_take(key=f"cutout:{user.pk}", limit=rate)
+        except RateLimited as limited:
+            raise CutoutRefused(429, str(limited), retry_after_s=limited.retry_after_s) from None
         usage.n_cutouts += 1
-        usage.save(update_fields=["window_start", "window_count", "n_cutouts"])
+        usage.save(update_fields=["n_cutouts"])
 
 
 def _allowance_spend(*, user: User, size: int, now: datetime) -> None:
@@ -112,7 +114,7 @@ def cutout_make(
             f"a synchronous cut-out is at most {largest:g}' on a side; send a request list "
             "(POST /api/requests) for larger fields.",
         )
-    if target.mode not in ("e", "c", "plate"):
+    if not PlateMode(target.mode).makes_image:
         raise CutoutRefused(400, "MODE must be e, c or a plate id (mode n: /api/plates).")
     suffix, content_type = FORMATS[output_format]
     now = timezone.now()

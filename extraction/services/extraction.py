@@ -281,7 +281,7 @@ def _field_extract_leased(field_id: int, *, settle: bool) -> str:
     request_mark_running(request_id=field.request_id)
     ended: str | None = None  # the state this call moved the field to, if it did
     try:
-        made = _make_plate_list(field) if field.mode == "n" else _cut_image(field)
+        made = _cut_image(field) if field.makes_image else _make_plate_list(field)
         if _publish(field, made):
             ended = FieldStatus.DONE
     except StagingDeleted as gone:

@@ -69,7 +69,7 @@ def completion_context(request: Request) -> dict[str, object]:
         "fields": fields,
         "done": done,
         "not_served": [f for f in fields if f.status != FieldStatus.DONE],
-        "plate_lists": [f for f in done if f.mode == "n"],
+        "plate_lists": [f for f in done if not f.makes_image],
         "cancelled_by_owner": any(f.cancel_reason == CancelReason.OWNER for f in fields),
         "deleted": deleted,
         "live": live if done else None,

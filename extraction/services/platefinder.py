@@ -13,15 +13,19 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from extraction.core.plates import Coverage, select_touching
-from extraction.core.surveys import SURVEY_BANDS, survey_tokens
+from extraction.core.surveys import SURVEY_BANDS, PlateMode, survey_tokens
 from extraction.models import Plate
 from extraction.services.selection import FieldTarget, plates_touching
 
-#: The survey tokens the finder reports, in the survey table's order: DSS1, DSS2 by band.
-FINDER_SURVEYS: tuple[str, ...] = tuple(SURVEY_BANDS)
 
-#: Every token a request line may name (DSS2 is DSS2R, the red survey).
-KNOWN_SURVEYS: frozenset[str] = frozenset(survey_tokens())
+def finder_surveys() -> tuple[str, ...]:
+    """The survey tokens the finder reports, in the survey table's order: DSS1, DSS2 by band."""
+    return tuple(SURVEY_BANDS)
+
+
+def known_surveys() -> frozenset[str]:
+    """Every token a request line may name (DSS2 is DSS2R, the red survey)."""
+    return frozenset(survey_tokens())
 
 
 class FinderInputError(ValueError):
@@ -102,7 +106,7 @@ def plates_covering(
     dec_deg: float,
     width_arcmin: float,
     height_arcmin: float,
-    surveys: tuple[str, ...] = FINDER_SURVEYS,
+    surveys: tuple[str, ...] | None = None,
 ) -> list[SurveyCoverage]:
     """Every plate of each survey token on which any part of the field lies, nearest first.
 
@@ -113,7 +117,8 @@ def plates_covering(
     width_arcmin, height_arcmin
         Field size, arcmin (at most ``DSSPORTAL_MAX_FIELD_ARCMIN``).
     surveys
-        Survey tokens to report (``DSS1``, ``DSS2``, ``DSS2R``, ``DSS2B``, ``DSS2I``).
+        Survey tokens to report (``DSS1``, ``DSS2``, ``DSS2R``, ``DSS2B``, ``DSS2I``);
+        default: every row of the survey table (:func:`finder_surveys`).
 
     Raises
     ------
@@ -121,16 +126,18 @@ def plates_covering(
         For a position off the sky, a size out of range or an unknown survey.
     """
     _checked(ra_deg, dec_deg, width_arcmin, height_arcmin)
-    unknown = [s for s in surveys if s not in KNOWN_SURVEYS]
+    surveys = finder_surveys() if surveys is None else surveys
+    known = known_surveys()
+    unknown = [s for s in surveys if s not in known]
     if unknown:
         raise FinderInputError(
-            f"unknown survey {unknown[0]!r}; use one of {', '.join(sorted(KNOWN_SURVEYS))}."
+            f"unknown survey {unknown[0]!r}; use one of {', '.join(sorted(known))}."
         )
     result = []
     for survey in surveys:
         target = FieldTarget(
             survey=survey,
-            mode="n",
+            mode=PlateMode.LIST,
             plate_id="",
             ra_deg=ra_deg,
             dec_deg=dec_deg,

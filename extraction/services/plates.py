@@ -37,8 +37,8 @@ from extraction.core.platestore import (
     plate_header_cards,
     write_plate,
 )
-from extraction.core.surveys import SURVEYS, survey_for_pixel_size
-from extraction.models import Band, Plate
+from extraction.core.surveys import SURVEYS, band_from_plate, survey_for_pixel_size
+from extraction.models import Plate
 from extraction.pictures.skymap import PlateOutline
 from extraction.services.platestores import local_plate_store, plate_key
 from extraction.text.naming import plate_id_problem
@@ -77,33 +77,13 @@ def date_from_header(value: object) -> date | None:
     return None
 
 
-# Emulsion -> band, matched on the upper-case letters and digits only ("IIIa-F" is "IIIAF").
-_EMULSION_BANDS = (
-    ("IVN", Band.INFRARED),
-    ("IIIAJ", Band.BLUE),
-    ("103AO", Band.BLUE),
-    ("IIAO", Band.BLUE),
-    ("IIIAF", Band.RED),
-    ("103AE", Band.RED),
-    ("4415", Band.RED),
-)
-# First letter of the plate label of the surveys in DSS1: SERC J and POSS-I O (blue), POSS-I E
-# (red). Used only when the header names no emulsion.
-_LABEL_BANDS = {"J": Band.BLUE, "O": Band.BLUE, "E": Band.RED}
-
-
 def band_from_header(header: fits.Header) -> str:
-    """Band ``B``, ``R`` or ``I`` from EMULSION, FILTER or PLTLABEL; ``""`` when unknown."""
-    emulsion = re.sub(r"[^A-Z0-9]", "", _text(header, "EMULSION", 32).upper())
-    if _text(header, "FILTER", 16).upper().startswith("RG9"):
-        return Band.INFRARED
-    for token, band in _EMULSION_BANDS:
-        if token in emulsion:
-            return band
-    label = _text(header, "PLTLABEL", 16).upper()
-    if not emulsion and label:
-        return _LABEL_BANDS.get(label[0], "")
-    return ""
+    """Band letter from EMULSION, FILTER or PLTLABEL (the band table); ``""`` when unknown."""
+    return band_from_plate(
+        emulsion=_text(header, "EMULSION", 32),
+        filter_name=_text(header, "FILTER", 16),
+        label=_text(header, "PLTLABEL", 16),
+    )
 
 
 def _survey_of(header: fits.Header, survey: str | None, source: str) -> str:

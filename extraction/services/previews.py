@@ -43,7 +43,7 @@ def _live_directory(field: Field) -> StagingDirectory | None:
 
 
 def _served_image(field: Field) -> bool:
-    return field.status == FieldStatus.DONE and field.mode != "n" and field.deleted_at is None
+    return field.status == FieldStatus.DONE and field.makes_image and field.deleted_at is None
 
 
 def field_preview_file(*, field: Field) -> Path | None:

@@ -112,7 +112,7 @@ def _field_row(request: Request, line_no: int, raw: str, spec: FieldSpec) -> Fie
         mode=spec.mode,
         plate_id_asked=spec.plate_id or "",
         compression=spec.compression,
-        expected_bytes=PLATE_LIST_EXPECTED_BYTES if spec.mode == "n" else expected_bytes(spec),
+        expected_bytes=expected_bytes(spec) if spec.mode.makes_image else PLATE_LIST_EXPECTED_BYTES,
     )
 
 

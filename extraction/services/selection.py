@@ -24,7 +24,7 @@ from extraction.core.plates import (
     select_edge,
     select_touching,
 )
-from extraction.core.surveys import BAND_NAMES, SURVEYS, SurveyBand, band_row
+from extraction.core.surveys import SURVEYS, PlateMode, SurveyBand, band_name, band_row
 from extraction.models import Plate
 from extraction.services.plates import plate_geometry
 from extraction.text.requestlist import ParsedLine, ParsedList
@@ -39,7 +39,7 @@ class FieldTarget:
     """What selection needs of a field (a ``Field`` row or a parsed line)."""
 
     survey: str  # DSS1, DSS2, DSS2R, DSS2B, DSS2I
-    mode: str  # e, c, n, plate
+    mode: str  # a PlateMode value: e, c, n, plate
     plate_id: str
     ra_deg: float
     dec_deg: float
@@ -177,7 +177,7 @@ def plates_touching(
 def _survey_words(token: str) -> str:
     """``DSS2 red``, ``DSS2 blue``, ``DSS1``."""
     survey, band = survey_and_band(token)
-    return f"{survey} {BAND_NAMES.get(band, band)}" if band else survey
+    return f"{survey} {band_name(band)}" if band else survey
 
 
 def plate_select(target: FieldTarget) -> PlateChoice:
@@ -193,20 +193,20 @@ def plate_select(target: FieldTarget) -> PlateChoice:
         When no online plate of the survey serves the field, or the named plate is unknown,
         offline or does not cover it.
     """
-    if target.mode == "plate":
+    if target.mode == PlateMode.PLATE:
         return _named_plate(target)
-    if target.mode not in ("e", "c"):
+    if target.mode not in (PlateMode.EDGE, PlateMode.CENTRE):
         raise ValueError(f"mode {target.mode!r} does not select a single plate")
     pairs = plates_touching(target)
     online = [(p, c) for p, c in pairs if p.online]
-    select = select_edge if target.mode == "e" else select_centre
+    select = select_edge if target.mode == PlateMode.EDGE else select_centre
     chosen = select(online)
     best = select(pairs)
     if chosen is None:
         raise FieldSkip(_nothing_online(target, best.plate if best else None))
     reason = (
         _edge_reason(target, chosen, online)
-        if target.mode == "e"
+        if target.mode == PlateMode.EDGE
         else _centre_reason(chosen, online)
     )
     if best is not None and best.plate.pk != chosen.plate.pk and _better(target, best, chosen):
@@ -216,7 +216,7 @@ def plate_select(target: FieldTarget) -> PlateChoice:
 
 def _better(target: FieldTarget, best: Selection[Plate], chosen: Selection[Plate]) -> bool:
     """Whether the overall best plate beats the chosen one by the mode's own measure."""
-    if target.mode == "c":
+    if target.mode == PlateMode.CENTRE:
         return best.coverage.distance_deg < chosen.coverage.distance_deg
     if best.clipped != chosen.clipped:
         return chosen.clipped
@@ -227,7 +227,11 @@ def _better(target: FieldTarget, best: Selection[Plate], chosen: Selection[Plate
 
 def _nothing_online(target: FieldTarget, offline: Plate | None) -> str:
     words = _survey_words(target.survey)
-    where = "covers any part of the field" if target.mode == "e" else "contains the field centre"
+    where = (
+        "covers any part of the field"
+        if target.mode == PlateMode.EDGE
+        else "contains the field centre"
+    )
     if offline is None:
         return f"no {words} plate in this archive {where}."
     return (
@@ -286,9 +290,9 @@ def plate_id_problem(survey_token: str, plate_id: str) -> str | None:
     explicit_band = survey_token.upper() == row.token and row.band is not None
     if explicit_band and plate.band != row.band:
         return (
-            f"plate {plate.plate_id} is a {survey} {BAND_NAMES.get(plate.band, 'unknown-band')} "
+            f"plate {plate.plate_id} is a {survey} {band_name(plate.band, 'unknown-band')} "
             f"plate, but the line asks for {survey_token.upper()} "
-            f"({BAND_NAMES.get(row.band or '', row.band)})"
+            f"({band_name(row.band or '')})"
         )
     return None
 
@@ -304,7 +308,7 @@ def plate_ids_checked(parsed: ParsedList) -> ParsedList:
     lines = []
     for line in parsed.lines:
         spec = line.field
-        if spec is not None and spec.mode == "plate" and spec.plate_id:
+        if spec is not None and spec.mode == PlateMode.PLATE and spec.plate_id:
             key = (spec.survey, spec.plate_id)
             if key not in problems:
                 problems[key] = plate_id_problem(spec.survey, spec.plate_id)

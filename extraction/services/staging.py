@@ -25,6 +25,7 @@ from accounts.models import User
 from extraction.core.files import write_aside
 from extraction.models import CancelReason, Field, FieldStatus, Request, StagingDirectory
 from extraction.services.lifecycle import request_settle
+from extraction.services.zips import zip_copies_forget
 from extraction.text.naming import is_staging_name, staging_name_new
 
 log = logging.getLogger(__name__)
@@ -221,6 +222,7 @@ def staging_directory_delete(*, directory: StagingDirectory, reason: str) -> Del
                 cancel_reason=CancelReason.STAGING_DELETED,
             )
         _remove_tree(path)
+        zip_copies_forget(directory.name)
         if directory.request_id is not None:
             shutil.rmtree(previews_dir(directory.request_id), ignore_errors=True)
     if marked and directory.request_id is not None:

@@ -24,8 +24,10 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
+import astropy.units as u
 import numpy as np
 import numpy.typing as npt
+from astropy.coordinates import Angle
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
@@ -87,12 +89,11 @@ def plate_solution(spec: PlateSpec) -> tuple[tuple[float, ...], tuple[float, ...
     return tuple(float(v) for v in amdx), tuple(float(v) for v in amdy)
 
 
-def _sexagesimal(value: float, *, hours: bool) -> tuple[str, int, int, float]:
-    """Sign, units, minutes and seconds of an angle (hours for RA), carry-safe."""
-    total = abs(value) / (15.0 if hours else 1.0) * 3600.0
-    units, rest = divmod(total, 3600.0)
-    minutes, seconds = divmod(rest, 60.0)
-    return ("-" if value < 0 else "+"), int(units), int(minutes), float(seconds)
+def _sexagesimal(value_deg: float, *, hours: bool) -> tuple[str, int, int, float]:
+    """Sign, units, minutes and seconds of an angle (hours for RA), by astropy ``Angle``."""
+    scaled = value_deg / 15.0 if hours else value_deg  # hours split as degrees are
+    sign, units, minutes, seconds = Angle(scaled, unit=u.deg).signed_dms
+    return ("-" if sign < 0 else "+"), int(units), int(minutes), float(seconds)
 
 
 def _ut_of(spec: PlateSpec) -> float:

@@ -1,6 +1,6 @@
 """Reading mail as people send it: headers, routing, and the text of the list.
 
-Pure Python (the standard library's ``email`` package and ``html.parser``); no Django. The
+Pure Python (the standard library's ``email`` package, and a linear HTML scanner); no Django. The
 mail gate (:mod:`extraction.mail.gate`) calls these helpers and decides what to do; this
 module only answers "what does this message say, who sent it, to which address, and was it
 written by a person".
@@ -26,7 +26,9 @@ Decisions
   some shapes: more than :data:`MAX_MIME_PARTS` multipart/message parts or a MIME
   parameter header longer than :data:`MAX_MIME_HEADER_BYTES` is refused before parsing
   (:func:`structure_problem`); at most :data:`MAX_HEADER_VALUES` values of
-  :data:`MAX_HEADER_CHARS` characters of a header are read.
+  :data:`MAX_HEADER_CHARS` characters of a header are read. HTML bodies are read by a
+  one-pass scanner of our own: Python's ``html.parser`` takes quadratic time on runs of
+  ``<a`` or ``</`` (and raises on ``<![``).
 - **format=flowed** (RFC 3676) is undone before anything else reads the lines: a line
   ending in a space continues on the next line of the same quote depth (the space removed
   too when ``DelSp=yes``), space-stuffing is removed, and ``-- `` stays a signature line.
@@ -52,7 +54,7 @@ from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
-from html.parser import HTMLParser
+from html import unescape
 from typing import Final, Literal
 
 from extraction.text.safetext import quotable, storable
@@ -66,10 +68,10 @@ __all__ = [
     "decode_text",
     "header_text",
     "html_to_text",
+    "kind_from_headers",
     "mail_body",
     "message_id_of",
     "parse_headers_only",
-    "recipient_kind",
     "references_of",
     "sender_address",
     "sent_date",
@@ -123,6 +125,9 @@ MAX_MIME_DEPTH: Final = 16
 MAX_HEADER_VALUES: Final = 50
 MAX_HEADER_CHARS: Final = 16_000
 MAX_MIME_HEADER_BYTES: Final = 4000
+#: An address header with more "(" than this holds no address: Python's address parser
+#: recurses once per nested comment and raised RecursionError on 16 kB of "(".
+MAX_ADDRESS_COMMENTS: Final = 50
 _MIME_HEADER_RE: Final = re.compile(
     rb"^content-(?:type|disposition):[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*",
     re.IGNORECASE | re.MULTILINE,
@@ -212,7 +217,12 @@ def _unescape_8bit(value: str) -> str:
 
 def _addresses(message: Message, names: Iterable[str]) -> list[str]:
     """Bare addresses (never display names) from the headers ``names``, in order."""
-    values = [value for name in names for value in _header_values(message, name)]
+    values = [
+        value
+        for name in names
+        for value in _header_values(message, name)
+        if value.count("(") <= MAX_ADDRESS_COMMENTS
+    ]
     return [address.strip() for _, address in getaddresses(values) if "@" in address]
 
 
@@ -238,7 +248,7 @@ def base_address(address: str) -> str:
     return f"{local.split('+', 1)[0]}@{domain}"
 
 
-def recipient_kind(
+def kind_from_headers(
     message: Message, *, request_address: str, delete_address: str
 ) -> tuple[Kind, str]:
     """Which of the service's addresses this copy of the message was sent to, and why.
@@ -509,7 +519,7 @@ def _blank_attribution(lines: list[str], quoted: list[bool], first_quoted: int) 
             return
 
 
-class _HtmlToText(HTMLParser):
+class _HtmlToText:
     """Text of an HTML body: one line per block, cells separated by tabs, quotes dropped."""
 
     # fmt: off
@@ -523,9 +533,9 @@ class _HtmlToText(HTMLParser):
     _QUOTE_CLASSES: Final = ("gmail_quote", "moz-cite-prefix", "yahoo_quoted")
 
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
         self.lines: list[str] = []
         self.current: list[str] = []
+        self.current_has_text = False  # kept, not recomputed: a row of 10^5 cells is linear
         self.pre_depth = 0
         self.skip_tag: str | None = None
         self.skip_depth = 0
@@ -541,7 +551,7 @@ class _HtmlToText(HTMLParser):
         if tag == "br":
             self._newline(force=True)
         elif tag in ("td", "th"):
-            if "".join(self.current).strip():
+            if self.current_has_text:
                 self.current.append("\t")
         elif tag in self._BLOCKS:
             self._newline()
@@ -573,23 +583,90 @@ class _HtmlToText(HTMLParser):
         data = data.replace("\xa0", " ")
         if self.pre_depth:
             first, *rest = data.replace("\r\n", "\n").split("\n")
-            self.current.append(first)
+            self._append(first)
             for piece in rest:
                 self._newline(force=True)
-                self.current.append(piece)
+                self._append(piece)
             return
-        self.current.append(re.sub(r"\s+", " ", data))
+        self._append(_BLANKS_RE.sub(" ", data))
+
+    def _append(self, piece: str) -> None:
+        self.current.append(piece)
+        self.current_has_text = self.current_has_text or bool(piece.strip())
 
     def _newline(self, *, force: bool = False) -> None:
         line = "".join(self.current).rstrip()
         if line.strip() or force:
             self.lines.append(line.strip(" ") if not self.pre_depth else line)
         self.current = []
+        self.current_has_text = False
 
     def text(self) -> str:
-        self.close()
         self._newline()
         return "\n".join(self.lines)
+
+
+#: Elements whose content is text up to their end tag, never markup.
+_RAW_TEXT_TAGS: Final = frozenset({"script", "style", "title", "textarea", "xmp"})
+_BLANKS_RE: Final = re.compile(r"\s+")
+_TAG_NAME_RE: Final = re.compile(r"[a-zA-Z][^\t\n\r\f />]*+")
+#: The rest of a tag up to its ">": quoted values may hold ">". Possessive, so one try is
+#: one forward scan; a tag without its ">" runs to the end of the text (and is dropped).
+_TAG_REST_RE: Final = re.compile(r"""(?:[^>"'=]++|=\s*+(?:"[^"]*+"|'[^']*+')|[="'])*+>""")
+_ATTRIBUTE_RE: Final = re.compile(r"""([^\s/>="']++)(?:\s*+=\s*+("[^"]*+"|'[^']*+'|[^\s>]++))?""")
+
+
+def _scan_html(html: str, sink: _HtmlToText) -> None:
+    """Feed ``sink`` the tags and text of ``html`` in one forward pass (time linear in
+    its length whatever it holds). Comments, declarations and processing instructions are
+    skipped; whatever is unterminated at the end is dropped, as a browser does."""
+    lowered = html.lower()  # for finding raw-text end tags
+    pos, end = 0, len(html)
+    while pos < end:
+        lt = html.find("<", pos)
+        if lt < 0:
+            sink.handle_data(unescape(html[pos:]))
+            return
+        if lt > pos:
+            sink.handle_data(unescape(html[pos:lt]))
+        pos = _scan_markup(html, lowered, lt, sink)
+
+
+def _scan_markup(html: str, lowered: str, lt: int, sink: _HtmlToText) -> int:
+    """Read the markup at ``html[lt] == "<"``; the position after it."""
+    if html.startswith("<!--", lt):
+        close = html.find("-->", lt + 4)
+        return len(html) if close < 0 else close + 3
+    closing = html.startswith("</", lt)
+    name = _TAG_NAME_RE.match(html, lt + 2 if closing else lt + 1)
+    if name is None:
+        if html.startswith(("<!", "<?", "</"), lt):  # declaration or bogus comment
+            close = html.find(">", lt + 1)
+            return len(html) if close < 0 else close + 1
+        sink.handle_data("<")
+        return lt + 1
+    rest = _TAG_REST_RE.match(html, name.end())
+    if rest is None:
+        return len(html)
+    tag = name.group().lower()
+    if closing:
+        sink.handle_endtag(tag)
+        return rest.end()
+    inside = html[name.end() : rest.end() - 1]
+    attrs = [
+        (key.lower(), unescape(value.strip("\"'")) if value else None)
+        for key, value in _ATTRIBUTE_RE.findall(inside)
+    ]
+    if inside.rstrip().endswith("/"):
+        sink.handle_startendtag(tag, attrs)
+    else:
+        sink.handle_starttag(tag, attrs)
+    if tag not in _RAW_TEXT_TAGS:
+        return rest.end()
+    close = lowered.find("</" + tag, rest.end())
+    text_end = len(html) if close < 0 else close
+    sink.handle_data(html[rest.end() : text_end])
+    return text_end
 
 
 def html_to_text(html: str) -> str:
@@ -602,7 +679,7 @@ def html_to_text(html: str) -> str:
     ``<head>``, ``<style>`` and ``<script>``.
     """
     parser = _HtmlToText()
-    parser.feed(html)
+    _scan_html(html, parser)
     return parser.text()
 
 

@@ -44,8 +44,10 @@ from decimal import Decimal
 from typing import Final, Literal, TypeVar
 
 from extraction.core.surveys import (
-    COMPRESSIONS,
+    PlateMode,
     band_row,
+    compression,
+    compressions_text,
     expected_data_bytes,
     output_file_name,
     survey_tokens_text,
@@ -59,6 +61,7 @@ from extraction.text.naming import (
 )
 
 __all__ = [
+    "EXAMPLE_LINES",
     "FITS_BLOCK_BYTES",
     "FITS_HEADER_BLOCKS",
     "Compression",
@@ -69,6 +72,7 @@ __all__ = [
     "ParsedLine",
     "ParsedList",
     "Survey",
+    "example_lines_text",
     "expected_bytes",
     "format_field_line",
     "parse_deletion_list",
@@ -78,8 +82,10 @@ __all__ = [
 Equinox = Literal["J2000", "B1950"]
 #: A request token of column 11, upper case: a key or alias of ``surveys.SURVEY_BANDS``.
 Survey = str
-Mode = Literal["e", "c", "n", "plate"]
-Compression = Literal["G", "B", "X", "U"]
+#: Column 12: a plate mode of the survey table (a ``str`` enum: ``"e"``, ``"n"`` ...).
+Mode = PlateMode
+#: Column 13: a code of ``surveys.COMPRESSIONS``, upper case.
+Compression = str
 
 #: Size of a FITS block; headers and data units are padded to whole blocks.
 FITS_BLOCK_BYTES: Final = 2880
@@ -89,12 +95,19 @@ FITS_BLOCK_BYTES: Final = 2880
 #: on purpose, so that the quota check before extraction errs on the safe side.
 FITS_HEADER_BLOCKS: Final = 20
 
+#: The three example lines of the original service description (``REQUEST_FORMAT.md``): the
+#: home page, the request page and the receipt mail show them, and they must parse.
+EXAMPLE_LINES: Final = (
+    "field01 12 5 13 30 45 32 10. 10. B1950 DSS1 e G",
+    "N7793 23 57 49.4 -32 35 24. 60. 60. J2000 DSS1 04IN U",
+    "NGC253 0 47 34.3 -25 17 32. 45. 45. J2000 DSS2 c B",
+)
+
 _T = TypeVar("_T")
 
 _EQUINOXES: Final[dict[str, Equinox]] = {"J2000": "J2000", "B1950": "B1950"}
-_MODES: Final[dict[str, Mode]] = {"e": "e", "c": "c", "n": "n"}
-_COMPRESSIONS: Final[dict[str, Compression]] = {"G": "G", "B": "B", "X": "X", "U": "U"}
-assert set(_COMPRESSIONS) == set(COMPRESSIONS), "column 13 and surveys.COMPRESSIONS disagree"
+#: The modes a request line names by their code; ``plate`` is named by a PLATE-ID instead.
+_MODES: Final[dict[str, Mode]] = {m.value: m for m in PlateMode if m is not PlateMode.PLATE}
 
 _MAX_IDENTIFIER_CHARS: Final = 64
 #: Longest accepted R.A./Dec. seconds token: ``SS.`` and 17 decimals, beyond a double's
@@ -163,12 +176,12 @@ class FieldSpec:
     survey : str
         Column 11, upper case, as given: a token of ``surveys.SURVEY_BANDS`` (``DSS1``,
         ``DSS2`` = ``DSS2R``, ``DSS2B``, ``DSS2I``).
-    mode : {'e', 'c', 'n', 'plate'}
-        Column 12: a selection mode, or ``'plate'`` when a PLATE-ID was given.
+    mode : PlateMode
+        Column 12: a selection mode, or ``PlateMode.PLATE`` when a PLATE-ID was given.
     plate_id : str or None
         The PLATE-ID, upper case, when ``mode == 'plate'``; otherwise None.
-    compression : {'G', 'B', 'X', 'U'}
-        Column 13, upper case; ``'U'`` when the column is absent.
+    compression : str
+        Column 13, upper case, a code of ``surveys.COMPRESSIONS``; ``'U'`` when absent.
     """
 
     identifier: str
@@ -367,7 +380,7 @@ def format_field_line(field: FieldSpec) -> str:
     The identifier is written as given (not the de-duplicated stem); sizes are written as
     plain decimals, never in exponent notation.
     """
-    mode = field.plate_id if field.mode == "plate" and field.plate_id else field.mode
+    mode = field.plate_id if field.mode == PlateMode.PLATE and field.plate_id else field.mode
     return " ".join(
         (
             field.identifier,
@@ -575,11 +588,9 @@ def _parse_tokens(tokens: list[str], max_side_arcmin: float, raw: str) -> _Pendi
     equinox = _choice(tokens[9], 10, _EQUINOXES, "use J2000 or B1950", errors)
     survey = _survey(tokens[10], errors)
     mode, plate_id = _mode(tokens[11], errors)
-    compression: Compression | None = "U"
+    compression_code: Compression | None = "U"
     if n == 13:
-        compression = _choice(
-            tokens[12], 13, _COMPRESSIONS, "use G (gzip), B (bzip2), X (xz) or U (none)", errors
-        )
+        compression_code = _compression(tokens[12], errors)
 
     if (
         errors
@@ -594,7 +605,7 @@ def _parse_tokens(tokens: list[str], max_side_arcmin: float, raw: str) -> _Pendi
         or equinox is None
         or survey is None
         or mode is None
-        or compression is None
+        or compression_code is None
     ):
         return "; ".join(errors) or "this line could not be read"  # the latter cannot happen
     return _Pending(
@@ -609,7 +620,7 @@ def _parse_tokens(tokens: list[str], max_side_arcmin: float, raw: str) -> _Pendi
         survey,
         mode,
         plate_id,
-        compression,
+        compression_code,
     )
 
 
@@ -763,6 +774,17 @@ def _choice(
     return value
 
 
+def _compression(token: str, errors: list[str]) -> Compression | None:
+    """Column 13: a code of the compression table (case-insensitive)."""
+    found = compression(token)
+    if found is None:
+        errors.append(
+            f"{_where(13)}: {_quote(token)} is not accepted here; use {compressions_text()}"
+        )
+        return None
+    return found.code
+
+
 def _survey(token: str, errors: list[str]) -> Survey | None:
     """Column 11: a token of the survey table (case-insensitive), kept as given."""
     if band_row(token) is None:
@@ -790,9 +812,9 @@ def _mode(token: str, errors: list[str]) -> tuple[Mode | None, str | None]:
             )
             return None, None
         if PLATE_ID_RE.fullmatch(upper):
-            return "plate", upper
+            return PlateMode.PLATE, upper
     hint = ""
-    if token.upper() in _COMPRESSIONS:
+    if compression(token) is not None:
         hint = " (the compression goes in column 13, after the mode)"
     errors.append(
         f"{_where(12)}: {_quote(token)} is neither a mode nor a PLATE-ID; use e (edge), "
@@ -836,6 +858,17 @@ def _fk4_b1950_to_fk5_j2000(
     ras: list[float] = coords.ra.deg.tolist()  # a Longitude: already in [0, 360)
     decs: list[float] = coords.dec.deg.tolist()
     return ras, decs
+
+
+def example_lines_text() -> str:
+    """:data:`EXAMPLE_LINES` with their columns aligned, one per line."""
+    rows = [line.split() for line in EXAMPLE_LINES]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "".join(
+        " ".join(token.ljust(width) for token, width in zip(row, widths, strict=True)).rstrip()
+        + "\n"
+        for row in rows
+    )
 
 
 def _format_decimal(value: float) -> str:

@@ -17,15 +17,16 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from extraction.core.surveys import PlateMode
 from extraction.models import Request
 from extraction.services.cutouts import CutoutRefused, cutout_make
 from extraction.services.links import staging_ftp_url, staging_web_url
 from extraction.services.names import NameNotFound, name_resolve
 from extraction.services.notify import request_web_url
 from extraction.services.platefinder import (
-    FINDER_SURVEYS,
-    KNOWN_SURVEYS,
     FinderInputError,
+    finder_surveys,
+    known_surveys,
     plates_covering,
 )
 from extraction.services.requests import (
@@ -343,7 +344,7 @@ def api_plates(request: HttpRequest) -> JsonResponse:
     dec = float_param(request, "dec")
     width = float_param(request, "width", default=10.0)
     height = float_param(request, "height", default=width)
-    surveys = survey_param(request, default=FINDER_SURVEYS)
+    surveys = survey_param(request, default=finder_surveys())
     try:
         found = plates_covering(
             ra_deg=ra, dec_deg=dec, width_arcmin=width, height_arcmin=height, surveys=surveys
@@ -427,13 +428,14 @@ def _field_of(params: dict[str, str]) -> tuple[float, float, float, float]:
 def _cutout_target(params: dict[str, str]) -> tuple[FieldTarget, str, str]:
     ra, dec, width, height = _field_of(params)
     survey = params.get("SURVEY", "DSS2").upper()
-    if survey not in KNOWN_SURVEYS:
-        raise ApiError(400, f"SURVEY must be one of {', '.join(sorted(KNOWN_SURVEYS))}.")
+    known = known_surveys()
+    if survey not in known:
+        raise ApiError(400, f"SURVEY must be one of {', '.join(sorted(known))}.")
     mode = params.get("MODE", "e")
-    if mode.lower() in ("e", "c"):
+    if mode.lower() in (PlateMode.EDGE, PlateMode.CENTRE):
         mode, plate_id = mode.lower(), ""
     elif _PLATE_ID_RE.fullmatch(mode):
-        mode, plate_id = "plate", mode.upper()
+        mode, plate_id = PlateMode.PLATE, mode.upper()
     else:
         raise ApiError(400, "MODE must be e, c or a plate id such as 04IN.")
     output = _FORMAT_ALIASES.get(params.get("FORMAT", "fits").lower())

@@ -34,7 +34,8 @@ MAX_JSON_DEPTH = 20
 #: Longest number literal accepted in a JSON body (a float needs ~25 characters).
 MAX_NUMBER_CHARS = 40
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_BRACKET_DEPTH = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+_BRACKET_DEPTH = {"[": 1, "{": 1, "]": -1, "}": -1}
+_STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]++|\\.)*+"?|[\[\]{}]', re.DOTALL)
 
 
 class ApiError(Exception):
@@ -225,10 +226,16 @@ def json_body(request: HttpRequest, *, max_bytes: int | None = None) -> object:
 
 
 def _nesting_depth(text: str) -> int:
-    """Deepest bracket nesting outside JSON strings (an upper bound for invalid JSON)."""
-    outside_strings = re.sub(r'"(?:[^"\\]|\\.)*"', '""', text)
+    """Deepest bracket nesting outside JSON strings (an upper bound for invalid JSON).
+
+    One pass: each token is a string (its closing quote optional, so that an unterminated
+    string ends the scan instead of being retried from every later quote, which took
+    quadratic time) or a bracket; possessive repeats never backtrack.
+    """
     steps = [
-        _BRACKET_DEPTH[c] for c in outside_strings.encode("ascii", "ignore") if c in _BRACKET_DEPTH
+        _BRACKET_DEPTH[token]
+        for token in _STRING_OR_BRACKET.findall(text)
+        if token in _BRACKET_DEPTH
     ]
     return max(accumulate(steps), default=0)
 

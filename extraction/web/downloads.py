@@ -8,16 +8,16 @@ listed in that directory, so no path is ever built from what the caller sent.
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
-import zipfile
 from collections.abc import Callable, Iterator
 from functools import wraps
 from itertools import pairwise
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import Any
+from urllib.parse import quote
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.http import (
@@ -38,6 +38,8 @@ from accounts.models import User
 from extraction.models import StagingDirectory
 from extraction.services.links import public_url, staging_ftp_url
 from extraction.services.staging import StagingError, staging_directory_delete
+from extraction.services.zips import staging_zip as staging_zip_archive
+from extraction.services.zips import zip_copy_built
 from extraction.web.apiauth import ApiError, bearer_user, refuse_cross_site, session_user
 
 #: Bytes read from disk per chunk when streaming a file or a zip.
@@ -48,9 +50,8 @@ _RANGE_RE = re.compile(r"(\d{0,18})-(\d{0,18})")
 MAX_RANGES = 16
 #: Content-Type of a file and of each part of a multipart/byteranges answer.
 _FILE_TYPE = "application/octet-stream"
-#: Already compressed members are stored in the zip, the rest deflated at level 1 (16-bit
-#: noisy FITS data barely compress; a higher level costs time for nothing).
-_COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".png", ".zip")
+#: ``read(first, length)``: that many bytes of a file or an archive from ``first`` on.
+Reader = Callable[[int, int], Iterator[bytes]]
 
 
 # -- Who is asking ------------------------------------------------------------------------
@@ -226,62 +227,63 @@ def _one_range(spec: str, size: int) -> tuple[int, int] | None:
     return first, min(int(last_text), size - 1) if last_text else size - 1
 
 
-def _chunks(handle: IO[bytes], first: int, length: int) -> Iterator[bytes]:
-    """``length`` bytes from ``first`` on, then the file is closed."""
-    with handle:
-        yield from _read_span(handle, first, length)
+def _file_reader(path: Path) -> Reader:
+    def read(first: int, length: int) -> Iterator[bytes]:
+        with path.open("rb") as handle:
+            handle.seek(first)
+            while length > 0:
+                chunk = handle.read(min(CHUNK_BYTES, length))
+                if not chunk:
+                    return
+                length -= len(chunk)
+                yield chunk
+
+    return read
 
 
-def _read_span(handle: IO[bytes], first: int, length: int) -> Iterator[bytes]:
-    handle.seek(first)
-    while length > 0:
-        chunk = handle.read(min(CHUNK_BYTES, length))
-        if not chunk:
-            return
-        length -= len(chunk)
-        yield chunk
-
-
-def _range_applies(request: HttpRequest, mtime: float) -> bool:
-    """``If-Range``: honour the Range only if the file has not changed since that date."""
+def _range_applies(request: HttpRequest, mtime: float, etag: str | None) -> bool:
+    """``If-Range``: honour the Range only if the content has not changed since that date
+    (or still has that entity tag)."""
     condition = request.headers.get("If-Range")
     if condition is None:
         return True
+    if condition.startswith(('"', "W/")):
+        return etag is not None and condition == etag
     since = parse_http_date_safe(condition)
     return since is not None and int(mtime) <= since
 
 
-@download_view("GET", "HEAD")
-def staging_file(
-    request: HttpRequest, user: User, by_token: bool, name: str, filename: str
+def _ranged(
+    request: HttpRequest,
+    *,
+    size: int,
+    mtime: float,
+    read: Reader,
+    headers: dict[str, str],
+    content_type: str = _FILE_TYPE,
+    etag: str | None = None,
 ) -> HttpResponseBase:
-    path = _staged_file(_live_directory(user, name), filename)
-    handle = path.open("rb")
-    info = os.fstat(handle.fileno())
-    size = info.st_size
-    headers = {
-        "Accept-Ranges": "bytes",
-        "Last-Modified": http_date(info.st_mtime),
-        "Content-Disposition": f'attachment; filename="{path.name}"',
-        "X-Content-Type-Options": "nosniff",
-    }
+    """The whole content (200) or the ranges asked (206, RFC 9110 §14), always with its
+    Content-Length, so that any download can be resumed."""
+    headers = {**headers, "Accept-Ranges": "bytes", "Last-Modified": http_date(mtime)}
+    if etag:
+        headers["ETag"] = etag
     wanted = request.headers.get("Range", "")
     try:
         spans = (
-            byte_ranges(wanted, size) if wanted and _range_applies(request, info.st_mtime) else None
+            byte_ranges(wanted, size) if wanted and _range_applies(request, mtime, etag) else None
         )
     except ValueError:
-        handle.close()
         response = HttpResponse(status=416, headers=headers)
         response["Content-Range"] = f"bytes */{size}"
         return response
     if spans is not None and len(spans) > 1:
-        return _multipart_ranges(handle, spans, size, headers)
+        return _multipart_ranges(read, spans, size, headers, content_type)
     first, last = spans[0] if spans is not None else (0, size - 1)
     streamed = StreamingHttpResponse(
-        _chunks(handle, first, last - first + 1),
+        read(first, last - first + 1) if size else iter(()),
         status=206 if spans is not None else 200,
-        content_type=_FILE_TYPE,
+        content_type=content_type,
         headers=headers,
     )
     streamed["Content-Length"] = str(max(0, last - first + 1))
@@ -290,8 +292,38 @@ def staging_file(
     return streamed
 
 
+def _accel(internal: str, headers: dict[str, str], content_type: str) -> HttpResponse:
+    """Let nginx send ``<DSSPORTAL_ACCEL_REDIRECT><internal>`` (with Range, sendfile and its
+    own buffers): no web worker waits on a slow client."""
+    response = HttpResponse(content_type=content_type, headers=headers)
+    response["X-Accel-Redirect"] = quote(settings.DSSPORTAL_ACCEL_REDIRECT + internal)
+    return response
+
+
+@download_view("GET", "HEAD")
+def staging_file(
+    request: HttpRequest, user: User, by_token: bool, name: str, filename: str
+) -> HttpResponseBase:
+    path = _staged_file(_live_directory(user, name), filename)
+    headers = {
+        "Content-Disposition": f'attachment; filename="{path.name}"',
+        "X-Content-Type-Options": "nosniff",
+    }
+    if settings.DSSPORTAL_ACCEL_REDIRECT:
+        relative = path.relative_to(settings.STAGING_DIR).as_posix()
+        return _accel(f"staging/{relative}", headers, _FILE_TYPE)
+    info = path.stat()
+    return _ranged(
+        request, size=info.st_size, mtime=info.st_mtime, read=_file_reader(path), headers=headers
+    )
+
+
 def _multipart_ranges(
-    handle: IO[bytes], spans: list[tuple[int, int]], size: int, headers: dict[str, str]
+    read: Reader,
+    spans: list[tuple[int, int]],
+    size: int,
+    headers: dict[str, str],
+    content_type: str,
 ) -> StreamingHttpResponse:
     """206 ``multipart/byteranges`` (RFC 9110 §14.6): one part per range, in the order
     asked, each with its Content-Type and Content-Range; the length is known beforehand."""
@@ -299,7 +331,7 @@ def _multipart_ranges(
     heads = [
         (b"\r\n" if n else b"")  # the line end before a delimiter belongs to it
         + (
-            f"--{boundary}\r\nContent-Type: {_FILE_TYPE}\r\n"
+            f"--{boundary}\r\nContent-Type: {content_type}\r\n"
             f"Content-Range: bytes {first}-{last}/{size}\r\n\r\n"
         ).encode("ascii")
         for n, (first, last) in enumerate(spans)
@@ -307,11 +339,10 @@ def _multipart_ranges(
     tail = f"\r\n--{boundary}--\r\n".encode("ascii")
 
     def parts() -> Iterator[bytes]:
-        with handle:
-            for head, (first, last) in zip(heads, spans, strict=True):
-                yield head
-                yield from _read_span(handle, first, last - first + 1)
-            yield tail
+        for head, (first, last) in zip(heads, spans, strict=True):
+            yield head
+            yield from read(first, last - first + 1)
+        yield tail
 
     streamed = StreamingHttpResponse(
         parts(),
@@ -327,67 +358,28 @@ def _multipart_ranges(
 # -- The whole directory as a zip ---------------------------------------------------------
 
 
-class _Pipe:
-    """A write-only, unseekable sink that ``zipfile`` writes into and the response drains.
-
-    ``zipfile`` writes local headers, data and data descriptors in order and never seeks on
-    an unseekable stream, so the archive is produced as it is sent, never held whole.
-    """
-
-    def __init__(self) -> None:
-        self._parts: list[bytes] = []
-        self._offset = 0
-
-    def write(self, data: bytes) -> int:
-        self._parts.append(bytes(data))
-        self._offset += len(data)
-        return len(data)
-
-    def tell(self) -> int:
-        return self._offset
-
-    def flush(self) -> None:
-        pass
-
-    def drain(self) -> bytes:
-        data = b"".join(self._parts)
-        self._parts.clear()
-        return data
-
-
-def zip_stream(files: list[Path], *, folder: str) -> Iterator[bytes]:
-    """The files as one zip archive under ``folder/``, yielded piece by piece."""
-    pipe = _Pipe()
-    sink = cast(IO[bytes], pipe)
-    with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-        for path in files:
-            try:
-                handle = path.open("rb")
-            except FileNotFoundError:
-                continue  # deleted or expired while we were sending
-            with handle:
-                stat = os.fstat(handle.fileno())
-                stored = path.name.endswith(_COMPRESSED_SUFFIXES)
-                # open(name) takes the archive's method and level (a ZipInfo would not).
-                archive.compression = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
-                big = stat.st_size > 2**31
-                with archive.open(f"{folder}/{path.name}", mode="w", force_zip64=big) as out:
-                    while chunk := handle.read(CHUNK_BYTES):
-                        out.write(chunk)
-                        yield pipe.drain()
-            yield pipe.drain()
-    yield pipe.drain()
-
-
 @download_view("GET", "HEAD")
 def staging_zip(request: HttpRequest, user: User, by_token: bool, name: str) -> HttpResponseBase:
+    """The directory as one zip of stored members: its length is known before it is sent
+    and any range of it can be asked (``curl -C -`` resumes it)."""
     directory = _live_directory(user, name)
-    response = StreamingHttpResponse(
-        (part for part in zip_stream(staged_files(directory), folder=name) if part),
+    archive = staging_zip_archive(files=staged_files(directory), folder=name)
+    headers = {
+        "Content-Disposition": f'attachment; filename="{name}.zip"',
+        "X-Content-Type-Options": "nosniff",
+    }
+    if settings.DSSPORTAL_ACCEL_REDIRECT:
+        built = zip_copy_built(archive)
+        return _accel(f"zips/{built.as_posix()}", headers, "application/zip")
+    return _ranged(
+        request,
+        size=archive.layout.size,
+        mtime=archive.mtime,
+        read=archive.layout.read,
+        headers=headers,
         content_type="application/zip",
+        etag=f'"{archive.fingerprint}"',
     )
-    response["Content-Disposition"] = f'attachment; filename="{name}.zip"'
-    return response
 
 
 # -- Delete -------------------------------------------------------------------------------

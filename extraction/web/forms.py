@@ -21,18 +21,20 @@ from extraction.core.positions import (
     parse_position,
     position_designation,
 )
-from extraction.core.surveys import SURVEY_BANDS
-from extraction.models import COMPRESSION_CHOICES
+from extraction.core.surveys import SURVEY_BANDS, PlateMode
+from extraction.models import compression_choices, mode_choices
 from extraction.services.names import NameNotFound, name_resolve
 
-#: Column 11, from the survey table of the core: ``DSS2R`` is what ``DSS2`` means.
-SURVEY_CHOICES = [(row.token, row.description) for row in SURVEY_BANDS.values()]
-MODE_CHOICES = [
-    ("e", "e: the plate whose edge is furthest from the field"),
-    ("c", "c: the plate whose centre is closest"),
-    ("plate", "a plate I name (plate id)"),
-    ("n", "n: no image, list the plates that cover the field"),
-]
+
+def survey_choices() -> list[tuple[str, str]]:
+    """Column 11, from the survey table of the core: ``DSS2R`` is what ``DSS2`` means."""
+    return [(row.token, row.description) for row in SURVEY_BANDS.values()]
+
+
+def _any_survey_choices() -> list[tuple[str, str]]:
+    return [("", "every survey and band"), *survey_choices()]
+
+
 FRAME_CHOICES = [
     ("J2000", "R.A./Dec. J2000"),
     ("B1950", "R.A./Dec. B1950"),
@@ -132,15 +134,15 @@ class FieldForm(PositionForm):
         max_length=64,
         help_text="Names the output file; the object name without blanks when left empty.",
     )
-    survey = forms.ChoiceField(label="Survey and band", choices=SURVEY_CHOICES, initial="DSS2R")
-    mode = forms.ChoiceField(label="Plate", choices=MODE_CHOICES, initial="e")
+    survey = forms.ChoiceField(label="Survey and band", choices=survey_choices, initial="DSS2R")
+    mode = forms.ChoiceField(label="Plate", choices=mode_choices, initial=PlateMode.EDGE)
     plate_id = forms.CharField(
         label="Plate id",
         required=False,
         max_length=8,
         help_text="Only with “a plate I name”; the plates covering the field are offered.",
     )
-    compression = forms.ChoiceField(label="Compression", choices=COMPRESSION_CHOICES, initial="G")
+    compression = forms.ChoiceField(label="Compression", choices=compression_choices, initial="G")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -150,7 +152,7 @@ class FieldForm(PositionForm):
         data = super().clean() or {}
         if data.get("position") is None:
             return data
-        if data.get("mode") == "plate" and not (data.get("plate_id") or "").strip():
+        if data.get("mode") == PlateMode.PLATE and not (data.get("plate_id") or "").strip():
             self.add_error("plate_id", "Name the plate (its plate id), or choose another mode.")
         data["identifier"] = (
             _identifier_from(data.get("identifier") or "")
@@ -163,7 +165,7 @@ class FieldForm(PositionForm):
         """The field as one line of the request list (after ``is_valid()``)."""
         data = self.cleaned_data
         position = data["position"]
-        mode = data["plate_id"].strip() if data["mode"] == "plate" else data["mode"]
+        mode = data["plate_id"].strip() if data["mode"] == PlateMode.PLATE else data["mode"]
         return " ".join(
             [
                 data["identifier"],
@@ -233,5 +235,5 @@ class PlateFinderForm(PositionForm):
     survey = forms.ChoiceField(
         label="Survey and band",
         required=False,
-        choices=[("", "every survey and band"), *SURVEY_CHOICES],
+        choices=_any_survey_choices,
     )

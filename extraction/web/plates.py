@@ -15,10 +15,10 @@ from extraction.core.sky import angular_distance_deg
 from extraction.models import Plate
 from extraction.pictures.skymap import field_map_svg, outline_centre, outline_radec
 from extraction.services.platefinder import (
-    FINDER_SURVEYS,
     CoveringPlate,
     FinderInputError,
     SurveyCoverage,
+    finder_surveys,
     plates_covering,
 )
 from extraction.services.plates import plate_outline
@@ -28,7 +28,7 @@ from extraction.web.forms import PlateFinderForm
 def _covering(
     position: ListPosition, width: float, height: float, survey: str
 ) -> list[SurveyCoverage]:
-    surveys = (survey,) if survey else FINDER_SURVEYS
+    surveys = (survey,) if survey else finder_surveys()
     return plates_covering(
         ra_deg=position.ra_j2000_deg,
         dec_deg=position.dec_j2000_deg,

@@ -10,19 +10,19 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, QuerySet
+from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import User
-from dssportal.views import EXAMPLE_LINES
 from extraction.models import Field, FieldStatus, Request
+from extraction.services.lifecycle import field_status_counts
 from extraction.services.links import staging_ftp_url
 from extraction.services.previews import field_preview_file
 from extraction.services.requests import parse_with_limits, request_create_from_text
-from extraction.text.requestlist import ParsedList
+from extraction.text.requestlist import ParsedList, example_lines_text
 from extraction.web.forms import FieldForm, RequestListForm
 
 
@@ -78,7 +78,7 @@ def _request_page(
             "field_form": field_form,
             "list_form": list_form,
             "requests": Paginator(own, REQUESTS_PER_PAGE).get_page(request.GET.get("page")),
-            "example_lines": EXAMPLE_LINES,
+            "example_lines": example_lines_text(),
             "line_errors": errors,
             "more_errors": more,
             "n_valid": len(parsed.fields) if parsed is not None else 0,
@@ -177,10 +177,6 @@ def _progress(counts: Counter[str]) -> dict[str, object]:
 FIELDS_PER_PAGE = 100
 
 
-def _status_counts(item: Request) -> Counter[str]:
-    return Counter(dict(item.fields.values_list("status").annotate(n=Count("id")).order_by()))
-
-
 def _fields_page(
     request: HttpRequest, item: Request, n_fields: int
 ) -> tuple[Page[Field], QuerySet[Field]]:
@@ -197,7 +193,7 @@ def _fields_page(
 @login_required
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     item = _own_request(request, pk)
-    counts = _status_counts(item)
+    counts = field_status_counts(item.pk)
     page, on_page = _fields_page(request, item, sum(counts.values()))
     fields = list(on_page.select_related("plate"))
     staging = getattr(item, "staging", None)
@@ -215,7 +211,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "previews": [
                 f
                 for f in fields
-                if f.status == FieldStatus.DONE and f.mode != "n" and f.deleted_at is None
+                if f.status == FieldStatus.DONE and f.makes_image and f.deleted_at is None
             ],
             "rejected": item.rejected_lines[:limit],
             "more_rejected": max(0, len(item.rejected_lines) - limit),
@@ -230,7 +226,7 @@ def request_status(request: HttpRequest, pk: int) -> JsonResponse:
     """Progress for the request page to poll: counts of the whole request, and the fields of
     the page asked for (``?page=N``, as on the request page)."""
     item = _own_request(request, pk)
-    counts = _status_counts(item)
+    counts = field_status_counts(item.pk)
     page, on_page = _fields_page(request, item, sum(counts.values()))
     fields = list(
         on_page.values(

@@ -10,8 +10,8 @@ from django.core.management.base import BaseCommand
 
 from accounts.models import User
 from accounts.services import user_create
-from dssportal.views import EXAMPLE_LINES
 from extraction.models import Plate
+from extraction.text.requestlist import example_lines_text
 
 DEMO_USER = ("demo", "demo@example.org", "dss-demo")
 DEMO_OPERATOR = ("operator", "operator@example.org", "dss-operator")
@@ -44,13 +44,14 @@ class Command(BaseCommand):
         base = settings.DSSPORTAL_PUBLIC_URL
         user, email, password = DEMO_USER
         operator, _, operator_password = DEMO_OPERATOR
+        example_lines = example_lines_text()
         return f"""
 Demo accounts: user {user} / {password} (address {email}); staff {operator} / {operator_password}.
 
 Send the example request through the web form: log in at {base}/login/ as {user},
 open {base}/requests/ and paste:
 
-{EXAMPLE_LINES}
+{example_lines}
 or by e-mail, as the mail system would deliver it (paste at a shell prompt):
 
 .venv/bin/python manage.py ingest_mail <<'MAIL'
@@ -59,7 +60,7 @@ To: {settings.DSSPORTAL_REQUEST_ADDRESS}
 Subject: DSS request
 Message-ID: <demo-1@example.org>
 
-{EXAMPLE_LINES}MAIL
+{example_lines}MAIL
 
 Replies land in {settings.OUTBOX_DIR}/ as .eml files; the images in the staging directory
 named in them (FTP: {settings.DSSPORTAL_FTP_PUBLIC_URL}/, log in as {user}).

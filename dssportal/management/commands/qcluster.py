@@ -1,18 +1,37 @@
 """``qcluster`` that keeps extracting whichever process of its cluster is killed, and stops
 within seconds of SIGTERM or Ctrl-C whatever state the cluster is in.
 
-django-q2's own command runs one cluster and reincarnates a dead process into queues whose
-locks that process may still hold: ``kill -9`` of one idle worker stopped all extraction.
-Here dssportal.infra.clusterkeeper runs the cluster and replaces it whole when a process of
-it is killed or its sentinel hangs; the fields in hand are taken back by the sweepers.
+The django-q2 problems this works around (django-q2 1.11.1, ``django_q/cluster.py``):
 
-On SIGTERM or SIGINT the workers finish the field in hand and the command exits; whatever
-is left after ``STOP_SECONDS`` is killed. Fields cut short are reclaimed at once by the other
-clusters' sweepers (extraction.services.sweeper); their files are written atomically, so
-none is partial.
+1. **A group signal deadlocks the stop.** ``Sentinel.__init__`` resets SIGTERM to
+   ``SIG_DFL`` (line 176), so a signal to the whole process group (systemd's default
+   ``KillMode``, a terminal's Ctrl-C, ``kill -TERM -PGID``) kills the sentinel at once, most
+   likely while it sleeps in ``self.stop_event.wait(cycle)`` of its guard loop (line 373).
+   The parent's ``Cluster.sig_handler`` (line 122) calls ``Cluster.stop``, which calls
+   ``self.stop_event.set()`` (line 115): ``multiprocessing.Event.set`` is a
+   ``Condition.notify_all``, which waits on ``_woken_count`` for every sleeper counted, and
+   a dead sleeper never wakes, so the parent blocks for ever and then ignores SIGTERM until
+   SIGKILL. (django-q2 knows the pattern: the comment in ``Cluster.start``, line 84, avoids
+   ``start_event.wait()`` for the same reason.) Here the event is set only while the
+   sentinel is alive (checked after a short join).
+2. **The stop has no bound.** ``Cluster.stop`` joins the sentinel without a timeout
+   (line 116), and ``Sentinel.stop`` waits for every worker in an unbounded loop
+   (``while len(self.pool)``, line 394; only the final wait for the monitor is bounded, line
+   410), so a worker cutting a large field holds up the stop for as long as the cut takes.
+   Here a watchdog kills every process below this one after ``STOP_SECONDS``.
+3. **A killed process stops the cluster for good.** A process killed while it holds a lock
+   of the cluster's queues never gives it back (an idle worker holds the task queue's reader
+   lock while it waits for a task), and ``Sentinel.reincarnate`` puts a new process on the
+   same queues: ``kill -9`` of one idle worker stopped all extraction. Here
+   dssportal.infra.clusterkeeper replaces the whole cluster when a process of it is killed or
+   its sentinel hangs; the fields in hand are taken back by the sweepers.
+
+So the workers finish the field in hand when they can, and whatever is left after
+``STOP_SECONDS`` is killed. Fields cut short are reclaimed at once by the other clusters'
+sweepers (extraction.services.sweeper); their files are written atomically, so none is partial.
 
 This command takes precedence over django-q2's because ``dssportal`` is listed before
-``django_q`` in INSTALLED_APPS.
+``django_q`` in INSTALLED_APPS. ``--run-once`` and ``--name`` go to django-q2's own command.
 """
 
 from __future__ import annotations

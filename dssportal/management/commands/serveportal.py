@@ -55,5 +55,11 @@ class Command(BaseCommand):
             f"dssportal (production shape, DEBUG={int(settings.DEBUG)}): "
             f"web {settings.DSSPORTAL_PUBLIC_URL}/, {', '.join(services)}; Ctrl-C stops all."
         )
+        if not options["bind"].startswith(("127.", "localhost", "[::1]")):
+            # gunicorn alone holds a thread per slow client: README "Downloads and slow clients".
+            self.stdout.write(
+                "Without nginx in front, slow clients can hold every web thread: keep this "
+                "address off the internet (README, 'Downloads and slow clients')."
+            )
         if supervise(services, self.stdout.write):
             sys.exit(1)

@@ -72,9 +72,9 @@ class Command(BaseCommand):
                 self.stdout.write(f"    {line.raw}")
                 continue
             spec = line.field
-            size = 0 if spec.mode == "n" else expected_bytes(spec)
+            size = expected_bytes(spec) if spec.mode.makes_image else 0
             total += size
-            what = "plate list" if spec.mode == "n" else spec.file_name
+            what = spec.file_name if spec.mode.makes_image else "plate list"
             self.stdout.write(
                 f"line {line.line_no}: ok  {spec.identifier} -> {what}  "
                 f"RA {spec.ra_deg:.5f} Dec {spec.dec_deg:+.5f} (J2000)  "
