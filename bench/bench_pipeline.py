@@ -39,7 +39,7 @@ def completion_mail_sent(request_id: int) -> bool:
 
 def descendants_cpu_s() -> float:
     """CPU seconds (user + system) used so far by this process's descendants still alive."""
-    from dssportal.management.commands.qcluster import descendant_pids
+    from dssportal.infra.processes import descendant_pids
 
     total = 0
     for pid in descendant_pids(os.getpid()):

@@ -3,7 +3,6 @@ on loopback, logging the bytes of every request: for tests/test_plates_http.py a
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -56,8 +55,5 @@ def plates_site(port: int, plates: Path, log: Path) -> str:
 
 def plate_server_config(tmp: Path, port: int, plates: Path, log: Path) -> Path:
     """An nginx.conf under ``tmp`` running the shipped plates site (also used by the bench)."""
-    config = nginx_config(tmp, plates_site(port, plates, log))
-    if os.geteuid() == 0:
-        # nginx's workers would run as nobody, who may not enter a private tmp folder.
-        config.write_text("user root;\n" + config.read_text())
-    return config
+    # nginx_config runs the workers as root when we are (nobody may not enter a private tmp).
+    return nginx_config(tmp, plates_site(port, plates, log))
