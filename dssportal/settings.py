@@ -113,6 +113,14 @@ DSSPORTAL_CUTOUT_PER_MINUTE = env_int("DSSPORTAL_CUTOUT_PER_MINUTE", 30, minimum
 # app sends the bytes itself.
 DSSPORTAL_ACCEL_REDIRECT = env_str("DSSPORTAL_ACCEL_REDIRECT", "")
 DSSPORTAL_PUBLIC_URL = env_str("DSSPORTAL_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# IVOA services (extraction/web/vo): anonymous SODA and old-URL cut-outs per client address,
+# per minute and per UTC day (a token counts against its user's cut-out allowance instead);
+# the naming authority of the plates' ivo:// identifiers (default: the public host name).
+DSSPORTAL_ANON_CUTOUT_PER_MINUTE = env_int("DSSPORTAL_ANON_CUTOUT_PER_MINUTE", 10, minimum=0)
+DSSPORTAL_ANON_CUTOUT_PER_DAY = env_int("DSSPORTAL_ANON_CUTOUT_PER_DAY", 300, minimum=0)
+DSSPORTAL_IVO_AUTHORITY = env_str(
+    "DSSPORTAL_IVO_AUTHORITY", DSSPORTAL_PUBLIC_URL.split("://", 1)[-1].split("/")[0].split(":")[0]
+)
 DSSPORTAL_TASKS_SYNC = env_bool("DSSPORTAL_TASKS_SYNC", False)
 # Fields handed to one task in a large request (fewer queue round trips); 1: one task per field.
 DSSPORTAL_FIELDS_PER_TASK = env_int("DSSPORTAL_FIELDS_PER_TASK", 8, minimum=1)

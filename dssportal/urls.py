@@ -22,4 +22,5 @@ urlpatterns = [
     path("", include("accounts.oidc_urls")),
     path("", include("accounts.urls")),
     path("", include("extraction.web.urls")),
+    path("", include("extraction.web.vo.urls")),
 ]

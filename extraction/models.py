@@ -76,6 +76,13 @@ class Plate(models.Model):
     )
     online = models.BooleanField(default=False, help_text="Pixel data are stored here.")
     synthetic = models.BooleanField(default=False, help_text="Made by synthesize_plates.")
+    footprint = models.JSONField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The scanned area on the sky from the plate solution (centre and outline, "
+        "degrees), for the IVOA services; filled on first need, cleared when the plate changes.",
+    )
     imported_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -91,6 +98,9 @@ class Plate(models.Model):
             models.Index(fields=["survey", "band"], name="plate_survey_band"),
             models.Index(fields=["survey", "online"], name="plate_survey_online"),
             models.Index(fields=["region"], name="plate_region"),
+            # The catalogue's change stamp (count, newest updated_at), read on every IVOA
+            # query and plate selection, from the index instead of the wide rows.
+            models.Index(fields=["updated_at"], name="plate_updated"),
         ]
 
     def __str__(self) -> str:

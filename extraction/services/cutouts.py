@@ -20,7 +20,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.throttle import Limit, RateLimited, rate_limit_take
+from accounts.throttle import Limit, RateLimited, address_key, rate_limit_take
 from extraction.core.cutout import compress, fits_bytes
 from extraction.core.httpplates import PlateServerError
 from extraction.core.mosaic import MOSAIC_BLANK, expected_mosaic_bytes
@@ -36,7 +36,11 @@ FORMATS: dict[str, tuple[str, str]] = {
     "fits": (".fits", "application/fits"),
     "fits.gz": (".fits.gz", "application/gzip"),
     "png": (".png", "image/png"),
+    "gif": (".gif", "image/gif"),
+    "jpeg": (".jpg", "image/jpeg"),
 }
+#: The quick-look formats and the Pillow format each is written in.
+_PICTURES = {"png": "PNG", "gif": "GIF", "jpeg": "JPEG"}
 _RATE_WINDOW = timedelta(minutes=1)
 
 
@@ -113,6 +117,53 @@ def _allowance_settle(*, user: User, reserved: int, size: int, now: datetime) ->
     )
 
 
+def _checked(target: FieldTarget) -> int:
+    """The expected data bytes of a field a synchronous cut-out may serve, or a refusal."""
+    largest = min(settings.DSSPORTAL_CUTOUT_MAX_ARCMIN, settings.DSSPORTAL_MAX_FIELD_ARCMIN)
+    if max(target.width_arcmin, target.height_arcmin) > largest:
+        raise CutoutRefused(
+            400,
+            f"a synchronous cut-out is at most {largest:g}' on a side; send a request list "
+            "(POST /api/requests) for larger fields.",
+        )
+    if not PlateMode(target.mode).makes_image:
+        raise CutoutRefused(400, "MODE must be e, c, mosaic or a plate id (mode n: /api/plates).")
+    row = band_row(target.survey)
+    if row is None:
+        raise CutoutRefused(400, f"unknown survey {target.survey!r}.")
+    size = (target.width_arcmin, target.height_arcmin)
+    if target.mode == PlateMode.MOSAIC:
+        return expected_mosaic_bytes(row.survey.name, *size)
+    return expected_data_bytes(row.survey.name, *size)
+
+
+def _file(target: FieldTarget, identifier: str, output_format: str) -> CutoutFile:
+    """The cut-out (or mosaic) of a checked field in ``output_format``, not counted."""
+    suffix, content_type = FORMATS[output_format]
+    mosaic = target.mode == PlateMode.MOSAIC
+    try:
+        made = _mosaic_file(target, identifier) if mosaic else _cut_file(target, identifier)
+    except FieldSkip as skip:
+        raise CutoutRefused(404, str(skip)) from None
+    except PlateServerError as down:
+        raise CutoutRefused(503, f"{down}; try again later.", retry_after_s=60) from None
+    fits_payload, picture, plate_ids, clipped = made
+    if output_format in _PICTURES:
+        data, valid = picture
+        payload = preview_png(
+            data, valid, max_px=max(data.shape), image_format=_PICTURES[output_format]
+        )
+    else:
+        payload = compress(fits_payload, "G") if output_format == "fits.gz" else fits_payload
+    return CutoutFile(
+        filename=f"{identifier}{suffix}",
+        content_type=content_type,
+        payload=payload,
+        plate_id=plate_ids,
+        clipped=clipped,
+    )
+
+
 def cutout_make(
     *, user: User, target: FieldTarget, identifier: str, output_format: str
 ) -> CutoutFile:
@@ -125,51 +176,69 @@ def cutout_make(
         429 beyond the rate or the daily allowance (with the seconds to wait), 503 when the
         plate server (``DSSPORTAL_PLATES_URL``) cannot serve the plate.
     """
-    largest = min(settings.DSSPORTAL_CUTOUT_MAX_ARCMIN, settings.DSSPORTAL_MAX_FIELD_ARCMIN)
-    if max(target.width_arcmin, target.height_arcmin) > largest:
-        raise CutoutRefused(
-            400,
-            f"a synchronous cut-out is at most {largest:g}' on a side; send a request list "
-            "(POST /api/requests) for larger fields.",
-        )
-    if not PlateMode(target.mode).makes_image:
-        raise CutoutRefused(400, "MODE must be e, c, mosaic or a plate id (mode n: /api/plates).")
-    suffix, content_type = FORMATS[output_format]
+    expected = _checked(target)
     now = timezone.now()
-    row = band_row(target.survey)
-    if row is None:
-        raise CutoutRefused(400, f"unknown survey {target.survey!r}.")
-    size = (target.width_arcmin, target.height_arcmin)
-    mosaic = target.mode == PlateMode.MOSAIC
-    expected = (
-        expected_mosaic_bytes(row.survey.name, *size)
-        if mosaic
-        else expected_data_bytes(row.survey.name, *size)
-    )
     reserved = _allowance_take(user=user, expected=expected, now=now)
     served = 0
     try:
-        made = _mosaic_file(target, identifier) if mosaic else _cut_file(target, identifier)
-        fits_payload, picture, plate_ids, clipped = made
-        if output_format == "png":
-            data, valid = picture
-            payload = preview_png(data, valid, max_px=max(data.shape))
-        else:
-            payload = compress(fits_payload, "G") if output_format == "fits.gz" else fits_payload
-        served = len(payload)
-    except FieldSkip as skip:
-        raise CutoutRefused(404, str(skip)) from None
-    except PlateServerError as down:
-        raise CutoutRefused(503, f"{down}; try again later.", retry_after_s=60) from None
+        made = _file(target, identifier, output_format)
+        served = len(made.payload)
     finally:
         _allowance_settle(user=user, reserved=reserved, size=served, now=now)
-    return CutoutFile(
-        filename=f"{identifier}{suffix}",
-        content_type=content_type,
-        payload=payload,
-        plate_id=plate_ids,
-        clipped=clipped,
+    return made
+
+
+def _anonymous_limits() -> tuple[Limit, Limit]:
+    advice = "An API token (account page) raises the limits."
+    per_minute = Limit(
+        settings.DSSPORTAL_ANON_CUTOUT_PER_MINUTE,
+        timedelta(minutes=1),
+        f"At most {settings.DSSPORTAL_ANON_CUTOUT_PER_MINUTE} anonymous cut-outs a minute "
+        f"from one address. {advice}",
     )
+    per_day = Limit(
+        settings.DSSPORTAL_ANON_CUTOUT_PER_DAY,
+        timedelta(days=1),
+        f"At most {settings.DSSPORTAL_ANON_CUTOUT_PER_DAY} anonymous cut-outs a day from one "
+        f"address. {advice}",
+    )
+    return per_minute, per_day
+
+
+def cutout_make_anonymous(
+    *, address: str | None, target: FieldTarget, identifier: str, output_format: str
+) -> CutoutFile:
+    """The same cut-out for a caller without an account (IVOA clients, old DSS URLs),
+    counted per client address (``DSSPORTAL_ANON_CUTOUT_PER_MINUTE`` / ``_PER_DAY``) by the
+    portal's one rate limiter (:mod:`accounts.throttle`).
+
+    Raises
+    ------
+    CutoutRefused
+        As :func:`cutout_make`; 429 with the seconds to wait beyond the address's limits.
+    """
+    _checked(target)
+    anonymous_take(address=address)
+    return _file(target, identifier, output_format)
+
+
+def anonymous_take(*, address: str | None) -> None:
+    """Count one anonymous call against its address's cut-out limits (a whole-plate download
+    counts as one too).
+
+    Raises
+    ------
+    CutoutRefused
+        429 with the seconds to wait when a limit is reached.
+    """
+    key = address_key(address or "unknown")
+    per_minute, per_day = _anonymous_limits()
+    try:
+        with transaction.atomic():  # one commit; a refusal by either counts in neither
+            rate_limit_take(key=f"cutout-minute:{key}", limit=per_minute)
+            rate_limit_take(key=f"cutout-day:{key}", limit=per_day)
+    except RateLimited as limited:
+        raise CutoutRefused(429, str(limited), retry_after_s=limited.retry_after_s) from None
 
 
 _Made = tuple[bytes, tuple[npt.NDArray[np.int16], npt.NDArray[np.bool_]], str, bool]
