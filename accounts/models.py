@@ -27,7 +27,13 @@ class User(AbstractUser):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(Lower("email"), name="accounts_user_email_ci_unique"),
+            # Among active accounts only: a registration waiting for its confirmation holds
+            # no address (it would let anyone squat on another person's address).
+            models.UniqueConstraint(
+                Lower("email"),
+                name="accounts_user_email_ci_unique",
+                condition=models.Q(is_active=True),
+            ),
         ]
 
     @property
@@ -72,7 +78,16 @@ class EmailAddress(models.Model):
         verbose_name = "e-mail address"
         verbose_name_plural = "e-mail addresses"
         constraints = [
-            models.UniqueConstraint(Lower("email"), name="accounts_address_email_ci_unique"),
+            # One owner per confirmed address; unconfirmed claims block nobody (each user may
+            # claim an address once, and the first to confirm it owns it).
+            models.UniqueConstraint(
+                Lower("email"),
+                name="accounts_address_email_ci_unique",
+                condition=models.Q(verified=True),
+            ),
+            models.UniqueConstraint(
+                Lower("email"), "user", name="accounts_address_user_email_ci_unique"
+            ),
         ]
         indexes = [models.Index(fields=["user", "verified"], name="accounts_address_user_ver")]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
@@ -24,6 +25,7 @@ from accounts.throttle import (
     Limit,
     RateLimited,
     address_key,
+    address_known_for_user,
     login_failures_forget,
     rate_limit_take,
 )
@@ -62,11 +64,32 @@ def _release_stale_unconfirmed(email: str) -> None:
 
 
 def _address_taken(email: str) -> bool:
+    """Whether ``email`` belongs to someone: a confirmed address, or the primary address of
+    an active account. A claim waiting for its confirmation blocks nobody."""
     _release_stale_unconfirmed(email)
     return (
-        User.objects.filter(email__iexact=email).exists()
-        or EmailAddress.objects.filter(email__iexact=email).exists()
+        User.objects.filter(email__iexact=email, is_active=True).exists()
+        or EmailAddress.objects.filter(email__iexact=email, verified=True).exists()
     )
+
+
+def _pending_account(user: User) -> bool:
+    """A registration nobody confirmed: never opened, no confirmed address."""
+    return (
+        not user.is_active
+        and user.last_login is None
+        and not user.addresses.filter(verified=True).exists()
+    )
+
+
+def _release_address_username(username: str) -> None:
+    """An address-like username is the address itself: a registration of it that nobody
+    confirmed must not keep the address's owner from registering it."""
+    if "@" not in username:
+        return
+    for holder in User.objects.filter(username__iexact=username):
+        if _pending_account(holder):
+            holder.delete()
 
 
 def _check_username(username: str, *, email: str) -> str:
@@ -107,29 +130,32 @@ def _username_taken(username: str) -> bool:
 
 
 def _registration_limits(client_address: str | None) -> list[tuple[str, Limit]]:
-    hour = timedelta(hours=1)
-    limits = [
+    site_wide = (
+        "register:all",
+        Limit(
+            int(settings.DSSPORTAL_REGISTRATIONS_PER_HOUR),
+            timedelta(hours=1),
+            "The archive receives unusually many registrations right now.",
+        ),
+    )
+    return [site_wide, *_per_address_limits(client_address)]
+
+
+def _per_address_limits(
+    client_address: str | None, *, what: str = "registrations"
+) -> list[tuple[str, Limit]]:
+    if not client_address:
+        return []
+    return [
         (
-            "register:all",
+            f"register:{address_key(client_address)}",
             Limit(
-                int(settings.DSSPORTAL_REGISTRATIONS_PER_HOUR),
-                hour,
-                "The archive receives unusually many registrations right now.",
+                int(settings.DSSPORTAL_REGISTRATIONS_PER_ADDRESS_PER_HOUR),
+                timedelta(hours=1),
+                f"Too many {what} from your network in the last hour.",
             ),
         )
     ]
-    if client_address:
-        limits.append(
-            (
-                f"register:{address_key(client_address)}",
-                Limit(
-                    int(settings.DSSPORTAL_REGISTRATIONS_PER_ADDRESS_PER_HOUR),
-                    hour,
-                    "Too many registrations from your network in the last hour.",
-                ),
-            )
-        )
-    return limits
 
 
 def _take(key: str, limit: Limit) -> None:
@@ -139,11 +165,15 @@ def _take(key: str, limit: Limit) -> None:
         raise AccountError(str(exc)) from None
 
 
-def _take_mail_to(email: str) -> None:
+def _take_mail_to(email: str, *, purpose: str = "mailto") -> None:
     """Count one message to ``email``; refuse beyond the daily number, whoever asks and
-    whether or not the address has an account (so the refusal reveals nothing)."""
+    whether or not the address has an account (so the refusal reveals nothing).
+
+    Each ``purpose`` has its own daily budget: the confirmations and notices that others'
+    registrations cause (``mailto``) never use up the owner's password-reset mails
+    (``reset``)."""
     _take(
-        "mailto:" + email.casefold()[:90],
+        f"{purpose}:" + email.casefold()[:90],
         Limit(
             int(settings.DSSPORTAL_MAILS_PER_RECIPIENT_PER_DAY),
             timedelta(days=1),
@@ -256,18 +286,20 @@ def _send_confirmation(address: EmailAddress, *, new_account: bool) -> None:
     )
 
 
-def _send_already_registered(email: str) -> None:
+def _send_already_registered(email: str, *, claimed: bool = False) -> None:
     """Tell the owner of an address that someone tried to register it again."""
-    address = EmailAddress.objects.select_related("user").filter(email__iexact=email).first()
+    address = (
+        EmailAddress.objects.select_related("user")
+        .filter(email__iexact=email, verified=True)
+        .first()
+    )
     owner = address.user if address is not None else None
     context = {
         "email": email,
-        "waiting": address if address is not None and not address.verified else None,
-        "owner": owner or User.objects.filter(email__iexact=email).first(),
-        "resend_url": _public_url("resend-confirmation"),
+        "claimed": claimed,
+        "owner": owner or User.objects.filter(email__iexact=email, is_active=True).first(),
         "login_url": _public_url("login"),
         "reset_url": _public_url("password_reset"),
-        "valid_days": CONFIRMATION_MAX_AGE.days,
     }
     emails.send("already-registered", to=email, context=context, headers=AUTO_GENERATED_HEADERS)
 
@@ -304,7 +336,11 @@ def user_register(
     for key, limit in _registration_limits(client_address):
         _take(key, limit)
     _take_mail_to(email)
-    if _address_taken(email) or _username_taken(username):
+    if _address_taken(email):
+        _send_already_registered(email)
+        return
+    _release_address_username(username)
+    if _username_taken(username):  # a concurrent registration of the same address-like name
         _send_already_registered(email)
         return
     _, address = _new_user(
@@ -338,25 +374,80 @@ def confirmation_resend(*, email: str, client_address: str | None = None) -> Non
     address = (
         EmailAddress.objects.select_related("user")
         .filter(email__iexact=email, verified=False)
+        .order_by("-created_at")
         .first()
     )
-    if address is not None:
+    if address is not None and not _address_taken(email):
         new_account = address.primary and address.user.last_login is None
         _send_confirmation(address, new_account=new_account)
 
 
 def address_add(*, user: User, email: str) -> EmailAddress:
-    """Another sender address for ``user``; it counts once confirmed by mail."""
+    """Another sender address for ``user``; it counts once confirmed by mail.
+
+    The answer never says whether the address is someone else's: the claim is recorded
+    either way (it blocks nobody), and the address gets a confirmation link, or, when it
+    is another account's confirmed address, a notice without a link.
+
+    Raises
+    ------
+    AccountError
+        For a malformed address, one that is the user's own already, more than
+        ``DSSPORTAL_UNCONFIRMED_ADDRESSES_PER_USER`` claims waiting, or the mail limit.
+    """
     email = _clean_email(email)
-    if _address_taken(email):
-        raise AccountError(f"The address {email} is already registered.")
+    if user.addresses.filter(email__iexact=email).exists():
+        raise AccountError(f"{email} is already one of your addresses (see the list below).")
+    waiting = user.addresses.filter(verified=False).count()
+    most = int(settings.DSSPORTAL_UNCONFIRMED_ADDRESSES_PER_USER)
+    if waiting >= most:
+        raise AccountError(
+            f"You have {waiting} addresses waiting for their confirmation; confirm them, or "
+            f"wait until they expire ({CONFIRMATION_MAX_AGE.days} days), before adding more."
+        )
+    taken = _address_taken(email)
     _take_mail_to(email)
     try:
         address = EmailAddress.objects.create(user=user, email=email, verified=False)
-    except IntegrityError:
-        raise AccountError(f"The address {email} is already registered.") from None
-    _send_confirmation(address, new_account=False)
+    except IntegrityError:  # the same claim made twice at once
+        raise AccountError(f"{email} is already one of your addresses.") from None
+    if taken:
+        _send_already_registered(email, claimed=True)
+    else:
+        _send_confirmation(address, new_account=False)
     return address
+
+
+def confirmation_claim(*, token: str) -> EmailAddress:
+    """The claim a confirmation link names, unchanged (the page that asks before confirming).
+
+    Raises
+    ------
+    AccountError
+        For an expired, altered or outdated link.
+    """
+    payload = _confirmation_payload(token)
+    address = (
+        EmailAddress.objects.select_related("user")
+        .filter(pk=payload.get("id", 0), email__iexact=payload.get("email", ""))
+        .first()
+    )
+    if address is None:
+        raise AccountError("This address is no longer registered; register it again.")
+    return address
+
+
+def _confirmation_payload(token: str) -> dict[str, Any]:
+    try:
+        payload = signing.loads(token, salt=_SALT, max_age=CONFIRMATION_MAX_AGE)
+    except signing.SignatureExpired:
+        raise AccountError(
+            f"This confirmation link has expired (links are valid {CONFIRMATION_MAX_AGE.days} "
+            "days); register or add the address again to get a new one."
+        ) from None
+    except signing.BadSignature:
+        raise AccountError("This confirmation link is not valid; copy the whole link.") from None
+    return payload if isinstance(payload, dict) else {}
 
 
 def address_confirm(*, token: str) -> EmailAddress:
@@ -371,26 +462,23 @@ def address_confirm(*, token: str) -> EmailAddress:
     AccountError
         For an expired, altered or outdated link.
     """
-    try:
-        payload = signing.loads(token, salt=_SALT, max_age=CONFIRMATION_MAX_AGE)
-    except signing.SignatureExpired:
-        raise AccountError(
-            f"This confirmation link has expired (links are valid {CONFIRMATION_MAX_AGE.days} "
-            "days); register or add the address again to get a new one."
-        ) from None
-    except signing.BadSignature:
-        raise AccountError("This confirmation link is not valid; copy the whole link.") from None
+    payload = _confirmation_payload(token)
     with transaction.atomic():
         address = (
             EmailAddress.objects.select_related("user")
             .select_for_update()
-            .filter(pk=payload.get("id"), email__iexact=payload.get("email", ""))
+            .filter(pk=payload.get("id", 0), email__iexact=payload.get("email", ""))
             .first()
         )
         if address is None:
             raise AccountError("This address is no longer registered; register it again.")
         if address.verified:
             return address
+        if _address_taken(address.email):
+            raise AccountError(
+                f"{address.email} was confirmed for another account meanwhile; it can belong "
+                "to one account only."
+            )
         address.verified = True
         address.verified_at = timezone.now()
         address.save(update_fields=["verified", "verified_at"])
@@ -398,7 +486,21 @@ def address_confirm(*, token: str) -> EmailAddress:
         if address.primary and not user.is_active and user.last_login is None:
             user.is_active = True
             user.save(update_fields=["is_active"])
+        _drop_other_claims(address)
     return address
+
+
+def _drop_other_claims(owned: EmailAddress) -> None:
+    """The address is confirmed: other accounts' unconfirmed claims on it are void, and a
+    registration that had nothing else goes with its claim."""
+    others = EmailAddress.objects.filter(email__iexact=owned.email, verified=False).exclude(
+        pk=owned.pk
+    )
+    for claim in others.select_related("user"):
+        user = claim.user
+        claim.delete()
+        if _pending_account(user) and not user.addresses.exists():
+            user.delete()
 
 
 def password_reset_done(*, user: User) -> None:
@@ -407,14 +509,31 @@ def password_reset_done(*, user: User) -> None:
 
 
 def password_reset_allow(*, email: str, client_address: str | None = None) -> None:
-    """Count one password-reset request against the same limits as registrations (per client
-    address, in all) and the daily messages to ``email``, whether or not it has an account.
+    """Count one password-reset request against the limit per client address and the daily
+    reset mails to ``email``, whether or not it has an account.
+
+    No site-wide limit: requests from many addresses must never stop one user's own reset.
+    Others' requests can spend the address's daily reset budget, but what they spend is
+    reset links mailed to the owner, each as good as the one the owner asked for; and a
+    request from an address the account logged in from before is not counted against it.
 
     Raises
     ------
     AccountError
         When a limit is reached.
     """
-    for key, limit in _registration_limits(client_address):
+    email = email.strip()
+    for key, limit in _per_address_limits(client_address, what="password-reset requests"):
         _take(key.replace("register:", "reset:"), limit)
-    _take_mail_to(email.strip())
+    if _reset_asked_from_known_address(email, client_address):
+        return
+    _take_mail_to(email, purpose="reset")
+
+
+def _reset_asked_from_known_address(email: str, client_address: str | None) -> bool:
+    if not client_address:
+        return False
+    owners = User.objects.filter(
+        addresses__email__iexact=email, addresses__verified=True, is_active=True
+    )
+    return any(address_known_for_user(user=user, address=client_address) for user in owners)

@@ -13,6 +13,14 @@ Log-in policy, per account and per client address (each key on its own): the fir
 ``free`` failures cost nothing; after that an attempt is refused until
 ``min(2 ** (failures - free), max)`` seconds have passed since the last one (1, 2, 4, ... s).
 A success clears the account's count; failures are forgotten after a quiet day.
+
+Known addresses: a stranger's failures must not lock the owner out. An address (IPv4, IPv6
+/64) from which an account logged in successfully in the last ``KNOWN_FOR`` is *known* for
+that account: attempts from it are counted on a key of their own (the account at that
+address) instead of the account's, so the owner at home or at the institute is not delayed
+by guesses from elsewhere, while guesses from a known address are still throttled. The
+same check serves the web pages, the admin, HTTP Basic and FTP, which all carry the
+client's address (a browser cookie would help the web only).
 """
 
 from __future__ import annotations
@@ -32,6 +40,9 @@ from accounts.models import ThrottleCounter, User
 
 #: Failures are forgotten when none happened for this long.
 FORGET_AFTER = timedelta(days=1)
+#: An address an account logged in from stays known for it this long after the last success.
+KNOWN_FOR = timedelta(days=180)
+_KNOWN = "known:"
 
 
 class LoginThrottled(Exception):
@@ -128,8 +139,31 @@ def login_delay_s(failures: int, *, free: int) -> int:
     return min(2 ** min(failures - free, 30), int(settings.DSSPORTAL_LOGIN_MAX_DELAY_S))
 
 
+def _known_key(account: str, address: str) -> str:
+    """The key that marks ``address`` as known for ``account`` (and counts its failures)."""
+    return f"{_KNOWN}{account}@{address_key(address)}"
+
+
+def address_known_for_user(*, user: User, address: str | None) -> bool:
+    """Whether ``user`` logged in successfully from ``address`` (or its /64) lately."""
+    return _address_known(account_key(user=user, login=""), address)
+
+
+def _address_known(account: str, address: str | None) -> bool:
+    if not address or not account.startswith("user:"):
+        return False
+    since = timezone.now() - KNOWN_FOR
+    return ThrottleCounter.objects.filter(
+        key=_known_key(account, address), window_started_at__gte=since
+    ).exists()
+
+
 def _login_keys(account: str, address: str | None) -> list[tuple[str, int]]:
-    keys = [(account, int(settings.DSSPORTAL_LOGIN_FREE_FAILURES_PER_ACCOUNT))]
+    """The counters an attempt is checked against: the account's, or, from an address the
+    account logged in from before, the account's at that address; and the address's."""
+    free_account = int(settings.DSSPORTAL_LOGIN_FREE_FAILURES_PER_ACCOUNT)
+    known = _address_known(account, address)
+    keys = [(_known_key(account, address) if known and address else account, free_account)]
     if address:
         keys.append((address_key(address), int(settings.DSSPORTAL_LOGIN_FREE_FAILURES_PER_ADDRESS)))
     return keys
@@ -164,14 +198,23 @@ def login_attempt_start(*, account: str, address: str | None) -> None:
 
 
 def login_succeeded(*, account: str, address: str | None) -> None:
-    """A right password: the account's count starts again; the address gets its attempt back."""
+    """A right password: the count it was checked against starts again (the account's, or
+    the account's at a known address: the owner logging in at home does not give strangers
+    their free failures back); the address gets its attempt back and is known for the
+    account from now on (``window_started_at`` of its key: the last success)."""
     with transaction.atomic():
-        ThrottleCounter.objects.filter(key=account).update(count=0)
+        counted_on = _login_keys(account, address)[0][0]
+        ThrottleCounter.objects.filter(key=counted_on).update(count=0)
         if address:
             row = _locked(address_key(address))
             if row.count:
                 row.count -= 1
                 row.save(update_fields=["count"])
+            if account.startswith("user:"):
+                known = _locked(_known_key(account, address))
+                known.count = 0
+                known.window_started_at = known.last_at = timezone.now()
+                known.save(update_fields=["count", "window_started_at", "last_at"])
 
 
 def login_failures_forget(*, user: User) -> None:
@@ -215,7 +258,14 @@ IDLE_COUNTER_AGE = timedelta(days=2)
 
 
 def throttle_counters_prune() -> int:
-    """Delete counters idle for longer than any window (scheduled daily); returns how many."""
-    cutoff = timezone.now() - IDLE_COUNTER_AGE
-    deleted, _ = ThrottleCounter.objects.filter(last_at__lt=cutoff).delete()
-    return deleted
+    """Delete counters idle for longer than any window, and known addresses not used for
+    ``KNOWN_FOR`` (scheduled daily); returns how many."""
+    now = timezone.now()
+    idle = ThrottleCounter.objects.filter(last_at__lt=now - IDLE_COUNTER_AGE).exclude(
+        key__startswith=_KNOWN
+    )
+    deleted, _ = idle.delete()
+    forgotten, _ = ThrottleCounter.objects.filter(
+        key__startswith=_KNOWN, window_started_at__lt=now - KNOWN_FOR
+    ).delete()
+    return deleted + forgotten

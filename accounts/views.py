@@ -26,6 +26,7 @@ from accounts.services import (
     AccountError,
     address_add,
     address_confirm,
+    confirmation_claim,
     confirmation_resend,
     password_reset_allow,
     user_register,
@@ -72,8 +73,14 @@ def resend_confirmation(request: HttpRequest) -> HttpResponse:
     return render(request, "registration/resend.html", {"form": form})
 
 
+@require_http_methods(["GET", "POST"])
 def confirm_address(request: HttpRequest, token: str) -> HttpResponse:
+    """GET asks (naming the account the address would join), POST confirms: a GET never
+    changes anything, so a mail scanner that opens every link confirms nothing."""
     try:
+        if request.method == "GET":
+            claim = confirmation_claim(token=token)
+            return render(request, "registration/confirm.html", {"claim": claim})
         address = address_confirm(token=token)
     except AccountError as exc:
         return render(request, "registration/confirm.html", {"error": str(exc)}, status=400)

@@ -56,7 +56,7 @@ def processes_cpu_s(pids: list[int]) -> dict[int, float]:
 
 def descendants_cpu_s() -> float:
     """CPU seconds used so far by this process's descendants still alive."""
-    from dssportal.management.commands.qcluster import descendant_pids
+    from dssportal.infra.processes import descendant_pids
 
     return sum(processes_cpu_s(descendant_pids(os.getpid())).values())
 

@@ -107,7 +107,7 @@ class RssSampler:
 
 def process_tree(root: int) -> list[int]:
     """``root`` and every descendant alive now."""
-    from dssportal.management.commands.qcluster import descendant_pids
+    from dssportal.infra.processes import descendant_pids
 
     return [root, *descendant_pids(root)]
 

@@ -63,6 +63,37 @@ DSSPORTAL_DEFAULT_QUOTA_MB = env_int("DSSPORTAL_DEFAULT_QUOTA_MB", 500, minimum=
 DSSPORTAL_MAX_FIELD_ARCMIN = env_float("DSSPORTAL_MAX_FIELD_ARCMIN", 60.0, minimum=0.1)
 DSSPORTAL_MAX_REQUEST_LINES = env_int("DSSPORTAL_MAX_REQUEST_LINES", 2000, minimum=1)
 DSSPORTAL_MAX_MAIL_BYTES = env_int("DSSPORTAL_MAX_MAIL_BYTES", 1_000_000, minimum=1024)
+# Forged From: the authserv-id of the Authentication-Results header the site's own MTA adds
+# (empty: none is trusted); what happens to mail whose From domain fails SPF/DKIM/DMARC
+# (hold: recorded, not acted on, not answered; refuse: the same, and LMTP answers 550;
+# accept); whether deletion lists act on mail that did not pass (any) or only reply with
+# links the owner confirms on the web (authenticated).
+DSSPORTAL_MAIL_AUTHSERV_ID = env_str("DSSPORTAL_MAIL_AUTHSERV_ID", "").lower()
+DSSPORTAL_MAIL_AUTH_FAILURE = env_str("DSSPORTAL_MAIL_AUTH_FAILURE", "hold").lower()
+if DSSPORTAL_MAIL_AUTH_FAILURE not in ("hold", "refuse", "accept"):
+    raise ImproperlyConfigured(
+        f"DSSPORTAL_MAIL_AUTH_FAILURE={DSSPORTAL_MAIL_AUTH_FAILURE!r}: use hold, refuse or accept."
+    )
+DSSPORTAL_MAIL_DELETION = env_str("DSSPORTAL_MAIL_DELETION", "authenticated").lower()
+if DSSPORTAL_MAIL_DELETION not in ("authenticated", "any"):
+    raise ImproperlyConfigured(
+        f"DSSPORTAL_MAIL_DELETION={DSSPORTAL_MAIL_DELETION!r}: use authenticated or any."
+    )
+# Messages of one registered sender acted on an hour, and replies to one address an hour.
+DSSPORTAL_MAIL_PER_SENDER_PER_HOUR = env_int("DSSPORTAL_MAIL_PER_SENDER_PER_HOUR", 30, minimum=1)
+DSSPORTAL_MAIL_REPLIES_PER_ADDRESS_PER_HOUR = env_int(
+    "DSSPORTAL_MAIL_REPLIES_PER_ADDRESS_PER_HOUR", 30, minimum=1
+)
+# Messages the LMTP listener (runlmtp) handles at once, each in its own thread.
+DSSPORTAL_LMTP_THREADS = env_int("DSSPORTAL_LMTP_THREADS", 4, minimum=1)
+# The largest request body read (uploads, API bodies): a larger one is refused from its
+# Content-Length before anything is read or spooled to disk. Django's own in-memory limits
+# (DATA_UPLOAD_MAX_MEMORY_SIZE, FILE_UPLOAD_MAX_MEMORY_SIZE) follow it.
+DSSPORTAL_MAX_REQUEST_BODY_BYTES = env_int(
+    "DSSPORTAL_MAX_REQUEST_BODY_BYTES", 2 * DSSPORTAL_MAX_MAIL_BYTES + 100_000, minimum=1024
+)
+DATA_UPLOAD_MAX_MEMORY_SIZE = DSSPORTAL_MAX_REQUEST_BODY_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = DSSPORTAL_MAX_REQUEST_BODY_BYTES
 # Rejected lines quoted one by one in a reply, a page or an API answer; the rest are counted.
 DSSPORTAL_MAX_LISTED_ERRORS = env_int("DSSPORTAL_MAX_LISTED_ERRORS", 50, minimum=1)
 # Object names: offline catalogues always; CDS Sesame after them only when allowed.
@@ -82,6 +113,14 @@ DSSPORTAL_CUTOUT_PER_MINUTE = env_int("DSSPORTAL_CUTOUT_PER_MINUTE", 30, minimum
 # app sends the bytes itself.
 DSSPORTAL_ACCEL_REDIRECT = env_str("DSSPORTAL_ACCEL_REDIRECT", "")
 DSSPORTAL_PUBLIC_URL = env_str("DSSPORTAL_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# IVOA services (extraction/web/vo): anonymous SODA and old-URL cut-outs per client address,
+# per minute and per UTC day (a token counts against its user's cut-out allowance instead);
+# the naming authority of the plates' ivo:// identifiers (default: the public host name).
+DSSPORTAL_ANON_CUTOUT_PER_MINUTE = env_int("DSSPORTAL_ANON_CUTOUT_PER_MINUTE", 10, minimum=0)
+DSSPORTAL_ANON_CUTOUT_PER_DAY = env_int("DSSPORTAL_ANON_CUTOUT_PER_DAY", 300, minimum=0)
+DSSPORTAL_IVO_AUTHORITY = env_str(
+    "DSSPORTAL_IVO_AUTHORITY", DSSPORTAL_PUBLIC_URL.split("://", 1)[-1].split("/")[0].split(":")[0]
+)
 DSSPORTAL_TASKS_SYNC = env_bool("DSSPORTAL_TASKS_SYNC", False)
 # Fields handed to one task in a large request (fewer queue round trips); 1: one task per field.
 DSSPORTAL_FIELDS_PER_TASK = env_int("DSSPORTAL_FIELDS_PER_TASK", 8, minimum=1)
@@ -103,6 +142,9 @@ DSSPORTAL_REGISTRATIONS_PER_ADDRESS_PER_HOUR = env_int(
     "DSSPORTAL_REGISTRATIONS_PER_ADDRESS_PER_HOUR", 5, minimum=1
 )
 DSSPORTAL_REGISTRATIONS_PER_HOUR = env_int("DSSPORTAL_REGISTRATIONS_PER_HOUR", 60, minimum=1)
+DSSPORTAL_UNCONFIRMED_ADDRESSES_PER_USER = env_int(
+    "DSSPORTAL_UNCONFIRMED_ADDRESSES_PER_USER", 3, minimum=1
+)
 DSSPORTAL_MAILS_PER_RECIPIENT_PER_DAY = env_int(
     "DSSPORTAL_MAILS_PER_RECIPIENT_PER_DAY", 5, minimum=1
 )
@@ -144,6 +186,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "dssportal.errors.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

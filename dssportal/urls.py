@@ -8,6 +8,10 @@ admin.site.site_header = "dssportal operations"
 admin.site.site_title = "dssportal admin"
 admin.site.index_title = "Digitized Sky Survey archive"
 
+handler400 = "dssportal.errors.bad_request"
+handler403 = "dssportal.errors.permission_denied"
+handler500 = "dssportal.errors.server_error"
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
@@ -18,4 +22,5 @@ urlpatterns = [
     path("", include("accounts.oidc_urls")),
     path("", include("accounts.urls")),
     path("", include("extraction.web.urls")),
+    path("", include("extraction.web.vo.urls")),
 ]

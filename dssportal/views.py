@@ -1,11 +1,13 @@
 from __future__ import annotations
 
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 
+from dssportal.errors import OUTAGE_RETRY_AFTER_S
 from extraction.core.surveys import survey_help
+from extraction.services.queue import broker_problem
 from extraction.text.requestlist import example_lines_text
 
 
@@ -14,11 +16,25 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html", context)
 
 
+def _database_problem() -> str | None:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError as exc:
+        return f"{type(exc).__name__}: {exc}"[:300]
+    return None
+
+
 def healthz(request: HttpRequest) -> HttpResponse:
-    """Liveness for load balancers: the process answers and the database is reachable."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"ok": True})
+    """Health for load balancers: the process answers, the database and the task broker are
+    reachable. 200 with ``"ok": true``, else 503 naming what failed, with Retry-After."""
+    problems = {"database": _database_problem(), "broker": broker_problem()}
+    ok = not any(problems.values())
+    answer = {"ok": ok, **{name: problem or "ok" for name, problem in problems.items()}}
+    response = JsonResponse(answer, status=200 if ok else 503)
+    if not ok:
+        response["Retry-After"] = str(OUTAGE_RETRY_AFTER_S)
+    return response
 
 
 def favicon(request: HttpRequest) -> HttpResponse:

@@ -15,6 +15,7 @@ from extraction.core.surveys import BANDS, SURVEY_BANDS, SURVEYS
 from extraction.models import (
     CutoutUsage,
     Field,
+    FieldPlate,
     Plate,
     Request,
     ResolvedNameCache,
@@ -230,8 +231,22 @@ class RequestAdmin(CreatedByUsersOnly, admin.ModelAdmin):
         return _admin_link(getattr(obj, "staging", None))
 
 
+class FieldPlateInline(admin.TabularInline):
+    """The plates of a mosaic field (mode m), PLATEn of its header."""
+
+    model = FieldPlate
+    extra = 0
+    can_delete = False
+    fields = ("position", "plate", "plate_code", "region", "offset", "pixels")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 @admin.register(Field)
 class FieldAdmin(CreatedByUsersOnly, admin.ModelAdmin):
+    inlines = (FieldPlateInline,)
     list_display = (
         "identifier",
         "request_link",

@@ -76,6 +76,13 @@ class Plate(models.Model):
     )
     online = models.BooleanField(default=False, help_text="Pixel data are stored here.")
     synthetic = models.BooleanField(default=False, help_text="Made by synthesize_plates.")
+    footprint = models.JSONField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The scanned area on the sky from the plate solution (centre and outline, "
+        "degrees), for the IVOA services; filled on first need, cleared when the plate changes.",
+    )
     imported_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -91,6 +98,9 @@ class Plate(models.Model):
             models.Index(fields=["survey", "band"], name="plate_survey_band"),
             models.Index(fields=["survey", "online"], name="plate_survey_online"),
             models.Index(fields=["region"], name="plate_region"),
+            # The catalogue's change stamp (count, newest updated_at), read on every IVOA
+            # query and plate selection, from the index instead of the wide rows.
+            models.Index(fields=["updated_at"], name="plate_updated"),
         ]
 
     def __str__(self) -> str:
@@ -283,6 +293,34 @@ class Field(models.Model):
         return PlateMode(self.mode).makes_image
 
 
+class FieldPlate(models.Model):
+    """A plate a mosaic field (mode m) was built from: ``PLATEn`` of its FITS header.
+
+    ``position`` is ``n`` (the value of the plate's pixels in the PLATEMAP extension). The
+    plate id is kept as text so the record outlives the catalogue row.
+    """
+
+    field = models.ForeignKey(Field, on_delete=models.CASCADE, related_name="mosaic_plates")
+    position = models.PositiveSmallIntegerField("PLATEn")
+    plate = models.ForeignKey(
+        Plate, on_delete=models.SET_NULL, null=True, blank=True, related_name="mosaic_fields"
+    )
+    plate_code = models.CharField("plate id", max_length=8)
+    survey = models.CharField(max_length=4)
+    region = models.CharField("region id", max_length=8, blank=True)
+    offset = models.FloatField("offset subtracted (ADU)")
+    pixels = models.PositiveIntegerField("pixels taken")
+
+    class Meta:
+        ordering = ["field", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["field", "position"], name="fieldplate_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"PLATE{self.position} = {self.survey} {self.plate_code}"
+
+
 class StagingDirectory(models.Model):
     """Where one request's files are staged for FTP and HTTP, until it expires."""
 
@@ -343,6 +381,9 @@ class InboundMailOutcome(models.TextChoices):
     UNREADABLE = "unreadable", "MIME structure not read"
     AUTO_SUBMITTED = "auto_submitted", "automatic mail, ignored"
     UNROUTABLE = "unroutable", "not for the request or deletion address"
+    HELD = "held", "held: From failed SPF/DKIM/DMARC"
+    REFUSED = "refused", "refused: From failed SPF/DKIM/DMARC"
+    RATE_LIMITED = "rate_limited", "over the sender's hourly limit"
     FAILED = "failed", "failed (software fault)"
 
 

@@ -55,4 +55,5 @@ def plates_site(port: int, plates: Path, log: Path) -> str:
 
 def plate_server_config(tmp: Path, port: int, plates: Path, log: Path) -> Path:
     """An nginx.conf under ``tmp`` running the shipped plates site (also used by the bench)."""
-    return nginx_config(tmp, plates_site(port, plates, log))  # it runs nginx as root if we are
+    # nginx_config runs the workers as root when we are (nobody may not enter a private tmp).
+    return nginx_config(tmp, plates_site(port, plates, log))

@@ -4,6 +4,7 @@ loopback: clients bind to several 127.0.0.x addresses to act as different hosts.
 from __future__ import annotations
 
 import ftplib
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +15,8 @@ import pytest
 
 from accounts.models import User
 from extraction.ftp.server import PortalFTPServer, ftp_server_build
+from extraction.models import Request
+from extraction.services.staging import staging_directory_for_request
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -178,3 +181,67 @@ def test_limits_come_from_settings(settings) -> None:
         assert server.handler.login_timeout == 7
     finally:
         server.close_all()
+
+
+# --- issue 24, items 8 and 9 ----------------------------------------------------------------------
+
+
+def test_silent_connections_from_many_addresses_cannot_hold_every_slot(make_user) -> None:
+    """22 addresses x 3 silent connections filled all 64 slots, renewably: now a newcomer
+    makes the longest-waiting silent connection (past a short grace) give way."""
+    make_user("bob", "bob@example.org")
+    limits = {"max_pending": 6, "max_pending_per_ip": 3, "login_timeout": 30}
+    with serving(**limits) as server, clients() as opened:
+        silent = [connect(server, opened, source=f"127.0.0.{n}") for n in (2, 2, 2, 3, 3, 3)]
+        with pytest.raises(ftplib.error_temp, match="421"):  # within the grace: refused
+            connect(server, opened, source="127.0.0.9")
+        time.sleep(2.5)
+        assert login_reply(server, "bob", PASSWORD, "127.0.0.9").startswith("230")
+        with pytest.raises(ftplib.error_temp, match="waited longest"):
+            silent[0].voidresp()
+        # The others still wait: only as many give way as newcomers came.
+        assert silent[-1].sendcmd("NOOP").startswith("200")
+
+
+def test_a_strangers_connection_to_the_passive_port_does_not_abort_the_transfer(
+    make_user, private_staging
+) -> None:
+    bob = make_user("bob", "bob@example.org")
+    directory = staging_directory_for_request(
+        request=Request.objects.create(user=bob, source="mail")
+    )
+    folder = directory.absolute_path
+    (folder / "field.fits").write_bytes(b"SIMPLE  =" + b"x" * 10_000)
+    with serving() as server, clients() as opened:
+        owner = connect(server, opened, source="127.0.0.1")
+        owner.login("bob", PASSWORD)
+        owner.cwd(folder.name)
+        owner.voidcmd("TYPE I")
+        host, port = ftplib.parse227(owner.sendcmd("PASV"))
+        with socket.create_connection((host, port), source_address=("127.0.0.7", 0)) as strange:
+            strange.settimeout(5)
+            assert strange.recv(10) == b""  # refused: closed at once
+        data = socket.create_connection((host, port), timeout=10)
+        reply = owner.sendcmd("RETR field.fits")
+        assert reply.startswith("1"), reply
+        received = b""
+        with data:
+            while chunk := data.recv(65536):
+                received += chunk
+        assert owner.voidresp().startswith("226")
+        assert received == (folder / "field.fits").read_bytes()
+
+
+def test_strangers_failures_do_not_delay_the_owner_at_a_known_address(
+    make_user, frozen_clock
+) -> None:
+    """Issue 24 item 4 on FTP: the owner logged in from 127.0.0.1 before; strangers' guesses
+    from other addresses hold the account back everywhere but there."""
+    make_user("bob", "bob@example.org")
+    with serving() as server:
+        assert login_reply(server, "bob", PASSWORD, "127.0.0.1").startswith("230")
+        for n in range(10):
+            frozen_clock.advance(2**n)
+            login_reply(server, "bob", "wrong", f"127.0.0.{20 + n}")
+        assert login_reply(server, "bob", PASSWORD, "127.0.0.1").startswith("230")
+        assert "Too many failed" in login_reply(server, "bob", PASSWORD, "127.0.0.50")

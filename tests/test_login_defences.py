@@ -121,7 +121,7 @@ def test_the_old_confirmation_link_does_not_reopen_a_closed_account(
 ) -> None:
     register(client, "bob", "bob@example.org")
     link = confirmation_path(mail.outbox[-1])
-    assert client.get(link).status_code == 200
+    assert client.post(link).status_code == 200
     user = User.objects.get(username="bob")
     assert user.is_active
     if logged_in_before:
@@ -129,7 +129,7 @@ def test_the_old_confirmation_link_does_not_reopen_a_closed_account(
         client.logout()
     user.is_active = False  # staff close the account
     user.save(update_fields=["is_active"])
-    page = client.get(link).content.decode()
+    page = client.post(link).content.decode()
     user.refresh_from_db()
     assert not user.is_active
     assert "Account closed" in page and "does not reopen" in page
@@ -407,7 +407,7 @@ def test_the_confirmation_link_can_be_sent_again(client) -> None:
     unknown = client.post(resend, {"email": "nobody@example.org"}).content.decode()
     assert known.replace("BOB@example.org", "X") == unknown.replace("nobody@example.org", "X")
     assert [m.to for m in mail.outbox] == [["bob@example.org"], ["bob@example.org"]]
-    client.get(confirmation_path(mail.outbox[-1]))
+    client.post(confirmation_path(mail.outbox[-1]))
     assert User.objects.get(username="bob").is_active
 
 

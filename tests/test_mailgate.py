@@ -558,7 +558,10 @@ def staged(user, size: int = 0) -> StagingDirectory:
     return directory
 
 
-def test_deletion_list_touches_only_the_senders_live_directories(alice, make_user, handle):
+def test_deletion_list_touches_only_the_senders_live_directories(
+    alice, make_user, handle, settings
+):
+    settings.DSSPORTAL_MAIL_DELETION = "any"  # a site that acts on any registered sender's list
     bob = make_user("bob", "bob@example.org")
     mine, kept, gone = staged(alice, 2880), staged(alice), staged(alice)
     staging_directory_delete(directory=gone, reason="expired")

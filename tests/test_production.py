@@ -575,7 +575,7 @@ def test_behind_nginx_slow_readers_and_partial_headers_leave_the_site_answering_
 
 
 def process_tree(root: int) -> list[int]:
-    from dssportal.management.commands.qcluster import descendant_pids
+    from dssportal.infra.processes import descendant_pids
 
     return descendant_pids(root)
 

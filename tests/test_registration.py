@@ -11,7 +11,7 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import EmailAddress, User
+from accounts.models import User
 from accounts.selectors import user_for_sender
 
 pytestmark = pytest.mark.django_db
@@ -49,14 +49,18 @@ def test_registration_opens_the_account_only_after_confirmation(client) -> None:
     (message,) = mail.outbox
     assert message.to == ["harlow@example.org"] and "valid for 3 days" in message.body
 
-    confirmed = client.get("/" + link_in(message))
+    asked = client.get("/" + link_in(message))  # a GET (a mail scanner) changes nothing
+    assert asked.status_code == 200 and "for the account" in asked.content.decode()
+    user.refresh_from_db()
+    assert not user.is_active
+    confirmed = client.post("/" + link_in(message))
     assert confirmed.status_code == 200 and "Address confirmed" in confirmed.content.decode()
     user.refresh_from_db()
     assert user.is_active
     assert user_for_sender("Harlow@Example.org") == user
     assert client.login(username="harlow@example.org", password=PASSWORD)
     # Opening the link again is harmless.
-    assert client.get("/" + link_in(message)).status_code == 200
+    assert client.post("/" + link_in(message)).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -87,18 +91,20 @@ def test_a_taken_address_gets_the_neutral_answer_and_its_owner_a_notice(client, 
     assert not User.objects.filter(username="shapley").exists()
 
 
-def test_an_unconfirmed_squat_expires(client) -> None:
+def test_an_unconfirmed_claim_blocks_nobody_and_dies_when_the_owner_confirms(client) -> None:
     register(client, "squatter", "henrietta@example.org")
-    register(client, "leavitt", "henrietta@example.org")
-    assert not User.objects.filter(username="leavitt").exists()
-    assert "waiting for the confirmation" in mail.outbox[-1].body
-    EmailAddress.objects.filter(email="henrietta@example.org").update(
-        created_at=timezone.now() - timedelta(days=4)
-    )
+    squat_link = link_in(mail.outbox[-1])
     register(client, "leavitt", "henrietta@example.org")
     assert User.objects.filter(username="leavitt").exists()
+    own_link = link_in(mail.outbox[-1])
+    assert own_link != squat_link and "Hello leavitt" in mail.outbox[-1].body
+    client.post("/" + own_link)
+    leavitt = User.objects.get(username="leavitt")
+    assert leavitt.is_active and user_for_sender("henrietta@example.org") == leavitt
+    assert leavitt.affiliation == "Harvard College Observatory"
     assert not User.objects.filter(username="squatter").exists()
-    assert User.objects.get(username="leavitt").affiliation == "Harvard College Observatory"
+    refused = client.post("/" + squat_link)
+    assert refused.status_code == 400 and user_for_sender("henrietta@example.org") == leavitt
 
 
 def test_tampered_and_expired_links_are_refused(client, monkeypatch) -> None:
@@ -120,10 +126,10 @@ def test_another_address_counts_once_confirmed(client, make_user) -> None:
     page = response.content.decode()
     assert "waiting for confirmation" in page and "wbaade@observatory.example" in page
     assert user_for_sender("wbaade@observatory.example") is None
-    client.get("/" + link_in(mail.outbox[-1]))
+    client.post("/" + link_in(mail.outbox[-1]))
     assert user_for_sender("wbaade@observatory.example") == user
     again = client.post(reverse("account"), {"email": "WBAADE@observatory.example"})
-    assert "already registered" in again.content.decode()
+    assert "already one of your addresses" in again.content.decode()
 
 
 def test_account_page_shows_quota_use(client, make_user) -> None:

@@ -230,6 +230,8 @@ def test_max_side_is_configurable() -> None:
         ({"c12": "E"}, {"mode": "e", "plate_id": None}),
         ({"c12": "C"}, {"mode": "c", "plate_id": None}),
         ({"c12": "n"}, {"mode": "n", "plate_id": None}),
+        ({"c12": "m"}, {"mode": "m", "plate_id": None}),
+        ({"c12": "M"}, {"mode": "m", "plate_id": None}),
         ({"c12": "04in"}, {"mode": "plate", "plate_id": "04IN"}),
         ({"c12": "0025"}, {"mode": "plate", "plate_id": "0025"}),
         ({"c12": "A0Q5"}, {"mode": "plate", "plate_id": "A0Q5"}),

@@ -1,2 +1,2 @@
 """The project's reusable glue: environment reading, database helpers, the mail send helper
-and outbox backend, static-file storage and the process supervisor."""
+and outbox backend, static-file storage, the process supervisor and the task cluster's keeper."""

@@ -49,6 +49,7 @@ __all__ = [
     "compression",
     "compressions_text",
     "output_file_name",
+    "programme_of",
     "survey_for_pixel_size",
     "survey_help",
     "survey_tokens_text",
@@ -107,6 +108,7 @@ class PlateMode(StrEnum):
     CENTRE = "c"
     PLATE = "plate"
     LIST = "n"
+    MOSAIC = "m"
 
     @property
     def makes_image(self) -> bool:
@@ -161,7 +163,9 @@ class Programme:
     """One photographic programme: plates of one emulsion and filter on one telescope.
 
     ``emulsion``, ``filter`` and ``telescope`` are the EMULSION, FILTER and TELESCOP header
-    values; ``hemisphere`` is ``"north"`` or ``"south"``.
+    values; ``hemisphere`` is ``"north"`` or ``"south"``. ``passband_nm`` is the wavelength
+    range (nm) the plates record: from the filter's cut-on to the emulsion's red cut-off
+    (the ObsCore ``em_min``/``em_max`` of their images).
     """
 
     name: str
@@ -171,6 +175,7 @@ class Programme:
     filter: str
     telescope: str
     hemisphere: str
+    passband_nm: tuple[float, float]
 
 
 @dataclass(frozen=True)
@@ -237,6 +242,7 @@ MODES: dict[PlateMode, str] = {
     PlateMode.CENTRE: "c: the plate whose centre is closest",
     PlateMode.PLATE: "a plate I name (plate id)",
     PlateMode.LIST: "n: no image, list the plates that cover the field",
+    PlateMode.MOSAIC: "m: mosaic of every online plate covering the field (resampled)",
 }
 
 #: Every survey, by ``Plate.survey`` value.
@@ -246,14 +252,24 @@ _PALOMAR_1: Final = "Palomar 48-inch Schmidt"
 _PALOMAR_2: Final = "Oschin 48-inch Schmidt"
 _UKST: Final = "UK 48-inch Schmidt"
 
-POSS_I_E: Final = Programme("POSS-I E", "DSS1", "R", "103aE", "red plexiglas", _PALOMAR_1, "north")
-SERC_J: Final = Programme("SERC J", "DSS1", "B", "IIIaJ", "GG395", _UKST, "south")
-POSS_II_F: Final = Programme("POSS-II F", "DSS2", "R", "IIIaF", "RG610", _PALOMAR_2, "north")
-SERC_R: Final = Programme("SERC-ER/AAO-R", "DSS2", "R", "IIIaF", "OG590", _UKST, "south")
-POSS_II_J: Final = Programme("POSS-II J", "DSS2", "B", "IIIaJ", "GG385", _PALOMAR_2, "north")
-SERC_EJ: Final = Programme("SERC-EJ", "DSS2", "B", "IIIaJ", "GG395", _UKST, "south")
-POSS_II_N: Final = Programme("POSS-II N", "DSS2", "I", "IV-N", "RG9", _PALOMAR_2, "north")
-SERC_I: Final = Programme("SERC-I", "DSS2", "I", "IV-N", "RG715", _UKST, "south")
+POSS_I_E: Final = Programme(
+    "POSS-I E", "DSS1", "R", "103aE", "red plexiglas", _PALOMAR_1, "north", (620.0, 670.0)
+)
+SERC_J: Final = Programme("SERC J", "DSS1", "B", "IIIaJ", "GG395", _UKST, "south", (395.0, 540.0))
+POSS_II_F: Final = Programme(
+    "POSS-II F", "DSS2", "R", "IIIaF", "RG610", _PALOMAR_2, "north", (610.0, 690.0)
+)
+SERC_R: Final = Programme(
+    "SERC-ER/AAO-R", "DSS2", "R", "IIIaF", "OG590", _UKST, "south", (590.0, 690.0)
+)
+POSS_II_J: Final = Programme(
+    "POSS-II J", "DSS2", "B", "IIIaJ", "GG385", _PALOMAR_2, "north", (385.0, 540.0)
+)
+SERC_EJ: Final = Programme("SERC-EJ", "DSS2", "B", "IIIaJ", "GG395", _UKST, "south", (395.0, 540.0))
+POSS_II_N: Final = Programme(
+    "POSS-II N", "DSS2", "I", "IV-N", "RG9", _PALOMAR_2, "north", (720.0, 900.0)
+)
+SERC_I: Final = Programme("SERC-I", "DSS2", "I", "IV-N", "RG715", _UKST, "south", (715.0, 900.0))
 
 #: Every request token's row, in the order the help texts list them.
 SURVEY_BANDS: dict[str, SurveyBand] = {
@@ -323,6 +339,24 @@ def band_row(token: str) -> SurveyBand | None:
         if upper in candidate.aliases:
             return candidate
     return None
+
+
+def programme_of(survey: str, band: str, emulsion: str, filter_name: str) -> Programme | None:
+    """The programme of a plate: by emulsion and filter (case and spaces ignored), else the
+    only programme of its survey and band in the table; None when nothing matches."""
+    programmes = [p for row in SURVEY_BANDS.values() for p in row.programmes]
+    own = [p for p in programmes if p.survey == survey]
+    wanted = (_squeezed(emulsion), _squeezed(filter_name))
+    for programme in own:
+        if (_squeezed(programme.emulsion), _squeezed(programme.filter)) == wanted:
+            return programme
+    # Programmes of one band differ by tens of nm at most: the first (northern) one stands in.
+    same_band = [p for p in own if p.band == band]
+    return same_band[0] if same_band else None
+
+
+def _squeezed(text: str) -> str:
+    return "".join(text.split()).casefold()
 
 
 def survey_tokens() -> list[str]:

@@ -24,19 +24,30 @@ Slots: a connection that has not logged in yet is *pending*. Pending connections
 per client address and in all (``DSSPORTAL_FTP_MAX_PENDING_LOGINS*``) and dropped after
 ``DSSPORTAL_FTP_LOGIN_TIMEOUT_S`` seconds, so that clients which connect and say nothing cannot
 take the slots (``DSSPORTAL_FTP_MAX_CONNECTIONS``, per address
-``DSSPORTAL_FTP_MAX_CONNECTIONS_PER_ADDRESS``) that logged-in users need. Password guesses go
+``DSSPORTAL_FTP_MAX_CONNECTIONS_PER_ADDRESS``) that logged-in users need. When every pending
+slot is taken (22 addresses with 3 silent connections each fill 64), a newcomer is still
+admitted: the pending connection that has waited longest (at least ``EVICTION_GRACE_S``) is
+closed to make room, so silent connections cannot hold the slots, however often renewed,
+while a real client logs in within its first seconds.
+
+Data connections: a connection to a passive data port from another address than the
+session's is refused quietly and the port keeps waiting for its owner (pyftpdlib answered
+it with a 425 on the control channel, which the owner's client took as the answer to its
+transfer command). Password guesses go
 through the same throttled check as web and API log-ins (:mod:`accounts.throttle`), keyed by
 the account and by the client's address, so reconnecting does not reset the delay.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import stat
 import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -78,6 +89,14 @@ TOO_MANY_PENDING = (
     "log in on the ones you have or try again shortly."
 )
 LOGIN_TIMED_OUT = "421 No log-in within {seconds} seconds: connection closed."
+EVICTED = (
+    "421 Too many connections are waiting to log in; this one waited longest: connection "
+    "closed. Log in right after connecting."
+)
+#: A pending connection younger than this is never closed to make room for a newcomer.
+EVICTION_GRACE_S = 2.0
+#: How often a pending session checks whether it was chosen to make room.
+_EVICTION_CHECK_S = 0.2
 LOGIN_FAILED = (
     "login failed: use your portal username or registered e-mail address and your portal "
     "password or an app password from your account page"
@@ -324,6 +343,23 @@ class StagingFilesystem(AbstractedFS):
     mkdir = rename = chmod = utime = mkstemp = _refuse
 
 
+class OwnerOnlyPassiveDTP(FTPHandler.passive_dtp):
+    """A passive data port that refuses connections from other addresses than its session's
+    without a word on the control channel, and keeps waiting for the owner's."""
+
+    def handle_accepted(self, sock: Any, addr: Any) -> None:
+        if self.cmd_channel.connected and self.cmd_channel.remote_ip != addr[0]:
+            with contextlib.suppress(OSError):
+                sock.close()
+            log.warning(
+                "FTP: refused a data connection from %s to the passive port of %s",
+                addr[0],
+                self.cmd_channel.remote_ip,
+            )
+            return
+        super().handle_accepted(sock, addr)
+
+
 class _RefusedBeforeLogin(Exception):
     """A connection refused on arrival because too many wait to log in."""
 
@@ -344,13 +380,14 @@ class PortalHandlerMixin:
         self.authorizer = PortalAuthorizer()
         self._pending = False
         self._login_deadline: Any = None
+        self._eviction_check: Any = None
         super().__init__(conn, server, ioloop)  # type: ignore[call-arg]
 
     # --- pre-login limits -----------------------------------------------------------------
 
     def handle(self) -> None:
         """Greet the client, or refuse it when too many connections wait to log in."""
-        if not self.server.pending_login_admit(self.remote_ip):
+        if not self.server.pending_login_admit(self, self.remote_ip):
             self.respond_w_warning(TOO_MANY_PENDING)  # type: ignore[attr-defined]
             # Raised out of handle(), pyftpdlib's accept path drops the session at once,
             # without starting a thread for it (see handle_error).
@@ -374,6 +411,17 @@ class PortalHandlerMixin:
                 self._login_timed_out,
                 _errback=self.handle_error,
             )
+            self._eviction_check = self.ioloop.call_every(
+                _EVICTION_CHECK_S, self._evicted_check, _errback=self.handle_error
+            )
+
+    def _evicted_check(self) -> None:
+        """Close this pending session if the server chose it to make room (the choice is
+        made in the accepting thread; the session is closed in its own)."""
+        if self._pending and self.server.pending_login_evicted(self):
+            self._pending_done()
+            self.respond(EVICTED)  # type: ignore[attr-defined]
+            self.close_when_done()  # type: ignore[attr-defined]
 
     def _login_timed_out(self) -> None:
         if not self.authenticated and not self._closed:  # type: ignore[attr-defined]
@@ -383,9 +431,10 @@ class PortalHandlerMixin:
     def _pending_done(self) -> None:
         if self._pending:
             self._pending = False
-            self.server.pending_login_release(self.remote_ip)
-        if self._login_deadline is not None and not self._login_deadline.cancelled:
-            self._login_deadline.cancel()
+            self.server.pending_login_release(self, self.remote_ip)
+        for timer in (self._login_deadline, self._eviction_check):
+            if timer is not None and not timer.cancelled:
+                timer.cancel()
 
     def on_login(self, username: str) -> None:
         self._pending_done()
@@ -456,23 +505,48 @@ class PortalFTPServer(ThreadedFTPServer):
         self._exit = threading.Event()
         self._pending_lock = threading.Lock()
         self._pending: Counter[str] = Counter()
+        #: Pending sessions by id, with when each arrived (oldest first: dicts keep order).
+        self._waiting: dict[int, float] = {}
+        self._evicted: set[int] = set()
         super().__init__(address, handler, ioloop=IOLoop())
 
-    def pending_login_admit(self, ip: str) -> bool:
-        """Count a new connection from ``ip`` as waiting to log in, if the limits allow."""
+    def pending_login_admit(self, session: object, ip: str) -> bool:
+        """Count a new connection from ``ip`` as waiting to log in, if the limits allow;
+        when all pending slots are taken, choose the longest-waiting one to make room."""
         with self._pending_lock:
             if self._pending[ip] >= self.max_pending_per_ip:
                 return False
-            if sum(self._pending.values()) >= self.max_pending:
-                return False
+            if len(self._waiting) - len(self._evicted) >= self.max_pending:
+                oldest = self._longest_waiting()
+                if oldest is None:
+                    return False
+                self._evicted.add(oldest)
             self._pending[ip] += 1
+            self._waiting[id(session)] = time.monotonic()
             return True
 
-    def pending_login_release(self, ip: str) -> None:
+    def _longest_waiting(self) -> int | None:
+        """The pending session that has waited longest, past the grace period, not yet
+        chosen; None when every one is younger (then the newcomer is refused)."""
+        cutoff = time.monotonic() - EVICTION_GRACE_S
+        for session, since in self._waiting.items():
+            if since > cutoff:
+                return None
+            if session not in self._evicted:
+                return session
+        return None
+
+    def pending_login_evicted(self, session: object) -> bool:
+        with self._pending_lock:
+            return id(session) in self._evicted
+
+    def pending_login_release(self, session: object, ip: str) -> None:
         with self._pending_lock:
             self._pending[ip] -= 1
             if self._pending[ip] <= 0:
                 del self._pending[ip]
+            self._waiting.pop(id(session), None)
+            self._evicted.discard(id(session))
 
     def _loop(self, handler: Any) -> None:
         try:
@@ -545,6 +619,7 @@ def _handler_class(*, auth_failed_delay: float, idle_timeout: int, login_timeout
         "timeout": idle_timeout,
         "login_timeout": login_timeout,
         "passive_ports": passive_ports_parse(settings.DSSPORTAL_FTP_PASSIVE_PORTS),
+        "passive_dtp": OwnerOnlyPassiveDTP,
         "masquerade_address": settings.DSSPORTAL_FTP_MASQUERADE_ADDRESS or None,
     }
     base: type = FTPHandler

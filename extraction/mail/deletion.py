@@ -15,6 +15,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from accounts.models import User
 from extraction.mail.replies import Reply, reading_context
 from extraction.models import StagingDirectory
@@ -38,7 +40,9 @@ class DeletionLine:
     ``"unreadable"`` (``reason`` from the parser), ``"repeated"`` (named already on
     ``first_line``), ``"unknown"`` (no live or deleted directory of the user has the name),
     ``"gone"`` (``directory`` was deleted before), ``"failed"`` (the deletion failed; the
-    staff have been told). Empty when deleted.
+    staff have been told), ``"confirm"`` (the message was not authenticated: the owner
+    deletes it on the web), ``"cut"`` (the list's cap was reached here: this line and the
+    rest were not read). Empty when deleted.
     """
 
     line_no: int
@@ -51,8 +55,10 @@ class DeletionLine:
     cancelled_fields: int = 0  # fields of the request not yet made, now never made
 
 
-def deletion_list_handle(*, body: MailBody, user: User) -> tuple[str, Reply]:
-    """Act on the deletion list in ``body`` for ``user``.
+def deletion_list_handle(*, body: MailBody, user: User, act: bool = True) -> tuple[str, Reply]:
+    """Act on the deletion list in ``body`` for ``user``; with ``act`` false (a message
+    whose sender was not authenticated) delete nothing: the reply gives, for each live
+    directory named, the web link that deletes it once the owner confirms there.
 
     Returns
     -------
@@ -62,11 +68,16 @@ def deletion_list_handle(*, body: MailBody, user: User) -> tuple[str, Reply]:
         The reply to send ``user`` (at the primary registered address).
     """
     source, unread = mailtext.choose_text(body, _deletion_counts)
+    entries = _parse(source.text)
+    named = _directories_named(entries, user)
     seen: dict[str, int] = {}
-    lines = [_delete_one(entry, user, seen=seen) for entry in parse_deletion_list(source.text)]
+    lines = [_delete_one(entry, user, named=named, seen=seen, act=act) for entry in entries]
     deleted = [line for line in lines if line.deleted_bytes is not None]
-    detail = f"{len(deleted)} deleted, {len(lines) - len(deleted)} ignored" + (
-        ": " + ", ".join(line.name for line in deleted) if deleted else ""
+    to_confirm = sum(1 for line in lines if line.ignored == "confirm")
+    detail = (
+        f"{len(deleted)} deleted, {len(lines) - len(deleted)} ignored"
+        + (f" ({to_confirm} to confirm on the web: sender not authenticated)" if to_confirm else "")
+        + (": " + ", ".join(line.name for line in deleted) if deleted else "")
     )
     reply = Reply(
         to=user.email,
@@ -76,26 +87,47 @@ def deletion_list_handle(*, body: MailBody, user: User) -> tuple[str, Reply]:
     return detail, reply
 
 
+def _parse(text: str) -> list[DeletionEntry]:
+    return parse_deletion_list(text, max_lines=settings.DSSPORTAL_MAX_REQUEST_LINES)
+
+
 def _deletion_counts(text: str) -> tuple[int, int]:
-    entries = parse_deletion_list(text)
+    entries = _parse(text)
     return sum(1 for e in entries if e.ok), len(entries)
 
 
-def _delete_one(entry: DeletionEntry, user: User, *, seen: dict[str, int]) -> DeletionLine:
+def _directories_named(entries: Sequence[DeletionEntry], user: User) -> dict[str, StagingDirectory]:
+    """The user's directories (live or deleted) the list names, by name: one query that
+    locks only those rows, however many names the list holds."""
+    names = {entry.name for entry in entries if entry.ok}
+    found = StagingDirectory.objects.select_for_update().filter(user=user, name__in=names)
+    return {directory.name: directory for directory in found}
+
+
+def _delete_one(
+    entry: DeletionEntry,
+    user: User,
+    *,
+    named: dict[str, StagingDirectory],
+    seen: dict[str, int],
+    act: bool,
+) -> DeletionLine:
     """Act on one line; only a live staging directory of ``user`` is ever touched."""
     name = printable(entry.name)
+    if entry.cut:
+        return DeletionLine(entry.line_no, name, None, "cut", reason=entry.reason or "")
     if not entry.ok:
         return DeletionLine(entry.line_no, name, None, "unreadable", reason=entry.reason or "")
     if entry.name in seen:
         return DeletionLine(entry.line_no, name, None, "repeated", first_line=seen[entry.name])
     seen[entry.name] = entry.line_no
-    directory = (
-        StagingDirectory.objects.select_for_update().filter(name=entry.name, user=user).first()
-    )
+    directory = named.get(entry.name)
     if directory is None:
         return DeletionLine(entry.line_no, name, None, "unknown")
     if directory.deleted_at is not None:
         return DeletionLine(entry.line_no, name, None, "gone", directory=directory)
+    if not act:
+        return DeletionLine(entry.line_no, name, None, "confirm", directory=directory)
     try:
         deletion = staging_directory_delete(directory=directory, reason="deleted by mail")
     except StagingError as exc:
@@ -116,13 +148,15 @@ def deletion_context(
     """What ``emails/deletion-body-text.txt`` needs: each name deleted (with the space
     freed) or ignored (and why), and the user's live staging directories now."""
     deleted = [line for line in lines if line.deleted_bytes is not None]
-    ignored = [line for line in lines if line.deleted_bytes is None]
+    ignored = [line for line in lines if line.deleted_bytes is None and line.ignored != "cut"]
+    cut = next((line for line in lines if line.ignored == "cut"), None)
     live = StagingDirectory.objects.filter(user=user, deleted_at__isnull=True).order_by(
         "created_at"
     )
     return {
         "lines": lines,
         "deleted": deleted,
+        "cut": cut,
         "ignored": rejected_listing(ignored),
         "live": listing(list(live), limit=_LIVE_LISTED),
         **reading_context(source, unread),

@@ -51,6 +51,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, transact
 
 from accounts.models import User
 from accounts.selectors import user_for_sender
+from accounts.throttle import Limit, RateLimited, rate_limit_take
 from extraction.mail.deletion import deletion_list_handle
 from extraction.mail.incoming import Incoming, incoming_read, max_mail_bytes
 from extraction.mail.replies import (
@@ -268,10 +269,24 @@ def _act(incoming: Incoming, record: InboundMail, outbox: _Outbox) -> MailOutcom
     if incoming.kind == InboundMailKind.UNROUTABLE and not incoming.ambiguous:
         result.outcome, result.detail = InboundMailOutcome.UNROUTABLE, incoming.route_note
         return result
+    if incoming.authenticated == "fail" and settings.DSSPORTAL_MAIL_AUTH_FAILURE != "accept":
+        held = settings.DSSPORTAL_MAIL_AUTH_FAILURE == "hold"
+        result.outcome = InboundMailOutcome.HELD if held else InboundMailOutcome.REFUSED
+        result.detail = (
+            f"not acted on, not answered: From {incoming.sender or '-'} failed "
+            f"authentication ({incoming.authentication_note})"
+        )
+        return result
     user = user_for_sender(incoming.sender) if incoming.sender else None
     record.user = user
     if user is None:
         return _stranger(incoming, result, outbox)
+    try:
+        rate_limit_take(key=f"mailfrom:{user.pk}", limit=_sender_limit())
+    except RateLimited as exc:
+        result.outcome = InboundMailOutcome.RATE_LIMITED
+        result.detail = f"not acted on, not answered: {exc}"
+        return result
     reply: Reply | None
     if incoming.unreadable is not None:
         result.outcome = InboundMailOutcome.UNREADABLE
@@ -288,8 +303,34 @@ def _act(incoming: Incoming, record: InboundMail, outbox: _Outbox) -> MailOutcom
         reply = _request(incoming, user, result)
     else:
         reply = _deletion(incoming, user, result)
-    outbox.reply = reply
+    outbox.reply = _within_reply_limit(reply, result)
     return result
+
+
+def _sender_limit() -> Limit:
+    return Limit(
+        int(settings.DSSPORTAL_MAIL_PER_SENDER_PER_HOUR),
+        timedelta(hours=1),
+        "more messages from this sender in the last hour than the archive acts on.",
+    )
+
+
+def _within_reply_limit(reply: Reply | None, result: MailOutcome) -> Reply | None:
+    """The reply, unless its address had its hourly number of replies (whoever's mail
+    caused them: forged messages must not make the archive flood an address)."""
+    if reply is None:
+        return None
+    limit = Limit(
+        int(settings.DSSPORTAL_MAIL_REPLIES_PER_ADDRESS_PER_HOUR),
+        timedelta(hours=1),
+        "the address had its hourly number of replies.",
+    )
+    try:
+        rate_limit_take(key="mailreply:" + reply.to.casefold()[:80], limit=limit)
+    except RateLimited as exc:
+        result.detail += f"; not answered: {exc}"
+        return None
+    return reply
 
 
 def _stranger(incoming: Incoming, result: MailOutcome, outbox: _Outbox) -> MailOutcome:
@@ -358,8 +399,12 @@ def _request(incoming: Incoming, user: User, result: MailOutcome) -> Reply | Non
 
 
 def _deletion(incoming: Incoming, user: User, result: MailOutcome) -> Reply:
+    """Act on a deletion list, or, unless its From passed authentication (or the site acts
+    on any mail, ``DSSPORTAL_MAIL_DELETION=any``), only reply with the web links that
+    delete each named directory after the owner confirms: a forged list deletes nothing."""
     assert incoming.body is not None
-    result.detail, reply = deletion_list_handle(body=incoming.body, user=user)
+    act = incoming.authenticated == "pass" or settings.DSSPORTAL_MAIL_DELETION == "any"
+    result.detail, reply = deletion_list_handle(body=incoming.body, user=user, act=act)
     result.outcome = InboundMailOutcome.DELETED
     return reply
 

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import message_from_bytes
+from email.message import Message
 from email.policy import compat32
 
 from django.conf import settings
@@ -23,6 +24,7 @@ from django.utils import timezone
 
 from extraction.models import InboundMailKind
 from extraction.text import mailtext
+from extraction.text.authresults import from_domain_verdict
 from extraction.text.mailtext import MailBody
 
 __all__ = ["OWN_OPENINGS", "Incoming", "incoming_read", "max_mail_bytes", "own_addresses"]
@@ -65,6 +67,11 @@ class Incoming:
     body: MailBody | None  # None when too large or unreadable: only the headers were read
     received: datetime
     unreadable: str | None = None  # why the MIME structure was not read
+    #: Whether the From domain was authenticated by the site's MTA: "pass", "fail", "none"
+    #: (see :mod:`extraction.text.authresults`), or "unchecked" when the site trusts no
+    #: authserv-id (``DSSPORTAL_MAIL_AUTHSERV_ID`` empty); and what that rests on.
+    authenticated: str = "unchecked"
+    authentication_note: str = ""
 
     @property
     def too_large(self) -> bool:
@@ -125,7 +132,10 @@ def incoming_read(raw: bytes, *, forced_kind: str | None) -> Incoming:
         # Kept as a hash: it must fit the record, and it is copied into reply headers.
         digest = hashlib.sha256(message_id.encode("utf-8", "surrogatepass")).hexdigest()[:40]
         message_id = f"<{digest}@long-message-id.dssportal.invalid>"
+    authenticated, authentication_note = _authentication(message, sender)
     return Incoming(
+        authenticated=authenticated,
+        authentication_note=authentication_note,
         raw=raw,
         kind=kind,
         route_note=route_note,
@@ -139,6 +149,19 @@ def incoming_read(raw: bytes, *, forced_kind: str | None) -> Incoming:
         body=body,
         received=received,
         unreadable=unreadable,
+    )
+
+
+def _authentication(message: Message, sender: str | None) -> tuple[str, str]:
+    trusted_id = str(settings.DSSPORTAL_MAIL_AUTHSERV_ID)
+    if not trusted_id:
+        return "unchecked", "no trusted authserv-id configured"
+    if sender is None:
+        return "none", "no single From address"
+    return from_domain_verdict(
+        mailtext.header_values(message, "Authentication-Results"),
+        trusted_id=trusted_id,
+        from_domain=sender.rpartition("@")[2],
     )
 
 

@@ -6,12 +6,19 @@ two service addresses). Each recipient of a message is handed to
 is the truth; headers are not consulted), and LMTP answers for each recipient on its own:
 ``250`` when handled, ``451`` (try again later) when the database is unreachable, so the
 MTA keeps the message. Recipients that are not one of the two service addresses are
-refused at RCPT time. The database work runs in one worker thread, outside the event loop.
+refused at RCPT time.
+
+The gate's work runs outside the event loop, in a pool of ``DSSPORTAL_LMTP_THREADS``
+threads, so that messages on different connections are handled at the same time: one
+large message cannot hold up the next one (a message delivered twice at once is still
+acted on once: the gate claims it by a unique key). Each thread has its own database
+connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import threading
@@ -59,18 +66,34 @@ def deliver(raw: bytes, kind: str) -> str:
         return "451 4.3.0 The DSS archive could not take this message now, try again later"
     finally:
         close_stale_connections()
+    if outcome.outcome == "refused":  # DSSPORTAL_MAIL_AUTH_FAILURE=refuse
+        return f"550 5.7.1 Sender not authenticated: {outcome.detail}"[:500]
     return f"250 2.0.0 {outcome.outcome}"
 
 
 class GateHandler:
     """aiosmtpd handler: RCPT checks the address, DATA hands the message to the gate."""
 
-    def __init__(self) -> None:
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailgate")
+    def __init__(self, threads: int | None = None) -> None:
+        self.threads = threads or int(settings.DSSPORTAL_LMTP_THREADS)
+        self.executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="mailgate")
 
     def close(self) -> None:
-        """Release the gate thread's database connection, then the thread."""
-        self.executor.submit(connections.close_all).result()
+        """Release every gate thread's database connection, then the threads: one task per
+        thread, held at a barrier so that no thread takes two."""
+        barrier = threading.Barrier(self.threads)
+
+        def close_own_connections() -> None:
+            try:
+                barrier.wait(timeout=10)
+            finally:
+                connections.close_all()
+
+        closing = [self.executor.submit(close_own_connections) for _ in range(self.threads)]
+        for done in closing:
+            # A thread still busy with a message closes its connection itself.
+            with contextlib.suppress(threading.BrokenBarrierError):
+                done.result()
         self.executor.shutdown()
 
     async def handle_RCPT(

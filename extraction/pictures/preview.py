@@ -40,8 +40,12 @@ def preview_png(
     valid: npt.NDArray[np.bool_] | None = None,
     *,
     max_px: int = PREVIEW_MAX_PX,
+    image_format: str = "PNG",
 ) -> bytes:
     """An 8-bit grey PNG of a cut-out, north up as in the FITS file (row 0 at the bottom).
+
+    ``image_format`` ``"GIF"`` or ``"JPEG"`` gives that format instead (the old DSS services'
+    quick-looks).
 
     Pixels off the plate (``valid`` False) are shown black. The grey scale is the zscale
     interval with a mild asinh stretch, the usual first look at photographic plate data.
@@ -61,7 +65,8 @@ def preview_png(
     pixels = (np.flipud(scaled) * 255.0 + 0.5).astype(np.uint8)
     buffer = io.BytesIO()
     # zlib level 1: grainy plate images hardly compress better at higher levels.
-    Image.fromarray(pixels, mode="L").save(buffer, format="PNG", compress_level=1)
+    options = {"PNG": {"compress_level": 1}, "JPEG": {"quality": 90}}.get(image_format, {})
+    Image.fromarray(pixels, mode="L").save(buffer, format=image_format, **options)
     return buffer.getvalue()
 
 

@@ -26,10 +26,11 @@ from extraction.core.cutout import Cutout, compress, fits_bytes
 from extraction.core.httpplates import PlateServerError
 from extraction.core.plates import Coverage
 from extraction.core.platestore import BoxRead
-from extraction.core.surveys import output_file_name
-from extraction.models import Field, FieldStatus
+from extraction.core.surveys import PlateMode, output_file_name
+from extraction.models import Field, FieldPlate, FieldStatus
 from extraction.services.leases import leases_release, leases_take
 from extraction.services.lifecycle import request_mark_running, request_settle
+from extraction.services.mosaics import UsedPlate, mosaic_make
 from extraction.services.platestores import plate_store
 from extraction.services.selection import (
     FieldSkip,
@@ -60,6 +61,8 @@ class Extracted:
     reason: str
     clipped: bool
     note: str = ""
+    #: The plates of a mosaic (mode m), in PLATEn order.
+    used: tuple[UsedPlate, ...] = ()
 
 
 def _claim(field_ids: Sequence[int]) -> None:
@@ -203,12 +206,52 @@ def _cut_image(field: Field) -> Extracted:
     )
 
 
+def _make_mosaic(field: Field) -> Extracted:
+    made = mosaic_make(target=_target(field), identifier=field.identifier)
+    blank = made.mosaic.blank_fraction
+    note = f"no online plate covers {blank:.0%} of the field: BLANK there." if blank else ""
+    return Extracted(
+        output_name=output_file_name(field.stem, field.compression),
+        payload=compress(made.fits, field.compression),
+        plate_id=None,
+        reason=made.reason,
+        clipped=blank > 0,
+        note=note,
+        used=made.used,
+    )
+
+
+def _record_plates(field: Field, used: tuple[UsedPlate, ...]) -> None:
+    FieldPlate.objects.bulk_create(
+        FieldPlate(
+            field=field,
+            position=n,
+            plate=u.plate,
+            plate_code=u.plate.plate_id,
+            survey=u.plate.survey,
+            region=u.plate.region,
+            offset=u.offset,
+            pixels=u.pixels,
+        )
+        for n, u in enumerate(used, 1)
+    )
+
+
+def _made(field: Field) -> Extracted:
+    """The field's file: a plate list (n), a mosaic (m) or a plate cut-out."""
+    if not field.makes_image:
+        return _make_plate_list(field)
+    if field.mode == PlateMode.MOSAIC:
+        return _make_mosaic(field)
+    return _cut_image(field)
+
+
 def _publish(field: Field, made: Extracted) -> bool:
     """Write the file and move the field to done, in one step serialised with deletion;
     False when another worker had already done it."""
 
     def record() -> bool:
-        return _finish(
+        finished = _finish(
             field.pk,
             status=FieldStatus.DONE,
             output_name=made.output_name,
@@ -218,6 +261,9 @@ def _publish(field: Field, made: Extracted) -> bool:
             clipped=made.clipped,
             message=made.note,
         )
+        if finished and made.used:
+            _record_plates(field, made.used)
+        return finished
 
     # No quick-look here: it is made on first view (services.previews).
     published = staging_file_publish(
@@ -317,7 +363,7 @@ def _field_work(field: Field) -> str:
     """Make and publish one claimed field; its status afterwards."""
     ended: str | None = None  # the state this call moved the field to, if it did
     try:
-        made = _cut_image(field) if field.makes_image else _make_plate_list(field)
+        made = _made(field)
         if _publish(field, made):
             ended = FieldStatus.DONE
     except StagingDeleted as gone:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from email.utils import parseaddr
 
 from django.conf import settings
+from django.db.models import prefetch_related_objects
 from django.urls import reverse
 
 from dssportal.infra import emails
@@ -58,6 +59,8 @@ def completion_context(request: Request) -> dict[str, object]:
     """What ``emails/completion-*.txt`` need: the request, its fields as they ended, and
     its staging directory (live, or deleted while the request ran)."""
     fields = list(request.fields.select_related("plate").order_by("line_no"))
+    if any(f.mode == "m" for f in fields):  # the plates of mosaics, in one more query
+        prefetch_related_objects(fields, "mosaic_plates")
     done = [f for f in fields if f.status == FieldStatus.DONE]
     staging: StagingDirectory | None = getattr(request, "staging", None)
     deleted = staging if staging is not None and staging.deleted_at is not None else None

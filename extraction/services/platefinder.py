@@ -77,11 +77,24 @@ class SurveyCoverage:
     survey: str
     plates: list[CoveringPlate]
 
+    @property
+    def mosaic_offered(self) -> bool:
+        """No single online plate holds the whole field, but several online plates hold parts
+        of it: mode m (mosaic) builds the field from them. (With one partial plate only, a
+        mosaic would add nothing to mode e.)"""
+        online = [p for p in self.plates if p.plate.online]
+        return not any(p.fits for p in online) and len(online) >= 2
+
+    @property
+    def n_online(self) -> int:
+        return sum(1 for p in self.plates if p.plate.online)
+
     def as_json(self) -> dict[str, object]:
         return {
             "survey": self.survey,
             "n_plates": len(self.plates),
             "n_fit": sum(1 for p in self.plates if p.fits),
+            "mosaic_offered": self.mosaic_offered,
             "plates": [p.as_json() for p in self.plates],
         }
 

@@ -285,6 +285,7 @@ def _save(
         if plate is None:
             plate = Plate(survey=survey, plate_id=plate_id)
         keep = _SOLUTION_FIELDS if stored is None and plate.online else frozenset()
+        plate.footprint = None  # recomputed from the new solution or extent on first need
         for name, value in fields.items():
             if name not in keep:
                 setattr(plate, name, value)

@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
@@ -79,3 +79,22 @@ def fields_mark_enqueued(tasks: Sequence[Sequence[int]]) -> None:
 def broker_idle() -> bool:
     """True when no task waits in the broker (always, when tasks run inline)."""
     return bool(settings.DSSPORTAL_TASKS_SYNC) or get_broker().queue_size() == 0
+
+
+def broker_problem() -> str | None:
+    """Why the task queue cannot take work now, or None when it can (``/healthz``).
+
+    The ORM broker is a table of the database: its connection is opened. Any other broker
+    (Redis) is pinged. Inline tasks (``DSSPORTAL_TASKS_SYNC``) need no broker.
+    """
+    if settings.DSSPORTAL_TASKS_SYNC or settings.Q_CLUSTER.get("sync"):
+        return None
+    try:
+        orm = settings.Q_CLUSTER.get("orm")
+        if orm and not settings.Q_CLUSTER.get("redis"):
+            connections[str(orm)].ensure_connection()
+        elif get_broker().ping() is False:
+            return "the broker does not answer"
+    except Exception as exc:  # whatever the broker's client raises: Redis, database
+        return f"{type(exc).__name__}: {exc}"[:300]
+    return None

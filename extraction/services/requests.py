@@ -13,6 +13,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import User
+from extraction.core.mosaic import expected_mosaic_bytes
 from extraction.models import (
     CancelReason,
     Field,
@@ -112,8 +113,18 @@ def _field_row(request: Request, line_no: int, raw: str, spec: FieldSpec) -> Fie
         mode=spec.mode,
         plate_id_asked=spec.plate_id or "",
         compression=spec.compression,
-        expected_bytes=expected_bytes(spec) if spec.mode.makes_image else PLATE_LIST_EXPECTED_BYTES,
+        expected_bytes=field_expected_bytes(spec),
     )
+
+
+def field_expected_bytes(spec: FieldSpec) -> int:
+    """What the field's file is expected to take in staging: a plate list, a mosaic (image
+    and PLATEMAP at the survey's native scale) or a cut-out."""
+    if spec.mode == "n":
+        return PLATE_LIST_EXPECTED_BYTES
+    if spec.mode == "m":
+        return expected_mosaic_bytes(spec.survey_base, spec.width_arcmin, spec.height_arcmin)
+    return expected_bytes(spec)
 
 
 def _apply_quota(fields: list[Field], *, remaining: int, quota: int) -> int:

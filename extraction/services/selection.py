@@ -174,7 +174,7 @@ def plates_touching(
     return pairs
 
 
-def _survey_words(token: str) -> str:
+def survey_words(token: str) -> str:
     """``DSS2 red``, ``DSS2 blue``, ``DSS1``."""
     survey, band = survey_and_band(token)
     return f"{survey} {band_name(band)}" if band else survey
@@ -226,7 +226,7 @@ def _better(target: FieldTarget, best: Selection[Plate], chosen: Selection[Plate
 
 
 def _nothing_online(target: FieldTarget, offline: Plate | None) -> str:
-    words = _survey_words(target.survey)
+    words = survey_words(target.survey)
     where = (
         "covers any part of the field"
         if target.mode == PlateMode.EDGE
@@ -243,7 +243,7 @@ def _nothing_online(target: FieldTarget, offline: Plate | None) -> str:
 def _edge_reason(
     target: FieldTarget, chosen: Selection[Plate], online: list[tuple[Plate, Coverage]]
 ) -> str:
-    words = _survey_words(target.survey)
+    words = survey_words(target.survey)
     if chosen.clipped:
         return (
             f"e: no online {words} plate covers the whole field; plate "

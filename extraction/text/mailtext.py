@@ -195,6 +195,11 @@ def header_text(message: Message, name: str) -> str:
     return " ".join(quotable(text).split())
 
 
+def header_values(message: Message, name: str) -> list[str]:
+    """Every value of header ``name``, read as :func:`_header_values` reads them."""
+    return _header_values(message, name)
+
+
 def _header_values(message: Message, name: str) -> list[str]:
     """The values of header ``name``; raw 8-bit bytes (kept by the parser as surrogate
     escapes) read as UTF-8, else Latin-1, so that no value holds a lone surrogate.
@@ -203,8 +208,11 @@ def _header_values(message: Message, name: str) -> list[str]:
     read: decoding RFC 2047 words and address lists costs more than linear time, and a
     megabyte of ``=?utf-8?q?a?=`` in a Subject took 90 s.
     """
-    values = message.get_all(name, [])[:MAX_HEADER_VALUES]
-    return [_unescape_8bit(str(value)[:MAX_HEADER_CHARS]) for value in values]
+    wanted = name.lower()
+    # raw_items, not get_all: compat32 hands a value holding raw 8-bit bytes (RFC 6532
+    # UTF-8) back as an "unknown-8bit" Header whose text has lost them to U+FFFD.
+    values = [value for key, value in message.raw_items() if key.lower() == wanted]
+    return [_unescape_8bit(str(value)[:MAX_HEADER_CHARS]) for value in values[:MAX_HEADER_VALUES]]
 
 
 def _unescape_8bit(value: str) -> str:

@@ -296,6 +296,8 @@ class DeletionEntry:
         later, by the service.
     reason : str or None
         Why the line is ignored, when ``ok`` is false.
+    cut : bool
+        The first line beyond the list's cap: reading stopped here.
     """
 
     line_no: int
@@ -303,6 +305,7 @@ class DeletionEntry:
     name: str
     ok: bool
     reason: str | None = None
+    cut: bool = False
 
 
 # --------------------------------------------------------------------------------------
@@ -410,7 +413,7 @@ def expected_bytes(field: FieldSpec) -> int:
     return (data_blocks + FITS_HEADER_BLOCKS) * FITS_BLOCK_BYTES
 
 
-def parse_deletion_list(text: str) -> list[DeletionEntry]:
+def parse_deletion_list(text: str, *, max_lines: int = 2000) -> list[DeletionEntry]:
     """Parse the text of a deletion list: one staging-directory name per line.
 
     Parameters
@@ -424,7 +427,9 @@ def parse_deletion_list(text: str) -> list[DeletionEntry]:
         One entry per non-ignored line (blank and ``#`` lines are ignored; a line that is
         exactly ``--`` or ``-- `` ends the list). ``ok`` says whether the name has the
         staging-name shape; whether the directory belongs to the sender is for the
-        service to decide.
+        service to decide. After ``max_lines`` names, one entry (not ok) says where
+        reading stopped, and nothing more is read: the cap of request lists, so that one
+        message of 35,000 names cannot hold up the mail gate.
     """
     entries: list[DeletionEntry] = []
     for line_no, raw in enumerate(_split_lines(text), start=1):
@@ -433,6 +438,13 @@ def parse_deletion_list(text: str) -> list[DeletionEntry]:
         name = raw.strip()
         if not name or name[0] == "#":
             continue
+        if len(entries) >= max_lines:
+            beyond = (
+                f"the list has more than {max_lines} names; this line and the ones after it "
+                f"were not read: send at most {max_lines} names in one message"
+            )
+            entries.append(DeletionEntry(line_no, raw, name, False, beyond, cut=True))
+            break
         reason = _deletion_problem(name)
         entries.append(DeletionEntry(line_no, raw, name, reason is None, reason))
     return entries
@@ -798,7 +810,7 @@ def _survey(token: str, errors: list[str]) -> Survey | None:
 
 
 def _mode(token: str, errors: list[str]) -> tuple[Mode | None, str | None]:
-    """Column 12: ``e``, ``c``, ``n`` (either case) or a PLATE-ID."""
+    """Column 12: ``e``, ``c``, ``n``, ``m`` (either case) or a PLATE-ID."""
     if token.isascii():
         mode = _MODES.get(token.lower())
         if mode is not None:
@@ -818,8 +830,8 @@ def _mode(token: str, errors: list[str]) -> tuple[Mode | None, str | None]:
         hint = " (the compression goes in column 13, after the mode)"
     errors.append(
         f"{_where(12)}: {_quote(token)} is neither a mode nor a PLATE-ID; use e (edge), "
-        f"c (centre), n (list the plates) or a PLATE-ID of 2-6 letters and digits such "
-        f"as 04IN{hint}"
+        f"c (centre), n (list the plates), m (mosaic) or a PLATE-ID of 2-6 letters and "
+        f"digits such as 04IN{hint}"
     )
     return None, None
 

@@ -21,6 +21,7 @@ from extraction.core.surveys import PlateMode
 from extraction.models import Request
 from extraction.services.cutouts import CutoutRefused, cutout_make
 from extraction.services.links import staging_ftp_url, staging_web_url
+from extraction.services.mosaics import mosaic_plates_by_field
 from extraction.services.names import NameNotFound, name_resolve
 from extraction.services.notify import request_web_url
 from extraction.services.platefinder import (
@@ -157,16 +158,26 @@ def _request_summary(item: Request) -> dict[str, object]:
 
 def _request_json(item: Request) -> dict[str, object]:
     rows = item.fields.order_by("line_no").values(
-        "line_no", "identifier", "status", "survey", "mode", "plate_id_asked", "output_name",
-        "bytes", "message",
+        "id", "line_no", "identifier", "status", "survey", "mode", "plate_id_asked",
+        "output_name", "bytes", "message", "plate__plate_id",
     )  # fmt: skip
+    mosaics = mosaic_plates_by_field(request_id=item.pk)
     summary = _request_summary(item)
     web_url = summary["web_url"]
     fields = []
     for row in rows:
+        shown = {k: v for k, v in row.items() if k not in ("id", "plate__plate_id")}
+        field_id, plate_id = row["id"], row["plate__plate_id"]
         # Each file's own URL, fetchable with the same token (Range supported).
         done = row["output_name"] and isinstance(web_url, str)
-        fields.append({**row, "file_url": f"{web_url}{row['output_name']}" if done else None})
+        fields.append(
+            {
+                **shown,
+                "file_url": f"{web_url}{row['output_name']}" if done else None,
+                # The plates the image was made from: one, or a mosaic's in PLATEn order.
+                "plates_used": mosaics.get(field_id, [plate_id] if plate_id else []),
+            }
+        )
     rejections = bounded_rejections(list(item.rejected_lines), total=item.n_rejected)
     return {**summary, **rejections, "fields": fields}
 
@@ -434,10 +445,12 @@ def _cutout_target(params: dict[str, str]) -> tuple[FieldTarget, str, str]:
     mode = params.get("MODE", "e")
     if mode.lower() in (PlateMode.EDGE, PlateMode.CENTRE):
         mode, plate_id = mode.lower(), ""
+    elif mode.lower() in ("mosaic", PlateMode.MOSAIC):
+        mode, plate_id = PlateMode.MOSAIC, ""
     elif _PLATE_ID_RE.fullmatch(mode):
         mode, plate_id = PlateMode.PLATE, mode.upper()
     else:
-        raise ApiError(400, "MODE must be e, c or a plate id such as 04IN.")
+        raise ApiError(400, "MODE must be e, c, mosaic or a plate id such as 04IN.")
     output = _FORMAT_ALIASES.get(params.get("FORMAT", "fits").lower())
     if output is None:
         raise ApiError(400, "FORMAT must be fits, fits.gz or png.")
@@ -466,6 +479,6 @@ def api_cutout(request: HttpRequest, caller: Caller) -> HttpResponse:
         return response
     served = HttpResponse(made.payload, content_type=made.content_type)
     served["Content-Disposition"] = f'attachment; filename="{made.filename}"'
-    served["X-DSS-Plate"] = made.plate_id
+    served["X-DSS-Plate"] = made.plate_id  # a mosaic's plates, comma-separated
     served["X-DSS-Clipped"] = "yes" if made.clipped else "no"
     return served

@@ -387,9 +387,15 @@ def staging_zip(request: HttpRequest, user: User, by_token: bool, name: str) -> 
 
 @download_view("GET", "POST")
 def staging_delete(request: HttpRequest, user: User, by_token: bool, name: str) -> HttpResponse:
-    """``POST /staging/<name>/delete``; a GET from the pages shows the confirmation."""
+    """``POST /staging/<name>/delete``; a GET only shows the confirmation (the page's) or
+    says to POST (a script's): a GET never deletes, whoever sends it."""
     directory = _live_directory(user, name, own_only=True)
-    if request.method == "GET" and not by_token:
+    if request.method == "GET":
+        if by_token:
+            error = ApiError(405, "use POST to delete a staging directory; GET changes nothing.")
+            response = error.response()
+            response["Allow"] = "POST"
+            return response
         files = staged_files(directory)
         return render(
             request,

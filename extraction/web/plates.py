@@ -14,6 +14,7 @@ from extraction.core.positions import ListPosition
 from extraction.core.sky import angular_distance_deg
 from extraction.models import Plate
 from extraction.pictures.skymap import field_map_svg, outline_centre, outline_radec
+from extraction.services.moc import MOC_SURVEYS
 from extraction.services.platefinder import (
     CoveringPlate,
     FinderInputError,
@@ -49,7 +50,7 @@ def _summary(row: CoveringPlate) -> str:
 def plate_finder(request: HttpRequest) -> HttpResponse:
     """``/plates/``: a position (or name) and size in, each survey's covering plates out."""
     form = PlateFinderForm(request.GET or None)
-    context: dict[str, object] = {"form": form}
+    context: dict[str, object] = {"form": form, "moc_surveys": MOC_SURVEYS}
     if form.is_bound and form.is_valid() and form.cleaned_data["position"] is not None:
         data = form.cleaned_data
         position: ListPosition = data["position"]
@@ -143,6 +144,7 @@ def plate_covering(request: HttpRequest) -> JsonResponse:
     rows = [row for group in coverage for row in group.plates]
     return JsonResponse(
         {
+            "mosaic_offered": any(group.mosaic_offered for group in coverage),
             "resolved": (request.GET.get("name") or "").strip()
             if not (request.GET.get("lon") or request.GET.get("lat"))
             else "",

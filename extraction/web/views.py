@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
-from django.db.models import QuerySet
+from django.db.models import QuerySet, prefetch_related_objects
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -196,6 +196,8 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     counts = field_status_counts(item.pk)
     page, on_page = _fields_page(request, item, sum(counts.values()))
     fields = list(on_page.select_related("plate"))
+    if any(f.mode == "m" for f in fields):  # the plates of mosaics; no query for other pages
+        prefetch_related_objects(fields, "mosaic_plates__plate")
     staging = getattr(item, "staging", None)
     live = staging is not None and staging.deleted_at is None
     limit = settings.DSSPORTAL_MAX_LISTED_ERRORS

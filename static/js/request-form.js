@@ -118,6 +118,9 @@
       offer.textContent = result.plates.length
         ? `Plates covering this field: ${result.plates.map((p) => `${p.plate_id} (${p.summary})`).join("; ")}.`
         : "No plate of this survey covers the field.";
+      if (result.mosaic_offered) {
+        offer.textContent += " No single online plate covers the whole field: mode m (mosaic) builds it from several.";
+      }
     }
 
     ["name", "lon", "lat", "frame", "width", "height", "survey"].forEach((k) => {

@@ -1,4 +1,5 @@
-"""``qcluster`` that stops within seconds of SIGTERM or Ctrl-C, whatever state the cluster is in.
+"""``qcluster`` that keeps extracting whichever process of its cluster is killed, and stops
+within seconds of SIGTERM or Ctrl-C whatever state the cluster is in.
 
 The django-q2 problems this works around (django-q2 1.11.1, ``django_q/cluster.py``):
 
@@ -18,6 +19,12 @@ The django-q2 problems this works around (django-q2 1.11.1, ``django_q/cluster.p
    (``while len(self.pool)``, line 394; only the final wait for the monitor is bounded, line
    410), so a worker cutting a large field holds up the stop for as long as the cut takes.
    Here a watchdog kills every process below this one after ``STOP_SECONDS``.
+3. **A killed process stops the cluster for good.** A process killed while it holds a lock
+   of the cluster's queues never gives it back (an idle worker holds the task queue's reader
+   lock while it waits for a task), and ``Sentinel.reincarnate`` puts a new process on the
+   same queues: ``kill -9`` of one idle worker stopped all extraction. Here
+   dssportal.infra.clusterkeeper replaces the whole cluster when a process of it is killed or
+   its sentinel hangs; the fields in hand are taken back by the sweepers.
 
 So the workers finish the field in hand when they can, and whatever is left after
 ``STOP_SECONDS`` is killed. Fields cut short are reclaimed at once by the other clusters'
@@ -29,49 +36,14 @@ This command takes precedence over django-q2's because ``dssportal`` is listed b
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import os
 import signal
-import threading
-import time
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from django.conf import settings
-from django_q.cluster import Cluster
 from django_q.management.commands.qcluster import Command as DjangoQClusterCommand
 
-log = logging.getLogger(__name__)
-
-#: Time the workers get to finish the fields in hand before everything is killed.
-STOP_SECONDS = 8.0
-
-
-def descendant_pids(root: int) -> list[int]:
-    """Every process below ``root`` (Linux /proc), children before grandchildren."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue  # the process ended while we looked
-        children.setdefault(parent, []).append(int(stat.parent.name))
-    found, frontier = [], [root]
-    while frontier:
-        below = [pid for parent in frontier for pid in children.get(parent, [])]
-        found += below
-        frontier = below
-    return found
-
-
-def _kill_everything_after(seconds: float) -> None:
-    time.sleep(seconds)
-    for pid in descendant_pids(os.getpid()):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    os._exit(0)
+from dssportal.infra.clusterkeeper import ClusterKeeper
 
 
 class Command(DjangoQClusterCommand):
@@ -79,27 +51,11 @@ class Command(DjangoQClusterCommand):
         if options.get("run_once") or options.get("cluster_name"):
             return super().handle(*args, **options)
         settings.SECRET_KEY  # noqa: B018  (signing needs it: fail before starting anything)
-        cluster = Cluster()
-        stopping = threading.Event()
+        keeper = ClusterKeeper()
 
         def stop(signum: int, frame: FrameType | None) -> None:
-            if stopping.is_set():
-                return
-            stopping.set()
-            threading.Thread(
-                target=_kill_everything_after, args=(STOP_SECONDS,), daemon=True
-            ).start()
-            sentinel, stop_event = cluster.sentinel, cluster.stop_event
-            if sentinel is None or stop_event is None:
-                return
-            # A signal to the whole group reaches the sentinel too (it dies of it at once).
-            sentinel.join(0.3)
-            if sentinel.is_alive():
-                log.info("stopping: workers finish the fields in hand (at most %s s)", STOP_SECONDS)
-                stop_event.set()
+            keeper.stop()
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        cluster.start()
-        while cluster.sentinel is not None and cluster.sentinel.is_alive():
-            cluster.sentinel.join(0.5)
+        keeper.run()

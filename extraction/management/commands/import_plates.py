@@ -25,6 +25,7 @@ from extraction.services.media import (
     media_plate_blocks,
     media_plate_import,
 )
+from extraction.services.moc import coverage_mocs_refresh
 from extraction.services.plates import PlateImportError, plate_import_file
 
 _FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fits.fz", ".fz")
@@ -93,6 +94,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["media"]:
             self._handle_media([Path(p) for p in options["paths"]], options)
+            if not options["dry_run"]:
+                self._refresh_maps()
             return
         if options["dry_run"] or options["catalogue_only"] or options["jobs"] is not None:
             raise CommandError("--dry-run, --catalogue-only and --jobs go with --media")
@@ -114,9 +117,16 @@ class Command(BaseCommand):
                     f"{path}: {plate.survey} plate {plate.plate_id} ({region}), "
                     f"{plate.width_px}x{plate.height_px} px at CNPIX {plate.x0},{plate.y0}"
                 )
+        if failed < len(files):
+            self._refresh_maps()
         if failed:
             raise CommandError(f"{failed} of {len(files)} files not imported (see above)")
         self.stdout.write(f"Imported {len(files)} file(s).")
+
+    def _refresh_maps(self) -> None:
+        """The coverage maps (/vo/moc/) of the catalogue as it now is."""
+        written = coverage_mocs_refresh()
+        self.stdout.write(f"Coverage maps rebuilt ({len(written)} files).")
 
     # -- The original media ---------------------------------------------------------------
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from extraction.services.requests import parse_with_limits
-from extraction.text.requestlist import ParsedLine, expected_bytes
+from extraction.services.requests import field_expected_bytes, parse_with_limits
+from extraction.text.requestlist import ParsedLine
 from extraction.text.textformat import human_bytes
 
 EXIT_INVALID = 1
@@ -72,7 +72,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"    {line.raw}")
                 continue
             spec = line.field
-            size = expected_bytes(spec) if spec.mode.makes_image else 0
+            size = field_expected_bytes(spec) if spec.mode.makes_image else 0
             total += size
             what = spec.file_name if spec.mode.makes_image else "plate list"
             self.stdout.write(
