@@ -16,6 +16,7 @@ from extraction.models import Field, FieldStatus
 from extraction.services import extraction as extraction_service
 from extraction.services import queue, worker
 from extraction.services.requests import request_create_from_text
+from extraction.services.sweeper import fields_reclaim
 from tests.factories import register_real_dss_plate
 
 pytestmark = pytest.mark.django_db
@@ -118,3 +119,63 @@ def test_a_database_that_stays_away_leaves_the_fields_to_the_sweepers(
         tasks.extract_fields([field.pk])
     field.refresh_from_db()
     assert field.status == "running"  # not failed: the sweeper takes it back (no lease held)
+
+
+def three_fields(make_user) -> list[int]:
+    register_real_dss_plate()
+    text = "\n".join(LINE.replace("real", f"f{n}") for n in range(3))
+    request = request_create_from_text(user=make_user(), text=text, source="mail").request
+    return list(request.fields.order_by("line_no").values_list("pk", flat=True))
+
+
+def test_a_database_error_after_a_field_ended_leaves_it_alone_and_the_rest_go_on(
+    make_user, monkeypatch
+) -> None:
+    """The task's fields are claimed together: after an error under its second field, the
+    first (done) is not done again, and the second and third are leased and claimed again."""
+    monkeypatch.setattr("extraction.services.queue.enqueue_fields", lambda field_ids: None)
+    field_ids = three_fields(make_user)
+    real_publish = extraction_service._publish
+    published: list[int] = []
+
+    def publish_with_a_restart(field, made):
+        if field.pk == field_ids[1] and published == field_ids[:1]:
+            published.append(-1)
+            raise OperationalError("terminating connection due to administrator command")
+        published.append(field.pk)
+        return real_publish(field, made)
+
+    monkeypatch.setattr(extraction_service, "_publish", publish_with_a_restart)
+    monkeypatch.setattr(worker, "database_wait", lambda *, timeout: True)
+    assert tasks.extract_fields(field_ids) == "done, done, done"
+    assert published == [field_ids[0], -1, field_ids[1], field_ids[2]]
+    attempts = dict(Field.objects.filter(pk__in=field_ids).values_list("pk", "attempts"))
+    assert attempts == {field_ids[0]: 1, field_ids[1]: 2, field_ids[2]: 2}
+
+
+class WorkerKilled(BaseException):
+    """What a worker's death looks like from inside: nothing of the task's code runs on."""
+
+
+def test_the_fields_a_killed_task_had_not_finished_are_taken_back_by_the_sweeper(
+    make_user, monkeypatch
+) -> None:
+    monkeypatch.setattr("extraction.services.queue.enqueue_fields", lambda field_ids: None)
+    field_ids = three_fields(make_user)
+    real_publish = extraction_service._publish
+
+    def killed_at_the_second(field, made):
+        if field.pk == field_ids[1]:
+            raise WorkerKilled
+        return real_publish(field, made)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(extraction_service, "_publish", killed_at_the_second)
+        with pytest.raises(WorkerKilled):
+            tasks.extract_fields(field_ids)
+    statuses = dict(Field.objects.filter(pk__in=field_ids).values_list("pk", "status"))
+    assert statuses == {field_ids[0]: "done", field_ids[1]: "running", field_ids[2]: "running"}
+    reclaimed = fields_reclaim(broker_idle=False, orphans=False)
+    assert sorted(reclaimed.abandoned) == field_ids[1:]  # no lease held: both taken back
+    assert tasks.extract_fields(field_ids) == "not claimed, done, done"
+    assert Field.objects.get(pk=field_ids[0]).attempts == 1  # the done field was not redone

@@ -1,7 +1,8 @@
-"""Extracting one field: claim it, choose the plate, cut, write, and finish the request.
+"""Extracting a task's fields: claim them, choose the plates, cut, write, finish the requests.
 
-Every state change is a guarded update (``filter(status=...).update(...)`` that must change
-exactly one row), so a duplicated or retried task never writes twice; the request's
+Every state change is a guarded update (``filter(status=...).update(...)``: a field's end must
+change exactly one row; the claim of a task's fields, under their leases, changes those not
+finished), so a duplicated or retried task never writes twice; the request's
 completion is decided under a row lock, so the completion mail goes out exactly once.
 """
 
@@ -27,7 +28,7 @@ from extraction.core.plates import Coverage
 from extraction.core.platestore import BoxRead
 from extraction.core.surveys import PlateMode, output_file_name
 from extraction.models import Field, FieldPlate, FieldStatus
-from extraction.services.leases import lease_release, lease_take
+from extraction.services.leases import leases_release, leases_take
 from extraction.services.lifecycle import request_mark_running, request_settle
 from extraction.services.mosaics import UsedPlate, mosaic_make
 from extraction.services.platestores import plate_store
@@ -64,17 +65,27 @@ class Extracted:
     used: tuple[UsedPlate, ...] = ()
 
 
-def _claim(field_id: int) -> bool:
-    """Move the field to running; False when it is finished.
+def _claim(field_ids: Sequence[int]) -> None:
+    """Move the fields that are not finished to running, in one guarded update.
 
-    Called with the field's lease held (services.leases): a field still ``running`` then
+    Called with the fields' leases held (services.leases): a field still ``running`` then
     belongs to a worker that died, and is taken over at once.
     """
     claimable = Q(status=FieldStatus.QUEUED) | Q(status=FieldStatus.RUNNING)
-    claimed = Field.objects.filter(claimable, pk=field_id).update(
+    Field.objects.filter(claimable, pk__in=field_ids).update(
         status=FieldStatus.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1
     )
-    return claimed == 1
+
+
+def _load(field_ids: Sequence[int]) -> list[Field]:
+    """The fields with their requests, in one query, in the order of ``field_ids``."""
+    # The request's list text and rejected lines can be long: a worker needs neither.
+    fields = (
+        Field.objects.select_related("request")
+        .defer("request__raw_text", "request__rejected_lines")
+        .in_bulk(field_ids)
+    )
+    return [fields[pk] for pk in field_ids if pk in fields]
 
 
 def _finish(field_id: int, **values: object) -> bool:
@@ -283,22 +294,55 @@ def _failure_message(exc: Exception) -> str:
     return f"internal error ({type(exc).__name__}); the archive staff can retry it."
 
 
-def field_extract(*, field_id: int, settle: bool = True) -> str:
-    """Do one field's work; safe to call twice, concurrently, or after a worker died.
+NOT_CLAIMED = "not claimed"
 
-    The staging directory is created by the first file written into it, never before.
-    Returns the field's status afterwards, or ``"not claimed"`` when another worker has it.
-    With ``settle=False`` the request is not settled: the caller does it once for several
-    fields (:func:`fields_settle`).
+
+def field_extract(*, field_id: int, settle: bool = True) -> str:
+    """Do one field's work (:func:`fields_extract_task` of one field); its status afterwards,
+    or ``"not claimed"`` when another worker has it or it had ended."""
+    return fields_extract_task([field_id], ended={}, settle=settle)[field_id]
+
+
+def fields_extract_task(
+    field_ids: Sequence[int], *, ended: dict[int, str], settle: bool, retried: bool = False
+) -> dict[int, str]:
+    """Do the work of a task's fields; safe to call twice, concurrently, or after a worker
+    died. Returns each field's status afterwards: ``"not claimed"`` when another worker has
+    it, or it had ended before (its status instead when ``retried``: a retry after a
+    database error, which may have cut the attempt after the field ended).
+
+    Per task, not per field: the leases are taken in one statement, the fields claimed in one
+    guarded update and loaded in one query, each request marked running once, the leases
+    given up in one statement at the end. Per field remain the cut, the file and the one
+    transaction that publishes it. ``ended`` is filled as fields end, so that a caller that
+    meets a database error knows which are left. With ``settle=False`` the requests are not
+    settled: the caller does it (:func:`fields_settle`). The staging directory is created by
+    the first file written into it, never before.
     """
-    if not lease_take(field_id):
-        return "not claimed"
-    status = "not claimed"
+    field_ids = list(dict.fromkeys(field_ids))
+    statuses = dict.fromkeys(field_ids, NOT_CLAIMED)
+    leased = leases_take(field_ids)
+    finished: set[int] = set()
     try:
-        status = _field_extract_leased(field_id, settle=settle)
+        _claim(leased)
+        fields = _load(leased)
+        for field in fields:
+            if field.status != FieldStatus.RUNNING:  # it had ended: nothing to do
+                finished.add(field.pk)
+                statuses[field.pk] = ended[field.pk] = field.status if retried else NOT_CLAIMED
+        claimed = [field for field in fields if field.status == FieldStatus.RUNNING]
+        for request_id in sorted({field.request_id for field in claimed}):
+            request_mark_running(request_id=request_id)
+        for field in claimed:
+            statuses[field.pk] = ended[field.pk] = _field_work(field)
+            if statuses[field.pk] != FieldStatus.RUNNING:
+                finished.add(field.pk)
+        if settle:
+            for request_id in sorted({field.request_id for field in claimed}):
+                request_settle(request_id=request_id)
     finally:
-        lease_release(field_id, finished=status != FieldStatus.RUNNING)
-    return status
+        leases_release(leased, finished=finished)
+    return statuses
 
 
 def fields_settle(*, field_ids: Sequence[int]) -> None:
@@ -315,16 +359,8 @@ def fields_settle(*, field_ids: Sequence[int]) -> None:
         request_settle(request_id=request_id)
 
 
-def _field_extract_leased(field_id: int, *, settle: bool) -> str:
-    if not _claim(field_id):
-        return "not claimed"
-    # The request's list text and rejected lines can be long: a worker needs neither.
-    field = (
-        Field.objects.select_related("request")
-        .defer("request__raw_text", "request__rejected_lines")
-        .get(pk=field_id)
-    )
-    request_mark_running(request_id=field.request_id)
+def _field_work(field: Field) -> str:
+    """Make and publish one claimed field; its status afterwards."""
     ended: str | None = None  # the state this call moved the field to, if it did
     try:
         made = _made(field)
@@ -332,19 +368,17 @@ def _field_extract_leased(field_id: int, *, settle: bool) -> str:
             ended = FieldStatus.DONE
     except StagingDeleted as gone:
         # The user deleted the request's directory while it was being filled.
-        ended = _finish_as(field_id, FieldStatus.CANCELLED, message=str(gone))
+        ended = _finish_as(field.pk, FieldStatus.CANCELLED, message=str(gone))
     except (FieldSkip, StagingError) as skip:
-        ended = _finish_as(field_id, FieldStatus.SKIPPED, message=str(skip))
+        ended = _finish_as(field.pk, FieldStatus.SKIPPED, message=str(skip))
     except (OperationalError, InterfaceError):
         # The database went away (a restart, a cut connection, SQLite busy): not the field's
         # fault. It stays running with its lease given up, and the sweeper queues it again.
         raise
     except Exception as exc:
-        log.exception("field %s failed", field_id)
-        ended = _finish_as(field_id, FieldStatus.FAILED, message=_failure_message(exc))
-    if settle:
-        request_settle(request_id=field.request_id)
+        log.exception("field %s failed", field.pk)
+        ended = _finish_as(field.pk, FieldStatus.FAILED, message=_failure_message(exc))
     # Read back only when something else (a duplicate task, staff) moved the field meanwhile.
     if ended is not None:
         return str(ended)
-    return Field.objects.values_list("status", flat=True).get(pk=field_id)
+    return Field.objects.values_list("status", flat=True).get(pk=field.pk)

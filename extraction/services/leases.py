@@ -11,7 +11,9 @@ tells the sweeper at once whether a ``running`` field still has a live worker:
   ``$DSSPORTAL_DATA_DIR/leases``; the kernel releases it when the process dies.
 
 A worker takes the lease *before* it claims the field and gives it up after the field is
-finished, so "running and nobody holds the lease" means "its worker is gone".
+finished, so "running and nobody holds the lease" means "its worker is gone". A task of
+several fields takes all their leases in one statement (:func:`leases_take`) and gives them
+up in one at its end (:func:`leases_release`).
 
 A request's *mail lease* (:func:`mail_lease`) works the same way for its completion mail:
 whoever sends the mail holds it, so two workers never send the same mail at once and a
@@ -24,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +65,34 @@ def lease_release(field_id: int, *, finished: bool) -> None:
     on a dead inode, then finds the field finished and claims nothing.
     """
     _release(_PG_NAMESPACE | field_id, _lease_path(field_id), finished=finished)
+
+
+def leases_take(field_ids: Sequence[int]) -> list[int]:
+    """Hold the leases of these fields (distinct ids), on PostgreSQL in one statement; the
+    ids whose lease this call took, in order (a live worker holds the others)."""
+    if not _uses_advisory_locks():
+        return [pk for pk in field_ids if _take(_PG_NAMESPACE | pk, _lease_path(pk))]
+    if not field_ids:
+        return []
+    keys = [_PG_NAMESPACE | pk for pk in field_ids]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT key, pg_try_advisory_lock(key) FROM unnest(%s::bigint[]) AS key", [keys]
+        )
+        taken = {key for key, locked in cursor.fetchall() if locked}
+    return [pk for pk, key in zip(field_ids, keys, strict=True) if key in taken]
+
+
+def leases_release(field_ids: Sequence[int], *, finished: Collection[int]) -> None:
+    """Give up the leases of these fields (all held by this process), on PostgreSQL in one
+    statement; the lock files of the ``finished`` ones (terminal fields) can go."""
+    if not _uses_advisory_locks():
+        for pk in field_ids:
+            lease_release(pk, finished=pk in finished)
+        return
+    if field_ids:
+        keys = [_PG_NAMESPACE | pk for pk in field_ids]
+        _unlock("SELECT pg_advisory_unlock(key) FROM unnest(%s::bigint[]) AS key", [keys])
 
 
 @dataclass
@@ -112,15 +142,7 @@ def _take(key: int, path: Path) -> bool:
 
 def _release(key: int, path: Path, *, finished: bool) -> None:
     if _uses_advisory_locks():
-        if connection.connection is None:  # the connection died: the server released it
-            return
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
-        except DatabaseError:
-            # Broken connection (database restarted): the lock died with the session. Close it
-            # so that the next unit of work reconnects instead of failing on it too.
-            connection.close()
+        _unlock("SELECT pg_advisory_unlock(%s)", [key])
         return
     fd = _held_files.pop(path, None)
     if fd is None:
@@ -128,3 +150,17 @@ def _release(key: int, path: Path, *, finished: bool) -> None:
     if finished:
         path.unlink(missing_ok=True)
     os.close(fd)  # closing the only descriptor releases the flock
+
+
+def _unlock(sql: str, params: list[int] | list[list[int]]) -> None:
+    """Run the advisory unlock ``sql``, unless the connection died (the server released the
+    locks with the session)."""
+    if connection.connection is None:
+        return
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+    except DatabaseError:
+        # Broken connection (database restarted): the locks died with the session. Close it
+        # so that the next unit of work reconnects instead of failing on it too.
+        connection.close()

@@ -41,8 +41,9 @@ def enqueue_field(field_id: int) -> None:
 def enqueue_fields(field_ids: Sequence[int]) -> None:
     """Enqueue a request's fields, a few per task while that still keeps every worker busy.
 
-    Each field is still claimed, leased and finished on its own, so a task cut short loses
-    nothing: the sweeper takes its fields back one by one.
+    A task leases and claims its fields together, but each field holds its own lease and is
+    finished on its own, so a task cut short loses nothing: the sweeper takes back the fields
+    it had not finished.
     """
     chunks = fields_chunked(field_ids)
     fields_mark_enqueued([chunk for chunk in chunks if len(chunk) > 1])  # one transaction

@@ -13,8 +13,8 @@ tasks out first in, first out, and every field records when its task was enqueue
 
 - when a task enqueued after its own was taken more than ``ORPHAN_GRACE`` ago (a worker
   claimed one of that task's fields), while nothing shows its own task in progress (no field
-  of it running, none finished within the grace period: a live worker goes through the fields
-  of a grouped task one after the other); or
+  of it running, none finished within the grace period: a live worker claims the fields of a
+  grouped task together and finishes them one after the other); or
 - when the broker has nothing waiting at all (the caller says so), it was enqueued more than
   ``ORPHAN_GRACE`` ago, and nothing shows its task in progress either.
 

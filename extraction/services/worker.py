@@ -3,7 +3,8 @@ extracts a task's fields, and runs the sweeper beside its tasks.
 
 A database error in the middle of a task (PostgreSQL restarted, a connection cut) is not the
 field's fault: the worker drops the connection, waits for the database with a backoff, and goes
-on with the same field and the rest of its group; after ``DATABASE_WAIT_SECONDS`` without an
+on with the fields of its task not yet ended (leases, claim and load again, in one statement
+each); after ``DATABASE_WAIT_SECONDS`` without an
 answer it gives up and leaves its fields to the sweepers.
 
 Each worker process also runs a small sweeper thread (started on django-q2's ``post_spawn``):
@@ -18,6 +19,7 @@ import logging
 import multiprocessing
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +31,7 @@ from dssportal.infra.db import database_wait
 from extraction.models import Field, FieldStatus
 from extraction.services import queue
 from extraction.services.completion_mail import completion_mails_deliver_owed
-from extraction.services.extraction import field_extract, fields_settle
+from extraction.services.extraction import NOT_CLAIMED, fields_extract_task, fields_settle
 from extraction.services.leases import sweep_lease
 from extraction.services.selection import catalogue_memoised
 from extraction.services.sweeper import (
@@ -48,38 +50,46 @@ DATABASE_WAIT_SECONDS = 60.0
 DATABASE_TRIES = 3
 ORPHAN_GRACE_SECONDS = ORPHAN_GRACE.total_seconds()
 
-NOT_CLAIMED = "not claimed"
 
-
-def field_extract_through_outages(field_id: int, *, settle: bool = True) -> str:
-    """``field_extract``, done again once the database answers after an error: the field
-    keeps no trace of the attempt (its lease went with the connection, and a field left
-    running without a lease is claimed again). A field that had ended before the error is
-    not done again; its request is settled by the sweeper if the error cut its settle."""
-    for attempt in range(1, DATABASE_TRIES + 1):
+def fields_extract_through_outages(field_ids: Sequence[int]) -> list[str]:
+    """``fields_extract_task``, done again for the fields not yet ended once the database
+    answers after an error: a field cut short keeps no trace of the attempt (its lease went
+    with the connection, and a field left running without a lease is claimed again). A field
+    that had ended before the error is not done again. The requests are not settled (the
+    caller does, :func:`~extraction.services.extraction.fields_settle`). Gives up when one
+    field has met ``DATABASE_TRIES`` errors, or the database stays away."""
+    ended: dict[int, str] = {}  # the fields whose outcome is known, across attempts
+    last: dict[int, str] = {}  # every field's status after the attempt that went through
+    left = list(dict.fromkeys(field_ids))
+    errors: Counter[int] = Counter()
+    while left:
         try:
-            status = field_extract(field_id=field_id, settle=settle)
-            if attempt > 1 and status == NOT_CLAIMED:
-                return Field.objects.values_list("status", flat=True).get(pk=field_id)
-            return status
+            last = fields_extract_task(left, ended=ended, settle=False, retried=bool(errors))
+            break
         except (OperationalError, InterfaceError) as exc:
-            log.warning("field %s: database error (%s); waiting for the database", field_id, exc)
-            if attempt == DATABASE_TRIES or not database_wait(timeout=DATABASE_WAIT_SECONDS):
+            left = [pk for pk in left if pk not in ended]
+            if not left:
+                break  # the error came after the last field ended
+            errors[left[0]] += 1
+            log.warning("field %s: database error (%s); waiting for the database", left[0], exc)
+            if errors[left[0]] == DATABASE_TRIES or not database_wait(
+                timeout=DATABASE_WAIT_SECONDS
+            ):
                 raise
-    raise AssertionError("unreachable")
+    statuses = {**ended, **last}
+    return [statuses[pk] for pk in field_ids]
 
 
 def field_extract_one(field_id: int) -> str:
     """One field of a single-field task; its status."""
-    status = field_extract_through_outages(field_id)
-    _log_not_claimed([field_id], [status])
+    (status,) = fields_extract([field_id])
     return status
 
 
 def fields_extract(field_ids: Sequence[int]) -> list[str]:
-    """Several fields of one task, one settle per request; their statuses."""
+    """The fields of one task, one settle per request; their statuses."""
     with catalogue_memoised():  # fields of one request share their plates: read them once
-        statuses = [field_extract_through_outages(pk, settle=False) for pk in field_ids]
+        statuses = fields_extract_through_outages(field_ids)
     _log_not_claimed(field_ids, statuses)
     fields_settle(field_ids=field_ids)
     return statuses

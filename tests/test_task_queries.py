@@ -1,0 +1,71 @@
+"""What a task of fields costs the database (issue 23, throughput): leases, claim, load and the
+request's move to running once per task; per field only the transaction that publishes it."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from extraction import tasks
+from extraction.models import FieldStatus
+from extraction.services.requests import request_create_from_text
+from tests.factories import register_real_dss_plate
+
+pytestmark = pytest.mark.django_db
+
+LINE = "f{n} 14 29 56 -62 41 05 1. 1. J2000 DSS1 e U"  # the plate of the best edge distance
+
+
+@pytest.fixture(autouse=True)
+def private_dirs(settings, tmp_path):
+    settings.STAGING_DIR = tmp_path / "staging"
+
+
+def task_queries(user, n_fields: int, capture) -> list[str]:
+    text = "\n".join(LINE.format(n=n) for n in range(n_fields))
+    with capture(execute=False):  # stored, not run: the queue holds the fields
+        request = request_create_from_text(user=user, text=text, source="web").request
+    field_ids = list(request.fields.order_by("line_no").values_list("pk", flat=True))
+    with CaptureQueriesContext(connection) as queries, capture(execute=True):
+        assert tasks.extract_fields(field_ids) == ", ".join(["done"] * n_fields)
+    assert set(request.fields.values_list("status", flat=True)) == {FieldStatus.DONE}
+    return [query["sql"] for query in queries.captured_queries]
+
+
+def statements(sqls: list[str]) -> list[str]:
+    """The statements, without the savepoints that stand for transactions inside the test's."""
+    return [sql for sql in sqls if "SAVEPOINT" not in sql]
+
+
+def transactions(sqls: list[str]) -> int:
+    return sum(sql.startswith("SAVEPOINT") for sql in sqls)
+
+
+def count(sqls: list[str], start: str) -> int:
+    return sum(sql.startswith(start) for sql in sqls)
+
+
+#: The field's move to done and the directory's bytes, in the transaction that publishes it.
+STATEMENTS_PER_FIELD = 2
+
+
+def test_a_task_costs_one_publishing_transaction_per_field(
+    make_user, django_capture_on_commit_callbacks
+):
+    register_real_dss_plate()
+    user = make_user()
+    task_queries(user, 1, django_capture_on_commit_callbacks)  # the plate index, cached
+    small = task_queries(user, 2, django_capture_on_commit_callbacks)
+    large = task_queries(user, 6, django_capture_on_commit_callbacks)
+    assert len(statements(large)) - len(statements(small)) == 4 * STATEMENTS_PER_FIELD
+    assert transactions(large) - transactions(small) == 4
+    for sqls in (small, large):  # once per task, whatever its size
+        assert count(sqls, 'UPDATE "extraction_field" SET "status" = \'running\'') == 1
+        assert count(sqls, 'SELECT "extraction_field"."id"') == 2  # the load; the mail's list
+        assert count(sqls, 'UPDATE "extraction_request" SET "status" = \'running\'') == 1
+        if connection.vendor == "postgresql":  # the leases (SQLite's are lock files)
+            assert count(sqls, "SELECT key, pg_try_advisory_lock(key)") == 1
+            assert count(sqls, "SELECT pg_advisory_unlock(key)") == 1
+            # the fields' leases, taken and given up; the completion mail's lease, the same
+            assert sum("advisory" in sql for sql in sqls) == 4
