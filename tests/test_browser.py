@@ -142,6 +142,11 @@ def request_journey(page: Page, base: str) -> None:
     # Previews as a contact sheet that open full size.
     previews = page.locator(".contact-sheet img")
     expect(previews).to_have_count(2)
+    # The preview is made on first view: wait until the browser has it (under load it may
+    # still be loading when the element appears), then check its size.
+    previews.first.evaluate(
+        "img => img.complete ? null : new Promise(done => img.addEventListener('load', done))"
+    )
     assert previews.first.evaluate("img => img.complete && img.naturalWidth") == 35
     with page.expect_popup() as popup:
         page.locator(".contact-sheet a").first.click()
