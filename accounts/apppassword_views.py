@@ -5,11 +5,12 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import apppasswords
 from accounts.models import AppPassword, User
+from accounts.shown_once import secret_keep, secret_page
 
 
 def _user(request: HttpRequest) -> User:
@@ -24,8 +25,7 @@ _NEW_APP_PASSWORD_KEY = "app_password_to_show"
 @login_required
 @require_POST
 def app_password_create(request: HttpRequest) -> HttpResponse:
-    """Make an app password, then redirect (POST/redirect/GET): reloading the page that shows
-    it never makes a second one."""
+    """Make an app password, then show it once after a redirect (:mod:`accounts.shown_once`)."""
     try:
         row, raw = apppasswords.app_password_create(
             user=_user(request), label=request.POST.get("label", "")
@@ -33,31 +33,22 @@ def app_password_create(request: HttpRequest) -> HttpResponse:
     except apppasswords.AppPasswordError as exc:
         messages.error(request, str(exc)[:1].upper() + str(exc)[1:])
         return redirect("account")
-    request.session[_NEW_APP_PASSWORD_KEY] = {"id": row.pk, "raw": raw}
-    return redirect("app-password-created")
+    return secret_keep(
+        request, key=_NEW_APP_PASSWORD_KEY, row=row, raw=raw, then="app-password-created"
+    )
 
 
 @login_required
 @require_GET
 def app_password_created(request: HttpRequest) -> HttpResponse:
-    """The new app password, shown once: taken out of the session as the page is made, and
-    the page is not cached, so a reload or the back button does not show it again."""
-    shown = request.session.pop(_NEW_APP_PASSWORD_KEY, None)
-    row = AppPassword.objects.filter(pk=shown["id"], user=_user(request)).first() if shown else None
-    if row is None:
-        messages.info(
-            request,
-            "An app password is shown only once, right after it is made; make a new one if you "
-            "did not copy it (and revoke the old one).",
-        )
-        return redirect("account")
-    response = render(
+    return secret_page(
         request,
-        "registration/app_password_created.html",
-        {"app_password": row, "raw": shown["raw"]},
+        key=_NEW_APP_PASSWORD_KEY,
+        rows=AppPassword.objects.filter(user=_user(request)),
+        template="registration/app_password_created.html",
+        name="app_password",
+        what="An app password",
     )
-    response["Cache-Control"] = "no-store"
-    return response
 
 
 @login_required

@@ -5,10 +5,11 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import ApiToken, User
+from accounts.shown_once import secret_keep, secret_page
 from accounts.tokens import TokenError, api_token_create, api_token_revoke
 
 
@@ -24,36 +25,26 @@ _NEW_TOKEN_KEY = "api_token_to_show"
 @login_required
 @require_POST
 def token_create(request: HttpRequest) -> HttpResponse:
-    """Make a token, then redirect (POST/redirect/GET): reloading the page that shows it
-    never makes a second token."""
+    """Make a token, then show it once after a redirect (:mod:`accounts.shown_once`)."""
     try:
         token, raw = api_token_create(user=_user(request), name=request.POST.get("name", ""))
     except TokenError as exc:
         messages.error(request, str(exc))
         return redirect("account")
-    request.session[_NEW_TOKEN_KEY] = {"id": token.pk, "raw": raw}
-    return redirect("api-token-created")
+    return secret_keep(request, key=_NEW_TOKEN_KEY, row=token, raw=raw, then="api-token-created")
 
 
 @login_required
 @require_GET
 def token_created(request: HttpRequest) -> HttpResponse:
-    """The new token, shown once: it is taken out of the session as the page is made, and
-    the page is not cached, so a reload or the back button does not show it again."""
-    shown = request.session.pop(_NEW_TOKEN_KEY, None)
-    token = ApiToken.objects.filter(pk=shown["id"], user=_user(request)).first() if shown else None
-    if token is None:
-        messages.info(
-            request,
-            "A token is shown only once, right after it is made; make a new one if you did "
-            "not copy it (and revoke the old one).",
-        )
-        return redirect("account")
-    response = render(
-        request, "registration/api_token_created.html", {"token": token, "raw": shown["raw"]}
+    return secret_page(
+        request,
+        key=_NEW_TOKEN_KEY,
+        rows=ApiToken.objects.filter(user=_user(request)),
+        template="registration/api_token_created.html",
+        name="token",
+        what="A token",
     )
-    response["Cache-Control"] = "no-store"
-    return response
 
 
 @login_required
