@@ -303,16 +303,6 @@ def cap_radius_deg(centre: FloatArray, points: FloatArray) -> float:
 Region = Circle | Range | Polygon
 
 
-def region_text(region: Region) -> str:
-    """The region as DALI writes it."""
-    if isinstance(region, Circle):
-        return f"CIRCLE {region.ra_deg:g} {region.dec_deg:g} {region.radius_deg:g}"
-    if isinstance(region, Range):
-        return f"RANGE {region.ra1:g} {region.ra2:g} {region.dec1:g} {region.dec2:g}"
-    pairs = " ".join(f"{r:g} {d:g}" for r, d in zip(region.ra_deg, region.dec_deg, strict=True))
-    return f"POLYGON {pairs}"
-
-
 def bounding_field(region: Region) -> tuple[float, float, float, float]:
     """The field (centre RA, Dec in degrees; width, height in arcmin) holding a region.
 
