@@ -22,7 +22,7 @@ if os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get(
     os.environ["DSSPORTAL_DATA_DIR"] = str(_own)
 
 from dssportal.settings import *  # noqa: F403
-from dssportal.settings import DATA_DIR, Q_CLUSTER
+from dssportal.settings import DATA_DIR, DATABASES, Q_CLUSTER
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -36,3 +36,8 @@ SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 TEST_DATA_DIR: Path = DATA_DIR
 (DATA_DIR / "static").mkdir(parents=True, exist_ok=True)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A test database in a file, as the portal runs: an in-memory one is shared-cache, where a
+    # write meeting another connection's transaction fails at once ("database table is
+    # locked") instead of waiting out the busy timeout as the real file does.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
