@@ -28,11 +28,13 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -239,18 +241,84 @@ def rate_limit_take(*, key: str, limit: Limit) -> None:
     RateLimited
         When the window already holds ``limit.count`` events; nothing is counted then.
     """
+    rate_limits_take([(key, limit)])
+
+
+def rate_limits_take(takes: Sequence[tuple[str, Limit]]) -> None:
+    """Count one event under each key (distinct keys), all or none.
+
+    One statement when every key has room (no transaction of its own: this sits on the path
+    of every anonymous cut-out, where each round trip to the database shows); when one is
+    full, the keys it did count are given back before the refusal.
+
+    Raises
+    ------
+    RateLimited
+        For the first key whose window is full; nothing stays counted under any key then.
+    """
     now = timezone.now()
-    with transaction.atomic():
-        row = _locked(key)
-        if now - row.window_started_at >= limit.window:
-            row.count = 0
-            row.window_started_at = now
-        if row.count >= limit.count:
-            wait = max(1, math.ceil((row.window_started_at + limit.window - now).total_seconds()))
-            raise RateLimited(f"{limit.message} Please try again in {_human_seconds(wait)}.", wait)
-        row.count += 1
-        row.last_at = now
-        row.save(update_fields=["count", "window_started_at", "last_at"])
+    counted = _counted(takes, now=now)
+    refused = next((t for t in takes if t[0] not in counted), None)
+    if refused is None:
+        return
+    if counted:
+        ThrottleCounter.objects.filter(key__in=counted, count__gt=0).update(count=F("count") - 1)
+    key, limit = refused
+    row = ThrottleCounter.objects.filter(key=key).first()
+    ends = (row.window_started_at if row is not None else now) + limit.window
+    wait = max(1, math.ceil((ends - now).total_seconds()))
+    raise RateLimited(f"{limit.message} Please try again in {_human_seconds(wait)}.", wait)
+
+
+def _counted(takes: Sequence[tuple[str, Limit]], *, now: datetime) -> set[str]:
+    """Add one to the counter of each key whose window is not full; the keys added to.
+
+    One upsert, atomic on PostgreSQL (each conflicting row is locked and its latest version
+    tested) and on SQLite (one writer): windowed limits sit on the path of every anonymous
+    cut-out, where a get-or-create and a locked read-modify-write cost four statements a key.
+    A window that has run out starts again with this event. Keys go in sorted, so that
+    concurrent statements lock rows in one order.
+    """
+    adapt = connection.ops.adapt_datetimefield_value
+    at = adapt(now)
+    rows = sorted((key, adapt(now - limit.window), limit.count) for key, limit in takes)
+    rows = [row for row in rows if row[2] >= 1]  # a limit of 0 refuses everything
+    if not rows:
+        return set()
+    q = connection.ops.quote_name
+    names = {f: q(f) for f in _COUNTER_FIELDS}  # the columns bear the fields' names
+    table = q(ThrottleCounter._meta.db_table)
+    when = " ".join(["WHEN %s THEN %s"] * len(rows))
+    sql = _TAKE_SQL.format(
+        table=table,
+        values=", ".join(["(%s, 1, %s, %s)"] * len(rows)),
+        expired=f"CASE {table}.{names['key']} {when} END",
+        limit=f"CASE {table}.{names['key']} {when} END",
+        **names,
+    )
+    inserted = [value for key, _, _ in rows for value in (key, at, at)]
+    expired = [value for key, cutoff, _ in rows for value in (key, cutoff)]
+    limit = [value for key, _, count in rows for value in (key, count)]
+    params = [*inserted, *expired, *expired, at, at, *expired, *limit]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {key for (key,) in cursor.fetchall()}
+
+
+_COUNTER_FIELDS = ("key", "count", "window_started_at", "last_at")
+# {expired}: the start before which a key's window has run out; {limit}: its count. The
+# WHERE of DO UPDATE leaves a full window's row alone: its key does not come back.
+_TAKE_SQL = """
+INSERT INTO {table} ({key}, {count}, {window_started_at}, {last_at}) VALUES {values}
+ON CONFLICT ({key}) DO UPDATE SET
+  {count} = CASE WHEN {table}.{window_started_at} <= {expired} THEN 1
+            ELSE {table}.{count} + 1 END,
+  {window_started_at} = CASE WHEN {table}.{window_started_at} <= {expired} THEN %s
+            ELSE {table}.{window_started_at} END,
+  {last_at} = %s
+WHERE {table}.{window_started_at} <= {expired} OR {table}.{count} < {limit}
+RETURNING {key}
+"""
 
 
 #: Longer than every window and than FORGET_AFTER: an older counter no longer limits anything.

@@ -20,7 +20,13 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.throttle import Limit, RateLimited, address_key, rate_limit_take
+from accounts.throttle import (
+    Limit,
+    RateLimited,
+    address_key,
+    rate_limit_take,
+    rate_limits_take,
+)
 from extraction.core.cutout import compress, fits_bytes
 from extraction.core.httpplates import PlateServerError
 from extraction.core.mosaic import MOSAIC_BLANK, expected_mosaic_bytes
@@ -233,10 +239,8 @@ def anonymous_take(*, address: str | None) -> None:
     """
     key = address_key(address or "unknown")
     per_minute, per_day = _anonymous_limits()
-    try:
-        with transaction.atomic():  # one commit; a refusal by either counts in neither
-            rate_limit_take(key=f"cutout-minute:{key}", limit=per_minute)
-            rate_limit_take(key=f"cutout-day:{key}", limit=per_day)
+    try:  # one statement; a refusal by either counts in neither
+        rate_limits_take([(f"cutout-minute:{key}", per_minute), (f"cutout-day:{key}", per_day)])
     except RateLimited as limited:
         raise CutoutRefused(429, str(limited), retry_after_s=limited.retry_after_s) from None
 
