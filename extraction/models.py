@@ -11,7 +11,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Upper
 
 from extraction.core.catalogues import ResolvedName
 from extraction.core.surveys import BANDS, COMPRESSIONS, MODES, SURVEYS, PlateMode
@@ -101,6 +102,9 @@ class Plate(models.Model):
             # The catalogue's change stamp (count, newest updated_at), read on every IVOA
             # query and plate selection, from the index instead of the wide rows.
             models.Index(fields=["updated_at"], name="plate_updated"),
+            # Plates named by id in any case (SODA and DataLink IDs, PLATE-ID fields, plate
+            # pages): PostgreSQL matches UPPER(plate_id) here instead of scanning the survey.
+            models.Index(Upper("plate_id"), F("survey"), name="plate_id_any_case"),
         ]
 
     def __str__(self) -> str:

@@ -34,7 +34,7 @@ from extraction.core.regions import (
     unit_vectors,
 )
 from extraction.models import Plate
-from extraction.services.plates import plate_geometry
+from extraction.services.plates import plate_geometry, plate_named
 
 #: ``ivo://<authority>/dss?<survey>/<plate id>``: the resource key of every plate scan.
 DID_RESOURCE = "dss"
@@ -64,10 +64,7 @@ def plate_of_did(did: str) -> Plate:
         raise UnknownPlate(f"{text[:100]!r} is not an identifier of this archive")
     survey, slash, plate_id = key.partition("/")
     plate = (
-        # The header (tens of kB) is read only if a footprint must be computed.
-        Plate.objects.filter(survey=survey.upper(), plate_id__iexact=plate_id)
-        .defer("header")
-        .first()
+        plate_named(survey.upper(), plate_id)
         if slash and survey and plate_id and len(key) <= 40
         else None
     )

@@ -7,7 +7,7 @@ database: a cached angular index per survey/band, then exact geometry on the few
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -26,7 +26,7 @@ from extraction.core.plates import (
 )
 from extraction.core.surveys import SURVEYS, PlateMode, SurveyBand, band_name, band_row
 from extraction.models import Plate
-from extraction.services.plates import plate_geometry
+from extraction.services.plates import plate_geometry, plate_named
 from extraction.text.requestlist import ParsedLine, ParsedList
 
 
@@ -91,19 +91,26 @@ class _CatalogueMemo:
         default_factory=dict
     )
     plates: dict[int, Plate] = field(default_factory=dict)
+    #: Plates named by id, by (survey, upper-case id); None: not in the catalogue.
+    named: dict[tuple[str, str], Plate | None] = field(default_factory=dict)
 
 
 _memo: ContextVar[_CatalogueMemo | None] = ContextVar("catalogue_memo", default=None)
 
 
 @contextmanager
-def catalogue_memoised() -> Iterator[None]:
+def catalogue_memoised(*, known: Iterable[Plate] = ()) -> Iterator[None]:
     """Read the plate catalogue once for everything selected inside: for a task of several
     fields, which mostly share their candidate plates (fields of one request lie close
     together). Selections are the same as without; a catalogue change made meanwhile is seen
     by the next task, as it would be by the next field.
+
+    ``known``: plates the caller has just read (the SODA service holds the plate its ID
+    names), so that naming them by id reads nothing again.
     """
-    token = _memo.set(_CatalogueMemo())
+    memo = _CatalogueMemo()
+    memo.named.update(((p.survey, p.plate_id.upper()), p) for p in known)
+    token = _memo.set(memo)
     try:
         yield
     finally:
@@ -272,9 +279,14 @@ def plate_id_problem(survey_token: str, plate_id: str) -> str | None:
     band explicitly (``DSS2R``, ``DSS2B``, ``DSS2I``), of that band. A plain ``DSS2`` with a
     plate id takes the plate's own band: the id already says which plate is meant.
     """
+    plate = _catalogued(_row(survey_token).survey.name, plate_id)
+    return _plate_problem(survey_token, plate_id, plate)
+
+
+def _plate_problem(survey_token: str, plate_id: str, plate: Plate | None) -> str | None:
+    """:func:`plate_id_problem` of the catalogued ``plate`` (None: none has that id)."""
     row = _row(survey_token)
     survey = row.survey.name
-    plate = _catalogued(survey, plate_id)
     if plate is None:
         other = Plate.objects.filter(plate_id__iexact=plate_id).exclude(survey=survey).first()
         if other is not None:
@@ -320,15 +332,23 @@ def plate_ids_checked(parsed: ParsedList) -> ParsedList:
 
 
 def _catalogued(survey: str, plate_id: str) -> Plate | None:
-    return Plate.objects.filter(survey=survey, plate_id__iexact=plate_id).first()
+    """The plate of ``survey`` with this id (the task's row, when memoised)."""
+    memo = _memo.get()
+    key = (survey, plate_id.upper())
+    if memo is not None and key in memo.named:
+        return memo.named[key]
+    plate = plate_named(survey, plate_id)
+    if memo is not None:
+        memo.named[key] = plate
+    return plate
 
 
 def _named_plate(target: FieldTarget) -> PlateChoice:
-    problem = plate_id_problem(target.survey, target.plate_id)
-    if problem is not None:
-        raise FieldSkip(problem + ".")
     survey, _band = survey_and_band(target.survey)
     plate = _catalogued(survey, target.plate_id)
+    problem = _plate_problem(target.survey, target.plate_id, plate)
+    if problem is not None:
+        raise FieldSkip(problem + ".")
     assert plate is not None
     coverage = plate_geometry(plate).coverage(
         target.ra_deg, target.dec_deg, target.width_arcmin, target.height_arcmin

@@ -20,7 +20,7 @@ from extraction.services.cutouts import (
     cutout_make,
     cutout_make_anonymous,
 )
-from extraction.services.selection import FieldTarget
+from extraction.services.selection import FieldTarget, catalogue_memoised
 
 #: The OBJECT (and file stem) of a SODA cut-out, as ``/api/cutout`` names one without ID.
 SODA_IDENTIFIER = "cutout"
@@ -69,7 +69,8 @@ def soda_cutout(
         width_arcmin=width,
         height_arcmin=height,
     )
-    return _make(caller, target, SODA_IDENTIFIER, output_format)
+    with catalogue_memoised(known=[plate]):  # the plate the ID named is not read again
+        return _make(caller, target, SODA_IDENTIFIER, output_format)
 
 
 def legacy_cutout(*, caller: CutoutCaller, field: LegacyField) -> CutoutFile:

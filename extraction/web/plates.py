@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
@@ -22,7 +22,7 @@ from extraction.services.platefinder import (
     finder_surveys,
     plates_covering,
 )
-from extraction.services.plates import plate_outline
+from extraction.services.plates import plate_named, plate_outline
 from extraction.web.forms import PlateFinderForm
 
 
@@ -98,7 +98,9 @@ def _neighbours(plate: Plate) -> list[Plate]:
 
 def plate_detail(request: HttpRequest, survey: str, plate_id: str) -> HttpResponse:
     """``/plates/<survey>/<plate id>/``: a plate's catalogue entry and where it lies."""
-    plate = get_object_or_404(Plate, survey=survey.upper(), plate_id__iexact=plate_id)
+    plate = plate_named(survey.upper(), plate_id)
+    if plate is None:
+        raise Http404(f"no plate {survey}/{plate_id} in this archive")
     outline = plate_outline(plate)
     scale = plate.pixel_scale_arcsec / 60.0
     corners = [

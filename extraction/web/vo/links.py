@@ -7,10 +7,10 @@ from django.http.response import HttpResponseBase
 from django.urls import reverse
 
 from extraction.core.dali import UsageError, grouped, region_of
-from extraction.models import Plate
 from extraction.services.cutouts import CutoutRefused, anonymous_take
 from extraction.services.datalink import MAX_IDS, datalink_document, whole_plate_file
 from extraction.services.obscore import UnknownPlate, plate_of_did
+from extraction.services.plates import plate_named
 from extraction.services.soda import soda_cutout
 from extraction.web.apiauth import ApiError
 from extraction.web.vo.common import (
@@ -106,7 +106,7 @@ def soda_sync(request: HttpRequest) -> HttpResponse:
 @vo_view("GET")
 def plate_file(request: HttpRequest, survey: str, plate_id: str) -> HttpResponseBase:
     """A whole stored plate (``#this``): the tile-compressed FITS file as held."""
-    plate = Plate.objects.filter(survey=survey.upper(), plate_id__iexact=plate_id).first()
+    plate = plate_named(survey.upper(), plate_id)
     path = whole_plate_file(plate) if plate is not None else None
     if plate is None or path is None:
         return text_error(404, f"no plate {survey}/{plate_id} with pixels online here.")
