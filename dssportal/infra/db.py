@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Mapping
 
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection, models
 
 
 def close_stale_connections() -> None:
@@ -41,3 +42,49 @@ def database_wait(*, timeout: float, first_delay: float = 0.25, max_delay: float
                 return False
             time.sleep(delay)
             delay = min(delay * 2, max_delay)
+
+
+def rows_update(
+    model: type[models.Model],
+    *,
+    where: Mapping[str, object],
+    values: Mapping[str, object] | None = None,
+    add: Mapping[str, int] | None = None,
+) -> int:
+    """``model.objects.filter(**where).update(**values)``, with ``F(name) + n`` for each of
+    ``add``, as one UPDATE written from the model's fields; the number of rows changed.
+
+    For the statements every extracted field runs: the ORM's query building cost more than
+    the database took to run them (2.3 ms against 1.1 ms for the publishing transaction's
+    two updates on PostgreSQL). ``where`` holds equalities (``pk`` for the primary key;
+    None for IS NULL); values are converted as the ORM's ``update`` converts them.
+    """
+    sets, conditions, params = [], [], []
+    for name, value in (values or {}).items():
+        field, column = _column(model, name)
+        sets.append(f"{column} = %s")
+        params.append(field.get_db_prep_save(value, connection))
+    for name, n in (add or {}).items():
+        column = _column(model, name)[1]
+        sets.append(f"{column} = {column} + %s")
+        params.append(n)
+    for name, value in where.items():
+        field, column = _column(model, name)
+        if value is None:
+            conditions.append(f"{column} IS NULL")
+        else:
+            conditions.append(f"{column} = %s")
+            params.append(field.get_db_prep_value(value, connection))
+    table = connection.ops.quote_name(model._meta.db_table)
+    sql = f"UPDATE {table} SET {', '.join(sets)} WHERE {' AND '.join(conditions)}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def _column(model: type[models.Model], name: str) -> tuple[models.Field[object, object], str]:
+    """The field ``name`` (``pk``, a field name or an attname) and its quoted column."""
+    field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+    if not isinstance(field, models.Field) or not field.column:
+        raise ValueError(f"{model.__name__}.{name} is not a column")
+    return field, connection.ops.quote_name(field.column)

@@ -21,6 +21,7 @@ from django.db import InterfaceError, OperationalError
 from django.db.models import F, Q
 from django.utils import timezone
 
+from dssportal.infra.db import rows_update
 from extraction.core.cut import CutField, FieldNotCovered, cut_from_store
 from extraction.core.cutout import Cutout, compress, fits_bytes
 from extraction.core.httpplates import PlateServerError
@@ -89,13 +90,9 @@ def _load(field_ids: Sequence[int]) -> list[Field]:
 
 
 def _finish(field_id: int, **values: object) -> bool:
-    """Running -> a terminal state, once."""
-    return (
-        Field.objects.filter(pk=field_id, status=FieldStatus.RUNNING).update(
-            finished_at=timezone.now(), **values
-        )
-        == 1
-    )
+    """Running -> a terminal state, once (a field's hot statement: ``rows_update``)."""
+    where = {"pk": field_id, "status": FieldStatus.RUNNING}
+    return rows_update(Field, where=where, values={"finished_at": timezone.now(), **values}) == 1
 
 
 def _target(field: Field) -> FieldTarget:

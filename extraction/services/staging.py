@@ -22,6 +22,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from accounts.models import User
+from dssportal.infra.db import rows_update
 from extraction.core.files import write_aside
 from extraction.models import CancelReason, Field, FieldStatus, Request, StagingDirectory
 from extraction.services.lifecycle import request_settle
@@ -181,10 +182,8 @@ def _live_directory_grown(request: Request, size: int) -> StagingDirectory:
 
 def _bytes_grown(directory: StagingDirectory, size: int) -> bool:
     # The name too: a row this process remembers may have been replaced (a test database).
-    live = StagingDirectory.objects.filter(
-        pk=directory.pk, name=directory.name, deleted_at__isnull=True
-    )
-    return live.update(bytes=F("bytes") + size) == 1
+    live = {"pk": directory.pk, "name": directory.name, "deleted_at": None}
+    return rows_update(StagingDirectory, where=live, add={"bytes": size}) == 1
 
 
 @dataclass(frozen=True)

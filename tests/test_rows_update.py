@@ -1,0 +1,72 @@
+"""``dssportal.infra.db.rows_update``: the same rows changed, to the same values, as the ORM's
+``filter().update()`` it stands in for on the extraction's hot path."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from django.db.models import F
+
+from dssportal.infra.db import rows_update
+from extraction.models import Field, FieldStatus, StagingDirectory
+from extraction.services.requests import request_create_from_text
+from extraction.services.staging import staging_directory_for_request
+
+LINES = "\n".join(f"f{n} 00 42 44.3 +41 16 09 10 10 J2000 DSS2 e G" for n in range(3))
+
+
+@pytest.fixture
+def request_row(make_user):
+    return request_create_from_text(user=make_user(), text=LINES, source="api").request
+
+
+def _state(field: Field) -> tuple[object, ...]:
+    field.refresh_from_db()
+    return (field.status, field.finished_at, field.output_name, field.bytes, field.plate_id)
+
+
+@pytest.mark.django_db
+def test_an_update_matches_the_orms_values_and_guards(request_row, ngc7793_plate):
+    plate = ngc7793_plate
+    first, second, third = request_row.fields.order_by("pk")
+    Field.objects.filter(pk__in=[first.pk, second.pk]).update(status=FieldStatus.RUNNING)
+    at = datetime(2026, 12, 7, 6, 30, 15, 250000, tzinfo=UTC)
+    values = {
+        "status": FieldStatus.DONE,
+        "finished_at": at,
+        "output_name": "f0.fits.gz",
+        "bytes": 123_456_789_012,
+        "plate_id": plate.pk,
+    }
+    guard = {"status": FieldStatus.RUNNING}
+    assert rows_update(Field, where={"pk": first.pk, **guard}, values=values) == 1
+    assert Field.objects.filter(pk=second.pk, **guard).update(**values) == 1
+    assert (
+        _state(first)
+        == _state(second)
+        == (FieldStatus.DONE, at, "f0.fits.gz", 123_456_789_012, plate.pk)
+    )
+    # The guard holds: a field no longer running is not changed again, nor one never running.
+    assert rows_update(Field, where={"pk": first.pk, **guard}, values={"bytes": 1}) == 0
+    assert rows_update(Field, where={"pk": third.pk, **guard}, values={"bytes": 1}) == 0
+    assert _state(first)[3] == 123_456_789_012 and _state(third)[3] is None
+
+
+@pytest.mark.django_db
+def test_an_increment_only_on_rows_whose_column_is_null(request_row):
+    directory = staging_directory_for_request(request=request_row)
+    live = {"pk": directory.pk, "name": directory.name, "deleted_at": None}
+    assert rows_update(StagingDirectory, where=live, add={"bytes": 1000}) == 1
+    assert rows_update(StagingDirectory, where=live, add={"bytes": 24}) == 1
+    directory.refresh_from_db()
+    assert directory.bytes == 1024
+    StagingDirectory.objects.filter(pk=directory.pk).update(deleted_at=F("created_at"))
+    assert rows_update(StagingDirectory, where=live, add={"bytes": 1}) == 0
+    directory.refresh_from_db()
+    assert directory.bytes == 1024
+
+
+def test_a_name_that_is_not_a_column_is_refused():
+    with pytest.raises(ValueError, match="is not a column"):
+        rows_update(Field, where={"pk": 1}, values={"mosaic_plates": []})
