@@ -397,3 +397,50 @@ def test_import_plates_rebuilds_the_maps_at_once(settings, tmp_path):
     assert len(written) == 16 and any(n.startswith("DSS1-online-") for n in written)
     dss1 = MOC.from_fits(next((settings.DATA_DIR / "moc").glob("DSS1-online-*.fits")))
     assert dss1.contains_skycoords(SkyCoord("14h29m56s -62d41m05s"))[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_footprints_are_stored_while_a_worker_writes(client, monkeypatch):
+    """The first SIA-2 query computes and stores missing footprints. Another process writing
+    to the plate table meanwhile (a second connection, after the first footprint computed)
+    must neither fail the query nor lose a footprint. More than a thousand plates: reading
+    them in chunks kept a read open on SQLite, and the footprint's write then failed at once
+    ("database is locked"), as the first SIA-2 query of ``make run`` did."""
+    import threading
+
+    from django.db import connections
+    from django.forms.models import model_to_dict
+
+    from extraction.models import Plate
+    from extraction.services import obscore
+
+    sky = build_sky()
+    obscore.plate_footprint(sky.red)  # stored: the fillers below carry it, computed already
+    row = {**model_to_dict(sky.red, exclude=["id"]), "footprint": sky.red.footprint}
+    Plate.objects.bulk_create(
+        Plate(**{**row, "plate_id": f"Z{n:04d}", "online": False, "data_file": ""})
+        for n in range(1100)
+    )
+    Plate.objects.exclude(plate_id__startswith="Z").update(footprint=None)
+    computed = obscore.scanned_footprint
+    wrote = []
+
+    def footprint_then_a_write_elsewhere(geometry):
+        if not wrote:
+
+            def write() -> None:
+                Plate.objects.filter(pk=sky.dss1.pk).update(label="touched")
+                connections.close_all()
+
+            writer = threading.Thread(target=write)
+            writer.start()
+            writer.join()
+            wrote.append(True)
+        return computed(geometry)
+
+    monkeypatch.setattr(obscore, "scanned_footprint", footprint_then_a_write_elsewhere)
+    ra, dec = CENTRE
+    response = client.get(QUERY, {"POS": f"CIRCLE {ra} {dec} 0.2"})
+    assert response.status_code == 200, response.content[:300]
+    assert wrote and "R1" in obs_ids(response)
+    assert not Plate.objects.filter(footprint__isnull=True).exists()

@@ -153,7 +153,12 @@ def obscore_catalogue() -> ObsCoreCatalogue:
 
 def _build() -> ObsCoreCatalogue:
     rows, outlines, footprints = [], [], []
-    for plate in Plate.objects.order_by("survey", "plate_id").iterator(chunk_size=1000):
+    # Read whole before the loop stores missing footprints: a write while an iterator's read
+    # is still open fails at once on SQLite (WAL: "database is locked", no busy wait) as soon
+    # as any other process has written meanwhile, e.g. a worker finishing a field. The header
+    # is read only for a plate whose footprint must be computed.
+    plates = list(Plate.objects.order_by("survey", "plate_id").defer("header"))
+    for plate in plates:
         facts = plate_facts(plate)
         did = publisher_did(plate.survey, plate.plate_id)
         rows.append(obscore_row(facts, publisher_did=did, access_url=""))
