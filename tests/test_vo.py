@@ -444,3 +444,25 @@ def test_footprints_are_stored_while_a_worker_writes(client, monkeypatch):
     assert response.status_code == 200, response.content[:300]
     assert wrote and "R1" in obs_ids(response)
     assert not Plate.objects.filter(footprint__isnull=True).exists()
+
+
+def test_footprints_stored_ahead_spare_the_first_query(client, monkeypatch):
+    """What ``prepare_demo`` does for ``make run``: every footprint stored before the first
+    SIA-2 query, which then computes none."""
+    from extraction.models import Plate
+    from extraction.services import obscore
+
+    build_sky()
+    Plate.objects.update(footprint=None)
+    missing = obscore.plates_without_footprint()
+    assert len(missing) == Plate.objects.count() > 3
+    ticks = []
+    obscore.footprints_store(missing, progress=ticks.append)
+    assert ticks == [1] * len(missing) and obscore.plates_without_footprint() == []
+
+    def computed_again(geometry):
+        raise AssertionError("a footprint computed in the query")
+
+    monkeypatch.setattr(obscore, "scanned_footprint", computed_again)
+    ra, dec = CENTRE
+    assert "R1" in obs_ids(client.get(QUERY, {"POS": f"CIRCLE {ra} {dec} 0.2"}))

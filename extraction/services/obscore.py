@@ -10,6 +10,7 @@ they are needed, so a process start reads them instead of recomputing thousands.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -80,16 +81,40 @@ def _extent(plate: Plate) -> list[int]:
     return [plate.x0, plate.y0, plate.width_px, plate.height_px]
 
 
-def plate_footprint(plate: Plate) -> Footprint:
-    """The plate's scanned area on the sky, computed once and stored on the plate."""
+def _stored_footprint(plate: Plate) -> dict[str, Any] | None:
     stored = plate.footprint
     if isinstance(stored, dict) and stored.get("extent") == _extent(plate):
+        return stored
+    return None
+
+
+def plate_footprint(plate: Plate) -> Footprint:
+    """The plate's scanned area on the sky, computed once and stored on the plate."""
+    stored = _stored_footprint(plate)
+    if stored is not None:
         return Footprint.from_json(stored)
     footprint = scanned_footprint(plate_geometry(plate))
     plate.footprint = {**footprint.as_json(), "extent": _extent(plate)}
     # update(), not save(): updated_at must not move, or every cache keyed on it would drop.
     Plate.objects.filter(pk=plate.pk).update(footprint=plate.footprint)
     return footprint
+
+
+def plates_without_footprint() -> list[Plate]:
+    """The plates whose footprint is not stored yet (or was stored for another extent)."""
+    plates = Plate.objects.order_by("survey", "plate_id").defer("header")
+    return [plate for plate in plates if _stored_footprint(plate) is None]
+
+
+def footprints_store(
+    plates: list[Plate], *, progress: Callable[[int], object] | None = None
+) -> None:
+    """Compute and store these plates' footprints now, rather than in the first SIA-2 or MOC
+    query (about 5 ms a plate: half a minute for a whole synthetic catalogue)."""
+    for plate in plates:
+        plate_footprint(plate)
+        if progress is not None:
+            progress(1)
 
 
 def plate_facts(plate: Plate) -> PlateFacts:

@@ -7,10 +7,12 @@ from typing import Any
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from tqdm import tqdm
 
 from accounts.models import User
 from accounts.services import user_create
 from extraction.models import Plate
+from extraction.services.obscore import footprints_store, plates_without_footprint
 from extraction.text.requestlist import example_lines_text
 
 DEMO_USER = ("demo", "demo@example.org", "dss-demo")
@@ -24,6 +26,7 @@ class Command(BaseCommand):
         if not Plate.objects.filter(online=True, synthetic=True).exists():
             self.stdout.write("Building the demo sky (synthetic DSS plates), once...")
             call_command("synthesize_plates", "--demo")
+        self._outline_plates()
         if not settings.DEBUG:
             self.stdout.write("DEBUG is off: no demo accounts are created.")
             return
@@ -39,6 +42,15 @@ class Command(BaseCommand):
                     user.is_superuser = True
                     user.save(update_fields=["is_superuser"])
         self.stdout.write(self._instructions())
+
+    def _outline_plates(self) -> None:
+        """The plates' footprints now, so that the first SIA-2 or MOC query answers at once."""
+        missing = plates_without_footprint()
+        if not missing:
+            return
+        self.stdout.write(f"Outlining {len(missing)} plates on the sky (SIA-2, MOC), once...")
+        with tqdm(total=len(missing), desc="footprints", unit=" plates", disable=None) as bar:
+            footprints_store(missing, progress=bar.update)
 
     def _instructions(self) -> str:
         base = settings.DSSPORTAL_PUBLIC_URL
