@@ -102,8 +102,18 @@ def plate_footprint(plate: Plate) -> Footprint:
 
 def plates_without_footprint() -> list[Plate]:
     """The plates whose footprint is not stored yet (or was stored for another extent)."""
-    plates = Plate.objects.order_by("survey", "plate_id").defer("header")
-    return [plate for plate in plates if _stored_footprint(plate) is None]
+    return [plate for plate in _catalogue_plates() if _stored_footprint(plate) is None]
+
+
+def _catalogue_plates() -> list[Plate]:
+    """Every plate, read whole (header deferred: read only where a footprint is computed).
+
+    Whole, not by an iterator, because footprints are stored while walking the list: a write
+    while an iterator's read is still open fails at once on SQLite (WAL: "database is
+    locked", no busy wait) as soon as any other process has written meanwhile, e.g. a worker
+    finishing a field.
+    """
+    return list(Plate.objects.order_by("survey", "plate_id").defer("header"))
 
 
 def footprints_store(
@@ -178,12 +188,7 @@ def obscore_catalogue() -> ObsCoreCatalogue:
 
 def _build() -> ObsCoreCatalogue:
     rows, outlines, footprints = [], [], []
-    # Read whole before the loop stores missing footprints: a write while an iterator's read
-    # is still open fails at once on SQLite (WAL: "database is locked", no busy wait) as soon
-    # as any other process has written meanwhile, e.g. a worker finishing a field. The header
-    # is read only for a plate whose footprint must be computed.
-    plates = list(Plate.objects.order_by("survey", "plate_id").defer("header"))
-    for plate in plates:
+    for plate in _catalogue_plates():
         facts = plate_facts(plate)
         did = publisher_did(plate.survey, plate.plate_id)
         rows.append(obscore_row(facts, publisher_did=did, access_url=""))
