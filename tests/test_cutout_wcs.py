@@ -20,7 +20,7 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
-from extraction.core.cutout import STANDARD_WCS_KEY, cutout_build, fit_tpv, fits_bytes
+from extraction.core.cutout import STANDARD_WCS_KEY, cutout_build, fits_bytes, standard_wcs_cards
 from extraction.core.plates import DSS_REQUIRED_KEYWORDS, PlateGeometry, angular_distance_deg
 from extraction.core.platestore import BoxRead
 from extraction.synthetic import dss_pixel_to_world, plate_header, survey_catalogue
@@ -145,27 +145,44 @@ def test_three_readings_agree_over_60_arcmin_cut_outs_of_the_real_dss_plate(
     assert_readings_agree(cut_out(header, *corner), header)
 
 
-@pytest.mark.parametrize("degree", [3, 4, 5])
-@pytest.mark.parametrize("survey", ["DSS1", "DSS2"])
-def test_the_numpy_reading_of_the_fit_used_for_its_check_is_astropys_reading_of_its_cards(
-    survey: str, degree: int
+def amd_terms_with_every_degree(header: fits.Header) -> fits.Header:
+    """``header`` with the radial terms AMDX/AMDY 7, 12 and 13 (r^2, r^2 x, r^4 x), zero on
+    these plates, set to sizes of a few arcsec at the plate's edge: every term counts."""
+    header = header.copy()
+    for axis in "XY":
+        header[f"AMD{axis}7"] = 4.0e-5
+        header[f"AMD{axis}12"] = 1.5e-6
+        header[f"AMD{axis}13"] = -2.0e-11
+    return header
+
+
+@pytest.mark.parametrize("source", ["DSS1", "DSS2", "real"])
+def test_the_standard_wcs_is_the_plate_solution_itself_across_the_whole_plate(
+    source: str,
 ) -> None:
-    """The writer checks its TPV fit against the plate solution in numpy (no astropy WCS per
-    cut-out): that evaluation must be the sky ``WCS(header, key="A")`` reads from the cards."""
-    header = synthetic_plate(survey)
-    geometry = PlateGeometry(header)
-    n = header["NAXIS1"]
-    ra, dec = geometry.pixel_to_sky(n * 0.2, n * 0.7)
-    box = geometry.coverage(float(ra), float(dec), 45.0, 30.0).box
-    assert box is not None
-    fit = fit_tpv(geometry, box, degree=degree)
-    gu, gv = np.meshgrid(np.linspace(-3, box.nx + 2, 9), np.linspace(-3, box.ny + 2, 9))
-    u, v = gu.ravel(), gv.ravel()
-    ra_numpy, dec_numpy = fit.pixel_to_sky(u, v)
-    written = fits.Header.fromstring("".join(fit.cards()))
-    ra_astropy, dec_astropy = WCS(written, key=STANDARD_WCS_KEY).all_pix2world(u, v, 0)
-    offsets = angular_distance_deg(ra_numpy, dec_numpy, ra_astropy, dec_astropy) * 3600.0
-    assert offsets.max() < 1e-6
+    """WCS ``A`` is not fitted: it is the DSS polynomial written as TAN-TPV, so it agrees with
+    the plate model to the rounding of its cards wherever the image lies on the plate, and
+    beyond the cut-out, out to the plate's corners (the independent reference again)."""
+    plate = amd_terms_with_every_degree(
+        real_dss_header() if source == "real" else synthetic_plate(source)
+    )
+    geometry = PlateGeometry(plate)
+    size = geometry.area.nx
+    for cnpix1, cnpix2 in ((0, 0), (size // 2, size // 3), (size - 200, size - 200)):
+        cards = standard_wcs_cards(geometry.tpv, cnpix1 + plate["CNPIX1"], cnpix2 + plate["CNPIX2"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FITSFixedWarning)
+            wcs = WCS(fits.Header.fromstring("".join(cards)), key=STANDARD_WCS_KEY)
+        # Plate pixels 0 .. size of this survey, in the image's own 0-based pixels.
+        gx, gy = np.meshgrid(np.linspace(0, size, 9), np.linspace(0, size, 9))
+        u, v = gx.ravel() - cnpix1, gy.ravel() - cnpix2
+        ra, dec = wcs.all_pix2world(u, v, 0)
+        ra_ref, dec_ref = dss_pixel_to_world(plate, gx.ravel(), gy.ravel())
+        offsets = angular_distance_deg(ra, dec, ra_ref, dec_ref) * 3600.0
+        assert offsets.max() < 1e-6, f"{offsets.max():.2e} arcsec at corner {cnpix1, cnpix2}"
+        # And WCSLIB inverts it (by iteration, as TPV has no closed inverse) onto the pixels.
+        back_u, back_v = wcs.all_world2pix(ra_ref, dec_ref, 0)
+        assert np.abs(back_u - u).max() < 1e-6 and np.abs(back_v - v).max() < 1e-6
 
 
 def test_the_dss_keyword_set_is_kept_as_stsci_writes_it() -> None:
@@ -214,3 +231,55 @@ def test_fitsverify_finds_no_error_and_no_duplicated_keyword(source: str, tmp_pa
     assert "Verification found" in report, report
     assert " 0 error(s)" in report, report
     assert "duplicate" not in report.lower(), report
+
+
+def xy2sky(path: Path, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """WCSTools' reading of the sky at 0-based pixels ``(u, v)`` of the image at ``path``."""
+    executable = shutil.which("xy2sky")
+    if executable is None:
+        pytest.fail("xy2sky is missing: run scripts/ensure-test-tools (Debian wcstools)")
+    pixels = [f"{p + 1:.3f}" for pair in zip(u, v, strict=True) for p in pair]
+    result = subprocess.run(
+        [executable, "-d", "-n", "8", str(path), *pixels],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    rows = [line.split() for line in result.stdout.splitlines() if line.strip()]
+    assert len(rows) == len(u), result.stdout + result.stderr
+    return np.array([float(r[0]) for r in rows]), np.array([float(r[1]) for r in rows])
+
+
+@pytest.mark.parametrize("source", ["DSS1", "DSS2", "real"])
+def test_wcstools_reads_both_wcss_of_a_cut_out_as_the_plate_model(
+    source: str, tmp_path: Path
+) -> None:
+    """WCSTools (``xy2sky``, its own reader of DSS plate solutions and of TPV) gives the sky
+    of the reference plate model from the cut-out file as written, and from its standard WCS
+    alone made primary (as software that knows no alternate WCS would take it)."""
+    plate = amd_terms_with_every_degree(
+        real_dss_header() if source == "real" else synthetic_plate(source)
+    )
+    x, y = (50, 50) if source == "real" else (plate["NAXIS1"] * 0.8, plate["NAXIS2"] * 0.15)
+    header = cut_out(plate, x, y, size_arcmin=30.0)
+    pixels = np.zeros((header["NAXIS2"], header["NAXIS1"]), np.int16)
+    as_written = tmp_path / "cut.fits"
+    fits.PrimaryHDU(pixels, header=header).writeto(as_written)
+    standard = fits.Header()
+    for card in header.cards:
+        keyword = card.keyword
+        if keyword.endswith(STANDARD_WCS_KEY) and keyword.startswith(STANDARD_PREFIXES):
+            standard[keyword[:-1]] = card.value
+    standard_only = tmp_path / "standard.fits"
+    fits.PrimaryHDU(pixels, header=standard).writeto(standard_only)
+    gu, gv = np.meshgrid(np.linspace(0, header["NAXIS1"] - 1, 4), [0, header["NAXIS2"] - 1])
+    u, v = gu.ravel(), gv.ravel()
+    ra_ref, dec_ref = dss_pixel_to_world(
+        plate, u + header["CNPIX1"] - plate["CNPIX1"], v + header["CNPIX2"] - plate["CNPIX2"]
+    )
+    for path in (as_written, standard_only):
+        ra, dec = xy2sky(path, u, v)
+        offsets = angular_distance_deg(ra, dec, ra_ref, dec_ref) * 3600.0
+        # 8 decimals of a degree: 0.000036".
+        assert offsets.max() < 0.001, f"{path.name}: {offsets.max():.4f} arcsec"

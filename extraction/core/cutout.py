@@ -6,9 +6,10 @@ The output keeps the conventions of STScI's DSS cut-outs: BITPIX 16, the plate's
 cards (plate solution PLTRAH..., PPO1-6, AMDX/AMDY, XPIXELSZ...) with CNPIX1/CNPIX2 set to the
 cut-out's first pixel on the full plate, OBJECT/OBJCTRA/OBJCTDEC/OBJCTX/OBJCTY, the DSS
 acknowledgement. The primary WCS is the plate solution itself (WCSLIB, hence astropy's
-``WCS(header)``, reads the DSS keywords exactly); a standard TAN-TPV WCS fitted to it within
-0.1" is the alternate WCS ``A`` (``WCS(header, key="A")``), for software that does not read
-DSS plate solutions. Nothing else describes the primary WCS, so the three readings agree.
+``WCS(header)``, reads the DSS keywords exactly); the same solution written as a standard
+TAN-TPV WCS (exactly, not fitted: ``plates.TpvSolution``) is the alternate WCS ``A``
+(``WCS(header, key="A")``), for software that does not read DSS plate solutions. Nothing else
+describes the primary WCS, so the three readings agree.
 
 Pixel conventions are those of ``extraction.core.plates``: 0-based stored-image pixels ``(x,
 y)``, ``x`` along FITS axis 1; a cut-out pixel ``(u, v)`` is stored pixel ``(box.x0 + u,
@@ -18,6 +19,7 @@ box.y0 + v)``.
 from __future__ import annotations
 
 import bz2
+import functools
 import gzip
 import lzma
 import threading
@@ -32,9 +34,8 @@ import numpy.typing as npt
 from astropy.coordinates import Angle
 from astropy.io import fits
 
-from extraction.core.plates import FieldBox, PlateGeometry
+from extraction.core.plates import FieldBox, PlateGeometry, TpvSolution
 from extraction.core.platestore import BoxRead
-from extraction.core.sky import angular_distance_deg, gnomonic_deproject_deg, gnomonic_project_deg
 from extraction.core.surveys import COMPRESSIONS
 
 #: Output compression levels, measured when chosen (no bench repeats it): 16-bit noisy plate
@@ -50,9 +51,6 @@ _CODECS: dict[str, Callable[[bytes], bytes]] = {
     "bzip2": lambda data: bz2.compress(data, compresslevel=BZIP2_LEVEL),
     "xz": lambda data: lzma.compress(data, format=lzma.FORMAT_XZ, preset=XZ_PRESET),
 }
-
-#: Largest allowed disagreement between the fitted standard WCS and the plate solution.
-WCS_TOLERANCE_ARCSEC = 0.1
 
 ORIGIN = "dssportal"
 
@@ -168,15 +166,11 @@ class Cutout:
         The header as 80-character FITS card images, without END.
     clipped
         Part of the box lay off the stored image; those pixels hold BLANK.
-    wcs_error_arcsec
-        Largest disagreement between the fitted TPV WCS ``A`` and the plate solution over the
-        cut-out, measured on a grid that includes the corners.
     """
 
     data: npt.NDArray[np.int16]
     cards: tuple[str, ...]
     clipped: bool
-    wcs_error_arcsec: float
 
 
 def sexagesimal_ra(ra_deg: float) -> str:
@@ -264,167 +258,50 @@ def comment_image(text: str) -> str:
     return f"COMMENT {text}"[:80].ljust(80)
 
 
-#: Alternate-WCS letter of the fitted standard WCS. The primary WCS is the DSS plate
-#: solution itself (the DSS keywords, which WCSLIB reads exactly): a primary CTYPE/CD/PV or
-#: SIP set next to them is merged with the plate solution by WCSLIB and astropy (WCSNAME
-#: "DSS PLATEID ...", the plate centre as CRVAL, SIP terms on top), which put the corners
-#: of a 60' DSS1 field 0.7" off. SIP has no alternate form, so the fit is TPV.
+#: Alternate-WCS letter of the standard WCS. The primary WCS is the DSS plate solution itself
+#: (the DSS keywords, which WCSLIB reads exactly): a primary CTYPE/CD/PV or SIP set next to
+#: them is merged with the plate solution by WCSLIB and astropy (WCSNAME "DSS PLATEID ...",
+#: the plate centre as CRVAL, SIP terms on top), which put the corners of a 60' DSS1 field
+#: 0.7" off. SIP has no alternate form, and TPV holds the DSS polynomial exactly.
 STANDARD_WCS_KEY = "A"
 
-#: First TPV ``PVi_k`` index of the terms of each total degree (``k = 3, 11`` are the odd
-#: radial terms, never used here): degree n runs ``x^n, x^(n-1) y, ..., y^n``.
-_TPV_FIRST_INDEX = {0: 0, 1: 1, 2: 4, 3: 7, 4: 12, 5: 17}
+
+def standard_wcs_cards(tpv: TpvSolution, cnpix1: int, cnpix2: int) -> list[str]:
+    """The plate solution as alternate WCS ``A`` of an image whose corner on the plate is
+    ``(CNPIX1, CNPIX2)``: standard keywords, TAN-TPV (``plates.TpvSolution``)."""
+    crpix1, crpix2 = tpv.crpix(cnpix1, cnpix2)
+    a = STANDARD_WCS_KEY
+    return [
+        *_fixed_tpv_cards(tpv)[:3],
+        card_image(f"CRPIX1{a}", crpix1, "Pixel coordinate of reference point"),
+        card_image(f"CRPIX2{a}", crpix2, "Pixel coordinate of reference point"),
+        *_fixed_tpv_cards(tpv)[3:],
+    ]
 
 
-@dataclass(frozen=True)
-class TpvFit:
-    """A TAN projection with TPV polynomial distortion fitted to the plate solution.
-
-    ``crpix`` is FITS 1-based, ``crval`` degrees J2000, ``cd`` degrees per pixel; ``pv1`` and
-    ``pv2`` map TPV index ``k`` to the coefficient of the ``xi`` and ``eta`` polynomials.
-    """
-
-    crpix: tuple[float, float]
-    crval: tuple[float, float]
-    cd: npt.NDArray[np.float64]
-    pv1: dict[int, float]
-    pv2: dict[int, float]
-
-    def cards(self) -> list[str]:
-        """The fit as alternate WCS ``A``: standard WCS keywords, TPV convention."""
-        a = STANDARD_WCS_KEY
-        cd = self.cd
-        cards = [
-            card_image(f"WCSNAME{a}", "TPV fit to the DSS plate solution", "Name of WCS A"),
-            card_image(f"CTYPE1{a}", "RA---TPV", "TAN projection with TPV distortion"),
-            card_image(f"CTYPE2{a}", "DEC--TPV", "TAN projection with TPV distortion"),
-            card_image(f"CRPIX1{a}", self.crpix[0], "Pixel coordinate of reference point"),
-            card_image(f"CRPIX2{a}", self.crpix[1], "Pixel coordinate of reference point"),
-            card_image(f"CRVAL1{a}", self.crval[0], "[deg] RA at reference point"),
-            card_image(f"CRVAL2{a}", self.crval[1], "[deg] Dec at reference point"),
-            card_image(f"CUNIT1{a}", "deg", "Units of CRVAL1A"),
-            card_image(f"CUNIT2{a}", "deg", "Units of CRVAL2A"),
-            card_image(f"CD1_1{a}", float(cd[0, 0]), "[deg/pixel] linear transformation"),
-            card_image(f"CD1_2{a}", float(cd[0, 1]), "[deg/pixel] linear transformation"),
-            card_image(f"CD2_1{a}", float(cd[1, 0]), "[deg/pixel] linear transformation"),
-            card_image(f"CD2_2{a}", float(cd[1, 1]), "[deg/pixel] linear transformation"),
-            card_image(f"RADESYS{a}", "FK5", "Equatorial coordinate system"),
-            card_image(f"EQUINOX{a}", 2000.0, "[yr] Equinox of equatorial coordinates"),
-        ]
-        for axis, terms in ((1, self.pv1), (2, self.pv2)):
-            cards += [card_image(f"PV{axis}_{k}{a}", v) for k, v in sorted(terms.items())]
-        return cards
-
-    def pixel_to_sky(
-        self, u: npt.NDArray[np.float64], v: npt.NDArray[np.float64]
-    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        """RA/Dec (degrees) of 0-based cut-out pixels ``(u, v)`` (x, y) under the fit as
-        written in :meth:`cards` (values rounded to the card text), evaluated in numpy.
-
-        The same sky as astropy's ``WCS(<the cards>, key="A").all_pix2world(u, v, 0)`` (TPV:
-        ``(x, y) = CD (p - CRPIX)``, ``xi = P1(x, y)``, ``eta = P2(y, x)`` in degrees, then the
-        gnomonic deprojection about CRVAL) at a fraction of the cost of building an astropy
-        WCS per cut-out.
-        """
-        crpix1, crpix2 = (_as_written(c) for c in self.crpix)
-        cd = [[_as_written(float(c)) for c in row] for row in self.cd]
-        du, dv = u + 1.0 - crpix1, v + 1.0 - crpix2
-        x = cd[0][0] * du + cd[0][1] * dv
-        y = cd[1][0] * du + cd[1][1] * dv
-        xi, eta = _tpv_polynomial(self.pv1, x, y), _tpv_polynomial(self.pv2, y, x)
-        ra0, dec0 = (_as_written(c) for c in self.crval)
-        return gnomonic_deproject_deg(ra0, dec0, np.radians(xi), np.radians(eta))
-
-
-def _as_written(value: float) -> float:
-    """``value`` as a header card holds it (15 significant digits)."""
-    return float(_value_text(value))
-
-
-def _tpv_polynomial(
-    pv: dict[int, float], a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]
-) -> npt.NDArray[np.float64]:
-    """``sum_k PV_k a^(n-j) b^j`` over the TPV indices ``k`` present (no radial terms)."""
-    total = np.zeros_like(a)
-    for n, first in _TPV_FIRST_INDEX.items():
-        for j in range(n + 1):
-            coefficient = pv.get(first + j)
-            if coefficient:
-                total += _as_written(coefficient) * a ** (n - j) * b**j
-    return total
-
-
-def _tpv_terms(
-    a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], degree: int
-) -> tuple[npt.NDArray[np.float64], list[tuple[int, int]]]:
-    """Columns ``a^(n-j) b^j`` for n = 0..degree, and the (TPV index, n) of each."""
-    columns, keys = [], []
-    for n in range(degree + 1):
-        for j in range(n + 1):
-            columns.append(a ** (n - j) * b**j)
-            keys.append((_TPV_FIRST_INDEX[n] + j, n))
-    return np.stack(columns, axis=1), keys
-
-
-def fit_tpv(
-    geometry: PlateGeometry, box: FieldBox, *, degree: int = 3, samples: int = 15
-) -> TpvFit:
-    """A TAN-TPV WCS for the cut-out ``box`` fitted to the plate solution.
-
-    The reference pixel is the cut-out centre (FITS 1-based ``((nx + 1) / 2, (ny + 1) / 2)``)
-    and the reference value the plate solution's sky position there. ``CD`` is the linear
-    part; the TPV polynomials map intermediate coordinates ``(x, y) = CD (p - CRPIX)``
-    (degrees) to the standard coordinates ``(xi, eta)`` (degrees; for ``eta`` the roles of
-    ``x`` and ``y`` swap, as TPV defines), least-squares fits on a ``samples`` x ``samples``
-    grid spanning the whole cut-out, corners included. WCSLIB inverts TPV by iteration.
-    """
-    crpix = ((box.nx + 1) / 2.0, (box.ny + 1) / 2.0)
-    ra0, dec0 = geometry.pixel_to_sky(box.x0 + crpix[0] - 1.0, box.y0 + crpix[1] - 1.0)
-    grid = np.linspace(0.0, 1.0, samples)
-    gu, gv = np.meshgrid(grid * max(box.nx - 1, 1), grid * max(box.ny - 1, 1))
-    u, v = gu.ravel(), gv.ravel()
-    ra, dec = geometry.pixel_to_sky(box.x0 + u, box.y0 + v)
-    xi, eta = gnomonic_project_deg(ra, dec, float(ra0), float(dec0))
-    offsets = np.stack([u + 1.0 - crpix[0], v + 1.0 - crpix[1]], axis=1)
-    cd = np.vstack(
-        [np.linalg.lstsq(offsets, xi, rcond=None)[0], np.linalg.lstsq(offsets, eta, rcond=None)[0]]
-    )
-    x, y = cd @ offsets.T
-    # Scale to ~1 so the normal equations stay well conditioned; undone per degree below.
-    norm = max(float(np.max(np.abs(x))), float(np.max(np.abs(y))), 1e-12)
-    pv: list[dict[int, float]] = []
-    for target, (a, b) in ((xi, (x, y)), (eta, (y, x))):
-        design, keys = _tpv_terms(a / norm, b / norm, degree)
-        coef = np.linalg.lstsq(design, target / norm, rcond=None)[0]
-        pv.append({k: float(c) * norm ** (1 - n) for c, (k, n) in zip(coef, keys, strict=True)})
-    return TpvFit(crpix, (float(ra0) % 360.0, float(dec0)), cd, pv[0], pv[1])
-
-
-def wcs_error_arcsec(
-    geometry: PlateGeometry, box: FieldBox, fit: TpvFit, samples: int = 21
-) -> float:
-    """Largest angular difference (arcsec) between ``fit`` (as written) and the plate solution
-    over the box, on a ``samples`` x ``samples`` grid, corners included."""
-    grid = np.linspace(0.0, 1.0, samples)
-    gu, gv = np.meshgrid(grid * max(box.nx - 1, 1), grid * max(box.ny - 1, 1))
-    u, v = gu.ravel(), gv.ravel()
-    ra_plate, dec_plate = geometry.pixel_to_sky(box.x0 + u, box.y0 + v)
-    ra_fit, dec_fit = fit.pixel_to_sky(u, v)
-    return float(np.max(angular_distance_deg(ra_plate, dec_plate, ra_fit, dec_fit)) * 3600.0)
-
-
-def _standard_wcs(geometry: PlateGeometry, box: FieldBox) -> tuple[TpvFit, float]:
-    """The lowest-degree TPV fit within tolerance (degree 3, else up to 5)."""
-    best: tuple[TpvFit, float] | None = None
-    for degree in (3, 4, 5):
-        fit = fit_tpv(geometry, box, degree=degree)
-        error = wcs_error_arcsec(geometry, box, fit)
-        if best is None or error < best[1]:
-            best = (fit, error)
-        if error <= WCS_TOLERANCE_ARCSEC / 4:
-            break
-    assert best is not None
-    return best
+@functools.lru_cache(maxsize=64)
+def _fixed_tpv_cards(tpv: TpvSolution) -> tuple[str, ...]:
+    """The cards of WCS ``A`` that are the same for every cut-out of a plate, formatted
+    once: three before CRPIX, the rest after."""
+    a = STANDARD_WCS_KEY
+    cards = [
+        card_image(f"WCSNAME{a}", "DSS plate solution as TAN-TPV", "Name of WCS A"),
+        card_image(f"CTYPE1{a}", "RA---TPV", "TAN projection with TPV distortion"),
+        card_image(f"CTYPE2{a}", "DEC--TPV", "TAN projection with TPV distortion"),
+        card_image(f"CRVAL1{a}", tpv.crval[0], "[deg] RA of the plate centre"),
+        card_image(f"CRVAL2{a}", tpv.crval[1], "[deg] Dec of the plate centre"),
+        card_image(f"CUNIT1{a}", "deg", "Units of CRVAL1A"),
+        card_image(f"CUNIT2{a}", "deg", "Units of CRVAL2A"),
+        card_image(f"CD1_1{a}", tpv.cd[0], "[deg/pixel] linear transformation"),
+        card_image(f"CD1_2{a}", 0.0, "[deg/pixel] linear transformation"),
+        card_image(f"CD2_1{a}", 0.0, "[deg/pixel] linear transformation"),
+        card_image(f"CD2_2{a}", tpv.cd[1], "[deg/pixel] linear transformation"),
+        card_image(f"RADESYS{a}", "FK5", "Equatorial coordinate system"),
+        card_image(f"EQUINOX{a}", 2000.0, "[yr] Equinox of equatorial coordinates"),
+    ]
+    for axis, terms in ((1, tpv.pv1), (2, tpv.pv2)):
+        cards += [card_image(f"PV{axis}_{k}{a}", v) for k, v in terms]
+    return tuple(cards)
 
 
 def cutout_build(
@@ -481,9 +358,7 @@ def cutout_build(
         card_image("OBJCTX", round(float(plate_x), 2), "Object X on plate (pixels)"),
         card_image("OBJCTY", round(float(plate_y), 2), "Object Y on plate (pixels)"),
     ]
-    fit, error = _standard_wcs(geometry, box)
-    cards += fit.cards()
-    cards.append(card_image("WCSERR", round(error, 4), "[arcsec] max WCS A vs plate solution"))
+    cards += standard_wcs_cards(geometry.tpv, int(cnpix1), int(cnpix2))
     if clipped:
         cards.append(card_image("BLANK", int(pixels.fill), "Value of pixels off the plate"))
         cards.append(card_image("CLIPPED", True, "Part of the field lies off the plate"))
@@ -493,7 +368,7 @@ def cutout_build(
         cards.append(card_image("DATAMAX", int(valid.max()), "Maximum data value"))
     if not _has_acknowledgement(plate_cards):
         cards += [comment_image(line) for line in ACKNOWLEDGEMENT]
-    return Cutout(data=pixels.data, cards=tuple(cards), clipped=clipped, wcs_error_arcsec=error)
+    return Cutout(data=pixels.data, cards=tuple(cards), clipped=clipped)
 
 
 def fits_bytes(cutout: Cutout) -> bytes:

@@ -151,6 +151,85 @@ class DigitizedArea:
         return cls(0, 0, size, size)
 
 
+#: TPV index of the term ``u^(n-j) v^j`` is ``_TPV_FIRST_INDEX[n] + j`` (``k = 3, 11, 23`` are
+#: the odd radial terms, never used): ``PV1`` takes ``(u, v) = (x, y)``, ``PV2`` ``(y, x)``.
+_TPV_FIRST_INDEX = {0: 0, 1: 1, 2: 4, 3: 7, 4: 12, 5: 17}
+_ARCSEC_PER_DEG = 3600.0
+
+
+@dataclass(frozen=True)
+class TpvSolution:
+    """The DSS plate solution written as a TAN projection with TPV distortion, exactly.
+
+    The DSS model is a polynomial of degree five in plate millimetres ``(x, y)`` from the
+    plate centre, giving the standard coordinates ``(xi, eta)`` about the plate centre;
+    ``eta`` swaps the roles of ``x`` and ``y`` as TPV does. With ``CRVAL`` the plate centre,
+    ``CD`` the millimetre size of a pixel times a plate scale, and ``CRPIX`` the pixel at
+    ``x = y = 0``, the 13 AMDX/AMDY terms (the radial ones expanded) are TPV terms: nothing
+    is fitted, and the two WCSs differ only by the rounding of the cards (AMDX/AMDY 14-20,
+    magnitude and colour terms, are left out, as WCSLIB and GetImage leave them out).
+
+    ``centre_x``/``centre_y`` are the full-plate DSS pixel ``X = PPO3 / XPIXELSZ``,
+    ``Y = PPO6 / YPIXELSZ`` of the plate centre; ``pv1``/``pv2`` the non-zero ``(k,
+    coefficient)`` pairs, 0 and 1 always present.
+    """
+
+    crval: tuple[float, float]
+    cd: tuple[float, float]
+    centre_x: float
+    centre_y: float
+    pv1: tuple[tuple[int, float], ...]
+    pv2: tuple[tuple[int, float], ...]
+
+    def crpix(self, cnpix1: int, cnpix2: int) -> tuple[float, float]:
+        """FITS 1-based ``CRPIX`` of an image whose corner is ``(CNPIX1, CNPIX2)``: its pixel
+        ``i`` is ``X = CNPIX1 + i - 0.5``."""
+        return self.centre_x - cnpix1 + 0.5, self.centre_y - cnpix2 + 0.5
+
+    @classmethod
+    def from_dss(cls, solution: Mapping[str, Any]) -> TpvSolution:
+        """The TPV form of the plate solution in ``solution`` (see ``dss_solution_header``)."""
+        x_um, y_um = float(solution["XPIXELSZ"]), float(solution["YPIXELSZ"])
+        plate_scale = solution.get("PLTSCALE") or math.hypot(solution["AMDX1"], solution["AMDX2"])
+        # Intermediate coordinates in degrees: mm times the nominal scale, so PVi_1 is ~1.
+        deg_per_mm = float(plate_scale) / _ARCSEC_PER_DEG
+        pvs = []
+        for axis in "XY":
+            amd = [float(solution.get(f"AMD{axis}{i}", 0.0)) for i in range(1, 14)]
+            pvs.append(
+                tuple(
+                    (k, c / _ARCSEC_PER_DEG / deg_per_mm ** _tpv_degree(k))
+                    for k, c in _amd_as_tpv(amd)
+                    if c != 0.0 or k in (0, 1)
+                )
+            )
+        return cls(
+            crval=plate_centre_deg(solution),
+            cd=(-x_um / 1000.0 * deg_per_mm, y_um / 1000.0 * deg_per_mm),
+            centre_x=float(solution["PPO3"]) / x_um,
+            centre_y=float(solution["PPO6"]) / y_um,
+            pv1=pvs[0],
+            pv2=pvs[1],
+        )
+
+
+def _tpv_degree(k: int) -> int:
+    return max(n for n, first in _TPV_FIRST_INDEX.items() if first <= k)
+
+
+def _amd_as_tpv(c: list[float]) -> list[tuple[int, float]]:
+    """The 13-term DSS polynomial in ``(u, v)`` as TPV terms ``(k, coefficient)``:
+    ``c1 u + c2 v + c3 + c4 u^2 + c5 uv + c6 v^2 + c7 (u^2 + v^2) + c8 u^3 + c9 u^2 v
+    + c10 u v^2 + c11 v^3 + c12 u (u^2 + v^2) + c13 u (u^2 + v^2)^2`` (``c`` 0-based here)."""
+    return [
+        (0, c[2]),
+        (1, c[0]), (2, c[1]),
+        (4, c[3] + c[6]), (5, c[4]), (6, c[5] + c[6]),
+        (7, c[7] + c[11]), (8, c[8]), (9, c[9] + c[11]), (10, c[10]),
+        (17, c[12]), (19, 2.0 * c[12]), (21, c[12]),
+    ]  # fmt: skip
+
+
 @dataclass(frozen=True)
 class FieldBox:
     """An axis-aligned pixel box, 0-based half-open, in stored-image pixels.
@@ -279,6 +358,8 @@ class PlateGeometry:
         self.survey = survey_for_pixel_size(self.pixel_size_um)
         self.area = area or DigitizedArea.from_header(solution) or self._nominal_area()
         self.wcs = self._read_wcs(solution)
+        #: The same solution as a standard TAN-TPV WCS, for the cut-outs' alternate WCS.
+        self.tpv = TpvSolution.from_dss(solution)
         self._lock = threading.Lock()
 
     def _nominal_area(self) -> DigitizedArea:
