@@ -70,3 +70,20 @@ def test_an_increment_only_on_rows_whose_column_is_null(request_row):
 def test_a_name_that_is_not_a_column_is_refused():
     with pytest.raises(ValueError, match="is not a column"):
         rows_update(Field, where={"pk": 1}, values={"mosaic_plates": []})
+
+
+@pytest.mark.django_db
+def test_rows_among_primary_keys_with_a_guard(request_row):
+    """``pks``: the rows of those keys that also meet ``where``, as ``filter(pk__in=...)``."""
+    first, second, third = request_row.fields.order_by("pk")
+    Field.objects.filter(pk=second.pk).update(status=FieldStatus.RUNNING)
+    at = datetime(2026, 12, 7, 6, 30, 15, 250001, tzinfo=UTC)
+    queued = {"status": FieldStatus.QUEUED}
+    changed = rows_update(
+        Field, where=queued, pks=[first.pk, second.pk], values={"enqueued_at": at}
+    )
+    assert changed == 1  # the second is running: the guard leaves it
+    enqueued = dict(request_row.fields.values_list("pk", "enqueued_at"))
+    assert enqueued == {first.pk: at, second.pk: None, third.pk: None}
+    assert rows_update(Field, where=queued, pks=[], values={"enqueued_at": at}) == 0
+    assert request_row.fields.filter(enqueued_at=at).count() == 1

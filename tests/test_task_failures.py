@@ -86,20 +86,20 @@ def test_a_database_error_mid_group_is_waited_out_and_the_group_goes_on(
     monkeypatch.setattr("extraction.services.queue.enqueue_fields", lambda field_ids: None)
     request = request_create_from_text(user=make_user(), text=text, source="mail").request
     field_ids = list(request.fields.order_by("line_no").values_list("pk", flat=True))
-    real_publish = extraction_service._publish
+    real_publish = extraction_service._group_publish
     cut = []
 
-    def publish_with_a_restart(field, made):  # the server restarts as the first file is recorded
+    def publish_with_a_restart(group):  # the server restarts as the first files are recorded
         if not cut:
-            cut.append(field.pk)
+            cut.append([m.field.pk for m in group])
             raise OperationalError("terminating connection due to administrator command")
-        return real_publish(field, made)
+        return real_publish(group)
 
     waits: list[float] = []
-    monkeypatch.setattr(extraction_service, "_publish", publish_with_a_restart)
+    monkeypatch.setattr(extraction_service, "_group_publish", publish_with_a_restart)
     monkeypatch.setattr(worker, "database_wait", lambda *, timeout: waits.append(timeout) or True)
     assert tasks.extract_fields(field_ids) == "done, done, done"
-    assert cut == field_ids[:1] and waits == [worker.DATABASE_WAIT_SECONDS]
+    assert cut == [field_ids] and waits == [worker.DATABASE_WAIT_SECONDS]  # published together
     assert set(Field.objects.filter(pk__in=field_ids).values_list("status", flat=True)) == {"done"}
 
 
@@ -110,10 +110,10 @@ def test_a_database_that_stays_away_leaves_the_fields_to_the_sweepers(
     monkeypatch.setattr("extraction.services.queue.enqueue_field", lambda field_id: None)
     field = request_create_from_text(user=make_user(), text=LINE, source="web").fields[0]
 
-    def down(field, made):
+    def down(group):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(extraction_service, "_publish", down)
+    monkeypatch.setattr(extraction_service, "_group_publish", down)
     monkeypatch.setattr(worker, "database_wait", lambda *, timeout: False)
     with pytest.raises(OperationalError):
         tasks.extract_fields([field.pk])
@@ -134,18 +134,20 @@ def test_a_database_error_after_a_field_ended_leaves_it_alone_and_the_rest_go_on
     """The task's fields are claimed together: after an error under its second field, the
     first (done) is not done again, and the second and third are leased and claimed again."""
     monkeypatch.setattr("extraction.services.queue.enqueue_fields", lambda field_ids: None)
+    monkeypatch.setattr(extraction_service, "PUBLISH_WITHIN_S", 0.0)  # each field on its own
     field_ids = three_fields(make_user)
-    real_publish = extraction_service._publish
+    real_publish = extraction_service._group_publish
     published: list[int] = []
 
-    def publish_with_a_restart(field, made):
-        if field.pk == field_ids[1] and published == field_ids[:1]:
+    def publish_with_a_restart(group):
+        (made,) = group
+        if made.field.pk == field_ids[1] and published == field_ids[:1]:
             published.append(-1)
             raise OperationalError("terminating connection due to administrator command")
-        published.append(field.pk)
-        return real_publish(field, made)
+        published.append(made.field.pk)
+        return real_publish(group)
 
-    monkeypatch.setattr(extraction_service, "_publish", publish_with_a_restart)
+    monkeypatch.setattr(extraction_service, "_group_publish", publish_with_a_restart)
     monkeypatch.setattr(worker, "database_wait", lambda *, timeout: True)
     assert tasks.extract_fields(field_ids) == "done, done, done"
     assert published == [field_ids[0], -1, field_ids[1], field_ids[2]]
@@ -161,16 +163,17 @@ def test_the_fields_a_killed_task_had_not_finished_are_taken_back_by_the_sweeper
     make_user, monkeypatch
 ) -> None:
     monkeypatch.setattr("extraction.services.queue.enqueue_fields", lambda field_ids: None)
+    monkeypatch.setattr(extraction_service, "PUBLISH_WITHIN_S", 0.0)  # each field on its own
     field_ids = three_fields(make_user)
-    real_publish = extraction_service._publish
+    real_publish = extraction_service._group_publish
 
-    def killed_at_the_second(field, made):
-        if field.pk == field_ids[1]:
+    def killed_at_the_second(group):
+        if group[0].field.pk == field_ids[1]:
             raise WorkerKilled
-        return real_publish(field, made)
+        return real_publish(group)
 
     with monkeypatch.context() as patch:
-        patch.setattr(extraction_service, "_publish", killed_at_the_second)
+        patch.setattr(extraction_service, "_group_publish", killed_at_the_second)
         with pytest.raises(WorkerKilled):
             tasks.extract_fields(field_ids)
     statuses = dict(Field.objects.filter(pk__in=field_ids).values_list("pk", "status"))
@@ -179,3 +182,29 @@ def test_the_fields_a_killed_task_had_not_finished_are_taken_back_by_the_sweeper
     assert sorted(reclaimed.abandoned) == field_ids[1:]  # no lease held: both taken back
     assert tasks.extract_fields(field_ids) == "not claimed, done, done"
     assert Field.objects.get(pk=field_ids[0]).attempts == 1  # the done field was not redone
+
+
+def test_a_task_killed_before_it_published_its_fields_leaves_them_all_to_the_sweeper(
+    make_user, monkeypatch, settings, tmp_path
+) -> None:
+    """A task publishes the fields it has made together: killed before that, none is done,
+    none is lost (the sweeper takes all back), and no file made aside is left behind."""
+    settings.STAGING_DIR = tmp_path / "staging"  # the scratch folder of this test alone
+    monkeypatch.setattr("extraction.services.queue.enqueue_fields", lambda field_ids: None)
+    field_ids = three_fields(make_user)
+
+    def killed(group):
+        assert [m.field.pk for m in group] == field_ids  # made, written aside, not published
+        raise WorkerKilled
+
+    with monkeypatch.context() as patch:
+        patch.setattr(extraction_service, "_group_publish", killed)
+        with pytest.raises(WorkerKilled):
+            tasks.extract_fields(field_ids)
+    assert set(Field.objects.filter(pk__in=field_ids).values_list("status", flat=True)) == {
+        "running"
+    }
+    assert list(extraction_service.scratch_root().rglob("*.part")) == []
+    reclaimed = fields_reclaim(broker_idle=False, orphans=False)
+    assert sorted(reclaimed.abandoned) == field_ids
+    assert tasks.extract_fields(field_ids) == "done, done, done"

@@ -1,5 +1,6 @@
-"""What a task of fields costs the database (issue 23, throughput): leases, claim, load and the
-request's move to running once per task; per field only the transaction that publishes it."""
+"""What a task of fields costs the database (issue 23, throughput): leases, claim, load, the
+request's move to running and the transaction that publishes the fields once per task; per field
+only its move to done."""
 
 from __future__ import annotations
 
@@ -51,11 +52,11 @@ def count(sqls: list[str], start: str) -> int:
     return sum(sql.startswith(start) for sql in sqls)
 
 
-#: The field's move to done and the directory's bytes, in the transaction that publishes it.
-STATEMENTS_PER_FIELD = 2
+#: The field's guarded move to done, in the transaction that publishes the task's fields.
+STATEMENTS_PER_FIELD = 1
 
 
-def test_a_task_costs_one_publishing_transaction_per_field(
+def test_a_task_costs_one_statement_per_field_and_one_publishing_transaction(
     make_user, django_capture_on_commit_callbacks
 ):
     register_real_dss_plate()
@@ -64,7 +65,9 @@ def test_a_task_costs_one_publishing_transaction_per_field(
     small = task_queries(user, 2, django_capture_on_commit_callbacks)
     large = task_queries(user, 6, django_capture_on_commit_callbacks)
     assert len(statements(large)) - len(statements(small)) == 4 * STATEMENTS_PER_FIELD
-    assert transactions(large) - transactions(small) == 4
+    assert transactions(large) == transactions(small)
+    # One update of the directory's bytes for the whole task.
+    assert count(large, 'UPDATE "extraction_stagingdirectory"') == 1
     for sqls in (small, large):  # once per task, whatever its size
         assert count(sqls, 'UPDATE "extraction_field" SET "status" = \'running\'') == 1
         assert count(sqls, 'SELECT "extraction_field"."id"') == 2  # the load; the mail's list
@@ -74,3 +77,20 @@ def test_a_task_costs_one_publishing_transaction_per_field(
             assert count(sqls, "SELECT pg_advisory_unlock(key)") == 1
             # the fields' leases, taken and given up; the completion mail's lease, the same
             assert sum("advisory" in sql for sql in sqls) == 4
+
+
+def test_fields_that_wait_too_long_are_published_without_the_rest_of_the_task(
+    make_user, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Slow fields (mosaics) show their progress: once the first made field has waited
+    ``PUBLISH_WITHIN_S``, what is made is published (here at once: one transaction each)."""
+    from extraction.services import extraction
+
+    register_real_dss_plate()
+    user = make_user()
+    task_queries(user, 1, django_capture_on_commit_callbacks)  # the plate index, cached
+    monkeypatch.setattr(extraction, "PUBLISH_WITHIN_S", 0.0)
+    small = task_queries(user, 2, django_capture_on_commit_callbacks)
+    large = task_queries(user, 6, django_capture_on_commit_callbacks)
+    assert transactions(large) - transactions(small) == 4
+    assert count(large, 'UPDATE "extraction_stagingdirectory"') == 6

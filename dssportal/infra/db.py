@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from django.db import DatabaseError, close_old_connections, connection, models
 
@@ -50,16 +50,27 @@ def rows_update(
     where: Mapping[str, object],
     values: Mapping[str, object] | None = None,
     add: Mapping[str, int] | None = None,
+    pks: Sequence[int] | None = None,
 ) -> int:
-    """``model.objects.filter(**where).update(**values)``, with ``F(name) + n`` for each of
-    ``add``, as one UPDATE written from the model's fields; the number of rows changed.
+    """``model.objects.filter(**where, pk__in=pks).update(**values)``, with ``F(name) + n``
+    for each of ``add``, as one UPDATE written from the model's fields; the number of rows
+    changed.
 
     For the statements every extracted field runs: the ORM's query building cost more than
     the database took to run them (2.3 ms against 1.1 ms for the publishing transaction's
     two updates on PostgreSQL). ``where`` holds equalities (``pk`` for the primary key;
-    None for IS NULL); values are converted as the ORM's ``update`` converts them.
+    None for IS NULL); ``pks``, when given, the integer primary keys the rows must have
+    (none: no row); values are converted as the ORM's ``update`` converts them.
     """
-    sets, conditions, params = [], [], []
+    sets: list[str] = []
+    conditions: list[str] = []
+    params: list[object] = []
+    if pks is not None:
+        if not pks:
+            return 0
+        # Integers only, written into the statement: one parameter each costs more.
+        keys = ", ".join(str(int(pk)) for pk in pks)
+        conditions.append(f"{_column(model, 'pk')[1]} IN ({keys})")
     for name, value in (values or {}).items():
         field, column = _column(model, name)
         sets.append(f"{column} = %s")

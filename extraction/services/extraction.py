@@ -12,7 +12,8 @@ import errno
 import logging
 import os
 import socket
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +44,9 @@ from extraction.services.selection import (
 from extraction.services.staging import (
     StagingDeleted,
     StagingError,
-    staging_file_publish,
+    WrittenAside,
+    staging_file_write_aside,
+    staging_files_publish,
 )
 
 log = logging.getLogger(__name__)
@@ -243,34 +246,90 @@ def _made(field: Field) -> Extracted:
     return _cut_image(field)
 
 
-def _publish(field: Field, made: Extracted) -> bool:
-    """Write the file and move the field to done, in one step serialised with deletion;
-    False when another worker had already done it."""
+@dataclass(frozen=True)
+class _Made:
+    """A claimed field whose file is made and written aside, waiting to be published."""
 
-    def record() -> bool:
-        finished = _finish(
-            field.pk,
-            status=FieldStatus.DONE,
-            output_name=made.output_name,
-            bytes=len(made.payload),
-            plate_id=made.plate_id,
-            plate_reason=made.reason[:200],
-            clipped=made.clipped,
-            message=made.note,
-        )
-        if finished and made.used:
-            _record_plates(field, made.used)
-        return finished
+    field: Field
+    made: Extracted
+    aside: WrittenAside
+
+
+#: A task publishes the files it has made together (one transaction per request: one commit
+#: and one update of the directory's bytes for all of them, instead of one each), at the
+#: latest once the first of them has waited this long, so that slow fields (mosaics) still
+#: show their progress field by field.
+PUBLISH_WITHIN_S = 1.0
+
+
+def _fields_publish(pending: Sequence[_Made]) -> dict[int, str]:
+    """Publish made fields, one transaction per request; each field's status afterwards."""
+    groups: dict[int, list[_Made]] = {}
+    for made in pending:
+        groups.setdefault(made.field.request_id, []).append(made)
+    statuses: dict[int, str] = {}
+    for group in groups.values():
+        statuses.update(_group_publish(group))
+    return statuses
+
+
+def _group_publish(group: Sequence[_Made]) -> dict[int, str]:
+    """Move the fields of one request to done and put their files in its staging directory,
+    in one transaction (``staging_files_publish``); each field's status afterwards. A field
+    another worker had already finished keeps its state, and its file is not written."""
+    recorded: list[_Made] = []
+
+    def record() -> list[WrittenAside]:
+        recorded[:] = [m for m in group if _finish_done(m)]
+        for m in recorded:
+            if m.made.used:
+                _record_plates(m.field, m.made.used)
+        return [m.aside for m in recorded]
 
     # No quick-look here: it is made on first view (services.previews).
-    published = staging_file_publish(
-        request=field.request,
-        name=made.output_name,
-        payload=made.payload,
-        record=record,
-        scratch=scratch_dir(),
+    try:
+        staging_files_publish(
+            request=group[0].field.request, files=[m.aside for m in group], record=record
+        )
+    except StagingDeleted as gone:
+        # The user deleted the request's directory while it was being filled.
+        return {m.field.pk: _end(m.field.pk, FieldStatus.CANCELLED, str(gone)) for m in group}
+    except StagingError as skip:
+        return {m.field.pk: _end(m.field.pk, FieldStatus.SKIPPED, str(skip)) for m in group}
+    except (OperationalError, InterfaceError):
+        raise  # the database went away: see _field_made
+    except Exception as exc:  # the staging disk: the same for every file of the group
+        log.exception("fields %s failed to publish", [m.field.pk for m in group])
+        message = _failure_message(exc)
+        return {m.field.pk: _end(m.field.pk, FieldStatus.FAILED, message) for m in group}
+    done = {m.field.pk for m in recorded}
+    return {
+        m.field.pk: FieldStatus.DONE if m.field.pk in done else _status_now(m.field.pk)
+        for m in group
+    }
+
+
+def _finish_done(m: _Made) -> bool:
+    return _finish(
+        m.field.pk,
+        status=FieldStatus.DONE,
+        output_name=m.made.output_name,
+        bytes=m.aside.size,
+        plate_id=m.made.plate_id,
+        plate_reason=m.made.reason[:200],
+        clipped=m.made.clipped,
+        message=m.made.note,
     )
-    return published is not None
+
+
+def _end(field_id: int, status: FieldStatus, message: str) -> str:
+    """Running -> ``status``; the field's status afterwards, whoever moved it."""
+    return _finish_as(field_id, status, message=message) or _status_now(field_id)
+
+
+def _status_now(field_id: int) -> str:
+    """Read back only when something else (a duplicate task, staff) moved the field."""
+    return str(Field.objects.values_list("status", flat=True).get(pk=field_id))
 
 
 def _finish_as(field_id: int, status: FieldStatus, *, message: str) -> str | None:
@@ -310,8 +369,9 @@ def fields_extract_task(
 
     Per task, not per field: the leases are taken in one statement, the fields claimed in one
     guarded update and loaded in one query, each request marked running once, the leases
-    given up in one statement at the end. Per field remain the cut, the file and the one
-    transaction that publishes it. ``ended`` is filled as fields end, so that a caller that
+    given up in one statement at the end. Per field remain the cut, the file and its guarded
+    move to done; the files made are published together, one transaction per request
+    (``PUBLISH_WITHIN_S``). ``ended`` is filled as fields end, so that a caller that
     meets a database error knows which are left. With ``settle=False`` the requests are not
     settled: the caller does it (:func:`fields_settle`). The staging directory is created by
     the first file written into it, never before.
@@ -330,10 +390,10 @@ def fields_extract_task(
         claimed = [field for field in fields if field.status == FieldStatus.RUNNING]
         for request_id in sorted({field.request_id for field in claimed}):
             request_mark_running(request_id=request_id)
-        for field in claimed:
-            statuses[field.pk] = ended[field.pk] = _field_work(field)
-            if statuses[field.pk] != FieldStatus.RUNNING:
-                finished.add(field.pk)
+        for field_id, status in _fields_work(claimed):
+            statuses[field_id] = ended[field_id] = status
+            if status != FieldStatus.RUNNING:
+                finished.add(field_id)
         if settle:
             for request_id in sorted({field.request_id for field in claimed}):
                 request_settle(request_id=request_id)
@@ -356,26 +416,45 @@ def fields_settle(*, field_ids: Sequence[int]) -> None:
         request_settle(request_id=request_id)
 
 
-def _field_work(field: Field) -> str:
-    """Make and publish one claimed field; its status afterwards."""
-    ended: str | None = None  # the state this call moved the field to, if it did
+def _fields_work(claimed: Sequence[Field]) -> Iterator[tuple[int, str]]:
+    """Make the claimed fields one by one and publish them in groups (``PUBLISH_WITHIN_S``);
+    each field's status as it ends. A database error leaves the fields not yet published
+    running (their files made aside are removed): the caller does them again."""
+    pending: list[_Made] = []
+    waiting_since = 0.0
+    try:
+        for field in claimed:
+            made = _field_made(field)
+            if isinstance(made, str):
+                yield field.pk, made
+                continue
+            if not pending:
+                waiting_since = time.monotonic()
+            pending.append(made)
+            if time.monotonic() - waiting_since >= PUBLISH_WITHIN_S:
+                yield from _fields_publish(pending).items()
+                pending = []
+        if pending:
+            yield from _fields_publish(pending).items()
+            pending = []
+    finally:
+        for left in pending:
+            left.aside.temp.unlink(missing_ok=True)
+
+
+def _field_made(field: Field) -> _Made | str:
+    """Make one claimed field's file and write it aside; or the status the field ended in
+    when it cannot be made (skipped, failed)."""
     try:
         made = _made(field)
-        if _publish(field, made):
-            ended = FieldStatus.DONE
-    except StagingDeleted as gone:
-        # The user deleted the request's directory while it was being filled.
-        ended = _finish_as(field.pk, FieldStatus.CANCELLED, message=str(gone))
+        aside = staging_file_write_aside(made.output_name, made.payload, scratch=scratch_dir())
     except (FieldSkip, StagingError) as skip:
-        ended = _finish_as(field.pk, FieldStatus.SKIPPED, message=str(skip))
+        return _end(field.pk, FieldStatus.SKIPPED, str(skip))
     except (OperationalError, InterfaceError):
         # The database went away (a restart, a cut connection, SQLite busy): not the field's
         # fault. It stays running with its lease given up, and the sweeper queues it again.
         raise
     except Exception as exc:
         log.exception("field %s failed", field.pk)
-        ended = _finish_as(field.pk, FieldStatus.FAILED, message=_failure_message(exc))
-    # Read back only when something else (a duplicate task, staff) moved the field meanwhile.
-    if ended is not None:
-        return str(ended)
-    return Field.objects.values_list("status", flat=True).get(pk=field.pk)
+        return _end(field.pk, FieldStatus.FAILED, _failure_message(exc))
+    return _Made(field, made, aside)

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
+from dssportal.infra.db import rows_update
 from extraction.models import Field, FieldStatus
 
 #: The tasks of :mod:`extraction.tasks` that services enqueue.
@@ -67,12 +68,17 @@ def fields_chunked(field_ids: Sequence[int]) -> list[list[int]]:
 
 def fields_mark_enqueued(tasks: Sequence[Sequence[int]]) -> None:
     """Record that these tasks (each a list of field ids) are being put on the queue, in this
-    order: one transaction, and a microsecond apart, so the order survives."""
+    order: one transaction, and a microsecond apart, so the order survives. ``rows_update``:
+    the ORM's query building cost more than the database took (0.3 s of the mail gate for a
+    request of 1,000 fields)."""
     now = timezone.now()
     with transaction.atomic():
         for position, field_ids in enumerate(tasks):
-            Field.objects.filter(pk__in=field_ids, status=FieldStatus.QUEUED).update(
-                enqueued_at=now + timedelta(microseconds=position)
+            rows_update(
+                Field,
+                where={"status": FieldStatus.QUEUED},
+                pks=field_ids,
+                values={"enqueued_at": now + timedelta(microseconds=position)},
             )
 
 

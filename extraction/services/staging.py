@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -88,7 +88,7 @@ def _deleted_error(directory: StagingDirectory) -> StagingDeleted:
 def staging_directory_for_request(*, request: Request) -> StagingDirectory:
     """The request's staging directory, created (row and folder) on first use; raises
     :class:`StagingDeleted` once deleted. Extraction does not call this: it creates the
-    directory with its first file (:func:`staging_file_publish`).
+    directory with its first file (:func:`staging_files_publish`).
 
     Safe to call from several workers at once: the row is created under a lock on the
     request, and the folder creation is idempotent.
@@ -124,37 +124,55 @@ def _staging_directory_create(request: Request) -> StagingDirectory:
     return directory
 
 
-def staging_file_publish(
+@dataclass(frozen=True)
+class WrittenAside:
+    """A finished file, written and flushed to disk in a scratch folder, not yet published."""
+
+    name: str
+    temp: Path
+    size: int
+
+
+def staging_file_write_aside(name: str, payload: bytes, *, scratch: Path) -> WrittenAside:
+    """Write a file meant for a staging directory into ``scratch`` (on the staging filesystem,
+    outside every user area) and flush it, before any database lock is taken."""
+    temp, size = write_aside(Path(name), payload, scratch=scratch)
+    return WrittenAside(name, temp, size)
+
+
+def staging_files_publish(
     *,
     request: Request,
-    name: str,
-    payload: bytes,
-    record: Callable[[], bool],
-    scratch: Path,
+    files: Sequence[WrittenAside],
+    record: Callable[[], Sequence[WrittenAside]],
 ) -> StagingDirectory | None:
-    """Write one finished file into the request's staging directory, and record it.
+    """Put finished files of one request into its staging directory, and record them.
 
-    One transaction: ``record()`` (the field's guarded move to done; False when another
-    worker already recorded it, and then nothing is written), the directory (row and folder,
-    created here for the first file, never before), its bytes (a guarded update that fails
-    once the directory is deleted, which serialises this with :func:`staging_directory_delete`
-    on every database), the file (renamed into place from a temporary in ``scratch``, on the
-    same filesystem, written and flushed to disk before the transaction: neither the
-    database's lock nor the directory row is held through the fsync). Raises
-    :class:`StagingDeleted` when the directory is gone, and nothing is recorded. Returns the
-    directory, or None when ``record`` declined.
+    One transaction: ``record()`` (the fields' guarded moves to done) returns the files to
+    publish (a field another worker had already recorded is left out, and its file is not
+    written); the directory (row and folder, created here for the first file, never before)
+    grows by their bytes in a guarded update that fails once the directory is deleted, which
+    serialises this with :func:`staging_directory_delete` on every database; the files are
+    renamed into place from ``scratch``, where they were written and flushed before: neither
+    the database's lock nor the directory row is held through a write or an fsync. A task
+    publishes the files it has made together: one commit and one update of the directory for
+    all of them. Raises :class:`StagingDeleted` when the directory is gone, and nothing is
+    recorded. Returns the directory, or None when nothing was to be published. The scratch
+    files are removed whatever happens.
     """
-    temp, _size = write_aside(Path(name), payload, scratch=scratch)
     try:
         with transaction.atomic():
-            if not record():
+            kept = record()
+            if not kept:
                 return None
-            directory = _live_directory_grown(request, len(payload))
+            directory = _live_directory_grown(request, sum(aside.size for aside in kept))
             path = _checked_path(directory)
             path.mkdir(parents=True, exist_ok=True)
-            os.replace(temp, path / name)
+            for aside in kept:
+                os.replace(aside.temp, path / aside.name)
     finally:
-        temp.unlink(missing_ok=True)  # not published: declined, deleted, or an error
+        for aside in files:  # not published: declined, deleted, or an error
+            aside.temp.unlink(missing_ok=True)
     return directory
 
 
@@ -197,7 +215,7 @@ def staging_directory_delete(*, directory: StagingDirectory, reason: str) -> Del
     """Remove the folder and the request's previews, mark the row and its files deleted, and
     cancel the request's fields not yet made. Deleting twice is harmless.
 
-    Serialised with :func:`staging_file_publish`: the guarded update of the row comes first
+    Serialised with :func:`staging_files_publish`: the guarded update of the row comes first
     and holds it (row lock on PostgreSQL, the write lock on SQLite) until the folder is gone,
     so a worker finishing a field meanwhile either wrote before (its file is counted and
     removed here) or finds the directory deleted and cancels its field.
@@ -262,7 +280,7 @@ def _directory_remeasure(directory: StagingDirectory) -> int:
     """Measure one directory and store its size, serialised with publishing and deletion.
 
     The no-op update takes the row's write lock first (the row lock on PostgreSQL, the
-    database's write lock on SQLite), as :func:`staging_file_publish` does before it renames
+    database's write lock on SQLite), as :func:`staging_files_publish` does before it renames
     a file in: a file published meanwhile is then either measured here or counted after,
     never measured before and overwritten by a stale size.
     """
