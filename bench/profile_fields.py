@@ -35,7 +35,7 @@ def main() -> None:
 
     path, floor = plate_and_floor()
     user = user_create(username="prof", email="prof@example.org", password="x", quota_mb=100_000)
-    queue.enqueue_fields = lambda field_ids: None  # store only; the profile runs them below
+    queue.enqueue_fields = lambda field_ids, **_: None  # store only; the profile runs them below
     request = request_create_from_text(
         user=user, text=request_text(path, n_fields), source="api"
     ).request

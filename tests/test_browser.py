@@ -83,7 +83,7 @@ def test_the_whole_journey_from_the_form_to_the_files(
     register_real_dss_plate()
     make_user("humason", "milton@example.org")
     # Let the test play the worker, so the page is seen while the fields are still queued.
-    monkeypatch.setattr("extraction.services.queue.enqueue_field", lambda field_id: None)
+    monkeypatch.setattr("extraction.services.queue.enqueue_field", lambda field_id, **_: None)
     log_in(page, live_server.url, "milton@example.org")
     request_journey(page, live_server.url)
 

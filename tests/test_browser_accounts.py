@@ -104,7 +104,7 @@ def test_a_new_user_registers_confirms_and_goes_through_the_whole_journey(
     settings.DSSPORTAL_PUBLIC_URL = live_server.url
     register_real_dss_plate()
     # The test plays the worker (see request_journey).
-    monkeypatch.setattr("extraction.services.queue.enqueue_field", lambda field_id: None)
+    monkeypatch.setattr("extraction.services.queue.enqueue_field", lambda field_id, **_: None)
     base = live_server.url
 
     page.goto(f"{base}/")

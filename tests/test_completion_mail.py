@@ -36,8 +36,8 @@ def finished_request(make_user, monkeypatch) -> Request:
     """A request all of whose fields failed, settled final in a transaction whose on-commit
     send never ran: what a process leaves that died between the commit and the send."""
     register_real_dss_plate()
-    monkeypatch.setattr("extraction.services.queue.enqueue_field", lambda field_id: None)
-    monkeypatch.setattr("extraction.services.queue.enqueue_fields", lambda field_ids: None)
+    monkeypatch.setattr("extraction.services.queue.enqueue_field", lambda field_id, **_: None)
+    monkeypatch.setattr("extraction.services.queue.enqueue_fields", lambda field_ids, **_: None)
     text = "\n".join(LINE.format(n=n) for n in range(2))
     request = request_create_from_text(user=make_user(), text=text, source="mail").request
     request.fields.update(status="failed", message="internal error (RuntimeError)")
@@ -114,7 +114,7 @@ def test_a_staff_retry_owes_a_new_mail_with_a_new_message_id(
     finished_request: Request, monkeypatch
 ) -> None:
     assert completion_mail_deliver(request_id=finished_request.pk)
-    monkeypatch.setattr("extraction.services.queue.enqueue_fields", lambda ids: None)
+    monkeypatch.setattr("extraction.services.queue.enqueue_fields", lambda ids, **_: None)
     assert fields_retry_failed(request=finished_request) == 2
     reopened = Request.objects.get(pk=finished_request.pk)
     assert reopened.notified_at is None and reopened.mailed_at is None

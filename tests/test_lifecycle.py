@@ -440,7 +440,7 @@ def test_a_deletion_waits_for_the_file_being_published_then_cancels_the_rest(
 ):
     """Issue 12 item 7 with two real threads: the deletion blocks on the directory's row
     while a worker writes its file, then removes it; never "Directory not empty"."""
-    monkeypatch.setattr(queue, "enqueue_field", lambda field_id: None)  # no worker: we are it
+    monkeypatch.setattr(queue, "enqueue_field", lambda field_id, **_: None)  # no worker: we are it
     user = make_user()
     request = request_create_from_text(
         user=user, text=lines("w0", "w1", "w2"), source="web"

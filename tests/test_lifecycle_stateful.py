@@ -72,7 +72,9 @@ def test_random_request_lifecycles_agree_everywhere(
     settings.PREVIEWS_DIR = tmp_path / "previews"
     user = make_user(quota_mb=1)
     queue: list[int] = []
-    monkeypatch.setattr(queue_service, "enqueue_field", queue.append)
+    monkeypatch.setattr(
+        queue_service, "enqueue_field", lambda field_id, **_: queue.append(field_id)
+    )
     capture = django_capture_on_commit_callbacks
 
     class Lifecycle(RuleBasedStateMachine):

@@ -76,6 +76,7 @@ def test_a_name_that_is_not_a_column_is_refused():
 def test_rows_among_primary_keys_with_a_guard(request_row):
     """``pks``: the rows of those keys that also meet ``where``, as ``filter(pk__in=...)``."""
     first, second, third = request_row.fields.order_by("pk")
+    request_row.fields.update(enqueued_at=None)
     Field.objects.filter(pk=second.pk).update(status=FieldStatus.RUNNING)
     at = datetime(2026, 12, 7, 6, 30, 15, 250001, tzinfo=UTC)
     queued = {"status": FieldStatus.QUEUED}

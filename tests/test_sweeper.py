@@ -51,10 +51,13 @@ def lease_held_elsewhere(field_id: int) -> AbstractContextManager[None]:
 @pytest.fixture
 def fields(make_user, monkeypatch) -> list[Field]:
     register_real_dss_plate()
-    monkeypatch.setattr("extraction.services.queue.enqueue_field", lambda field_id: None)
+    monkeypatch.setattr("extraction.services.queue.enqueue_field", lambda field_id, **_: None)
     text = "\n".join(LINE.format(n=n) for n in range(3))
     request = request_create_from_text(user=make_user(), text=text, source="mail").request
-    Request.objects.filter(pk=request.pk).update(received_at=timezone.now() - timedelta(minutes=1))
+    # Stored a minute ago (the rows carry their tasks' enqueue times), the tasks never sent.
+    a_minute_ago = timezone.now() - timedelta(minutes=1)
+    Request.objects.filter(pk=request.pk).update(received_at=a_minute_ago)
+    request.fields.update(enqueued_at=a_minute_ago)
     return list(request.fields.order_by("line_no"))
 
 
@@ -80,6 +83,9 @@ def test_queued_fields_nothing_tells_about_are_re_enqueued_only_when_the_broker_
     assert fields_reclaim(broker_idle=True).orphaned == [f.pk for f in fields]
     # A request younger than the grace period may still be enqueueing its fields.
     Request.objects.update(received_at=timezone.now())
+    Field.objects.update(enqueued_at=timezone.now())
+    assert fields_reclaim(broker_idle=True).orphaned == []
+    Field.objects.update(enqueued_at=None)  # stored before enqueue times were: received_at
     assert fields_reclaim(broker_idle=True).orphaned == []
 
 
@@ -219,7 +225,9 @@ def test_a_sweep_reports_what_it_did_and_whether_anything_was_done(
     """The sweeper thread logs a sweep only when it did something: the report says so, not
     its text."""
     sent: list[list[int]] = []
-    monkeypatch.setattr("extraction.services.queue.enqueue_fields", sent.append)
+    monkeypatch.setattr(
+        "extraction.services.queue.enqueue_fields", lambda ids, **_: sent.append(ids)
+    )
     monkeypatch.setattr("extraction.services.queue.broker_idle", lambda: False)
     Field.objects.filter(pk=fields[0].pk).update(status="running", started_at=timezone.now())
 

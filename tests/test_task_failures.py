@@ -83,7 +83,7 @@ def test_a_database_error_mid_group_is_waited_out_and_the_group_goes_on(
     connection, waits for an answer, does that field again and the rest; nothing fails."""
     register_real_dss_plate()
     text = "\n".join(LINE.replace("real", f"f{n}") for n in range(3))
-    monkeypatch.setattr("extraction.services.queue.enqueue_fields", lambda field_ids: None)
+    monkeypatch.setattr("extraction.services.queue.enqueue_fields", lambda field_ids, **_: None)
     request = request_create_from_text(user=make_user(), text=text, source="mail").request
     field_ids = list(request.fields.order_by("line_no").values_list("pk", flat=True))
     real_publish = extraction_service._group_publish
@@ -107,7 +107,7 @@ def test_a_database_that_stays_away_leaves_the_fields_to_the_sweepers(
     make_user, monkeypatch
 ) -> None:
     register_real_dss_plate()
-    monkeypatch.setattr("extraction.services.queue.enqueue_field", lambda field_id: None)
+    monkeypatch.setattr("extraction.services.queue.enqueue_field", lambda field_id, **_: None)
     field = request_create_from_text(user=make_user(), text=LINE, source="web").fields[0]
 
     def down(group):
@@ -133,7 +133,7 @@ def test_a_database_error_after_a_field_ended_leaves_it_alone_and_the_rest_go_on
 ) -> None:
     """The task's fields are claimed together: after an error under its second field, the
     first (done) is not done again, and the second and third are leased and claimed again."""
-    monkeypatch.setattr("extraction.services.queue.enqueue_fields", lambda field_ids: None)
+    monkeypatch.setattr("extraction.services.queue.enqueue_fields", lambda field_ids, **_: None)
     monkeypatch.setattr(extraction_service, "PUBLISH_WITHIN_S", 0.0)  # each field on its own
     field_ids = three_fields(make_user)
     real_publish = extraction_service._group_publish
@@ -162,7 +162,7 @@ class WorkerKilled(BaseException):
 def test_the_fields_a_killed_task_had_not_finished_are_taken_back_by_the_sweeper(
     make_user, monkeypatch
 ) -> None:
-    monkeypatch.setattr("extraction.services.queue.enqueue_fields", lambda field_ids: None)
+    monkeypatch.setattr("extraction.services.queue.enqueue_fields", lambda field_ids, **_: None)
     monkeypatch.setattr(extraction_service, "PUBLISH_WITHIN_S", 0.0)  # each field on its own
     field_ids = three_fields(make_user)
     real_publish = extraction_service._group_publish
@@ -190,7 +190,7 @@ def test_a_task_killed_before_it_published_its_fields_leaves_them_all_to_the_swe
     """A task publishes the fields it has made together: killed before that, none is done,
     none is lost (the sweeper takes all back), and no file made aside is left behind."""
     settings.STAGING_DIR = tmp_path / "staging"  # the scratch folder of this test alone
-    monkeypatch.setattr("extraction.services.queue.enqueue_fields", lambda field_ids: None)
+    monkeypatch.setattr("extraction.services.queue.enqueue_fields", lambda field_ids, **_: None)
     field_ids = three_fields(make_user)
 
     def killed(group):

@@ -94,3 +94,33 @@ def test_fields_that_wait_too_long_are_published_without_the_rest_of_the_task(
     large = task_queries(user, 6, django_capture_on_commit_callbacks)
     assert transactions(large) - transactions(small) == 4
     assert count(large, 'UPDATE "extraction_stagingdirectory"') == 6
+
+
+def test_a_new_request_is_stored_with_its_tasks_enqueue_times_and_not_updated_after(
+    make_user, django_capture_on_commit_callbacks, monkeypatch, settings
+):
+    """The rows of a new request carry their tasks' ``enqueued_at`` when inserted (the
+    sweeper's order); its first enqueue writes nothing more (issue 23: the mail gate)."""
+    from extraction.services import queue
+
+    settings.DSSPORTAL_FIELDS_PER_TASK = 4
+    sent: list[list[int]] = []
+
+    def enqueue(task, *args, task_name, broker=None):
+        sent.append(list(args[0]) if task == queue.EXTRACT_FIELDS else [args[0]])
+
+    monkeypatch.setattr(queue, "enqueue", enqueue)
+    text = "\n".join(LINE.format(n=n) for n in range(40))
+    with (
+        CaptureQueriesContext(connection) as queries,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        request = request_create_from_text(user=make_user(), text=text, source="mail").request
+    sqls = [query["sql"] for query in queries.captured_queries]
+    assert count(sqls, 'UPDATE "extraction_field"') == 0
+    assert [len(task) for task in sent] == [4] * 10
+    stamps = dict(request.fields.values_list("pk", "enqueued_at"))
+    per_task = [{stamps[pk] for pk in task} for task in sent]
+    assert all(len(times) == 1 for times in per_task)  # one time per task
+    in_order = [times.pop() for times in per_task]
+    assert in_order == sorted(set(in_order))  # later tasks, later times

@@ -212,6 +212,11 @@ def _store(
     used, reserved_before = staging_bytes_used(user=user), bytes_reserved(user=user)
     remaining = user.quota_bytes - used - reserved_before
     reserved = _apply_quota(rows, remaining=remaining, quota=user.quota_bytes)
+    queued_rows = [row for row in rows if row.status == FieldStatus.QUEUED]
+    for row, at in zip(
+        queued_rows, queue.enqueue_times(len(queued_rows), now=timezone.now()), strict=True
+    ):
+        row.enqueued_at = at  # as enqueue_fields would record them, written with the rows
     Field.objects.bulk_create(rows)
     request.n_fields = len(rows)
     request.n_skipped = sum(1 for r in rows if r.status == FieldStatus.SKIPPED)
@@ -219,7 +224,9 @@ def _store(
     if not rows:
         request.status = RequestStatus.REJECTED
     request.save(update_fields=["n_fields", "n_skipped", "expected_bytes", "status"])
-    fields = list(request.fields.order_by("line_no"))
+    # The rows just stored, in line order, with the keys the insert returned (PostgreSQL,
+    # SQLite): reading 1,000 rows back cost the gate 40 ms.
+    fields = rows if all(row.pk for row in rows) else list(request.fields.order_by("line_no"))
     queued = [f.pk for f in fields if f.status == FieldStatus.QUEUED]
     if rows:
         transaction.on_commit(lambda: _start(request.pk, queued))
@@ -234,7 +241,7 @@ def _store(
 
 
 def _start(request_id: int, field_ids: list[int]) -> None:
-    queue.enqueue_fields(field_ids)
+    queue.enqueue_fields(field_ids, marked=True)
     if not field_ids:
         request_settle(request_id=request_id)
 
