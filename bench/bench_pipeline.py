@@ -104,7 +104,7 @@ def main() -> None:
     import django
 
     from accounts.services import user_create
-    from extraction.mail.gate import mail_handle
+    from extraction.mail.gate import mail_gate_warm, mail_handle
     from extraction.models import Request
 
     path, centre_floor = plate_and_floor()
@@ -122,6 +122,7 @@ def main() -> None:
     broker = "Redis" if os.environ.get("REDIS_URL") else "ORM"
     database = django.db.connection.vendor
     with running_cluster(warm_up_s=5):
+        mail_gate_warm()  # as runlmtp does when it starts listening
         cpu_before, database_before = descendants_cpu_s(), database_cpu_s()
         started = time.perf_counter()
         mail_handle(message, kind="request")

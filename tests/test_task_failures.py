@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import uuid
 
 import pytest
@@ -12,9 +13,9 @@ from django_q.signing import SignedPackage
 from django_q.tasks import _sync
 
 from extraction import tasks
-from extraction.models import Field, FieldStatus
+from extraction.models import Field, FieldStatus, StagingDirectory
 from extraction.services import extraction as extraction_service
-from extraction.services import queue, worker
+from extraction.services import queue, staging, worker
 from extraction.services.requests import request_create_from_text
 from extraction.services.sweeper import fields_reclaim
 from tests.factories import register_real_dss_plate
@@ -208,3 +209,24 @@ def test_a_task_killed_before_it_published_its_fields_leaves_them_all_to_the_swe
     reclaimed = fields_reclaim(broker_idle=False, orphans=False)
     assert sorted(reclaimed.abandoned) == field_ids
     assert tasks.extract_fields(field_ids) == "done, done, done"
+
+
+def test_files_that_cannot_be_flushed_to_disk_are_not_published(
+    make_user, monkeypatch, settings, tmp_path
+) -> None:
+    """Files are flushed in the background while the next field is made; publishing waits
+    for the flush, and a flush that fails (a disk error) publishes nothing: the fields fail
+    with the reason, no file appears, no byte is counted."""
+    settings.STAGING_DIR = tmp_path / "staging"
+    monkeypatch.setattr("extraction.services.queue.enqueue_fields", lambda field_ids, **_: None)
+    field_ids = three_fields(make_user)
+
+    def broken_disk(path):
+        raise OSError(errno.EIO, "Input/output error", str(path))
+
+    monkeypatch.setattr(staging, "flush_to_disk", broken_disk)
+    assert tasks.extract_fields(field_ids) == "failed, failed, failed"
+    messages = set(Field.objects.filter(pk__in=field_ids).values_list("message", flat=True))
+    assert messages == {"internal error (OSError); the archive staff can retry it."}
+    assert not StagingDirectory.objects.exists()  # created by the first file published
+    assert [p for p in settings.STAGING_DIR.rglob("*") if p.is_file()] == []

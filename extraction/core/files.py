@@ -15,11 +15,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["held", "stale_parts_remove", "write_aside", "write_atomically"]
+__all__ = ["flush_to_disk", "held", "stale_parts_remove", "write_aside", "write_atomically"]
 
 
 def write_aside(
-    final: Path, data: bytes | Callable[[BinaryIO], object], *, scratch: Path | None = None
+    final: Path,
+    data: bytes | Callable[[BinaryIO], object],
+    *,
+    scratch: Path | None = None,
+    flush: bool = True,
 ) -> tuple[Path, int]:
     """Write ``data`` to a new temporary file meant to become ``final``, flushed to disk.
 
@@ -27,6 +31,7 @@ def write_aside(
     at a moment of their choosing (under a lock, say, without holding the lock through the
     write and the fsync): they ``os.replace`` the temporary onto ``final``, or remove it.
     Parameters as for :func:`write_atomically`; returns the temporary's path and its size.
+    With ``flush=False`` the caller flushes it (:func:`flush_to_disk`) before the rename.
     """
     folder = scratch if scratch is not None else final.parent
     folder.mkdir(parents=True, exist_ok=True)
@@ -44,12 +49,22 @@ def write_aside(
             else:
                 data(handle)
             handle.flush()
-            os.fsync(handle.fileno())
+            if flush:
+                os.fsync(handle.fileno())
             size = handle.tell()
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
     return temp, size
+
+
+def flush_to_disk(path: Path) -> None:
+    """fsync the file at ``path`` (its data reach the disk whichever descriptor wrote them)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_atomically(

@@ -140,6 +140,7 @@ def serve_lmtp(host: str, port: int, *, started: Callable[[], object]) -> None:
     """Serve LMTP on ``host:port`` until SIGINT or SIGTERM; ``started`` is called once
     listening."""
     controller = lmtp_controller(host, port)
+    mailgate.mail_gate_warm()
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

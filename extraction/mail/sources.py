@@ -31,7 +31,12 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from dssportal.infra.db import close_stale_connections
-from extraction.mail.gate import MailOutcome, MailTemporaryFailure, mail_handle
+from extraction.mail.gate import (
+    MailOutcome,
+    MailTemporaryFailure,
+    mail_gate_warm,
+    mail_handle,
+)
 from extraction.models import InboundMailOutcome
 from extraction.text.safetext import clip, quotable
 
@@ -125,6 +130,8 @@ class MailSources:
     def imap(self, url: str, kind: str | None, interval: float) -> None:
         target = _ImapTarget.from_url(url)
         counts: Counter[str] = Counter()
+        if interval:
+            mail_gate_warm()  # a listener: its first message should not wait for imports
         while True:
             try:
                 stopped = self._imap_round(target, kind, counts)
