@@ -88,3 +88,26 @@ def test_rows_among_primary_keys_with_a_guard(request_row):
     assert enqueued == {first.pk: at, second.pk: None, third.pk: None}
     assert rows_update(Field, where=queued, pks=[], values={"enqueued_at": at}) == 0
     assert request_row.fields.filter(enqueued_at=at).count() == 1
+
+
+@pytest.mark.django_db
+def test_one_of_several_values_and_a_guarded_move(request_row):
+    """A tuple in ``where`` is ``__in``; ``moves`` changes a column only where it holds the
+    first value, as ``Case(When(...), default=F(...))`` does."""
+    first, second, third = request_row.fields.order_by("pk")
+    Field.objects.filter(pk=second.pk).update(status=FieldStatus.RUNNING)
+    Field.objects.filter(pk=third.pk).update(status=FieldStatus.DONE)
+    open_states = (FieldStatus.QUEUED, FieldStatus.RUNNING)
+    changed = rows_update(
+        Field,
+        where={"status": open_states},
+        pks=[first.pk, second.pk, third.pk],
+        add={"attempts": 1},
+        moves={"status": (FieldStatus.QUEUED, FieldStatus.FAILED)},
+    )
+    assert changed == 2  # the done one is not open
+    rows = dict(request_row.fields.values_list("pk", "status"))
+    assert rows == {first.pk: "failed", second.pk: "running", third.pk: "done"}
+    attempts = dict(request_row.fields.values_list("pk", "attempts"))
+    assert attempts == {first.pk: 1, second.pk: 1, third.pk: 0}
+    assert rows_update(Field, where={"status": ()}, values={"bytes": 1}) == 0

@@ -19,7 +19,6 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
-from django.db.models import F, Q
 from django.utils import timezone
 
 from dssportal.infra.db import rows_update
@@ -75,9 +74,12 @@ def _claim(field_ids: Sequence[int]) -> None:
     Called with the fields' leases held (services.leases): a field still ``running`` then
     belongs to a worker that died, and is taken over at once.
     """
-    claimable = Q(status=FieldStatus.QUEUED) | Q(status=FieldStatus.RUNNING)
-    Field.objects.filter(claimable, pk__in=field_ids).update(
-        status=FieldStatus.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1
+    rows_update(
+        Field,
+        where={"status": (FieldStatus.QUEUED, FieldStatus.RUNNING)},
+        pks=field_ids,
+        values={"status": FieldStatus.RUNNING, "started_at": timezone.now()},
+        add={"attempts": 1},
     )
 
 
