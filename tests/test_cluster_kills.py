@@ -288,8 +288,8 @@ def test_kill_9_of_one_cluster_process_and_extraction_resumes_by_itself(
     running: Portal = portal(supervised=role == "command")
     before = running.cluster()
     tag = f"{role.replace(' ', '-')}-{'redis' if broker else 'orm'}"
-    # 240: a few seconds of work for two workers (a field costs one transaction, issue 23)
-    n_fields = 240 if role in MID_BATCH else 3
+    # 480: a few seconds of work for two workers (a task of 8 fields, one transaction)
+    n_fields = 480 if role in MID_BATCH else 3
     request_id = 0
     if role in MID_BATCH:
         request_id = mail_batch(env_site, n_fields, tag)

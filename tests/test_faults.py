@@ -278,7 +278,7 @@ def assert_done_exactly_once(site: Site, request_id: int, n_fields: int) -> None
 def test_sigkill_of_a_cluster_mid_batch_loses_nothing_and_qcluster_stops_on_sigterm(
     site: Site, broker: redis.Redis, clusters: Clusters
 ) -> None:
-    n_fields = 360  # a few seconds of work: a field costs one transaction (issue 23)
+    n_fields = 720  # a few seconds of work (a task of 8 fields costs one publishing transaction)
     first, second = clusters.start(), clusters.start()
     request_id = mail_batch(site, n_fields, "sigkill")
     wait_until(lambda: done_count(site, request_id) >= 20, 120, "20 fields done")
@@ -333,7 +333,7 @@ def test_a_cluster_killed_between_the_settle_and_the_mail_sends_it_once_after_a_
 def test_qcluster_stops_within_seconds_of_sigterm_mid_batch_and_loses_nothing(
     site: Site, broker: redis.Redis, clusters: Clusters
 ) -> None:
-    n_fields = 180  # a few seconds of work: a field costs one transaction (issue 23)
+    n_fields = 360  # a few seconds of work (a task of 8 fields costs one publishing transaction)
     first = clusters.start()
     request_id = mail_batch(site, n_fields, "sigterm")
     wait_until(lambda: done_count(site, request_id) >= 5, 120, "5 fields done")
@@ -354,7 +354,7 @@ def test_qcluster_stops_within_seconds_of_sigterm_mid_batch_and_loses_nothing(
 def test_database_connections_cut_mid_batch_then_every_field_is_done_once(
     site: Site, broker: redis.Redis, clusters: Clusters
 ) -> None:
-    n_fields = 180  # a few seconds of work: a field costs one transaction (issue 23)
+    n_fields = 360  # a few seconds of work (a task of 8 fields costs one publishing transaction)
     clusters.start()
     request_id = mail_batch(site, n_fields, "pgcut")
     wait_until(lambda: done_count(site, request_id) >= 10, 120, "10 fields done")

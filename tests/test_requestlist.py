@@ -762,7 +762,7 @@ def field_specs(draw: st.DrawFn) -> FieldSpec:
             )
         )
     stem = re.sub(r"[^A-Za-z0-9._+-]", "_", identifier)
-    stem = "_" + stem[1:] if stem.startswith(".") else stem
+    stem = "_" + stem[1:] if stem.startswith((".", "-")) else stem  # no hidden file, no option
     return FieldSpec(
         identifier=identifier,
         stem=stem,

@@ -33,7 +33,7 @@ def setup() -> None:
     call_command("migrate", verbosity=0)
     register_real_dss_plate()
     user = user_create(username="probe", email="probe@example.org", password="x")
-    queue.enqueue_field = lambda field_id: None  # the test plays the worker itself
+    queue.enqueue_field = lambda field_id, **_: None  # the test plays the worker itself
     outcome = request_create_from_text(
         user=user, text="real 14 29 56 -62 41 05 1. 1. J2000 DSS1 0025 U", source="web"
     )
