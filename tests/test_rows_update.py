@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from django.db.models import F
 
-from dssportal.infra.db import rows_update
+from dssportal.infra.db import rows_update, rows_update_each
 from extraction.models import Field, FieldStatus, StagingDirectory
 from extraction.services.requests import request_create_from_text
 from extraction.services.staging import staging_directory_for_request
@@ -111,3 +111,39 @@ def test_one_of_several_values_and_a_guarded_move(request_row):
     attempts = dict(request_row.fields.values_list("pk", "attempts"))
     assert attempts == {first.pk: 1, second.pk: 1, third.pk: 0}
     assert rows_update(Field, where={"status": ()}, values={"bytes": 1}) == 0
+
+
+@pytest.mark.django_db
+def test_each_row_its_own_values_in_one_statement(request_row, ngc7793_plate):
+    """``rows_update_each``: every row its own values (a NULL among them, a boolean), the
+    shared ones, the guard; the keys of the rows changed come back."""
+    first, second, third = request_row.fields.order_by("pk")
+    Field.objects.filter(pk__in=[first.pk, second.pk]).update(status=FieldStatus.RUNNING)
+    at = datetime(2026, 12, 7, 9, 30, 0, 125000, tzinfo=UTC)
+    own = {
+        first.pk: {
+            "output_name": "a.fits",
+            "bytes": 10,
+            "plate_id": ngc7793_plate.pk,
+            "clipped": True,
+        },
+        second.pk: {"output_name": "b.fits.gz", "bytes": 2**40, "plate_id": None, "clipped": False},
+        third.pk: {"output_name": "c.fits", "bytes": 30, "plate_id": None, "clipped": False},
+    }
+    changed = rows_update_each(
+        Field,
+        rows=own,
+        where={"status": FieldStatus.RUNNING},
+        values={"status": FieldStatus.DONE, "finished_at": at},
+    )
+    assert changed == {first.pk, second.pk}  # the third was not running
+    rows = {
+        pk: (status, finished, name, size, plate, clipped)
+        for pk, status, finished, name, size, plate, clipped in request_row.fields.values_list(
+            "pk", "status", "finished_at", "output_name", "bytes", "plate_id", "clipped"
+        )
+    }
+    assert rows[first.pk] == ("done", at, "a.fits", 10, ngc7793_plate.pk, True)
+    assert rows[second.pk] == ("done", at, "b.fits.gz", 2**40, None, False)
+    assert rows[third.pk] == ("queued", None, "", None, None, False)
+    assert rows_update_each(Field, rows={}, where={"status": FieldStatus.RUNNING}) == set()

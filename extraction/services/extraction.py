@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from dssportal.infra.db import rows_update
+from dssportal.infra.db import rows_update, rows_update_each
 from extraction.core.cut import CutField, FieldNotCovered, cut_from_store
 from extraction.core.cutout import Cutout, compress, fits_bytes
 from extraction.core.httpplates import PlateServerError
@@ -282,7 +282,13 @@ def _group_publish(group: Sequence[_Made]) -> dict[int, str]:
     recorded: list[_Made] = []
 
     def record() -> list[WrittenAside]:
-        recorded[:] = [m for m in group if _finish_done(m)]
+        done = rows_update_each(
+            Field,
+            rows={m.field.pk: _done_values(m) for m in group},
+            where={"status": FieldStatus.RUNNING},
+            values={"status": FieldStatus.DONE, "finished_at": timezone.now()},
+        )
+        recorded[:] = [m for m in group if m.field.pk in done]
         for m in recorded:
             if m.made.used:
                 _record_plates(m.field, m.made.used)
@@ -311,17 +317,16 @@ def _group_publish(group: Sequence[_Made]) -> dict[int, str]:
     }
 
 
-def _finish_done(m: _Made) -> bool:
-    return _finish(
-        m.field.pk,
-        status=FieldStatus.DONE,
-        output_name=m.made.output_name,
-        bytes=m.aside.size,
-        plate_id=m.made.plate_id,
-        plate_reason=m.made.reason[:200],
-        clipped=m.made.clipped,
-        message=m.made.note,
-    )
+def _done_values(m: _Made) -> dict[str, object]:
+    """What a field's row says once its file is published (with its move to done)."""
+    return {
+        "output_name": m.made.output_name,
+        "bytes": m.aside.size,
+        "plate_id": m.made.plate_id,
+        "plate_reason": m.made.reason[:200],
+        "clipped": m.made.clipped,
+        "message": m.made.note,
+    }
 
 
 def _end(field_id: int, status: FieldStatus, message: str) -> str:
@@ -362,7 +367,12 @@ def field_extract(*, field_id: int, settle: bool = True) -> str:
 
 
 def fields_extract_task(
-    field_ids: Sequence[int], *, ended: dict[int, str], settle: bool, retried: bool = False
+    field_ids: Sequence[int],
+    *,
+    ended: dict[int, str],
+    settle: bool,
+    retried: bool = False,
+    claimed_requests: set[int] | None = None,
 ) -> dict[int, str]:
     """Do the work of a task's fields; safe to call twice, concurrently, or after a worker
     died. Returns each field's status afterwards: ``"not claimed"`` when another worker has
@@ -375,8 +385,9 @@ def fields_extract_task(
     move to done; the files made are published together, one transaction per request
     (``PUBLISH_WITHIN_S``). ``ended`` is filled as fields end, so that a caller that
     meets a database error knows which are left. With ``settle=False`` the requests are not
-    settled: the caller does it (:func:`fields_settle`). The staging directory is created by
-    the first file written into it, never before.
+    settled: the caller does it (:func:`fields_settle`), for the requests this adds to
+    ``claimed_requests``. The staging directory is created by the first file written into it,
+    never before.
     """
     field_ids = list(dict.fromkeys(field_ids))
     statuses = dict.fromkeys(field_ids, NOT_CLAIMED)
@@ -392,6 +403,8 @@ def fields_extract_task(
         claimed = [field for field in fields if field.status == FieldStatus.RUNNING]
         for request_id in sorted({field.request_id for field in claimed}):
             request_mark_running(request_id=request_id)
+            if claimed_requests is not None:
+                claimed_requests.add(request_id)
         for field_id, status in _fields_work(claimed):
             statuses[field_id] = ended[field_id] = status
             if status != FieldStatus.RUNNING:
@@ -404,16 +417,15 @@ def fields_extract_task(
     return statuses
 
 
-def fields_settle(*, field_ids: Sequence[int]) -> None:
-    """Settle each request these fields belong to, once: after a task of several fields
-    extracted with ``settle=False`` (inside :func:`~extraction.services.selection.
-    catalogue_memoised`, as fields of one request share their plates).
+def fields_settle(*, request_ids: Iterable[int]) -> None:
+    """Settle each of these requests, once: after a task of several fields extracted with
+    ``settle=False`` (inside :func:`~extraction.services.selection.catalogue_memoised`, as
+    fields of one request share their plates), the requests whose fields it claimed.
 
     Settling last is enough for the completion mail: whoever ends a request's last open field
     settles it afterwards, here or in the task of the other fields. Should a field raise (the
     database went away), it stays open and the sweeper's retry of it settles the request.
     """
-    request_ids = Field.objects.filter(pk__in=field_ids).values_list("request_id", flat=True)
     for request_id in sorted(set(request_ids)):
         request_settle(request_id=request_id)
 

@@ -51,20 +51,29 @@ DATABASE_TRIES = 3
 ORPHAN_GRACE_SECONDS = ORPHAN_GRACE.total_seconds()
 
 
-def fields_extract_through_outages(field_ids: Sequence[int]) -> list[str]:
+def fields_extract_through_outages(
+    field_ids: Sequence[int], *, claimed_requests: set[int] | None = None
+) -> list[str]:
     """``fields_extract_task``, done again for the fields not yet ended once the database
     answers after an error: a field cut short keeps no trace of the attempt (its lease went
     with the connection, and a field left running without a lease is claimed again). A field
     that had ended before the error is not done again. The requests are not settled (the
-    caller does, :func:`~extraction.services.extraction.fields_settle`). Gives up when one
-    field has met ``DATABASE_TRIES`` errors, or the database stays away."""
+    caller does, :func:`~extraction.services.extraction.fields_settle`, for those added to
+    ``claimed_requests``). Gives up when one field has met ``DATABASE_TRIES`` errors, or the
+    database stays away."""
     ended: dict[int, str] = {}  # the fields whose outcome is known, across attempts
     last: dict[int, str] = {}  # every field's status after the attempt that went through
     left = list(dict.fromkeys(field_ids))
     errors: Counter[int] = Counter()
     while left:
         try:
-            last = fields_extract_task(left, ended=ended, settle=False, retried=bool(errors))
+            last = fields_extract_task(
+                left,
+                ended=ended,
+                settle=False,
+                retried=bool(errors),
+                claimed_requests=claimed_requests,
+            )
             break
         except (OperationalError, InterfaceError) as exc:
             left = [pk for pk in left if pk not in ended]
@@ -88,10 +97,11 @@ def field_extract_one(field_id: int) -> str:
 
 def fields_extract(field_ids: Sequence[int]) -> list[str]:
     """The fields of one task, one settle per request; their statuses."""
+    claimed_requests: set[int] = set()
     with catalogue_memoised():  # fields of one request share their plates: read them once
-        statuses = fields_extract_through_outages(field_ids)
+        statuses = fields_extract_through_outages(field_ids, claimed_requests=claimed_requests)
     _log_not_claimed(field_ids, statuses)
-    fields_settle(field_ids=field_ids)
+    fields_settle(request_ids=claimed_requests)
     return statuses
 
 
