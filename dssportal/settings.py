@@ -123,7 +123,7 @@ DSSPORTAL_IVO_AUTHORITY = env_str(
 )
 DSSPORTAL_TASKS_SYNC = env_bool("DSSPORTAL_TASKS_SYNC", False)
 # Fields handed to one task in a large request (fewer queue round trips); 1: one task per field.
-DSSPORTAL_FIELDS_PER_TASK = env_int("DSSPORTAL_FIELDS_PER_TASK", 8, minimum=1)
+DSSPORTAL_FIELDS_PER_TASK = env_int("DSSPORTAL_FIELDS_PER_TASK", 16, minimum=1)
 # How often each worker process looks for fields a dead worker or cluster had taken; 0: never.
 DSSPORTAL_SWEEP_SECONDS = env_float("DSSPORTAL_SWEEP_SECONDS", 5.0, minimum=0.0)
 
