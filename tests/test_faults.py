@@ -206,12 +206,35 @@ def ingest(site: Site, message: bytes) -> subprocess.Popen[bytes]:
 
 
 def mail_batch(site: Site, n_fields: int, tag: str) -> int:
+    request_id, process = mail_batch_arriving(site, n_fields, tag)
+    ingested(process)
+    return request_id
+
+
+def mail_batch_arriving(site: Site, n_fields: int, tag: str) -> tuple[int, subprocess.Popen[bytes]]:
+    """The batch mailed in, and its request as soon as the gate has stored it: a test that
+    acts mid-batch must not wait for ``ingest_mail`` to exit (it still sends the receipt and
+    shuts down while the workers go through the batch). Check the process with ``ingested``."""
     process = ingest(site, mail(n_fields, tag))
+    found: list[int] = []
+
+    def stored() -> bool:
+        assert process.poll() in (None, 0), process.stderr.read() if process.stderr else ""
+        found[:] = [
+            int(pk)
+            for (pk,) in site.sql(
+                "SELECT id FROM extraction_request WHERE message_id LIKE %s",
+                f"%batch-{tag}@example.org%",
+            )
+        ]
+        return bool(found)
+
+    wait_until(stored, 120, f"the request of batch {tag} stored")
+    return found[0], process
+
+
+def ingested(process: subprocess.Popen[bytes]) -> None:
     assert process.wait(timeout=120) == 0, process.stderr.read() if process.stderr else ""
-    ((request_id,),) = site.sql(
-        "SELECT id FROM extraction_request WHERE message_id LIKE %s", f"%batch-{tag}@example.org%"
-    )
-    return int(request_id)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> float:
@@ -278,9 +301,9 @@ def assert_done_exactly_once(site: Site, request_id: int, n_fields: int) -> None
 def test_sigkill_of_a_cluster_mid_batch_loses_nothing_and_qcluster_stops_on_sigterm(
     site: Site, broker: redis.Redis, clusters: Clusters
 ) -> None:
-    n_fields = 720  # a few seconds of work (a task of 8 fields costs one publishing transaction)
+    n_fields = 480  # a few seconds of work for four workers
     first, second = clusters.start(), clusters.start()
-    request_id = mail_batch(site, n_fields, "sigkill")
+    request_id, ingesting = mail_batch_arriving(site, n_fields, "sigkill")
     wait_until(lambda: done_count(site, request_id) >= 20, 120, "20 fields done")
 
     # Checked before the kill: afterwards the other cluster may end the batch at once.
@@ -290,6 +313,7 @@ def test_sigkill_of_a_cluster_mid_batch_loses_nothing_and_qcluster_stops_on_sigt
     killed_at = time.monotonic()
     time.sleep(1)
     restarted = clusters.start()
+    ingested(ingesting)
     wait_until(lambda: mailed(site, request_id), 60, "the completion mail")
     recovery = time.monotonic() - killed_at
     assert recovery < 30, f"the batch took {recovery:.0f} s to finish after the kill"
@@ -333,9 +357,9 @@ def test_a_cluster_killed_between_the_settle_and_the_mail_sends_it_once_after_a_
 def test_qcluster_stops_within_seconds_of_sigterm_mid_batch_and_loses_nothing(
     site: Site, broker: redis.Redis, clusters: Clusters
 ) -> None:
-    n_fields = 360  # a few seconds of work (a task of 8 fields costs one publishing transaction)
+    n_fields = 240  # a few seconds of work for two workers
     first = clusters.start()
-    request_id = mail_batch(site, n_fields, "sigterm")
+    request_id, ingesting = mail_batch_arriving(site, n_fields, "sigterm")
     wait_until(lambda: done_count(site, request_id) >= 5, 120, "5 fields done")
     # Checked before the stop: the workers end the tasks they hold, which may end the batch.
     assert done_count(site, request_id) < n_fields, "the batch ended before the stop"
@@ -346,6 +370,7 @@ def test_qcluster_stops_within_seconds_of_sigterm_mid_batch_and_loses_nothing(
     assert stop_time < 10, f"qcluster took {stop_time:.1f} s to stop mid-batch"
 
     clusters.start()
+    ingested(ingesting)
     wait_until(lambda: mailed(site, request_id), 60, "the completion mail")
     assert_done_exactly_once(site, request_id, n_fields)
     print(f"SIGTERM mid-batch: stopped in {stop_time:.1f} s; {clusters.duplicates()}")
@@ -354,9 +379,9 @@ def test_qcluster_stops_within_seconds_of_sigterm_mid_batch_and_loses_nothing(
 def test_database_connections_cut_mid_batch_then_every_field_is_done_once(
     site: Site, broker: redis.Redis, clusters: Clusters
 ) -> None:
-    n_fields = 360  # a few seconds of work (a task of 8 fields costs one publishing transaction)
+    n_fields = 240  # a few seconds of work for two workers
     clusters.start()
-    request_id = mail_batch(site, n_fields, "pgcut")
+    request_id, ingesting = mail_batch_arriving(site, n_fields, "pgcut")
     wait_until(lambda: done_count(site, request_id) >= 10, 120, "10 fields done")
     name = site.db_url.rsplit("/", 1)[1]
     for _ in range(3):  # what a PostgreSQL restart does to every open connection
@@ -366,6 +391,7 @@ def test_database_connections_cut_mid_batch_then_every_field_is_done_once(
             name,
         )
         time.sleep(0.3)
+    ingested(ingesting)
     wait_until(lambda: mailed(site, request_id), 60, "the completion mail")
     assert_done_exactly_once(site, request_id, n_fields)
     duplicates = clusters.duplicates()
