@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from django.db import DatabaseError, close_old_connections, connection, models
 
@@ -67,7 +68,7 @@ def rows_update(
     """
     sets: list[str] = []
     conditions: list[str] = []
-    params: list[object] = []
+    params: list[Any] = []  # values converted for the database
     if pks is not None:
         if not pks:
             return 0
@@ -98,7 +99,7 @@ def rows_update(
 
 
 def _conditions(
-    model: type[models.Model], where: Mapping[str, object], params: list[object]
+    model: type[models.Model], where: Mapping[str, object], params: list[Any]
 ) -> list[str]:
     """SQL conditions for ``where`` (see ``rows_update``), their parameters added to
     ``params``."""
@@ -143,7 +144,7 @@ def rows_update_each(
     key = _column(model, "pk")[1]
     keys = [int(pk) for pk in rows]
     sets: list[str] = []
-    params: list[object] = []
+    params: list[Any] = []  # values converted for the database
     for name, value in (values or {}).items():
         field, column = _column(model, name)
         sets.append(f"{column} = %s")
