@@ -112,7 +112,14 @@ DSSPORTAL_CUTOUT_PER_MINUTE = env_int("DSSPORTAL_CUTOUT_PER_MINUTE", 30, minimum
 # read them and answers with X-Accel-Redirect. Empty (the default, as under `make run`): the
 # app sends the bytes itself.
 DSSPORTAL_ACCEL_REDIRECT = env_str("DSSPORTAL_ACCEL_REDIRECT", "")
-DSSPORTAL_PUBLIC_URL = env_str("DSSPORTAL_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# Where the portal last ran on this data directory (runportal and serveportal write it): the
+# public URL of the processes started beside it by hand, such as ingest_mail from a shell.
+DSSPORTAL_PORTAL_URL_FILE = DATA_DIR / "portal-url"
+DSSPORTAL_PUBLIC_URL = env_str(
+    "DSSPORTAL_PUBLIC_URL",
+    (DSSPORTAL_PORTAL_URL_FILE.read_text().strip() if DSSPORTAL_PORTAL_URL_FILE.is_file() else "")
+    or "http://127.0.0.1:8000",
+).rstrip("/")
 # IVOA services (extraction/web/vo): anonymous SODA and old-URL cut-outs per client address,
 # per minute and per UTC day (a token counts against its user's cut-out allowance instead);
 # the naming authority of the plates' ivo:// identifiers (default: the public host name).

@@ -98,6 +98,30 @@ def test_links_in_the_api_and_in_worker_mail_follow_the_port_the_portal_runs_on(
             ]
         assert f"{base}/requests/{made['id']}/" in mails[0]
         assert "127.0.0.1:8000" not in "".join(mails)
+        # A process started by hand beside the portal (ingest_mail from a shell, as make run
+        # shows) has not the portal's environment: it reads where the portal runs from the
+        # data directory.
+        before = set(outbox.glob("*.eml"))
+        message = (
+            "From: percival@example.org\nTo: dss-request@localhost\nSubject: by hand\n"
+            f"Message-ID: <by-hand@example.org>\n\n{LINE}\n"
+        ).encode()
+        by_hand = subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), "ingest_mail", "--kind", "request"],
+            input=message,
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            timeout=120,
+        )
+        assert by_hand.returncode == 0, by_hand.stderr.decode(errors="replace")
+        receipt = [
+            p.read_text(errors="replace")
+            for p in set(outbox.glob("*.eml")) - before
+            if "received" in p.read_text(errors="replace")
+        ]
+        assert receipt and f"{base}/requests/" in receipt[0], receipt
+        assert "127.0.0.1:8000" not in receipt[0]
     finally:
         for pid in [portal.pid, *process_tree(portal.pid)]:
             with contextlib.suppress(ProcessLookupError):
