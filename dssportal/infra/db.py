@@ -66,21 +66,13 @@ def rows_update(
     to)``: set to ``to`` where it holds ``from``, left alone elsewhere. Values are converted
     as the ORM's ``update`` converts them.
     """
-    sets: list[str] = []
-    conditions: list[str] = []
+    if (pks is not None and not pks) or any(value == () for value in where.values()):
+        return 0  # one of no keys or values: no row
     params: list[Any] = []  # values converted for the database
-    if pks is not None:
-        if not pks:
-            return 0
-        # Integers only, written into the statement: one parameter each costs more.
-        keys = ", ".join(str(int(pk)) for pk in pks)
-        conditions.append(f"{_column(model, 'pk')[1]} IN ({keys})")
-    for name, value in (values or {}).items():
-        field, column = _column(model, name)
-        sets.append(f"{column} = %s")
-        params.append(field.get_db_prep_save(value, connection))
+    conditions = [] if pks is None else [_keys_in(model, pks)]
+    sets = _assignments(model, values or {}, params)
     for name, n in (add or {}).items():
-        column = _column(model, name)[1]
+        column = quoted_column(model, name)
         sets.append(f"{column} = {column} + %s")
         params.append(n)
     for name, (before, after) in (moves or {}).items():
@@ -88,14 +80,29 @@ def rows_update(
         sets.append(f"{column} = CASE WHEN {column} = %s THEN %s ELSE {column} END")
         params += [field.get_db_prep_value(before, connection)]
         params += [field.get_db_prep_save(after, connection)]
-    if any(value == () for value in where.values()):
-        return 0  # one of no values: no row
     conditions += _conditions(model, where, params)
     table = connection.ops.quote_name(model._meta.db_table)
     sql = f"UPDATE {table} SET {', '.join(sets)} WHERE {' AND '.join(conditions)}"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
+
+
+def _keys_in(model: type[models.Model], pks: Sequence[int]) -> str:
+    # Integers only, written into the statement: one parameter each costs more.
+    return f"{quoted_column(model, 'pk')} IN ({', '.join(str(int(pk)) for pk in pks)})"
+
+
+def _assignments(
+    model: type[models.Model], values: Mapping[str, object], params: list[Any]
+) -> list[str]:
+    """``column = %s`` for each of ``values``, their converted values added to ``params``."""
+    sets = []
+    for name, value in values.items():
+        field, column = _column(model, name)
+        sets.append(f"{column} = %s")
+        params.append(field.get_db_prep_save(value, connection))
+    return sets
 
 
 def _conditions(
@@ -117,6 +124,12 @@ def _conditions(
     return conditions
 
 
+def quoted_column(model: type[models.Model], name: str) -> str:
+    """The quoted column of the field ``name`` (``pk``, a field name or an attname), for
+    statements written out."""
+    return _column(model, name)[1]
+
+
 def _column(model: type[models.Model], name: str) -> tuple[models.Field[object, object], str]:
     """The field ``name`` (``pk``, a field name or an attname) and its quoted column."""
     field = model._meta.pk if name == "pk" else model._meta.get_field(name)
@@ -133,29 +146,25 @@ def rows_update_each(
     values: Mapping[str, object] | None = None,
 ) -> set[int]:
     """Give each row of ``rows`` (primary key -> its own values) its values, and all of them
-    ``values``, where they also meet ``where`` (equalities): one UPDATE for all, each column
-    a ``CASE`` on the key; the keys of the rows changed. ``where`` as for ``rows_update``.
+    ``values``, where they also meet ``where`` (as for ``rows_update``): one UPDATE for all,
+    each column a ``CASE`` on the key; the keys of the rows changed.
 
     What a task's fields need when they are published together: one statement instead of one
     a field. Every row must name the same columns.
     """
     if not rows:
         return set()
-    key = _column(model, "pk")[1]
+    key = quoted_column(model, "pk")
     keys = [int(pk) for pk in rows]
-    sets: list[str] = []
     params: list[Any] = []  # values converted for the database
-    for name, value in (values or {}).items():
-        field, column = _column(model, name)
-        sets.append(f"{column} = %s")
-        params.append(field.get_db_prep_save(value, connection))
+    sets = _assignments(model, values or {}, params)
     for name in next(iter(rows.values())):
         field, column = _column(model, name)
         cases = " ".join(f"WHEN {pk} THEN %s" for pk in keys)
         # The type spelled out: a column of NULLs alone would otherwise be text on PostgreSQL.
         sets.append(f"{column} = CAST(CASE {key} {cases} END AS {field.db_type(connection)})")
         params += [field.get_db_prep_save(rows[pk][name], connection) for pk in keys]
-    conditions = [f"{key} IN ({', '.join(map(str, keys))})", *_conditions(model, where, params)]
+    conditions = [_keys_in(model, keys), *_conditions(model, where, params)]
     table = connection.ops.quote_name(model._meta.db_table)
     sql = f"UPDATE {table} SET {', '.join(sets)} WHERE {' AND '.join(conditions)} RETURNING {key}"
     with connection.cursor() as cursor:

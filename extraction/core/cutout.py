@@ -271,11 +271,12 @@ def standard_wcs_cards(tpv: TpvSolution, cnpix1: int, cnpix2: int) -> list[str]:
     ``(CNPIX1, CNPIX2)``: standard keywords, TAN-TPV (``plates.TpvSolution``)."""
     crpix1, crpix2 = tpv.crpix(cnpix1, cnpix2)
     a = STANDARD_WCS_KEY
+    fixed = _fixed_tpv_cards(tpv)
     return [
-        *_fixed_tpv_cards(tpv)[:3],
+        *fixed[:3],
         card_image(f"CRPIX1{a}", crpix1, "Pixel coordinate of reference point"),
         card_image(f"CRPIX2{a}", crpix2, "Pixel coordinate of reference point"),
-        *_fixed_tpv_cards(tpv)[3:],
+        *fixed[3:],
     ]
 
 

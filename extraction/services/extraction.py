@@ -331,17 +331,12 @@ def _done_values(m: _Made) -> dict[str, object]:
 
 def _end(field_id: int, status: FieldStatus, message: str) -> str:
     """Running -> ``status``; the field's status afterwards, whoever moved it."""
-    return _finish_as(field_id, status, message=message) or _status_now(field_id)
+    return status if _finish(field_id, status=status, message=message) else _status_now(field_id)
 
 
 def _status_now(field_id: int) -> str:
     """Read back only when something else (a duplicate task, staff) moved the field."""
     return str(Field.objects.values_list("status", flat=True).get(pk=field_id))
-
-
-def _finish_as(field_id: int, status: FieldStatus, *, message: str) -> str | None:
-    """Running -> ``status``, once: the status when this call moved it, else None."""
-    return status if _finish(field_id, status=status, message=message) else None
 
 
 def _failure_message(exc: Exception) -> str:

@@ -63,10 +63,10 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from dssportal.infra.db import rows_update
+from dssportal.infra.db import quoted_column, rows_update
 from extraction.models import Field, FieldStatus, Request, RequestStatus
 from extraction.services.completion_mail import completion_mail_deliver
 
@@ -162,19 +162,13 @@ def field_status_counts(request_id: int) -> Counter[str]:
     Written out: every task of a worker counts its request's fields, and the ORM's query
     building cost more than the database took to count them."""
     table = connection.ops.quote_name(Field._meta.db_table)
-    status, request = (_field_column(name) for name in ("status", "request"))
+    status, request = (quoted_column(Field, name) for name in ("status", "request"))
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {status}, COUNT(*) FROM {table} WHERE {request} = %s GROUP BY {status}",
             [int(request_id)],
         )
         return Counter(dict(cursor.fetchall()))
-
-
-def _field_column(name: str) -> str:
-    field = Field._meta.get_field(name)
-    assert isinstance(field, models.Field) and field.column  # a concrete column
-    return connection.ops.quote_name(field.column)
 
 
 def _tallies(counts: Counter[str]) -> dict[str, int]:
