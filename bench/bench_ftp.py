@@ -149,6 +149,7 @@ def main() -> None:
 
         logging.getLogger("pyftpdlib").setLevel(logging.WARNING)
         from extraction.ftp.server import ftp_server_build
+        from tests.ftp_serving import served
 
         username, path = staged_file(FILE_BYTES)
         remote = f"/{path.parent.name}/{path.name}"
@@ -156,15 +157,8 @@ def main() -> None:
         server = ftp_server_build(
             host="127.0.0.1", port=0, max_cons_per_ip=CLIENTS + 5, max_pending_per_ip=CLIENTS + 5
         )
-        serving = threading.Thread(
-            target=server.serve_forever, kwargs={"timeout": 0.1, "handle_exit": False}
-        )
-        serving.start()
-        try:
+        with served(server):
             ftp = [ftp_round(server.address, username, remote) for _ in range(RUNS)]
-        finally:
-            server.close_all()
-            serving.join()
         base = [socket_round(path) for _ in range(RUNS)]
 
     for _seconds, total, _login in ftp:

@@ -8,7 +8,6 @@ import base64
 import ftplib
 import io
 import re
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from accounts.apppasswords import app_password_create, app_password_revoke
 from accounts.models import AppPassword, OidcIdentity, User
 from accounts.throttle import LoginThrottled
 from extraction.ftp.server import ftp_server_build
+from tests.ftp_serving import served
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,25 +47,19 @@ def sso_user(db: None) -> User:
 
 @pytest.fixture
 def ftp_login() -> Iterator[Callable[[str, str], ftplib.FTP]]:
-    server = ftp_server_build(host="127.0.0.1", port=0, auth_failed_delay=0.05)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"timeout": 0.1, "handle_exit": False}, daemon=True
-    )
-    thread.start()
     clients: list[ftplib.FTP] = []
+    with served(ftp_server_build(host="127.0.0.1", port=0, auth_failed_delay=0.05)) as server:
 
-    def login(user: str, password: str) -> ftplib.FTP:
-        client = ftplib.FTP()
-        clients.append(client)
-        client.connect(*server.address, timeout=10)
-        client.login(user, password)
-        return client
+        def login(user: str, password: str) -> ftplib.FTP:
+            client = ftplib.FTP()
+            clients.append(client)
+            client.connect(*server.address, timeout=10)
+            client.login(user, password)
+            return client
 
-    yield login
-    for client in clients:
-        client.close()
-    server.close_all()
-    thread.join(5)
+        yield login
+        for client in clients:
+            client.close()
 
 
 def made_on_the_account_page(browser: Client, label: str) -> str:

@@ -11,9 +11,9 @@ import io
 import os
 import ssl
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -30,6 +30,7 @@ from extraction.services.staging import (
     staging_directory_for_request,
     user_area,
 )
+from tests.ftp_serving import served
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,25 +47,14 @@ def private_staging(settings, tmp_path: Path) -> Path:
     return settings.STAGING_DIR
 
 
-def _serve(**options: object) -> tuple[PortalFTPServer, threading.Thread]:
-    server = ftp_server_build(host="127.0.0.1", port=0, **options)  # type: ignore[arg-type]
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"timeout": 0.1, "handle_exit": False}, daemon=True
-    )
-    thread.start()
-    return server, thread
-
-
-def _stop(server: PortalFTPServer, thread: threading.Thread) -> None:
-    server.close_all()
-    thread.join(5)
+def _serving(**options: object) -> AbstractContextManager[PortalFTPServer]:
+    return served(ftp_server_build(host="127.0.0.1", port=0, **options))  # type: ignore[arg-type]
 
 
 @pytest.fixture
 def ftp_address() -> Iterator[tuple[str, int]]:
-    server, thread = _serve(auth_failed_delay=AUTH_DELAY)
-    yield server.address
-    _stop(server, thread)
+    with _serving(auth_failed_delay=AUTH_DELAY) as server:
+        yield server.address
 
 
 @pytest.fixture
@@ -174,8 +164,7 @@ def test_inactive_user_refused(make_user, connect) -> None:
 
 def test_failed_login_is_delayed(make_user) -> None:
     user = make_user()
-    server, thread = _serve(auth_failed_delay=0.4)
-    try:
+    with _serving(auth_failed_delay=0.4) as server:
         client = ftplib.FTP()
         client.connect(*server.address, timeout=10)
         started = time.monotonic()
@@ -183,20 +172,17 @@ def test_failed_login_is_delayed(make_user) -> None:
             client.login(user.username, "wrong")
         assert time.monotonic() - started >= 0.35
         client.close()
-    finally:
-        _stop(server, thread)
 
 
 def test_connections_per_address_limited(make_user) -> None:
-    server, thread = _serve(max_cons_per_ip=1)
     first = ftplib.FTP()
-    try:
-        first.connect(*server.address, timeout=10)
-        with pytest.raises(ftplib.error_temp, match="421"):
-            ftplib.FTP().connect(*server.address, timeout=10)
-    finally:
-        first.close()
-        _stop(server, thread)
+    with _serving(max_cons_per_ip=1) as server:
+        try:
+            first.connect(*server.address, timeout=10)
+            with pytest.raises(ftplib.error_temp, match="421"):
+                ftplib.FTP().connect(*server.address, timeout=10)
+        finally:
+            first.close()
 
 
 @pytest.fixture
@@ -409,8 +395,7 @@ def test_ftps_login_and_download(make_user, settings, tmp_path: Path) -> None:
     user = make_user()
     data = os.urandom(100_000)
     directory = _staged(user, {"a.fits": data})
-    server, thread = _serve(auth_failed_delay=AUTH_DELAY)
-    try:
+    with _serving(auth_failed_delay=AUTH_DELAY) as server:
         plain = ftplib.FTP()
         plain.connect(*server.address, timeout=10)
         with pytest.raises(ftplib.error_perm, match="TLS required"):
@@ -450,8 +435,6 @@ def test_ftps_login_and_download(make_user, settings, tmp_path: Path) -> None:
         with pytest.raises(ssl.SSLCertVerificationError):
             untrusting.login(user.username, PASSWORD)
         untrusting.close()
-    finally:
-        _stop(server, thread)
 
 
 def test_missing_certificate_is_a_configuration_error(settings, tmp_path: Path) -> None:

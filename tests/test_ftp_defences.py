@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ftplib
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ from accounts.models import User
 from extraction.ftp.server import PortalFTPServer, ftp_server_build
 from extraction.models import Request
 from extraction.services.staging import staging_directory_for_request
+from tests.ftp_serving import served
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,15 +37,8 @@ def serving(**options: object) -> Iterator[PortalFTPServer]:
     # releasing; the tests of the pending limits set it themselves.
     options.setdefault("max_pending_per_ip", 50)
     server = ftp_server_build(host="127.0.0.1", port=0, **options)  # type: ignore[arg-type]
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"timeout": 0.05, "handle_exit": False}, daemon=True
-    )
-    thread.start()
-    try:
+    with served(server):
         yield server
-    finally:
-        server.close_all()
-        thread.join(5)
 
 
 @contextmanager

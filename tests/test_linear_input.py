@@ -14,7 +14,6 @@ import ftplib
 import gc
 import json
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,6 +30,7 @@ from extraction.mail.gate import mail_handle
 from extraction.models import InboundMailOutcome
 from extraction.text.mailtext import html_to_text
 from extraction.web.apiauth import _nesting_depth
+from tests.ftp_serving import served
 
 pytestmark = pytest.mark.django_db
 
@@ -280,15 +280,8 @@ def ftp_serving(settings, tmp_path) -> Iterator[tuple[str, int]]:
     server = ftp_server_build(
         host="127.0.0.1", port=0, auth_failed_delay=0.01, max_pending_per_ip=100
     )
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"timeout": 0.05, "handle_exit": False}, daemon=True
-    )
-    thread.start()
-    try:
+    with served(server):
         yield server.address[:2]
-    finally:
-        server.close_all()
-        thread.join(5)
 
 
 @pytest.mark.parametrize("unit", [b"A", b" ", b"/", b"../", b'\\"'])
