@@ -82,17 +82,21 @@ def peak_rss_mb() -> float:
 
 
 @contextmanager
-def running_cluster(warm_up_s: float) -> Iterator[subprocess.Popen[bytes]]:
+def running_cluster(warm_up_s: float, log: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
     """``manage.py qcluster`` in a subprocess on this environment, given ``warm_up_s`` to
     start its workers before the caller's clock runs; stopped (SIGTERM, then SIGKILL of its
-    whole process group if it lingers) on the way out, Ctrl-C and errors included."""
+    whole process group if it lingers) on the way out, Ctrl-C and errors included. Its output
+    goes to ``log`` (replaced), or nowhere."""
+    output = log.open("wb") if log is not None else subprocess.DEVNULL
     cluster = subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), "qcluster"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT,
         env=os.environ.copy(),
         start_new_session=True,  # its own process group, so nothing of it outlives the bench
     )
+    if log is not None:
+        output.close()  # the cluster has its own copy
     try:
         time.sleep(warm_up_s)
         yield cluster

@@ -1,6 +1,9 @@
 """Set up a database for tests/test_faults.py: schema, the real DSS plate and a user.
 
-Usage: python tests/fault_probe.py setup  (the environment names the database and data dir)
+Usage (the environment names the database, the broker and the data dir):
+    python tests/fault_probe.py setup
+    python tests/fault_probe.py sleeps N SECONDS   enqueue N tasks that sleep SECONDS each
+    python tests/fault_probe.py broker-idle        print what the sweeper's broker_idle() says
 """
 
 from __future__ import annotations
@@ -28,8 +31,26 @@ def setup() -> None:
     print("ready")
 
 
+def sleeps(n_tasks: int, seconds: float) -> None:
+    from extraction.services.queue import enqueue
+
+    for n in range(n_tasks):
+        enqueue("time.sleep", seconds, task_name=f"sleep-{n}")
+
+
+def broker_idle() -> None:
+    from extraction.services.queue import broker_idle
+
+    print(broker_idle())
+
+
 if __name__ == "__main__":
-    if sys.argv[1:] == ["setup"]:
-        setup()
-    else:
-        sys.exit(__doc__)
+    match sys.argv[1:]:
+        case ["setup"]:
+            setup()
+        case ["sleeps", n_tasks, seconds]:
+            sleeps(int(n_tasks), float(seconds))
+        case ["broker-idle"]:
+            broker_idle()
+        case _:
+            sys.exit(__doc__)

@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROBE = Path(__file__).with_name("fault_probe.py")
 REQUEST_ADDRESS = "dss-request@archive.example"
 LINE = "f{n:04d} 14 29 56 -62 41 05 1. 1. J2000 DSS1 0025 U"
+QUEUE_KEY = "django_q:dssportal:q"  # the Redis broker's list of waiting tasks
 REDIS_DB_URL = os.environ.get("DSSPORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/1")
 
 pytestmark = pytest.mark.processes
@@ -87,10 +88,20 @@ def process_env(*, db_url: str, data_dir: Path, redis_url: str) -> dict[str, str
 
 def site_setup(env: dict[str, str]) -> None:
     """Schema, the real DSS plate and the user alice, in the database ``env`` names."""
-    ready = subprocess.run(
-        [sys.executable, str(PROBE), "setup"], env=env, capture_output=True, text=True, timeout=300
+    assert probe(env, "setup", timeout=300) == "ready"
+
+
+def probe(env: dict[str, str], *args: str, timeout: float = 60) -> str:
+    """What tests/fault_probe.py prints, run with ``args`` in the processes' environment."""
+    done = subprocess.run(
+        [sys.executable, str(PROBE), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
-    assert ready.returncode == 0, ready.stderr
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -118,9 +129,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 def broker(site: Site) -> Iterator[redis.Redis]:
     """The shared test Redis database, with no task left over from an earlier test."""
     connection = redis.Redis.from_url(site.env["REDIS_URL"])
-    connection.delete("django_q:dssportal:q")
+    connection.delete(QUEUE_KEY)
     yield connection
-    connection.delete("django_q:dssportal:q")
+    connection.delete(QUEUE_KEY)
     connection.close()
 
 
@@ -352,6 +363,24 @@ def test_a_cluster_killed_between_the_settle_and_the_mail_sends_it_once_after_a_
     waited = wait_until(lambda: mailed(site, request_id), 30, "the owed completion mail")
     print(f"the owed completion mail went out {waited:.1f} s after the restart")
     assert_done_exactly_once(site, request_id, n_fields)
+
+
+def test_tasks_a_live_cluster_has_taken_but_not_started_keep_the_broker_busy(
+    site: Site, broker: redis.Redis, clusters: Clusters
+) -> None:
+    """A cluster takes tasks off the broker ahead of its workers (its prefetch). At the end of a
+    long batch the broker is empty while the last tasks wait there, enqueued long ago: the
+    sweeper took them for orphans and enqueued them again. With one worker the cluster
+    prefetches one task: two tasks leave one running and one waiting inside the cluster."""
+    clusters.start(DSSPORTAL_WORKERS="1")
+    wait_until(
+        lambda: probe(site.env, "broker-idle") == "True", 60, "the cluster up, nothing queued"
+    )
+    probe(site.env, "sleeps", "2", "6")
+    wait_until(lambda: broker.llen(QUEUE_KEY) == 0, 10, "both tasks off the broker")
+    time.sleep(1.5)  # the cluster reports its queue every guard cycle (0.5 s)
+    assert probe(site.env, "broker-idle") == "False"
+    wait_until(lambda: probe(site.env, "broker-idle") == "True", 30, "both tasks done")
 
 
 def test_qcluster_stops_within_seconds_of_sigterm_mid_batch_and_loses_nothing(
