@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -250,6 +251,10 @@ class PlateReader:
         # every row of a box, so such files are read in full-width row bands instead.
         self._stream_compressed = _is_stream_compressed(self.path)
         self._lock = threading.Lock()
+        # The plate cache drops readers without closing them (another thread may be reading):
+        # close the file when the last reference goes, not in the file object's finaliser,
+        # which warns (ResourceWarning) about a file left open.
+        self._closer = weakref.finalize(self, self._hdul.close)
 
     def __enter__(self) -> PlateReader:
         return self
@@ -260,7 +265,7 @@ class PlateReader:
     def close(self) -> None:
         """Close the file."""
         with self._lock:
-            self._hdul.close()
+            self._closer()
 
     @property
     def nx(self) -> int:
