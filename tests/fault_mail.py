@@ -5,6 +5,9 @@ to the backend, even one the outbox does not file again (same Message-ID); not t
 crashes at. ``FAULT_TEST_CRASH_MARKER``: a path; the first process to hand a completion mail to
 the backend while it does not exist creates it and SIGKILLs its own process group (a whole
 ``qcluster``) before the mail is written, as a host lost right after the settle committed.
+``FAULT_TEST_CUT_MARKER``: a path; the first process to hand a completion mail to the backend
+while it does not exist creates it and, once the mail is written, has PostgreSQL terminate its
+database connection, as a database restart between the send and its record.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import signal
 from collections.abc import Sequence
 from pathlib import Path
 
+import psycopg
 from django.core.mail.message import EmailMessage
+from django.db import connection
 
 from dssportal.infra.outbox import OutboxEmailBackend
 
@@ -26,7 +31,12 @@ class RecordingOutboxBackend(OutboxEmailBackend):
             if message_id.startswith("<completion."):
                 _crash_once()
                 _record(message_id)
-        return super().send_messages(email_messages)
+        sent = super().send_messages(email_messages)
+        if any(
+            m.extra_headers.get("Message-ID", "").startswith("<completion.") for m in email_messages
+        ):
+            _cut_once()
+        return sent
 
 
 def _crash_once() -> None:
@@ -38,6 +48,19 @@ def _crash_once() -> None:
     except FileExistsError:
         return
     os.killpg(os.getpgrp(), signal.SIGKILL)
+
+
+def _cut_once() -> None:
+    marker = os.environ.get("FAULT_TEST_CUT_MARKER")
+    if not marker:
+        return
+    try:
+        Path(marker).open("x").close()
+    except FileExistsError:
+        return
+    backend_pid = connection.connection.info.backend_pid  # psycopg 3
+    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [backend_pid])
 
 
 def _record(message_id: str) -> None:

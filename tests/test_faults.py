@@ -36,7 +36,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PROBE = Path(__file__).with_name("fault_probe.py")
 REQUEST_ADDRESS = "dss-request@archive.example"
 LINE = "f{n:04d} 14 29 56 -62 41 05 1. 1. J2000 DSS1 0025 U"
-QUEUE_KEY = "django_q:dssportal:q"  # the Redis broker's list of waiting tasks
+MAIL_GRACE_SECONDS = 3  # extraction.services.completion_mail.MAIL_GRACE
+QUEUE_NAME = f"dssportal-faults-{os.getpid()}"  # this session's own (tests/fault_settings.py)
+QUEUE_KEY = f"django_q:{QUEUE_NAME}:q"  # the Redis broker's list of waiting tasks
 REDIS_DB_URL = os.environ.get("DSSPORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/1")
 
 pytestmark = pytest.mark.processes
@@ -72,6 +74,7 @@ def process_env(*, db_url: str, data_dir: Path, redis_url: str) -> dict[str, str
     env.update(
         DJANGO_SETTINGS_MODULE="tests.fault_settings",
         FAULT_TEST_SENT_LOG=str(data_dir / "sent.log"),
+        FAULT_TEST_QUEUE=QUEUE_NAME,
         DEBUG="0",
         SECRET_KEY="fault-tests-" + "s" * 50,
         DATABASE_URL=db_url,
@@ -362,6 +365,21 @@ def test_a_cluster_killed_between_the_settle_and_the_mail_sends_it_once_after_a_
     clusters.start()
     waited = wait_until(lambda: mailed(site, request_id), 30, "the owed completion mail")
     print(f"the owed completion mail went out {waited:.1f} s after the restart")
+    assert_done_exactly_once(site, request_id, n_fields)
+
+
+def test_a_database_cut_between_the_completion_mail_and_its_record_sends_it_once(
+    site: Site, broker: redis.Redis, clusters: Clusters, tmp_path: Path
+) -> None:
+    """The mail has gone when the connection that would record it is cut: the sender records
+    it once the database answers again, before the sweeper takes the mail for owed."""
+    n_fields = 40
+    marker = tmp_path / "cut"
+    clusters.start(FAULT_TEST_CUT_MARKER=str(marker))
+    request_id = mail_batch(site, n_fields, "mailcut")
+    wait_until(lambda: mailed(site, request_id), 30, "the completion mail recorded")
+    assert marker.exists(), "the connection was not cut"
+    time.sleep(MAIL_GRACE_SECONDS)  # a sweeper would send it again by now
     assert_done_exactly_once(site, request_id, n_fields)
 
 

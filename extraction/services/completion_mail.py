@@ -12,7 +12,8 @@ holds the lease.
 What that gives: with the outbox folder (the embedded default) exactly one file per mail, as
 the mail carries a stable Message-ID and the outbox names its file after it; with SMTP at
 least once, with that same Message-ID: a crash after the server accepted the message and
-before the mark sends it once more.
+before the mark sends it once more. The mark itself rides out a database outage of a few
+seconds (a restart right after the send), reconnecting, before the sweeper would send again.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
+from dssportal.infra.db import database_wait
 from extraction.models import Request
 from extraction.services.leases import mail_lease
 from extraction.services.notify import notify_completion
@@ -30,6 +33,8 @@ log = logging.getLogger(__name__)
 
 #: An owed mail younger than this is left to the process that settled the request.
 MAIL_GRACE = timedelta(seconds=3)
+#: Attempts to mark a sent mail, the database reconnected between them.
+_SENT_RECORD_TRIES = 3
 
 
 def completion_mail_deliver(*, request_id: int) -> bool:
@@ -51,12 +56,34 @@ def completion_mail_deliver(*, request_id: int) -> bool:
                 "completion mail of request %s could not be sent; it stays owed", request_id
             )
             return False
-        # Guarded by the settle that made it owed: a staff retry meanwhile owes a new mail.
-        Request.objects.filter(pk=request_id, notified_at=owed_since, mailed_at=None).update(
-            mailed_at=timezone.now()
-        )
+        _sent_record(request_id, owed_since)
         lease.finished = True
         return True
+
+
+def _sent_record(request_id: int, owed_since: datetime) -> None:
+    """Mark the mail sent, riding out a database outage shorter than ``MAIL_GRACE``: it has
+    gone, and a mail still marked owed is sent again by the sweeper (a database restart right
+    after the send sent it twice)."""
+    for attempt in range(1, _SENT_RECORD_TRIES + 1):
+        try:
+            # Guarded by the settle that made it owed: a staff retry meanwhile owes a new mail.
+            Request.objects.filter(pk=request_id, notified_at=owed_since, mailed_at=None).update(
+                mailed_at=timezone.now()
+            )
+            return
+        except DatabaseError:
+            if (
+                attempt == _SENT_RECORD_TRIES
+                or connection.in_atomic_block  # a caller's transaction is lost with it anyway
+                or not database_wait(timeout=MAIL_GRACE.total_seconds())
+            ):
+                raise
+            log.warning(
+                "completion mail of request %s sent while the database was away; "
+                "marking it sent again",
+                request_id,
+            )
 
 
 def completion_mails_deliver_owed() -> list[int]:
