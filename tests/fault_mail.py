@@ -26,38 +26,38 @@ from dssportal.infra.outbox import OutboxEmailBackend
 
 class RecordingOutboxBackend(OutboxEmailBackend):
     def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
-        for message in email_messages:
-            message_id = message.extra_headers.get("Message-ID", "")
-            if message_id.startswith("<completion."):
-                _crash_once()
-                _record(message_id)
+        completions = [
+            message_id
+            for message in email_messages
+            if (message_id := message.extra_headers.get("Message-ID", "")).startswith(
+                "<completion."
+            )
+        ]
+        for message_id in completions:
+            if _first_to("FAULT_TEST_CRASH_MARKER"):
+                os.killpg(os.getpgrp(), signal.SIGKILL)
+            _record(message_id)
         sent = super().send_messages(email_messages)
-        if any(
-            m.extra_headers.get("Message-ID", "").startswith("<completion.") for m in email_messages
-        ):
-            _cut_once()
+        if completions and _first_to("FAULT_TEST_CUT_MARKER"):
+            _connection_cut()
         return sent
 
 
-def _crash_once() -> None:
-    marker = os.environ.get("FAULT_TEST_CRASH_MARKER")
+def _first_to(marker_variable: str) -> bool:
+    """True in the first process to get here while the marker file that variable names does
+    not exist (it creates it); False when the variable is unset."""
+    marker = os.environ.get(marker_variable)
     if not marker:
-        return
+        return False
     try:
         Path(marker).open("x").close()
     except FileExistsError:
-        return
-    os.killpg(os.getpgrp(), signal.SIGKILL)
+        return False
+    return True
 
 
-def _cut_once() -> None:
-    marker = os.environ.get("FAULT_TEST_CUT_MARKER")
-    if not marker:
-        return
-    try:
-        Path(marker).open("x").close()
-    except FileExistsError:
-        return
+def _connection_cut() -> None:
+    """Have PostgreSQL terminate this process's connection, as a restart would."""
     backend_pid = connection.connection.info.backend_pid  # psycopg 3
     with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as other:
         other.execute("SELECT pg_terminate_backend(%s)", [backend_pid])
