@@ -532,3 +532,7 @@ def test_the_resolver_without_a_name_is_a_400_that_says_what_to_give(client) -> 
     for params in ({}, {"name": "   "}):
         response = client.get(reverse("api-resolve"), params)
         assert response.status_code == 400 and "give name" in response.json()["error"]
+    overlong = client.get(reverse("api-resolve"), {"name": "A" * 5000})
+    assert overlong.status_code == 400 and "at most 80" in overlong.json()["error"]
+    unknown = client.get(reverse("api-resolve"), {"name": "No Such Galaxy"})
+    assert unknown.status_code == 404

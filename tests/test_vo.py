@@ -15,6 +15,7 @@ from astropy.coordinates import FK4, FK5, SkyCoord
 from astropy.io import fits
 from astropy.io.votable import parse as parse_votable
 from astropy.io.votable import parse_single_table
+from astropy.wcs import WCS
 from django.test import Client
 from mocpy import MOC
 from PIL import Image
@@ -329,6 +330,53 @@ def test_eso_defaults_and_formats(client, sky):
     assert gzip.decompress(packed.content)[:80] == plain.content[:80]
     jpeg = client.get("/dss/dss", {**base, "mime-type": "image/jpeg"})
     assert Image.open(io.BytesIO(jpeg.content)).format == "JPEG"
+
+
+def test_eso_urls_as_scripts_call_them(client, sky):
+    """The forms scripts written for ESO's service send: the path /dss/dss/image, the
+    download-* mime types (saved, not shown), short survey names, units=arcmin and statsmode,
+    and an empty name beside the position."""
+    base = {"ra": "10 00 00", "dec": "+20 00 00", "Sky-Survey": "DSS2-red"}
+    form = client.get("/dss/dss", base)
+    scripted = {**base, "units": "arcmin", "statsmode": "VO", "name": "", "equinox": "J2000"}
+    for survey in ("2r", "DSS2"):
+        saved = client.get(
+            "/dss/dss/image", {**scripted, "Sky-Survey": survey, "mime-type": "download-fits"}
+        )
+        assert saved["Content-Disposition"].startswith("attachment;")
+        assert saved["X-DSS-Plate"] == form["X-DSS-Plate"] == "R1"
+        assert fits.getdata(io.BytesIO(saved.content)).tobytes() == (
+            fits.getdata(io.BytesIO(form.content)).tobytes()
+        )
+    assert form["Content-Disposition"].startswith("inline;")
+    packed = client.get("/dss/dss/image", {**scripted, "mime-type": "download-gz-fits"})
+    assert gzip.decompress(packed.content)[:2880] == form.content[:2880]
+    gif = client.get("/dss/dss/image", {**scripted, "mime-type": "download-gif"})
+    assert Image.open(io.BytesIO(gif.content)).format == "GIF"
+    assert gif["Content-Disposition"].startswith("attachment;")
+    wrong_units = client.get("/dss/dss/image", {**scripted, "units": "degrees"})
+    assert wrong_units.status_code == 400 and "units must be arcmin" in wrong_units.content.decode()
+
+
+def test_eso_name_in_place_of_the_position_is_resolved(client, sky):
+    # M 31 as SIMBAD gives it (00 42 44.330 +41 16 07.50), not through our resolver.
+    m31 = SkyCoord("00h42m44.330s", "+41d16m07.50s", frame="icrs")
+    register_plate(
+        dss_header(m31.ra.deg, m31.dec.deg, survey="DSS2", plate_id="M31", corner=(11220, 11220)),
+        survey="DSS2",
+        band="R",
+    )
+    asked = {"name": "M 31", "x": "3", "y": "3", "Sky-Survey": "DSS2-red", "ra": "", "dec": ""}
+    answer = client.get("/dss/dss/image", asked)
+    header = header_of(answer)
+    assert answer["X-DSS-Plate"] == "M31"
+    centre = WCS(header).pixel_to_world((header["NAXIS1"] - 1) / 2, (header["NAXIS2"] - 1) / 2)
+    assert centre.separation(m31).arcsec < 3  # within a DSS2 pixel or two of the request
+    unknown = client.get("/dss/dss/image", {**asked, "name": "No Such Galaxy"})
+    assert unknown.status_code == 404 and unknown["Content-Type"] == "text/plain"
+    assert "give the position instead" in unknown.content.decode()
+    overlong = client.get("/dss/dss/image", {**asked, "name": "A" * 500})
+    assert overlong.status_code == 400 and "at most 80 characters" in overlong.content.decode()
 
 
 def test_poss1_red_serves_only_red_plates(client, sky):

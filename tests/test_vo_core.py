@@ -223,6 +223,14 @@ def test_stsci_and_eso_readings():
     with pytest.raises(LegacyRequestError) as refused:
         stsci_field({"r": "1", "d": "1", "w": "-3"})
     assert refused.value.status == 400
+    # ESO's form sends an empty position beside a name; the caller's resolver reads the name.
+    named = eso_field({"name": "M 31", "ra": " ", "dec": ""}, resolve=lambda name: (10.7, 41.3))
+    assert (named.ra_deg, named.dec_deg) == (10.7, 41.3)
+    placed = eso_field({"name": "M 31", "ra": "1", "dec": "2"}, resolve=lambda name: (10.7, 41.3))
+    assert (placed.ra_deg, placed.dec_deg) == pytest.approx((1.0, 2.0))  # the position wins
+    with pytest.raises(LegacyRequestError) as unresolved:
+        eso_field({"name": "M 31"})
+    assert unresolved.value.status == 400
 
 
 def _plate_grid(ra: float, dec: float, half: float) -> tuple[np.ndarray, np.ndarray]:

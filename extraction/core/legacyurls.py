@@ -13,16 +13,20 @@ STScI (``DSS_ICD`` 1.6): ``r``/``ra`` right ascension and ``d``/``dec`` declinat
 (FITS only), ``v``/``version`` the survey (default ``1``). Parameter names are
 case-sensitive there, values are not; here names are also accepted in upper case.
 
-ESO (archive.eso.org/dss/dss): ``ra``, ``dec`` (sexagesimal, R.A. in hours, or decimal
-degrees), ``equinox`` (``J2000`` default), ``x``/``y`` width and height in arcmin (default
-5), ``Sky-Survey`` ``DSS1`` (default), ``DSS2-red``, ``DSS2-blue``, ``DSS2-infrared``,
-``mime-type`` ``application/x-fits`` (default), ``display/gz-fits``, ``image/gif``,
-``image/jpeg``.
+ESO (archive.eso.org/dss/dss, and ``/dss/dss/image`` as scripts call it): ``ra``, ``dec``
+(sexagesimal, R.A. in hours, or decimal degrees) or ``name`` (an object name, resolved when
+no position is given), ``equinox`` (``J2000`` default), ``x``/``y`` width and height in
+arcmin (default 5; ``units=arcmin`` as scripts send it), ``Sky-Survey`` ``DSS1`` (default),
+``DSS2-red``, ``DSS2-blue``, ``DSS2-infrared`` (also ``DSS2`` for red and the short forms
+``1``, ``2r``, ``2b``, ``2i``), ``mime-type`` ``application/x-fits`` (default),
+``display/gz-fits``, ``image/gif``, ``image/jpeg``, and the ``download-fits``,
+``download-gz-fits`` and ``download-gif`` of ESO's form, which send the file as an
+attachment. Other parameters (``statsmode``) are ignored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from extraction.core.positions import PositionError, list_position, parse_position
@@ -51,6 +55,7 @@ class LegacyField:
     band: str | None  # a band the serving plate must have (poss1_red), or None
     output_format: str  # fits, fits.gz, gif, jpeg
     identifier: str
+    attachment: bool = False  # sent to be saved (ESO's download-*), not shown
 
 
 #: STScI ``v`` values: the survey tokens tried in order, and the band required.
@@ -79,13 +84,26 @@ ESO_SURVEYS: dict[str, str] = {
     "dss2-red": "DSS2R",
     "dss2-blue": "DSS2B",
     "dss2-infrared": "DSS2I",
+    # As scripts written for ESO's service send them.
+    "dss2": "DSS2R",
+    "1": "DSS1",
+    "2r": "DSS2R",
+    "2b": "DSS2B",
+    "2i": "DSS2I",
 }
-ESO_FORMATS: dict[str, str] = {
-    "application/x-fits": "fits",
-    "display/gz-fits": "fits.gz",
-    "image/gif": "gif",
-    "image/jpeg": "jpeg",
+#: ESO ``mime-type`` values: the output format, and whether it is sent as an attachment.
+ESO_FORMATS: dict[str, tuple[str, bool]] = {
+    "application/x-fits": ("fits", False),
+    "display/gz-fits": ("fits.gz", False),
+    "image/gif": ("gif", False),
+    "image/jpeg": ("jpeg", False),
+    "download-fits": ("fits", True),
+    "download-gz-fits": ("fits.gz", True),
+    "download-gif": ("gif", True),
 }
+
+#: A resolver of object names: J2000 (ra, dec) in degrees; raises LegacyRequestError.
+NameResolver = Callable[[str], tuple[float, float]]
 
 
 def _first(params: Mapping[str, str], *names: str) -> str | None:
@@ -165,13 +183,14 @@ def stsci_field(params: Mapping[str, str]) -> LegacyField:
     )
 
 
-def eso_field(params: Mapping[str, str]) -> LegacyField:
-    """The cut-out an ESO ``/dss/dss`` call asks for.
+def eso_field(params: Mapping[str, str], *, resolve: NameResolver | None = None) -> LegacyField:
+    """The cut-out an ESO ``/dss/dss`` call asks for; ``resolve`` turns a ``name`` given
+    without a position into one.
 
     Raises
     ------
     LegacyRequestError
-        400 for a malformed value, 404 for a survey not held here.
+        400 for a malformed value, 404 for a survey not held here (or a name not known).
     """
     survey = (_first(params, "Sky-Survey", "sky-survey", "SKY-SURVEY") or "DSS1").lower()
     if survey not in ESO_SURVEYS:
@@ -185,7 +204,11 @@ def eso_field(params: Mapping[str, str]) -> LegacyField:
         raise LegacyRequestError(
             400, f"mime-type must be one of {', '.join(ESO_FORMATS)}, not {mime[:40]!r}."
         )
-    ra, dec = _centre(_first(params, "ra"), _first(params, "dec"), _first(params, "equinox"))
+    units = (_first(params, "units") or "arcmin").lower()
+    if units != "arcmin":
+        raise LegacyRequestError(400, f"units must be arcmin (x and y), not {units[:20]!r}.")
+    ra, dec = _eso_centre(params, resolve)
+    output_format, attachment = ESO_FORMATS[mime]
     return LegacyField(
         ra_deg=ra,
         dec_deg=dec,
@@ -193,6 +216,18 @@ def eso_field(params: Mapping[str, str]) -> LegacyField:
         height_arcmin=_size(_first(params, "y"), "y", 5.0),
         surveys=(ESO_SURVEYS[survey],),
         band=None,
-        output_format=ESO_FORMATS[mime],
+        output_format=output_format,
         identifier="eso_dss",
+        attachment=attachment,
     )
+
+
+def _eso_centre(params: Mapping[str, str], resolve: NameResolver | None) -> tuple[float, float]:
+    """The position given, or else the one of the object named (ESO's form sends an empty
+    ``ra``/``dec`` beside a ``name``, or the other way round)."""
+    ra, dec, name = _first(params, "ra"), _first(params, "dec"), _first(params, "name")
+    if ra is None and dec is None and name is not None:
+        if resolve is None:
+            raise LegacyRequestError(400, "give the position (ra, dec); names are not resolved.")
+        return resolve(name)
+    return _centre(ra, dec, _first(params, "equinox"))

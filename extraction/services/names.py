@@ -31,7 +31,16 @@ _NOT_FOUND_KEPT = timedelta(days=1)
 
 
 class NameNotFound(ValueError):
-    """A name no resolver knows, with the sentence the user reads."""
+    """A name no resolver knows, with the sentence the user reads; ``status`` the HTTP
+    status a web caller answers with."""
+
+    status = 404
+
+
+class NameInvalid(NameNotFound):
+    """Not a name to look up at all (empty, overlong, a NUL): a usage error."""
+
+    status = 400
 
 
 def _quotable(text: str) -> str:
@@ -44,14 +53,18 @@ def name_resolve(*, name: str) -> ResolvedName:
 
     Raises
     ------
+    NameInvalid
+        For an empty or overlong name, or one holding a NUL.
     NameNotFound
-        For an empty or overlong name, or a name no resolver knows (saying which were asked).
+        For a name no resolver knows (saying which were asked).
     """
     text = " ".join(name.split())
     if not text:
-        raise NameNotFound("give an object name, e.g. NGC 253, M 31, Vega or Orion Nebula.")
-    if len(text) > MAX_NAME_CHARS or "\x00" in text:
-        raise NameNotFound(f"an object name has at most {MAX_NAME_CHARS} characters.")
+        raise NameInvalid("give an object name, e.g. NGC 253, M 31, Vega or Orion Nebula.")
+    if len(text) > MAX_NAME_CHARS:
+        raise NameInvalid(f"an object name has at most {MAX_NAME_CHARS} characters.")
+    if "\x00" in text:
+        raise NameInvalid("an object name cannot hold a NUL character.")
     found = offline_resolve(text)
     if found is not None:
         return found

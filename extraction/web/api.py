@@ -312,7 +312,7 @@ def api_resolve(request: HttpRequest) -> JsonResponse:
     try:
         found = name_resolve(name=name)
     except NameNotFound as exc:
-        raise ApiError(404, str(exc)) from None
+        raise ApiError(exc.status, str(exc)) from None
     return JsonResponse(found.as_json())
 
 

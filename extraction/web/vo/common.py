@@ -98,9 +98,11 @@ def unauthorised(exc: ApiError) -> HttpResponse:
     return text_error(exc.status, exc.message)
 
 
-def file_answer(made: CutoutFile) -> HttpResponse:
+def file_answer(made: CutoutFile, *, attachment: bool = False) -> HttpResponse:
+    """The cut-out's bytes, shown (``inline``) or, with ``attachment``, saved by a browser."""
     served = HttpResponse(made.payload, content_type=made.content_type)
-    served["Content-Disposition"] = f'inline; filename="{made.filename}"'
+    disposition = "attachment" if attachment else "inline"
+    served["Content-Disposition"] = f'{disposition}; filename="{made.filename}"'
     served["X-DSS-Plate"] = made.plate_id
     served["X-DSS-Clipped"] = "yes" if made.clipped else "no"
     return served

@@ -8,11 +8,13 @@ without one the client address's anonymous limits apply). Errors are ``text/plai
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from django.http import HttpRequest, HttpResponse
 
 from extraction.core.legacyurls import LegacyField, LegacyRequestError, eso_field, stsci_field
 from extraction.services.cutouts import CutoutRefused
+from extraction.services.names import NameNotFound, name_resolve
 from extraction.services.soda import legacy_cutout
 from extraction.web.apiauth import ApiError
 from extraction.web.vo.common import (
@@ -37,7 +39,16 @@ def _serve(request: HttpRequest, read: Callable[[dict[str, str]], LegacyField]) 
         return unauthorised(exc)
     except CutoutRefused as exc:
         return refused(exc)
-    return file_answer(made)
+    return file_answer(made, attachment=field.attachment)
+
+
+def _position_of(name: str) -> tuple[float, float]:
+    """An object's J2000 position by our resolver chain, for ESO's ``name``."""
+    try:
+        found = name_resolve(name=name)
+    except NameNotFound as exc:
+        raise LegacyRequestError(exc.status, str(exc)) from None
+    return found.ra_deg, found.dec_deg
 
 
 @vo_view("GET", "POST")
@@ -48,5 +59,6 @@ def stsci_dss_search(request: HttpRequest) -> HttpResponse:
 
 @vo_view("GET", "POST")
 def eso_dss(request: HttpRequest) -> HttpResponse:
-    """``/dss/dss?ra=&dec=&equinox=&x=&y=&Sky-Survey=&mime-type=``."""
-    return _serve(request, eso_field)
+    """``/dss/dss?ra=&dec=&equinox=&x=&y=&Sky-Survey=&mime-type=`` (or ``name=``), and
+    ``/dss/dss/image``."""
+    return _serve(request, partial(eso_field, resolve=_position_of))

@@ -13,4 +13,5 @@ urlpatterns = [
     path("vo/registry.xml", coverage.registry_record, name="vo-registry"),
     path("cgi-bin/dss_search", legacy.stsci_dss_search, name="legacy-stsci"),
     path("dss/dss", legacy.eso_dss, name="legacy-eso"),
+    path("dss/dss/image", legacy.eso_dss, name="legacy-eso-image"),  # as scripts call it
 ]
