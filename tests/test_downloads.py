@@ -80,6 +80,25 @@ def test_range_requests(client, staged):
     assert stale.status_code == 200 and body(stale) == data
 
 
+def test_files_carry_their_types_and_answer_conditional_requests(client, staged):
+    _, directory = staged
+    # The types /api/cutout gives the same bytes; the zip's own.
+    assert client.get(file_url(directory))["Content-Type"] == "application/fits"
+    packed = client.get(file_url(directory, "notes.txt.gz"))
+    assert packed["Content-Type"] == "application/gzip" and "Content-Encoding" not in packed
+    for url in (file_url(directory), reverse("staging-zip", args=[directory.name])):
+        first = client.get(url)
+        etag, modified = first["ETag"], first["Last-Modified"]
+        unchanged = client.get(url, HTTP_IF_NONE_MATCH=etag)  # RFC 9110 §13.1.2
+        assert unchanged.status_code == 304 and unchanged["ETag"] == etag, url
+        assert unchanged.content == b""
+        assert client.get(url, HTTP_IF_MODIFIED_SINCE=modified).status_code == 304, url
+        assert client.get(url, HTTP_IF_NONE_MATCH='"other"').status_code == 200, url
+        assert client.get(url, HTTP_IF_MATCH='"other"').status_code == 412, url  # §13.1.1
+        part = client.get(url, HTTP_RANGE="bytes=0-9", HTTP_IF_RANGE=etag)
+        assert part.status_code == 206 and len(body(part)) == 10, url
+
+
 @pytest.mark.parametrize(
     "header, size, expected",
     [
@@ -343,7 +362,7 @@ def test_several_ranges_come_as_multipart_byteranges_over_http(live_server, make
     parts = list(message.iter_parts())
     assert len(parts) == 4
     for part, (first, last) in zip(parts, asked, strict=True):
-        assert part["Content-Type"] == "application/octet-stream"
+        assert part["Content-Type"] == "application/fits"
         assert part["Content-Range"] == f"bytes {first}-{last}/{size}"
         assert part.get_payload(decode=True) == data[first : last + 1]  # byte for byte
 

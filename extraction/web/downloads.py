@@ -31,6 +31,7 @@ from django.http import (
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import get_conditional_response
 from django.utils.http import http_date, parse_http_date_safe
 from django.views.decorators.csrf import csrf_exempt
 
@@ -48,7 +49,15 @@ _RANGES_RE = re.compile(r"bytes=([\d\s,-]{1,2000})")
 _RANGE_RE = re.compile(r"(\d{0,18})-(\d{0,18})")
 #: More ranges than this in one request are answered with the whole file (RFC 9110 §14.2).
 MAX_RANGES = 16
-#: Content-Type of a file and of each part of a multipart/byteranges answer.
+#: Content-Type of a staged file (and of each part of a multipart/byteranges answer), by its
+#: name's ending: the types /api/cutout and the old URLs give the same bytes. Not FITS with
+#: ``Content-Encoding: gzip``: clients would unpack the file they asked to save.
+_FILE_TYPES = {
+    ".fits": "application/fits",
+    ".gz": "application/gzip",
+    ".bz2": "application/x-bzip2",
+    ".xz": "application/x-xz",
+}
 _FILE_TYPE = "application/octet-stream"
 #: ``read(first, length)``: that many bytes of a file or an archive from ``first`` on.
 Reader = Callable[[int, int], Iterator[bytes]]
@@ -268,6 +277,14 @@ def _ranged(
     headers = {**headers, "Accept-Ranges": "bytes", "Last-Modified": http_date(mtime)}
     if etag:
         headers["ETag"] = etag
+    # If-None-Match / If-Modified-Since (304) and If-Match / If-Unmodified-Since (412),
+    # RFC 9110 §13, as Django reads them.
+    unchanged = HttpResponse(headers=headers)
+    conditional = get_conditional_response(
+        request, etag=etag, last_modified=int(mtime), response=unchanged
+    )
+    if conditional is not None and conditional is not unchanged:
+        return conditional
     wanted = request.headers.get("Range", "")
     try:
         spans = (
@@ -309,12 +326,19 @@ def staging_file(
         "Content-Disposition": f'attachment; filename="{path.name}"',
         "X-Content-Type-Options": "nosniff",
     }
+    content_type = _FILE_TYPES.get(path.suffix.lower(), _FILE_TYPE)
     if settings.DSSPORTAL_ACCEL_REDIRECT:
         relative = path.relative_to(settings.STAGING_DIR).as_posix()
-        return _accel(f"staging/{relative}", headers, _FILE_TYPE)
+        return _accel(f"staging/{relative}", headers, content_type)
     info = path.stat()
     return _ranged(
-        request, size=info.st_size, mtime=info.st_mtime, read=_file_reader(path), headers=headers
+        request,
+        size=info.st_size,
+        mtime=info.st_mtime,
+        read=_file_reader(path),
+        headers=headers,
+        content_type=content_type,
+        etag=f'"{info.st_size:x}-{info.st_mtime_ns:x}"',
     )
 
 
