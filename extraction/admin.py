@@ -55,6 +55,17 @@ class PlateAdmin(admin.ModelAdmin):
     exclude = ("header",)
     list_per_page = 100
 
+    # Plates enter the catalogue through import_plates (a file, the original media, a plate
+    # list) and synthesize_plates, which parse and check the plate solution; every column is
+    # read from it. Added or edited here, a plate without a header, or with a centre, a size
+    # or a data path that disagrees with it, broke SIA-2, the coverage maps, the plate finder
+    # and every cut-out near it with a 500. Staff read plates here; re-import to change one.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
     @admin.display(description="epoch", ordering="epoch")
     def epoch_year(self, obj: Plate) -> str:
         return f"{obj.epoch:.2f}" if obj.epoch is not None else "-"

@@ -202,6 +202,25 @@ def test_filters(client, staff_user, archive) -> None:
         assert (archive in result) is found, params
 
 
+def test_plates_are_read_in_the_admin_never_added_or_edited(client, staff_user, archive) -> None:
+    """A plate comes from its import, which checks its plate solution: one added by hand
+    without a header broke SIA-2, the maps and the cut-outs with 500s."""
+    plate = Plate.objects.get()
+    client.force_login(staff_user)
+    add = reverse("admin:extraction_plate_add")
+    made = {"survey": "DSS2", "plate_id": "ZZ99", "ra_deg": "10.68", "dec_deg": "41.27"}
+    assert client.get(add).status_code == 403
+    assert client.post(add, {**made, "data_file": "../../../../etc/passwd"}).status_code == 403
+    change = reverse("admin:extraction_plate_change", args=[plate.pk])
+    page = client.get(change)
+    assert page.status_code == 200 and "0025" in page.content.decode()  # shown, read-only
+    assert 'name="ra_deg"' not in page.content.decode()
+    assert client.post(change, {"ra_deg": "999", "pixel_scale_arcsec": "-1"}).status_code == 403
+    assert Plate.objects.count() == 1 and Plate.objects.get().ra_deg == plate.ra_deg
+    listing = client.get(reverse("admin:extraction_plate_changelist")).content.decode()
+    assert "Add plate" not in listing
+
+
 def test_plate_sky_map_marks_online_plates(client, staff_user, archive) -> None:
     from extraction.models import Plate
 
