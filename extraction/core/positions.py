@@ -67,10 +67,34 @@ def _angle(text: str, *, hours: bool, what: str) -> Angle:
             warnings.simplefilter("error", AstropyWarning)
             return Angle(cleaned, unit=u.hourangle if hours else u.deg)
     except (RangeError, AstropyWarning) as exc:
-        raise PositionError(f"{what} {text!r}: {exc}".rstrip(".") + ".") from exc
+        raise PositionError(f"{what} {text!r}: {_out_of_range(str(exc))}") from exc
     except (ValueError, u.UnitsError) as exc:
         example = "12 05 13.2, 12:05:13.2 or 181.305" if hours else "-25 17 32, -25:17:32 or -25.29"
         raise PositionError(f"{what} {text!r} is not an angle; type e.g. {example}.") from exc
+
+
+#: astropy's words for a sexagesimal part out of range ("'hour' was found  to be '24.0', which
+#: is not in range (-24, 24). Treating as 24 hr.", "An invalid value for 'minute' was found
+#: ('61'); should be in the range [0,60)."), and what we tell the user instead.
+_ASTROPY_RANGE = re.compile(r"'(hour|minute|second)s?' was found\s+(?:to be '|\(')([^']*)'")
+_PART_RANGES = {
+    "hour": "the hours must be 0 to 23",
+    "minute": "the minutes must be 0 to 59",
+    "second": "the seconds must be at least 0 and below 60",
+}
+
+
+def _out_of_range(astropy_words: str) -> str:
+    """A plain sentence for astropy's range warning, which says it accepts the value."""
+    found = _ASTROPY_RANGE.search(astropy_words)
+    if found is None:
+        return astropy_words.rstrip(".") + "."
+    part, value = found.groups()
+    try:
+        value = f"{float(value):g}"
+    except ValueError:
+        pass
+    return f"{_PART_RANGES[part]}, not {value}."
 
 
 def parse_position(lon_text: str, lat_text: str, frame: Frame) -> tuple[float, float]:
