@@ -90,11 +90,8 @@ def _out_of_range(astropy_words: str) -> str:
     if found is None:
         return astropy_words.rstrip(".") + "."
     part, value = found.groups()
-    try:
-        value = f"{float(value):g}"
-    except ValueError:
-        pass
-    return f"{_PART_RANGES[part]}, not {value}."
+    shown = f"{float(value):g}" if _DECIMAL.match(value) else value
+    return f"{_PART_RANGES[part]}, not {shown}."
 
 
 def parse_position(lon_text: str, lat_text: str, frame: Frame) -> tuple[float, float]:
