@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from accounts.models import ApiToken
 from accounts.tokens import api_token_create
-from extraction.models import Request
+from extraction.models import Field, Request
 
 pytestmark = pytest.mark.django_db
 
@@ -129,6 +129,30 @@ def test_a_script_submits_with_a_token_as_json_or_plain_text(client, token):
     plain = client.post(URL, data=GOOD, content_type="text/plain", **bearer(token))
     assert plain.status_code == 201
     assert Request.objects.filter(source="api").count() == 2
+
+
+def test_a_plain_text_list_is_read_in_its_declared_charset_or_refused_as_not_utf8(client, token):
+    line = GOOD.replace("m31", "café", 1)
+    declared = client.post(  # the test client encodes the text in the charset named
+        URL,
+        data=line,
+        content_type="text/plain; charset=iso-8859-1",
+        **bearer(token),
+    )
+    assert declared.status_code == 201, declared.json()
+    with_bom = client.post(
+        URL, data=line.encode("utf-16"), content_type="text/plain", **bearer(token)
+    )
+    assert with_bom.status_code == 201, with_bom.json()
+    assert [f.identifier for f in Field.objects.order_by("pk")] == ["café", "café"]
+    undeclared = client.post(
+        URL, data=line.encode("latin-1"), content_type="text/plain", **bearer(token)
+    )
+    assert undeclared.status_code == 400
+    assert (
+        "not UTF-8 (byte 3)" in undeclared.json()["error"]
+        and "charset" in undeclared.json()["error"]
+    )
 
 
 def test_basic_is_accepted_only_with_a_json_body(client, owner):

@@ -133,6 +133,12 @@ def test_an_invalid_line_exits_1_and_says_why(catalogue: None, tmp_path: Path) -
     assert "line 6: ERROR" in human.stdout and "3 valid field(s), 1 error(s)" in human.stdout
 
 
+def test_a_utf16_list_reads_as_it_would_by_mail(catalogue: None, tmp_path: Path) -> None:
+    listed = tmp_path / "list.txt"
+    listed.write_bytes(EXAMPLE.encode("utf-16"))  # with its BOM, as Windows editors save it
+    assert validate("--json", str(listed)).stdout == validate("--json", "-", stdin=EXAMPLE).stdout
+
+
 def test_unreadable_input_exits_2(tmp_path: Path) -> None:
     result = validate_process(str(tmp_path / "missing.txt"))
     assert result.returncode == 2

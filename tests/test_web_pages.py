@@ -139,6 +139,19 @@ def test_an_uploaded_list_is_read_like_typed_text(client, user) -> None:
     assert Request.objects.get().fields.get().identifier == "real"
 
 
+@pytest.mark.parametrize("charset", ["utf-16", "utf-8-sig", "latin-1", "cp1252"])
+def test_an_uploaded_list_in_another_charset_reads_as_it_would_by_mail(
+    client, user, charset
+) -> None:
+    """The mail gate's rules (a BOM, else UTF-8, else Latin-1): a UTF-16 file was refused as
+    "not a text file" and a Latin-1 one lost its accents to U+FFFD."""
+    text = f"# my fields\n{LINE_E.replace('real', 'café', 1)}\n"
+    upload = SimpleUploadedFile("list.txt", text.encode(charset), "text/plain")
+    response = client.post(reverse("request-list"), {"submit": "list", "upload": upload})
+    assert response.status_code == 302, response.content.decode()[-800:]
+    assert Request.objects.get().fields.get().identifier == "café"
+
+
 def test_a_bad_upload_comes_back_as_text_to_mend(client, user) -> None:
     upload = SimpleUploadedFile("list.txt", b"oops 1 2 3\n", "text/plain")
     response = client.post(reverse("request-list"), {"submit": "list", "upload": upload})

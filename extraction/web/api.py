@@ -40,6 +40,7 @@ from extraction.services.requests import (
 )
 from extraction.services.selection import FieldTarget
 from extraction.services.staging import StagingError, staging_directory_delete
+from extraction.text.mailtext import decode_text
 from extraction.text.safetext import clip
 from extraction.web.apiauth import (
     ApiError,
@@ -194,11 +195,29 @@ def _submitted_text(request: HttpRequest, caller: Caller) -> str:
         raise ApiError(415, 'send Content-Type application/json ({"text": ...}) or text/plain.')
     if len(request.body) > settings.DSSPORTAL_MAX_MAIL_BYTES:
         raise ApiError(413, f"the body is larger than {settings.DSSPORTAL_MAX_MAIL_BYTES} bytes.")
-    try:
-        text = request.body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ApiError(400, f"the body is not UTF-8 (byte {exc.start}).") from None
+    text = _plain_text(request.body, (request.content_params or {}).get("charset"))
     return clean_text(text, field="body")
+
+
+def _plain_text(body: bytes, charset: str | None) -> str:
+    """A text/plain list: by its BOM or declared charset as the mail gate reads them, else
+    UTF-8 strictly (a script is told, rather than served a guess)."""
+    declared = (charset or "").strip().strip('"').lower()
+    if body.startswith((b"\xff\xfe", b"\xfe\xff", b"\xef\xbb\xbf")) or declared not in (
+        "",
+        "utf-8",
+        "utf8",
+        "us-ascii",
+    ):
+        return decode_text(body, declared)
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(
+            400,
+            f"the body is not UTF-8 (byte {exc.start}); send UTF-8 or name its charset "
+            "(Content-Type: text/plain; charset=iso-8859-1).",
+        ) from None
 
 
 def _create(request: HttpRequest, caller: Caller) -> JsonResponse:

@@ -24,6 +24,7 @@ from extraction.core.positions import (
 from extraction.core.surveys import SURVEY_BANDS, PlateMode
 from extraction.models import compression_choices, mode_choices
 from extraction.services.names import NameNotFound, name_resolve
+from extraction.text.mailtext import decode_text
 
 
 def survey_choices() -> list[tuple[str, str]]:
@@ -200,12 +201,14 @@ class RequestListForm(forms.Form):
     def _upload_text(self, upload: UploadedFile) -> str:
         if (upload.size or 0) > settings.DSSPORTAL_MAX_MAIL_BYTES:
             raise forms.ValidationError(self._too_large())
-        data = upload.read()
-        if b"\x00" in data[:4096]:
+        # The mail gate's charset rules (a BOM, the declared charset, UTF-8, else Latin-1):
+        # a UTF-16 or Latin-1 file reads as it does attached to a mail.
+        text = decode_text(upload.read(), upload.charset)
+        if "\x00" in text[:4096]:
             raise forms.ValidationError(
                 f"{upload.name} is not a text file; save the list as plain text."
             )
-        return data.decode("utf-8", errors="replace")
+        return text
 
     @staticmethod
     def _too_large() -> str:

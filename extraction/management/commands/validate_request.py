@@ -10,6 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from extraction.services.requests import field_expected_bytes, parse_with_limits
+from extraction.text.mailtext import decode_text
 from extraction.text.requestlist import ParsedLine
 from extraction.text.textformat import human_bytes
 
@@ -49,7 +50,7 @@ class Command(BaseCommand):
         except OSError as exc:
             self.stderr.write(f"cannot read {name}: {exc.strerror or exc}")
             return None
-        return data.decode("utf-8", errors="replace")
+        return decode_text(data, None)  # the mail gate's rules: a BOM, UTF-8, else Latin-1
 
     def handle(self, *args: Any, **options: Any) -> None:
         text = self._read(options["file"])
