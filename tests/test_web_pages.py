@@ -61,6 +61,31 @@ def test_a_field_in_galactic_coordinates_is_queued_in_j2000(client, user) -> Non
     assert field.equinox == "J2000" and field.raw_line.startswith("gc 17 45 ")
 
 
+@pytest.mark.parametrize(
+    ("typed", "identifier", "stem"),
+    [("has space", "has_space", "has_space"), ("a/b\\c", "a/b\\c", "a_b_c"), ("#1", "_1", "_1")],
+)
+def test_an_identifier_typed_in_the_form_is_kept_as_a_mailed_list_keeps_it(
+    client, user, typed, identifier, stem
+) -> None:
+    """REQUEST_FORMAT: characters outside A-Za-z0-9._+- become _ in the file name; the form
+    dropped them (and the blank) instead."""
+    response = client.post(reverse("request-list"), field_post(identifier=typed, name="M 31"))
+    assert response.status_code == 302
+    field = Request.objects.get(user=user).fields.get()
+    assert (field.identifier, field.stem) == (identifier, stem)
+
+
+def test_a_size_typed_in_the_form_reaches_the_list_as_typed(client, user) -> None:
+    """``:g`` wrote 0.00001 as 1e-05, which the list refuses, and cut 0.1234567891."""
+    for width in ("0.00001", "0.1234567891"):
+        response = client.post(reverse("request-list"), field_post(name="M 31", width=width))
+        assert response.status_code == 302, response.content.decode()[-500:]
+        assert Request.objects.filter(user=user).latest("pk").fields.get().width_arcmin == float(
+            width
+        )
+
+
 def test_progress_counts_every_ended_field_by_its_state(
     client, user, django_capture_on_commit_callbacks
 ) -> None:

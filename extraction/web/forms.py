@@ -7,6 +7,7 @@ the line, it never decides on its own what a valid field is.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -47,6 +48,14 @@ _IDENTIFIER_BAD = re.compile(r"[^A-Za-z0-9._+-]+")
 def _identifier_from(name: str) -> str:
     """``'NGC 253'`` -> ``'NGC253'``: an identifier column (one token) from an object name."""
     return _IDENTIFIER_BAD.sub("", name.replace(" ", ""))[:64]
+
+
+def _identifier_typed(text: str) -> str:
+    """The identifier as typed, made one token of the list: blanks become ``_`` and a leading
+    ``#`` (which would make the line a comment) too. Other characters stay, and the parser
+    maps them to ``_`` in the file name, as for a mailed list (they were dropped here)."""
+    token = "_".join(text.split())
+    return ("_" + token[1:] if token.startswith("#") else token)[:64]
 
 
 def _designation_from(data: dict[str, Any]) -> str:
@@ -156,7 +165,7 @@ class FieldForm(PositionForm):
         if data.get("mode") == PlateMode.PLATE and not (data.get("plate_id") or "").strip():
             self.add_error("plate_id", "Name the plate (its plate id), or choose another mode.")
         data["identifier"] = (
-            _identifier_from(data.get("identifier") or "")
+            _identifier_typed(data.get("identifier") or "")
             or _identifier_from(data.get("name") or "")
             or _designation_from(data)
         )
@@ -172,14 +181,20 @@ class FieldForm(PositionForm):
                 data["identifier"],
                 position.ra_text,
                 position.dec_text,
-                f"{data['width']:g}",
-                f"{data['height']:g}",
+                _size_column(data["width"]),
+                _size_column(data["height"]),
                 position.equinox,
                 data["survey"],
                 mode,
                 data["compression"],
             ]
         )
+
+
+def _size_column(arcmin: float) -> str:
+    """A size as the user typed it, in plain decimals: ``:g`` wrote 1e-05 (which the list
+    refuses as exponent notation) and cut 0.1234567891 to 0.123457."""
+    return format(Decimal(repr(float(arcmin))), "f")
 
 
 class RequestListForm(forms.Form):
