@@ -139,6 +139,23 @@ def test_a_utf16_list_reads_as_it_would_by_mail(catalogue: None, tmp_path: Path)
     assert validate("--json", str(listed)).stdout == validate("--json", "-", stdin=EXAMPLE).stdout
 
 
+def test_the_expected_size_is_what_the_receipt_counts_against_the_quota(
+    catalogue: None, make_user
+) -> None:
+    """A plate list (mode n) takes staging space and counts in the quota: the report said
+    0 bytes for it while the receipt counted it."""
+    from extraction.services.requests import request_create_from_text
+    from extraction.text.textformat import human_bytes
+
+    listed = EXAMPLE + "plates 23 57 49.4 -32 35 24. 10. 10. J2000 DSS1 n\n"
+    created = request_create_from_text(user=make_user(), text=listed, source="web")
+    reserved = [field.expected_bytes for field in created.request.fields.order_by("line_no")]
+    report = validate("-", stdin=listed).stdout
+    assert "plate list  RA" in report and f"~{human_bytes(reserved[-1])}" in report
+    assert reserved[-1] > 0
+    assert f"expected size {human_bytes(sum(reserved))} uncompressed" in report
+
+
 def test_unreadable_input_exits_2(tmp_path: Path) -> None:
     result = validate_process(str(tmp_path / "missing.txt"))
     assert result.returncode == 2

@@ -73,7 +73,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"    {line.raw}")
                 continue
             spec = line.field
-            size = field_expected_bytes(spec) if spec.mode.makes_image else 0
+            size = field_expected_bytes(spec)  # what the receipt counts against the quota
             total += size
             what = spec.file_name if spec.mode.makes_image else "plate list"
             self.stdout.write(
@@ -85,5 +85,5 @@ class Command(BaseCommand):
         n_ok = sum(1 for line in lines if line.field is not None)
         self.stdout.write(
             f"{n_ok} valid field(s), {len(lines) - n_ok} error(s); expected size "
-            f"{human_bytes(total)} uncompressed."
+            f"{human_bytes(total)} uncompressed, as counted against the quota."
         )
