@@ -347,6 +347,7 @@ COLUMN_ERRORS = [
     (11, "dss2\u0131", "use DSS1, DSS2"),  # dotless i: upper-cases to DSS2I, still refused
     (11, "POSS", "use DSS1, DSS2"),
     (12, "S134", "REGION-ID"),
+    (12, "T025", "or e, c, m or n"),  # every mode named
     (12, "s134", "REGION-ID"),
     (12, "XE123", "REGION-ID"),
     (12, "XJ316", "REGION-ID"),

@@ -222,7 +222,9 @@ def test_stsci_and_eso_readings():
     assert (eso.width_arcmin, eso.height_arcmin) == (7.5, 5.0)
     with pytest.raises(LegacyRequestError) as refused:
         stsci_field({"r": "1", "d": "1", "w": "-3"})
-    assert refused.value.status == 400
+    assert refused.value.status == 400 and "positive" in refused.value.message
+    with pytest.raises(LegacyRequestError, match="larger than the sky"):
+        eso_field({"ra": "1", "dec": "1", "x": "1e9"})
     # ESO's form sends an empty position beside a name; the caller's resolver reads the name.
     named = eso_field({"name": "M 31", "ra": " ", "dec": ""}, resolve=lambda name: (10.7, 41.3))
     assert (named.ra_deg, named.dec_deg) == (10.7, 41.3)

@@ -122,8 +122,10 @@ def _size(text: str | None, name: str, default: float) -> float:
         value = float(text)
     except ValueError:
         raise LegacyRequestError(400, f"{name} is a size in arcmin, not {text[:40]!r}.") from None
-    if not 0.0 < value < 1e6:
+    if not value > 0.0:
         raise LegacyRequestError(400, f"{name} must be a positive size in arcmin.")
+    if value >= 1e6:
+        raise LegacyRequestError(400, f"{name} = {value:g} arcmin is larger than the sky.")
     return value
 
 

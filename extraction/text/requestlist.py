@@ -820,7 +820,7 @@ def _mode(token: str, errors: list[str]) -> tuple[Mode | None, str | None]:
             errors.append(
                 f"{_where(12)}: {_quote(token)} looks like a REGION-ID (a survey field "
                 "name); give the PLATE-ID of the plate instead (e.g. 04IN or 0025), "
-                "or e, c or n"
+                "or e, c, m or n"
             )
             return None, None
         if PLATE_ID_RE.fullmatch(upper):
