@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import io
 import os
@@ -14,6 +15,7 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
+from accounts.apppasswords import app_password_create
 from accounts.tokens import api_token_create
 from extraction.core import ziplayout
 from extraction.models import Request, StagingDirectory
@@ -259,6 +261,33 @@ def test_a_script_fetches_the_web_url_and_files_with_its_token(staged):
     assert bad.status_code == 401 and "token" in bad.json()["error"]
     anonymous = script.get(file_url(directory))
     assert anonymous.status_code == 302 and reverse("login") in anonymous["Location"]
+
+
+def test_a_script_may_fetch_with_basic_as_curl_u_sends_it(staged):
+    """The README gives app passwords "for FTP and HTTP Basic": ``curl -u`` on the web link
+    of the completion mail was refused ("Bearer only")."""
+    user, directory = staged
+    app_password = app_password_create(user=user, label="curl")[1]
+    data = (directory.absolute_path / "real.fits").read_bytes()
+    script = Client()
+    for password in ("correct horse battery", app_password):
+        auth = {"HTTP_AUTHORIZATION": _basic(user.username, password)}
+        listing = script.get(reverse("staging-listing", args=[directory.name]), **auth)
+        assert listing.status_code == 200 and listing["Content-Type"] == "application/json"
+        assert body(script.get(file_url(directory), **auth)) == data
+        zipped = script.get(reverse("staging-zip", args=[directory.name]), **auth)
+        assert zipped.status_code == 200
+    wrong = script.get(file_url(directory), HTTP_AUTHORIZATION=_basic(user.username, "nope"))
+    assert wrong.status_code == 401 and "wrong login or password" in wrong.json()["error"]
+    auth = {"HTTP_AUTHORIZATION": _basic(user.username, app_password)}
+    cross = script.get(file_url(directory), HTTP_SEC_FETCH_SITE="cross-site", **auth)
+    assert cross.status_code == 403
+    deleted = script.post(reverse("staging-delete", args=[directory.name]), **auth)
+    assert deleted.status_code == 415 and directory.absolute_path.exists()
+
+
+def _basic(login: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{login}:{password}".encode()).decode()
 
 
 def test_another_user_reaches_nothing(staged, make_user):

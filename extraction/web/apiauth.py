@@ -132,6 +132,23 @@ def session_user(request: HttpRequest) -> User | None:
     return user
 
 
+def basic_user(request: HttpRequest) -> User | None:
+    """The user of ``Authorization: Basic`` (login and password, or an app password); None
+    without that header.
+
+    Raises
+    ------
+    ApiError
+        403 for a cross-site call (a browser's cached credentials), 401 for a wrong login or
+        password, 415 for a method that changes something without a JSON body.
+    """
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    refuse_cross_site(request)
+    return _basic_user(request, value.strip())
+
+
 def bearer_user(request: HttpRequest) -> User | None:
     """The user of a valid ``Authorization: Bearer`` token; None without that header.
 

@@ -41,7 +41,13 @@ from extraction.services.links import public_url, staging_ftp_url
 from extraction.services.staging import StagingError, staging_directory_delete
 from extraction.services.zips import staging_zip as staging_zip_archive
 from extraction.services.zips import zip_copy_built
-from extraction.web.apiauth import ApiError, bearer_user, refuse_cross_site, session_user
+from extraction.web.apiauth import (
+    ApiError,
+    basic_user,
+    bearer_user,
+    refuse_cross_site,
+    session_user,
+)
 
 #: Bytes read from disk per chunk when streaming a file or a zip.
 CHUNK_BYTES = 256 * 1024
@@ -71,12 +77,17 @@ class _LogIn(Exception):
 
 
 def _caller(request: HttpRequest) -> tuple[User, bool]:
-    """The caller and whether they came with a token (scripts get JSON, browsers pages)."""
-    user = bearer_user(request)
+    """The caller and whether they came with credentials of their own (scripts: a token, or
+    Basic as ``curl -u`` and ``wget --user`` send it; they get JSON, browsers pages)."""
+    user = bearer_user(request) or basic_user(request)
     if user is not None:
         return user, True
     if request.headers.get("Authorization"):
-        raise ApiError(401, "staging URLs accept 'Authorization: Bearer <token>' only.")
+        raise ApiError(
+            401,
+            "staging URLs accept 'Authorization: Bearer <token>' or Basic (your login with "
+            "your password or an app password).",
+        )
     session = session_user(request)
     if session is None:
         raise _LogIn
