@@ -8,6 +8,7 @@ plate's whole stored image, and the stars' catalogue positions through the outpu
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path
 
@@ -227,6 +228,15 @@ def test_one_plate_still_resamples(grid, plates) -> None:
     )
     assert header["NPLATES"] == 1 and header["PLATE1"] == "4M01"
     assert "PLTRAH" not in header and header["CTYPE1"] == "RA---TAN"
+    # An offset that rounds to zero from below is written 0.0, not -0.0.
+    tiny = M.mosaic_header(
+        dataclasses.replace(single, offsets=(-1e-9,)),
+        identifier="one",
+        ra_deg=FIELD_RA,
+        dec_deg=FIELD_DEC,
+        survey="DSS2R",
+    )
+    assert tiny.cards["OFFSET1"].image.split("/")[0].split("=")[1].strip() == "0.0"
 
 
 def test_no_plate_is_an_error(grid, plates) -> None:

@@ -518,7 +518,8 @@ def mosaic_header(
         header[f"REGION{n}"] = (plate.region or "", f"Region (survey field) of plate {n}")
         if plate.epoch is not None:
             header[f"EPOCH{n}"] = (round(plate.epoch, 4), f"[yr] Epoch of plate {n}")
-        header[f"OFFSET{n}"] = (round(offset, 3), f"[ADU] subtracted from plate {n}")
+        # + 0.0: a rounded -0.0 would be written as "-0.0".
+        header[f"OFFSET{n}"] = (round(offset, 3) + 0.0, f"[ADU] subtracted from plate {n}")
     covered = mosaic.data[mosaic.platemap > 0]
     if covered.size:
         header["DATAMIN"] = (int(covered.min()), "Minimum data value")
