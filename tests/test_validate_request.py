@@ -156,6 +156,19 @@ def test_the_expected_size_is_what_the_receipt_counts_against_the_quota(
     assert f"expected size {human_bytes(sum(reserved))} uncompressed" in report
 
 
+def test_a_line_with_several_problems_names_its_unknown_plate_too(catalogue: None) -> None:
+    """Every problem of a line at once: the catalogue's check of the PLATE-ID ran only on
+    lines valid otherwise, so the user learnt of an unknown plate a round trip later."""
+    bad_ra = validate("--json", "-", stdin="a 24 42 44.3 +41 16 09 1 1 J2000 DSS1 ZZ99\n")
+    error = json.loads(bad_ra.stdout)["error"]
+    assert "column 2" in error and "column 12 (mode)" in error and "ZZ99" in error
+    bad_compression = validate("--json", "-", stdin="b 00 42 44 +41 16 09 1 1 J2000 DSS2 04IN Z\n")
+    error = json.loads(bad_compression.stdout)["error"]
+    assert "column 13" in error and "column 12 (mode)" in error and "04IN" in error
+    known = validate("--json", "-", stdin="c 24 42 44.3 +41 16 09 1 1 J2000 DSS1 04IN\n")
+    assert "column 12" not in json.loads(known.stdout)["error"]  # 04IN is a DSS1 plate
+
+
 def test_unreadable_input_exits_2(tmp_path: Path) -> None:
     result = validate_process(str(tmp_path / "missing.txt"))
     assert result.returncode == 2

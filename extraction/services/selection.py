@@ -317,16 +317,24 @@ def plate_ids_checked(parsed: ParsedList) -> ParsedList:
     failing at extraction. Each distinct (survey, plate id) is looked up once.
     """
     problems: dict[tuple[str, str], str | None] = {}
+
+    def problem_of(key: tuple[str, str]) -> str | None:
+        if key not in problems:
+            problems[key] = plate_id_problem(*key)
+        return problems[key]
+
     lines = []
     for line in parsed.lines:
         spec = line.field
         if spec is not None and spec.mode == PlateMode.PLATE and spec.plate_id:
-            key = (spec.survey, spec.plate_id)
-            if key not in problems:
-                problems[key] = plate_id_problem(spec.survey, spec.plate_id)
-            problem = problems[key]
+            problem = problem_of((spec.survey, spec.plate_id))
             if problem is not None:
                 line = ParsedLine(line.line_no, line.raw, error=f"column 12 (mode): {problem}")
+        elif line.plate_ref is not None:  # every problem of a line at once, this one too
+            problem = problem_of(line.plate_ref)
+            if problem is not None:
+                error = f"{line.error}; column 12 (mode): {problem}"
+                line = ParsedLine(line.line_no, line.raw, error=error)
         lines.append(line)
     return ParsedList(tuple(lines), parsed.signature_line_no)
 

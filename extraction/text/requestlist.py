@@ -234,12 +234,16 @@ class ParsedLine:
         The field, when the line is valid.
     error : str or None
         What is wrong with the line (every problem, joined with ``"; "``), otherwise None.
+    plate_ref : (survey, PLATE-ID) or None
+        For a rejected line, the plate it names when those columns are valid, so that the
+        catalogue check can add its own problem to the others.
     """
 
     line_no: int
     raw: str
     field: FieldSpec | None = None
     error: str | None = None
+    plate_ref: tuple[str, str] | None = None
 
     @property
     def ok(self) -> bool:
@@ -369,7 +373,7 @@ def parse_request_list(
     _assign_stems(pendings)
 
     lines = tuple(
-        ParsedLine(line_no, raw, error=p)
+        ParsedLine(line_no, raw, error=p, plate_ref=None if p is too_many else _plate_named(raw))
         if isinstance(p, str)
         else ParsedLine(line_no, raw, field=p.to_field())
         for line_no, raw, p in entries
@@ -552,6 +556,19 @@ class _Pending:
             self.plate_id,
             self.compression,
         )
+
+
+def _plate_named(raw: str) -> tuple[str, str] | None:
+    """The (survey, PLATE-ID) a rejected line names, when those two columns are valid."""
+    tokens = raw.split()
+    if len(tokens) not in (12, 13):
+        return None
+    ignored: list[str] = []
+    survey = _survey(tokens[10], ignored)
+    mode, plate_id = _mode(tokens[11], ignored)
+    if survey is None or mode != PlateMode.PLATE or plate_id is None:
+        return None
+    return survey, plate_id
 
 
 def _parse_tokens(tokens: list[str], max_side_arcmin: float, raw: str) -> _Pending | str:
