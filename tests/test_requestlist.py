@@ -864,6 +864,7 @@ def test_deletion_valid_names() -> None:
         ("a\\b", "paths are not accepted"),
         (f"{GOOD} {GOOD}", "2 names on one line"),
         ("please delete these", "3 names on one line"),
+        ("m31 00 42 44.3 +41 16 09 5 5 J2000 DSS1 e U", "send request lists to the request"),
         ("results", "not a staging-directory name (they look like dss-20261124-abcdefghijklm"),
         ("dss-20261124-abc", "not a staging-directory name"),
         ("dss-20261124-abcdefghijkl1", "not a staging-directory name"),

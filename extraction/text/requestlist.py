@@ -474,6 +474,12 @@ def _deletion_problem(name: str) -> str | None:
         return "paths are not accepted: give the staging-directory name alone"
     count = len(name.split())
     if count > 1:
+        if count in (12, 13):  # what a field of a request list has
+            return (
+                f"{count} names on one line: this looks like a field of a request list; "
+                "send request lists to the request address, and here one staging-directory "
+                "name per line"
+            )
         return f"{count} names on one line; give one staging-directory name per line"
     if not is_staging_name(name):
         hint = " and are lower case" if is_staging_name(name.lower()) else ""
