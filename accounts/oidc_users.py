@@ -105,7 +105,12 @@ def _link(user: User, *, issuer: str, subject: str, email: str) -> User:
         raise SignInError(
             "The account with this address is closed; ask the archive's staff to reopen it."
         )
-    if OidcIdentity.objects.filter(user=user, issuer=issuer).exists():
+    linked = OidcIdentity.objects.filter(user=user, issuer=issuer).first()
+    if linked is not None and linked.subject == subject:
+        # A concurrent first sign-in of this same person (another tab) linked it after this
+        # one looked the subject up.
+        return user
+    if linked is not None:
         raise SignInError(
             f"Your account here is linked to another identity at {settings.DSSPORTAL_OIDC_LABEL}, "
             "not to the one you signed in with. Sign in with that identity, or ask the archive's "

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 import requests
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 
 from accounts.models import EmailAddress, OidcIdentity, User
 from accounts.oidc import SESSION_ID_TOKEN
-from accounts.oidc_users import oidc_user
+from accounts.oidc_users import _user_for_new_subject, oidc_user
 from extraction.mail.gate import mail_handle
 from tests.oidc_support import (
     CLIENT_ID,
@@ -507,3 +507,21 @@ def test_two_first_sign_ins_of_one_person_at_once_make_one_account() -> None:
     assert len(results) == 2 and all(isinstance(r, User) for r in results), results
     assert results[0] == results[1]
     assert User.objects.count() == 1 and OidcIdentity.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_second_tab_that_missed_the_link_by_a_moment_opens_the_same_account() -> None:
+    """The interleaving CI once caught: tab B looks the subject up (nothing yet), tab A then
+    makes the account and links it, and B finds A's confirmed address. B must open A's account,
+    not be told the account is linked to another identity."""
+    claims = {"sub": "twin", "email": "twin@example.edu", "email_verified": True}
+    made_by_tab_a = oidc_user(issuer="https://idp.test", subject="twin", claims=claims)
+    with transaction.atomic():  # tab B, resuming after its subject lookup found nothing
+        opened_by_tab_b = _user_for_new_subject(
+            issuer="https://idp.test", subject="twin", claims=claims, client_address=None
+        )
+    assert opened_by_tab_b == made_by_tab_a
+    assert OidcIdentity.objects.filter(user=made_by_tab_a).count() == 1
+    # Another subject of the same provider is still refused that account.
+    with pytest.raises(Exception, match="linked to another identity"):
+        oidc_user(issuer="https://idp.test", subject="someone-else", claims=claims)
