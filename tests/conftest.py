@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import os
+
 import pytest
 from django.utils import timezone as django_timezone
+from hypothesis import settings as hypothesis_settings
 
 from accounts.models import User
 from accounts.services import user_create
+
+# CI runs each property test on the same examples every time (a failure there is reproducible
+# and cannot come and go between runs); a developer's run draws fresh examples.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture
