@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 import os
+from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone as django_timezone

@@ -61,6 +61,8 @@ def test_names_are_case_insensitive_repeats_or_and_post_works(client, sky):
     both = client.get(f"{QUERY}?POS={near}&COLLECTION=DSS2R&COLLECTION=DSS2B")
     assert obs_ids(both) == ["B1", "R1"]
     assert obs_ids(client.post(QUERY, {"POS": near, "Collection": "DSS1"})) == ["E1"]
+    # A survey of several bands names them all; DSS2R still names red only.
+    assert obs_ids(client.get(QUERY, {"pos": near, "collection": "dss2"})) == ["B1", "R1"]
     two_places = client.get(QUERY, {"POS": [near, "CIRCLE 206 -30 0.1"]})
     assert obs_ids(two_places) == ["B1", "E1", "F1", "R1"]
 
@@ -422,6 +424,18 @@ def test_maps_are_rebuilt_when_plates_are_imported(client, sky, tmp_path):
     assert after.contains_skycoords(elsewhere)[0] and after.contains_skycoords(here)[0]
     blue = moc_of(client, "/vo/moc/dss2b.json", tmp_path)
     assert not blue.contains_skycoords(elsewhere)[0]
+    # DSS2 as a whole: the union of its bands' maps, cell for cell, a blue plate alone too.
+    blue_only = SkyCoord(60.0, 10.0, unit="deg")
+    register_plate(
+        dss_header(60.0, 10.0, survey="DSS2", plate_id="N8", corner=(11220, 11220)),
+        survey="DSS2",
+        band="B",
+    )
+    dss2 = moc_of(client, "/vo/moc/DSS2.json", tmp_path)
+    bands = [moc_of(client, f"/vo/moc/DSS2{b}.json", tmp_path) for b in "RBI"]
+    assert dss2 == bands[0].union(*bands[1:])
+    assert dss2.contains_skycoords(blue_only)[0] and dss2.contains_skycoords(elsewhere)[0]
+    assert not bands[0].contains_skycoords(blue_only)[0]
     assert client.get("/vo/moc/DSS3.fits").status_code == 404
     assert client.get("/vo/moc/DSS2R.fits?plates=some").status_code == 400
 
@@ -429,7 +443,7 @@ def test_maps_are_rebuilt_when_plates_are_imported(client, sky, tmp_path):
 def test_the_plate_finder_links_the_maps(client, make_user):
     client.force_login(make_user())
     page = client.get("/plates/").content.decode()
-    for survey in ("DSS1", "DSS2R", "DSS2B", "DSS2I"):
+    for survey in ("DSS1", "DSS2R", "DSS2B", "DSS2I", "DSS2"):
         assert f'href="/vo/moc/{survey}.fits"' in page
 
 
@@ -440,9 +454,9 @@ def test_import_plates_rebuilds_the_maps_at_once(settings, tmp_path):
 
     out = io.StringIO()
     call_command("import_plates", REAL_DSS, "--survey", "DSS1", stdout=out)
-    assert "Coverage maps rebuilt (16 files)" in out.getvalue()
+    assert "Coverage maps rebuilt (20 files)" in out.getvalue()
     written = sorted(p.name for p in (settings.DATA_DIR / "moc").iterdir())
-    assert len(written) == 16 and any(n.startswith("DSS1-online-") for n in written)
+    assert len(written) == 20 and any(n.startswith("DSS1-online-") for n in written)
     dss1 = MOC.from_fits(next((settings.DATA_DIR / "moc").glob("DSS1-online-*.fits")))
     assert dss1.contains_skycoords(SkyCoord("14h29m56s -62d41m05s"))[0]
 

@@ -306,6 +306,24 @@ def _overlaps(low: object, high: object, wanted: Sequence[tuple[float, float]]) 
     return any(lo <= high and low <= hi for lo, hi in wanted)
 
 
+def collections_named(collection: str) -> set[str]:
+    """The names a ``COLLECTION`` value may give for a row's collection, case-folded: the
+    collection itself and its survey (``DSS2`` names DSS2R, DSS2B and DSS2I: a SIA-2 client
+    asks for a survey as a whole, as the archives list it)."""
+    row = band_row(collection)
+    names = {collection.casefold()}
+    if row is not None:
+        names.add(row.survey.name.casefold())
+    return names
+
+
+def _names_of(row: dict[str, object], parameter: str) -> set[str]:
+    value = str(row[STRING_PARAMETERS[parameter]])
+    if parameter == "COLLECTION":
+        return collections_named(value)
+    return {value.casefold()}
+
+
 def row_matches(row: dict[str, object], query: SiaQuery) -> bool:
     """Whether a row satisfies every constraint of the query but POS (tested on outlines).
 
@@ -317,7 +335,7 @@ def row_matches(row: dict[str, object], query: SiaQuery) -> bool:
         if not _overlaps(row[low_col], row[high_col], wanted):
             return False
     for name, values in query.strings.items():
-        if str(row[STRING_PARAMETERS[name]]).casefold() not in values:
+        if not _names_of(row, name) & set(values):
             return False
     if query.calib and row["calib_level"] not in query.calib:
         return False

@@ -1,10 +1,11 @@
 """Coverage maps (IVOA MOC 2.0, HEALPix order 10, written by mocpy) of each survey and band.
 
-Two maps per collection (DSS1, DSS2R, DSS2B, DSS2I): the plates whose pixels are online here,
-and every catalogued plate. A map is the union of the plates' scanned areas (their
-``s_region`` polygons; mocpy keeps every cell a polygon touches) and is written once per
-catalogue state under ``$DSSPORTAL_DATA_DIR/moc/``: a plate import changes the catalogue
-stamp, so the next call rebuilds it (``import_plates`` does at once).
+Two maps per collection (DSS1, DSS2R, DSS2B, DSS2I, and DSS2 for its three bands): the
+plates whose pixels are online here, and every catalogued plate. A map is the union of the
+plates' scanned areas (their ``s_region`` polygons; mocpy keeps every cell a polygon
+touches) and is written once per catalogue state under ``$DSSPORTAL_DATA_DIR/moc/``: a plate
+import changes the catalogue stamp, so the next call rebuilds it (``import_plates`` does at
+once).
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ from extraction.services.obscore import catalogue_footprints, catalogue_stamp
 
 #: HEALPix order of the maps: cells of about 3.4 arcmin.
 MOC_ORDER = 10
-#: The collections with a map, as ``/vo/moc/<name>.fits`` names them.
-MOC_SURVEYS: tuple[str, ...] = tuple(SURVEY_BANDS)
+#: The collections with a map, as ``/vo/moc/<name>.fits`` names them, then the surveys of
+#: several bands as a whole (DSS2), as SIA-2's COLLECTION names them too.
+MOC_SURVEYS: tuple[str, ...] = tuple(SURVEY_BANDS) + tuple(
+    sorted({row.survey.name for row in SURVEY_BANDS.values() if row.band is not None})
+)
 FORMATS = ("fits", "json")
 
 

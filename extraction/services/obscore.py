@@ -23,6 +23,7 @@ from extraction.core.dali import SiaQuery
 from extraction.core.obscore import (
     Footprint,
     PlateFacts,
+    collections_named,
     obscore_row,
     row_matches,
     scanned_footprint,
@@ -264,10 +265,13 @@ def _with_access_url(row: dict[str, object], datalink_url: str) -> dict[str, obj
 
 
 def catalogue_footprints(*, survey: str, online_only: bool) -> list[Footprint]:
-    """The footprints of one collection's plates (DSS1, DSS2R, DSS2B, DSS2I)."""
+    """The footprints of one collection's plates (DSS1, DSS2R, DSS2B, DSS2I) or of a whole
+    survey's (DSS2), as SIA-2's COLLECTION names them."""
     catalogue = obscore_catalogue()
+    wanted = survey.casefold()
     return [
         footprint
         for row, footprint in zip(catalogue.rows, catalogue.footprints, strict=True)
-        if row["obs_collection"] == survey and (row["dss_online"] or not online_only)
+        if wanted in collections_named(str(row["obs_collection"]))
+        and (row["dss_online"] or not online_only)
     ]
