@@ -7,6 +7,7 @@ SODA classes, mocpy's MOC reader), and the pixels against ``/api/cutout`` and as
 from __future__ import annotations
 
 import io
+from urllib.parse import urlencode
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from astropy.io import fits
 from astropy.time import Time
 from mocpy import MOC
 from pyvo.dal import DALOverflowWarning, DALQueryError, SIA2Query, SIA2Service
+from pyvo.dal.adhoc import DatalinkResults
 
 from accounts.tokens import api_token_create
 from tests.vo_sky import CENTRE, build_sky
@@ -171,6 +173,19 @@ def test_iter_datalinks_covers_every_row_and_offline_plates_say_why(live_server,
     assert "not online" in offline["#this"].error_message and not offline["#this"].get(
         "access_url", decode=True
     )
+    # DataLink 1.1's columns: who may follow a link, what it leads to; an error row leads
+    # nowhere, so says nothing about access.
+    online = next(rows for did, rows in seen.items() if rows is not offline)
+    terms = {s: (r["link_auth"], r["link_authorized"]) for s, r in online.items()}
+    assert terms == {"#this": ("false", True), "#preview": ("optional", True),
+                     "#cutout": ("optional", True)}  # fmt: skip
+    assert {r["content_qualifier"] for r in online.values()} == {"image"}
+    # pyvo's records drop the mask of a null boolean: read the table itself.
+    offline_links = DatalinkResults.from_result_url(
+        live_server.url + "/vo/datalink/links?" + urlencode({"ID": offline["#this"].id})
+    ).to_table()
+    this_row = offline_links[list(offline_links["semantics"]).index("#this")]
+    assert this_row["link_auth"] == "" and np.ma.is_masked(this_row["link_authorized"])
 
 
 def test_maxrec_zero_gives_the_fields_and_overflow_is_flagged(live_server, sky):

@@ -44,7 +44,28 @@ COLUMNS: tuple[Column, ...] = (
            description="Media type of the linked resource"),
     Column("content_length", "long", "phys.size;meta.file", "", unit="byte",
            description="Size of the linked resource"),
+    # DataLink 1.1's columns (the capabilities say links-1.1).
+    Column("content_qualifier", "char", "meta.code.class", "", arraysize="*",
+           description="What the linked resource is, from the IVOA product-type vocabulary"),
+    Column("local_semantics", "char", "meta.code", "", arraysize="*",
+           description="What the link is, in this service's own terms"),
+    Column("link_auth", "char", "meta.code", "", arraysize="*",
+           description="Whether the link needs authentication: false, optional or true"),
+    Column("link_authorized", "boolean", "meta.code", "",
+           description="Whether this caller may follow the link"),
 )  # fmt: skip
+
+#: Whole plates and previews are public; SODA cut-outs are open to all and counted against
+#: a token's allowance when one is sent (``Authorization: Bearer``).
+_LINK_AUTH = {"#this": "false", "#preview": "optional", "#cutout": "optional"}
+
+
+def _with_access_terms(link: dict[str, object]) -> dict[str, object]:
+    """A link row with its DataLink 1.1 authentication columns: anyone may follow a link
+    that leads somewhere; an error row leads nowhere."""
+    if "error_message" in link:
+        return link
+    return {**link, "link_auth": _LINK_AUTH[str(link["semantics"])], "link_authorized": True}
 
 
 def _preview_radius_deg() -> float:
@@ -74,6 +95,7 @@ def _links(plate: Plate, did: str, urls: dict[str, str]) -> list[dict[str, objec
         "description": f"{plate.survey} plate {plate.plate_id}: the whole scan "
         f"({plate.width_px} x {plate.height_px} pixels, tile-compressed FITS)",
         "content_type": "application/fits",
+        "content_qualifier": "image",
     }
     if stored is not None:
         this["access_url"] = urls["plate"].format(survey=plate.survey, plate_id=plate.plate_id)
@@ -94,6 +116,7 @@ def _links(plate: Plate, did: str, urls: dict[str, str]) -> list[dict[str, objec
         "semantics": "#preview",
         "description": f"PNG of the middle {2 * radius * 60:g}' of the scan",
         "content_type": "image/png",
+        "content_qualifier": "image",
     }
     if plate.online:
         circle = f"{footprint.ra_deg:.6f} {footprint.dec_deg:.6f} {radius:g}"
@@ -107,8 +130,9 @@ def _links(plate: Plate, did: str, urls: dict[str, str]) -> list[dict[str, objec
         "service_def": SODA_DESCRIPTOR_ID,
         "description": "Cut-out of this plate around a CIRCLE or POLYGON (SODA)",
         "content_type": "application/fits",
+        "content_qualifier": "image",
     }
-    return [this, preview, cutout]
+    return [_with_access_terms(link) for link in (this, preview, cutout)]
 
 
 def _not_found(did: str, why: str) -> dict[str, object]:
