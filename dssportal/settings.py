@@ -34,6 +34,10 @@ if not SECRET_KEY:
             "or DEBUG=1 for local development; see .env.example."
         )
     SECRET_KEY = "dssportal-insecure-development-key-not-for-production"
+# Earlier keys, while a new SECRET_KEY reaches every host: Django still accepts what they
+# signed, and a host that lists the recorded key here records the new one as the site's
+# (dssportal.infra.signingkey).
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])

@@ -6,6 +6,7 @@ from django.shortcuts import redirect, render
 from django.templatetags.static import static
 
 from dssportal.errors import OUTAGE_RETRY_AFTER_S
+from dssportal.infra.signingkey import signing_key_problem
 from extraction.core.surveys import survey_help
 from extraction.services.queue import broker_problem
 from extraction.text.requestlist import example_lines_text
@@ -25,10 +26,22 @@ def _database_problem() -> str | None:
     return None
 
 
+def _signing_key_problem() -> str | None:
+    try:
+        return signing_key_problem()
+    except DatabaseError:  # reported as the database's problem
+        return None
+
+
 def healthz(request: HttpRequest) -> HttpResponse:
     """Health for load balancers: the process answers, the database and the task broker are
-    reachable. 200 with ``"ok": true``, else 503 naming what failed, with Retry-After."""
-    problems = {"database": _database_problem(), "broker": broker_problem()}
+    reachable, and this host signs with the site's key. 200 with ``"ok": true``, else 503
+    naming what failed, with Retry-After."""
+    problems = {
+        "database": _database_problem(),
+        "broker": broker_problem(),
+        "signing_key": _signing_key_problem(),
+    }
     ok = not any(problems.values())
     answer = {"ok": ok, **{name: problem or "ok" for name, problem in problems.items()}}
     response = JsonResponse(answer, status=200 if ok else 503)

@@ -103,7 +103,9 @@ def test_with_the_database_down_the_api_answers_json_503_and_healthz_says_so(mak
     user = make_user("ann", "ann@example.org")
     token = api_token_create(user=user)[1]
     client = Client(raise_request_exception=False)
-    assert client.get("/healthz").json() == {"ok": True, "database": "ok", "broker": "ok"}
+    assert client.get("/healthz").json() == {
+        "ok": True, "database": "ok", "broker": "ok", "signing_key": "ok"
+    }  # fmt: skip
     with _database_down(settings):
         for path in ("/api/requests", "/api/plates?ra=10&dec=41", "/api/requests/1"):
             answer = client.get(path, HTTP_AUTHORIZATION=f"Bearer {token}")

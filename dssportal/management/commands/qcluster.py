@@ -41,9 +41,12 @@ from types import FrameType
 from typing import Any
 
 from django.conf import settings
+from django.core.management.base import CommandError
+from django.db import DatabaseError
 from django_q.management.commands.qcluster import Command as DjangoQClusterCommand
 
 from dssportal.infra.clusterkeeper import ClusterKeeper
+from dssportal.infra.signingkey import signing_key_problem
 
 
 class Command(DjangoQClusterCommand):
@@ -51,6 +54,7 @@ class Command(DjangoQClusterCommand):
         if options.get("run_once") or options.get("cluster_name"):
             return super().handle(*args, **options)
         settings.SECRET_KEY  # noqa: B018  (signing needs it: fail before starting anything)
+        self._refuse_another_signing_key()
         keeper = ClusterKeeper()
 
         def stop(signum: int, frame: FrameType | None) -> None:
@@ -59,3 +63,13 @@ class Command(DjangoQClusterCommand):
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         keeper.run()
+
+    def _refuse_another_signing_key(self) -> None:
+        """A cluster with another key than the site's would drop every task it takes."""
+        try:
+            problem = signing_key_problem()
+        except DatabaseError as exc:  # the cluster waits for the database as it always did
+            self.stderr.write(f"qcluster: the signing key could not be checked ({exc}).")
+            return
+        if problem:
+            raise CommandError(f"qcluster will not start: {problem}")
