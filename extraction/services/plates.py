@@ -411,6 +411,18 @@ def plate_geometry(plate: Plate) -> PlateGeometry:
     return geometry
 
 
+def partly_scanned(plate: Plate) -> bool:
+    """Whether only part of the catalogued plate is scanned here."""
+    return plate.width_px < plate.plate_width_px or plate.height_px < plate.plate_height_px
+
+
+def whole_plate_geometry(plate: Plate) -> PlateGeometry:
+    """The geometry of the whole catalogued plate, scanned here or not (not cached: it only
+    explains why a field beside a partly scanned plate gets no image)."""
+    area = DigitizedArea(0, 0, plate.plate_width_px, plate.plate_height_px)
+    return PlateGeometry(plate_header(plate), area=area)
+
+
 #: The columns an outline needs, in :class:`PlateOutline`'s order.
 _OUTLINE_FIELDS = (
     "plate_id",

@@ -26,7 +26,12 @@ from extraction.core.plates import (
 )
 from extraction.core.surveys import SURVEYS, PlateMode, SurveyBand, band_name, band_row
 from extraction.models import Plate
-from extraction.services.plates import plate_geometry, plate_named
+from extraction.services.plates import (
+    partly_scanned,
+    plate_geometry,
+    plate_named,
+    whole_plate_geometry,
+)
 from extraction.text.requestlist import ParsedLine, ParsedList
 
 
@@ -210,6 +215,8 @@ def plate_select(target: FieldTarget) -> PlateChoice:
     chosen = select(online)
     best = select(pairs)
     if chosen is None:
+        if best is None:
+            _refuse_beside_a_partial_scan(target, pairs)
         raise FieldSkip(_nothing_online(target, best.plate if best else None))
     reason = (
         _edge_reason(target, chosen, online)
@@ -245,6 +252,24 @@ def _nothing_online(target: FieldTarget, offline: Plate | None) -> str:
         f"no {words} plate held online in this archive {where}; plate {offline.plate_id} "
         f"does, but its pixels are not online here."
     )
+
+
+def _refuse_beside_a_partial_scan(target: FieldTarget, pairs: list[tuple[Plate, Coverage]]) -> None:
+    """No catalogued plate's scan meets the field: when a plate scanned here only in part
+    covers it, say so (the rest of that plate is in no other catalogue entry)."""
+    for plate, _coverage in pairs:
+        if not partly_scanned(plate):
+            continue
+        whole = whole_plate_geometry(plate).coverage(
+            target.ra_deg, target.dec_deg, target.width_arcmin, target.height_arcmin
+        )
+        if whole.fraction > 0 if target.mode == PlateMode.EDGE else whole.centre_inside:
+            where = "covers" if target.mode == PlateMode.EDGE else "contains the centre of"
+            raise FieldSkip(
+                f"plate {plate.plate_id} {where} the field, but only part of it is scanned "
+                f"here ({plate.width_px} x {plate.height_px} of its {plate.plate_width_px} x "
+                f"{plate.plate_height_px} pixels), and the field lies outside that part."
+            )
 
 
 def _edge_reason(
