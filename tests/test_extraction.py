@@ -387,29 +387,3 @@ def test_a_field_after_its_directory_was_deleted_is_cancelled_with_the_reason(
     assert second.status == "cancelled" and "was deleted" in second.message
     assert Request.objects.get(pk=outcome.request.pk).status == "cancelled"
     assert not outcome.request.staging.absolute_path.exists()
-
-
-def test_a_field_beside_a_partly_scanned_plate_is_told_so(db):
-    """The catalogue's entry of a plate scanned here only in part is that part: a field on
-    the rest of the plate was told no plate covers it at all."""
-    partial = register_plate(
-        dss_header(181.0, 10.0, plate_id="0P01", corner=(5000, 5000), naxis=(600, 600)),
-        survey="DSS1",
-    )
-    assert partial.plate_width_px > 600  # the plate is catalogued whole, scanned in part
-    on_the_rest = (181.0, 10.0)  # the plate's centre, ~2000 px beyond the scanned square
-    for mode in ("e", "c"):
-        target = FieldTarget("DSS1", mode, "", *on_the_rest, 5.0, 5.0)
-        with pytest.raises(FieldSkip) as refused:
-            plate_select(target)
-        assert "plate 0P01" in str(refused.value)
-        assert f"only part of it is scanned here (600 x 600 of its {partial.plate_width_px}" in (
-            str(refused.value)
-        )
-    far = FieldTarget("DSS1", "e", "", 201.0, 10.0, 5.0, 5.0)
-    with pytest.raises(FieldSkip, match="no DSS1 plate in this archive covers any part"):
-        plate_select(far)
-    # On the scanned square itself the plate serves the field.
-    inside = PlateGeometry(dss_header(181.0, 10.0, corner=(5000, 5000), naxis=(600, 600)))
-    ra, dec = inside.pixel_to_sky(300, 300)  # stored-image pixels: the square's middle
-    assert plate_select(FieldTarget("DSS1", "e", "", ra, dec, 2.0, 2.0)).plate == partial

@@ -300,6 +300,10 @@ class Coverage:
     scale_arcsec
         Local pixel scale at the field centre used to size the box (arcsec/pixel), ``nan``
         without a box.
+    scanned
+        The digitized area is the part scanned here (the default). False: the coverage of
+        the whole catalogued plate, of which only another part is scanned here; it tells
+        what the plate covers, never what can be cut.
     """
 
     box: FieldBox | None
@@ -310,6 +314,7 @@ class Coverage:
     centre_inside: bool
     distance_deg: float
     scale_arcsec: float
+    scanned: bool = True
 
     @property
     def covered(self) -> bool:

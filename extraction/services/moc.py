@@ -3,9 +3,10 @@
 Two maps per collection (DSS1, DSS2R, DSS2B, DSS2I, and DSS2 for its three bands): the
 plates whose pixels are online here, and every catalogued plate. A map is the union of the
 plates' scanned areas (their ``s_region`` polygons; mocpy keeps every cell a polygon
-touches) and is written once per catalogue state under ``$DSSPORTAL_DATA_DIR/moc/``: a plate
-import changes the catalogue stamp, so the next call rebuilds it (``import_plates`` does at
-once).
+touches); the catalogued map takes the whole of a plate scanned here only in part, as the
+plate finder does. It is written once per catalogue state under
+``$DSSPORTAL_DATA_DIR/moc/``: a plate import changes the catalogue stamp, so the next call
+rebuilds it (``import_plates`` does at once).
 """
 
 from __future__ import annotations

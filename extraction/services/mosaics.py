@@ -28,6 +28,8 @@ from extraction.services.platestores import plate_store
 from extraction.services.selection import (
     FieldSkip,
     FieldTarget,
+    held_here,
+    not_held,
     plates_touching,
     survey_and_band,
     survey_words,
@@ -86,13 +88,13 @@ def mosaic_candidates(target: FieldTarget) -> list[Plate]:
         width_arcmin=target.width_arcmin * _SEARCH_MARGIN,
         height_arcmin=target.height_arcmin * _SEARCH_MARGIN,
     )
-    touching = [p for p, c in plates_touching(wider) if c.covered]
-    online = [p for p in touching if p.online and p.data_file]
+    touching = [(p, c) for p, c in plates_touching(wider) if c.covered]
+    online = [p for p, c in touching if held_here(p, c) and p.data_file]
     if not online:
         words = survey_words(target.survey)
         offline = (
-            f"; plate {touching[0].plate_id} does, but its pixels are not online"
-            if (touching)
+            f"; plate {touching[0][0].plate_id} does, but {not_held(*touching[0])}"
+            if touching
             else ""
         )
         raise FieldSkip(f"no online {words} plate in this archive covers the field{offline}.")

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Count, Max
+from django.db.models import Count, F, Max, Q
 
 from extraction.core.dali import SiaQuery
 from extraction.core.obscore import (
@@ -36,7 +36,7 @@ from extraction.core.regions import (
     unit_vectors,
 )
 from extraction.models import Plate
-from extraction.services.plates import plate_geometry, plate_named
+from extraction.services.plates import plate_geometry, plate_named, whole_plate_geometry
 
 #: ``ivo://<authority>/dss?<survey>/<plate id>``: the resource key of every plate scan.
 DID_RESOURCE = "dss"
@@ -269,9 +269,23 @@ def catalogue_footprints(*, survey: str, online_only: bool) -> list[Footprint]:
     survey's (DSS2), as SIA-2's COLLECTION names them."""
     catalogue = obscore_catalogue()
     wanted = survey.casefold()
+    whole = {} if online_only else _whole_footprints_of_partial_scans()
     return [
-        footprint
+        whole.get(str(row["obs_publisher_did"]), footprint)
         for row, footprint in zip(catalogue.rows, catalogue.footprints, strict=True)
         if wanted in collections_named(str(row["obs_collection"]))
         and (row["dss_online"] or not online_only)
     ]
+
+
+def _whole_footprints_of_partial_scans() -> dict[str, Footprint]:
+    """The whole plates of the online plates scanned here in part, by publisher DID: what
+    the catalogue covers (their scans are what is online; a real DSS plate is scanned
+    whole, so this is the demo sky's few plates and partial imports)."""
+    partial = Plate.objects.filter(online=True).filter(
+        Q(width_px__lt=F("plate_width_px")) | Q(height_px__lt=F("plate_height_px"))
+    )
+    return {
+        publisher_did(plate.survey, plate.plate_id): scanned_footprint(whole_plate_geometry(plate))
+        for plate in partial
+    }

@@ -15,7 +15,8 @@ from django.conf import settings
 from extraction.core.plates import Coverage, select_touching
 from extraction.core.surveys import SURVEY_BANDS, PlateMode, survey_tokens
 from extraction.models import Plate
-from extraction.services.selection import FieldTarget, plates_touching
+from extraction.services.plates import partly_scanned
+from extraction.services.selection import FieldTarget, held_here, plates_touching
 
 
 def finder_surveys() -> tuple[str, ...]:
@@ -41,8 +42,14 @@ class CoveringPlate:
 
     @property
     def fits(self) -> bool:
-        """The whole field lies on the plate's digitized area."""
+        """The whole field lies on the plate's digitized area (on the whole plate, for the
+        unscanned rest of a plate scanned here in part)."""
         return self.coverage.full
+
+    @property
+    def online(self) -> bool:
+        """This archive holds the plate's pixels where the field lies."""
+        return held_here(self.plate, self.coverage)
 
     def as_json(self) -> dict[str, object]:
         plate, cov = self.plate, self.coverage
@@ -65,7 +72,10 @@ class CoveringPlate:
             "fraction_covered": round(cov.fraction, 4),
             "centre_on_plate": cov.centre_inside,
             "field_fits": self.fits,
-            "online": plate.online,
+            "online": self.online,
+            "scanned_here": "whole"
+            if not partly_scanned(plate)
+            else ("this part" if cov.scanned else "another part"),
             "synthetic": plate.synthetic,
         }
 
@@ -82,12 +92,12 @@ class SurveyCoverage:
         """No single online plate holds the whole field, but several online plates hold parts
         of it: mode m (mosaic) builds the field from them. (With one partial plate only, a
         mosaic would add nothing to mode e.)"""
-        online = [p for p in self.plates if p.plate.online]
+        online = [p for p in self.plates if p.online]
         return not any(p.fits for p in online) and len(online) >= 2
 
     @property
     def n_online(self) -> int:
-        return sum(1 for p in self.plates if p.plate.online)
+        return sum(1 for p in self.plates if p.online)
 
     def as_json(self) -> dict[str, object]:
         return {

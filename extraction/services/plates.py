@@ -387,7 +387,7 @@ def plate_header(plate: Plate) -> fits.Header:
 
 _GEOMETRY_CACHE_SIZE = 4096
 _geometry_lock = threading.Lock()
-_geometries: OrderedDict[int, tuple[tuple[object, ...], PlateGeometry]] = OrderedDict()
+_geometries: OrderedDict[tuple[int, ...], tuple[object, PlateGeometry]] = OrderedDict()
 
 
 def plate_geometry(plate: Plate) -> PlateGeometry:
@@ -395,20 +395,8 @@ def plate_geometry(plate: Plate) -> PlateGeometry:
 
     The cache entry is dropped when the row changes (``updated_at`` or the extent).
     """
-    stamp = (plate.updated_at, plate.x0, plate.y0, plate.width_px, plate.height_px)
-    with _geometry_lock:
-        cached = _geometries.get(plate.pk)
-        if cached is not None and cached[0] == stamp:
-            _geometries.move_to_end(plate.pk)
-            return cached[1]
     area = DigitizedArea(plate.x0, plate.y0, plate.width_px, plate.height_px)
-    geometry = PlateGeometry(plate_header(plate), area=area)
-    with _geometry_lock:
-        _geometries[plate.pk] = (stamp, geometry)
-        _geometries.move_to_end(plate.pk)
-        while len(_geometries) > _GEOMETRY_CACHE_SIZE:
-            _geometries.popitem(last=False)
-    return geometry
+    return _cached_geometry(plate, area)
 
 
 def partly_scanned(plate: Plate) -> bool:
@@ -417,10 +405,25 @@ def partly_scanned(plate: Plate) -> bool:
 
 
 def whole_plate_geometry(plate: Plate) -> PlateGeometry:
-    """The geometry of the whole catalogued plate, scanned here or not (not cached: it only
-    explains why a field beside a partly scanned plate gets no image)."""
-    area = DigitizedArea(0, 0, plate.plate_width_px, plate.plate_height_px)
-    return PlateGeometry(plate_header(plate), area=area)
+    """The geometry of the whole catalogued plate, scanned here or not, cached per process:
+    what a partly scanned plate covers beyond its scan."""
+    return _cached_geometry(plate, DigitizedArea(0, 0, plate.plate_width_px, plate.plate_height_px))
+
+
+def _cached_geometry(plate: Plate, area: DigitizedArea) -> PlateGeometry:
+    key = (plate.pk, area.x0, area.y0, area.nx, area.ny)
+    with _geometry_lock:
+        cached = _geometries.get(key)
+        if cached is not None and cached[0] == plate.updated_at:
+            _geometries.move_to_end(key)
+            return cached[1]
+    geometry = PlateGeometry(plate_header(plate), area=area)
+    with _geometry_lock:
+        _geometries[key] = (plate.updated_at, geometry)
+        _geometries.move_to_end(key)
+        while len(_geometries) > _GEOMETRY_CACHE_SIZE:
+            _geometries.popitem(last=False)
+    return geometry
 
 
 #: The columns an outline needs, in :class:`PlateOutline`'s order.

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.db.models import Count, Max, QuerySet
 
@@ -177,13 +177,24 @@ def plates_touching(
         height_arcmin=target.height_arcmin,
     )
     near = [ids[i] for i in index.candidates(target.ra_deg, target.dec_deg, radius)]
-    pairs = []
-    for plate in _plates_by_pk(near):
-        coverage = plate_geometry(plate).coverage(
-            target.ra_deg, target.dec_deg, target.width_arcmin, target.height_arcmin
-        )
-        pairs.append((plate, coverage))
-    return pairs
+    return [(plate, plate_coverage(plate, target)) for plate in _plates_by_pk(near)]
+
+
+def plate_coverage(plate: Plate, target: FieldTarget) -> Coverage:
+    """How a catalogued plate covers the field: its digitized extent; for a plate scanned
+    here only in part that misses the field, the whole plate (``scanned`` False), so that
+    the rest of such a plate is not a hole in the catalogue."""
+    where = (target.ra_deg, target.dec_deg, target.width_arcmin, target.height_arcmin)
+    coverage = plate_geometry(plate).coverage(*where)
+    if coverage.covered or not partly_scanned(plate):
+        return coverage
+    whole = whole_plate_geometry(plate).coverage(*where)
+    return replace(whole, scanned=False) if whole.covered else coverage
+
+
+def held_here(plate: Plate, coverage: Coverage) -> bool:
+    """Whether this archive holds the plate's pixels where the coverage lies."""
+    return plate.online and coverage.scanned
 
 
 def survey_words(token: str) -> str:
@@ -210,21 +221,20 @@ def plate_select(target: FieldTarget) -> PlateChoice:
     if target.mode not in (PlateMode.EDGE, PlateMode.CENTRE):
         raise ValueError(f"mode {target.mode!r} does not select a single plate")
     pairs = plates_touching(target)
-    online = [(p, c) for p, c in pairs if p.online]
+    online = [(p, c) for p, c in pairs if held_here(p, c)]
     select = select_edge if target.mode == PlateMode.EDGE else select_centre
     chosen = select(online)
     best = select(pairs)
     if chosen is None:
-        if best is None:
-            _refuse_beside_a_partial_scan(target, pairs)
-        raise FieldSkip(_nothing_online(target, best.plate if best else None))
+        raise FieldSkip(_nothing_online(target, best))
     reason = (
         _edge_reason(target, chosen, online)
         if target.mode == PlateMode.EDGE
         else _centre_reason(chosen, online)
     )
     if best is not None and best.plate.pk != chosen.plate.pk and _better(target, best, chosen):
-        reason += f"; plate {best.plate.plate_id} would be better but its pixels are not online"
+        why_not = not_held(best.plate, best.coverage)
+        reason += f"; plate {best.plate.plate_id} would be better but {why_not}"
     return PlateChoice(chosen.plate, chosen.coverage, chosen.clipped, reason)
 
 
@@ -239,37 +249,29 @@ def _better(target: FieldTarget, best: Selection[Plate], chosen: Selection[Plate
     return best.coverage.margin_arcmin > chosen.coverage.margin_arcmin
 
 
-def _nothing_online(target: FieldTarget, offline: Plate | None) -> str:
+def not_held(plate: Plate, coverage: Coverage) -> str:
+    """Why a plate's pixels for the field are not here (``its pixels are not online``)."""
+    if coverage.scanned:
+        return "its pixels are not online"
+    return (
+        f"only part of it is scanned here ({plate.width_px} x {plate.height_px} of its "
+        f"{plate.plate_width_px} x {plate.plate_height_px} pixels), and not this part"
+    )
+
+
+def _nothing_online(target: FieldTarget, best: Selection[Plate] | None) -> str:
     words = survey_words(target.survey)
     where = (
         "covers any part of the field"
         if target.mode == PlateMode.EDGE
         else "contains the field centre"
     )
-    if offline is None:
+    if best is None:
         return f"no {words} plate in this archive {where}."
     return (
-        f"no {words} plate held online in this archive {where}; plate {offline.plate_id} "
-        f"does, but its pixels are not online here."
+        f"no {words} plate held online in this archive {where}; plate {best.plate.plate_id} "
+        f"does, but {not_held(best.plate, best.coverage)}."
     )
-
-
-def _refuse_beside_a_partial_scan(target: FieldTarget, pairs: list[tuple[Plate, Coverage]]) -> None:
-    """No catalogued plate's scan meets the field: when a plate scanned here only in part
-    covers it, say so (the rest of that plate is in no other catalogue entry)."""
-    for plate, _coverage in pairs:
-        if not partly_scanned(plate):
-            continue
-        whole = whole_plate_geometry(plate).coverage(
-            target.ra_deg, target.dec_deg, target.width_arcmin, target.height_arcmin
-        )
-        if whole.fraction > 0 if target.mode == PlateMode.EDGE else whole.centre_inside:
-            where = "covers" if target.mode == PlateMode.EDGE else "contains the centre of"
-            raise FieldSkip(
-                f"plate {plate.plate_id} {where} the field, but only part of it is scanned "
-                f"here ({plate.width_px} x {plate.height_px} of its {plate.plate_width_px} x "
-                f"{plate.plate_height_px} pixels), and the field lies outside that part."
-            )
 
 
 def _edge_reason(
@@ -383,15 +385,23 @@ def _named_plate(target: FieldTarget) -> PlateChoice:
     if problem is not None:
         raise FieldSkip(problem + ".")
     assert plate is not None
-    coverage = plate_geometry(plate).coverage(
-        target.ra_deg, target.dec_deg, target.width_arcmin, target.height_arcmin
-    )
+    coverage = plate_coverage(plate, target)
     if not coverage.covered:
         raise FieldSkip(
             f"plate {plate.plate_id} does not cover the field (its centre is "
             f"{coverage.distance_deg:.2f} deg from the field centre)."
         )
+    if not coverage.scanned:
+        raise FieldSkip(
+            f"plate {plate.plate_id} covers the field, but {not_held(plate, coverage)}."
+        )
     return PlateChoice(plate, coverage, not coverage.full, f"plate {plate.plate_id} as asked")
+
+
+def _online_words(plate: Plate, coverage: Coverage) -> str:
+    if held_here(plate, coverage):
+        return "yes"
+    return "no (only another part is scanned here)" if plate.online else "no"
 
 
 def plates_table(target: FieldTarget) -> str:
@@ -413,6 +423,6 @@ def plates_table(target: FieldTarget) -> str:
         lines.append(
             f"{plate.plate_id:<7}{plate.region:<8}{plate.band or '-':<5}{emulsion[:17]:<18}"
             f"{epoch:>9}  {centre:<24}{coverage.distance_deg:>6.2f}d  {whole:<12}"
-            f"{'yes' if plate.online else 'no'}"
+            f"{_online_words(plate, coverage)}"
         )
     return "\n".join(lines) + "\n"

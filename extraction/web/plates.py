@@ -42,7 +42,8 @@ def _covering(
 def _summary(row: CoveringPlate) -> str:
     """``'whole field, 41.2 arcmin from the edge, epoch 1987.2'``: a plate as a chooser reads it."""
     text = render_to_string(
-        "extraction/_plate_offer.txt", {"coverage": row.coverage, "plate": row.plate}
+        "extraction/_plate_offer.txt",
+        {"coverage": row.coverage, "plate": row.plate, "online": row.online},
     )
     return " ".join(text.split())
 
@@ -160,14 +161,14 @@ def plate_covering(request: HttpRequest) -> JsonResponse:
                     "margin_arcmin": row.coverage.margin_arcmin
                     if math.isfinite(row.coverage.margin_arcmin)
                     else None,
-                    "online": row.plate.online,
+                    "online": row.online,
                     "summary": _summary(row),
                 }
                 # Plates that can be cut first, then the best covering.
                 for row in sorted(
                     rows,
                     key=lambda r: (
-                        not r.plate.online,
+                        not r.online,
                         not r.coverage.full,
                         -r.coverage.margin_arcmin,
                     ),
