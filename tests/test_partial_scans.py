@@ -6,6 +6,7 @@ catalogue: a field there was told no plate covers it at all."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from astropy.coordinates import SkyCoord
@@ -75,6 +76,9 @@ def test_the_finder_lists_the_whole_plate_and_says_where_pixels_are(client, part
     query = {"lon": "181", "lat": "10", "width": 5, "height": 5, "survey": "DSS1"}
     page = client.get("/plates/", query).content.decode()
     assert "0P01" in page and "another part scanned here" in page
+    # The map draws the whole plate open and its scanned square filled.
+    outlines = re.findall(r'<polygon points="[^"]*" fill="([^"]*)"[^>]*><title>0P01', page)
+    assert sorted(outlines) == ["#f2c14e", "none"]
 
 
 def test_the_catalogued_map_holds_the_whole_plate_and_the_online_map_the_scan(

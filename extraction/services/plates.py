@@ -13,7 +13,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -460,4 +460,17 @@ def plate_outline(plate: Plate) -> PlateOutline:
         height_px=plate.height_px,
         plate_size_px=plate.plate_width_px,
         online=plate.online,
+    )
+
+
+def whole_plate_outline(plate: Plate) -> PlateOutline:
+    """The outline of the whole catalogued plate, never filled: of a plate scanned here only
+    in part, its pixels are not all here."""
+    return replace(
+        plate_outline(plate),
+        x0=0,
+        y0=0,
+        width_px=plate.plate_width_px,
+        height_px=plate.plate_height_px,
+        online=False,
     )

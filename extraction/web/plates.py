@@ -13,7 +13,7 @@ from extraction.core.cutout import sexagesimal_dec, sexagesimal_ra
 from extraction.core.positions import ListPosition
 from extraction.core.sky import angular_distance_deg
 from extraction.models import Plate
-from extraction.pictures.skymap import field_map_svg, outline_centre, outline_radec
+from extraction.pictures.skymap import PlateOutline, field_map_svg, outline_centre, outline_radec
 from extraction.services.moc import MOC_SURVEYS
 from extraction.services.platefinder import (
     CoveringPlate,
@@ -22,7 +22,7 @@ from extraction.services.platefinder import (
     finder_surveys,
     plates_covering,
 )
-from extraction.services.plates import plate_named, plate_outline
+from extraction.services.plates import plate_named, plate_outline, whole_plate_outline
 from extraction.web.forms import PlateFinderForm
 
 
@@ -60,7 +60,7 @@ def plate_finder(request: HttpRequest) -> HttpResponse:
         except FinderInputError as exc:
             form.add_error(None, str(exc)[:1].upper() + str(exc)[1:])
             return render(request, "extraction/plate_finder.html", context, status=422)
-        plates = {row.plate.pk: row.plate for group in coverage for row in group.plates}
+        rows = {row.plate.pk: row for group in coverage for row in group.plates}
         context |= {
             "position": position,
             "resolved": data.get("resolved"),
@@ -73,13 +73,20 @@ def plate_finder(request: HttpRequest) -> HttpResponse:
                     position.dec_j2000_deg,
                     data["width"],
                     data["height"],
-                    [plate_outline(p) for p in plates.values()],
+                    [o for row in rows.values() for o in _outlines(row)],
                     title="Outlines of the covering plates around the field (red)",
                 )
             ),
         }
     status = 422 if form.is_bound and form.errors else 200
     return render(request, "extraction/plate_finder.html", context, status=status)
+
+
+def _outlines(row: CoveringPlate) -> list[PlateOutline]:
+    """What the finder's map draws of a covering plate: its scanned area, and the whole
+    plate too when only that covers the field (a plate scanned here in part)."""
+    scanned = plate_outline(row.plate)
+    return [scanned] if row.coverage.scanned else [whole_plate_outline(row.plate), scanned]
 
 
 def _neighbours(plate: Plate) -> list[Plate]:
