@@ -84,6 +84,11 @@ def test_search_by_position_band_time_and_collection(live_server, sky):
     assert row["em_min"] == pytest.approx(610e-9) and row["em_max"] == pytest.approx(690e-9)
     assert row["t_min"] == pytest.approx(Time(1990.25, format="decimalyear").mjd, abs=1e-4)
     assert row["t_exptime"] == pytest.approx(3600.0)
+    # ObsCore 1.1's mandatory columns: one exposure, one sample in time and wavelength, the
+    # resolving power of the 610-690 nm passband (650 / 80), no polarization.
+    assert row["t_resolution"] == pytest.approx(3600.0) and row["t_xel"] == 1
+    assert row["em_res_power"] == pytest.approx(650 / 80) and row["em_xel"] == 1
+    assert np.ma.is_masked(red.to_table()["pol_xel"][0])
     assert bool(row["dss_online"]) and row["s_xel1"] == 1500
     assert row["access_format"] == "application/x-votable+xml;content=datalink"
     assert row["obs_publisher_did"].startswith("ivo://")
@@ -119,8 +124,13 @@ def test_columns_carry_obscore_ucds_and_utypes(live_server, sky):
         "instrument_name",
         "o_ucd",
         "pol_states",
+        "t_resolution",
+        "t_xel",
+        "em_res_power",
+        "em_xel",
+        "pol_xel",
     ):
-        assert fields[name].ucd, name
+        assert fields[name].ucd and fields[name].utype.startswith("obscore:"), name
     # s_region is the scanned area: it holds the plate's own sky positions of its corners.
     row = next(r for r in table if r["obs_id"] == "R1")
     words = row["s_region"].split()

@@ -106,12 +106,22 @@ COLUMNS: tuple[Column, ...] = (
     Column("t_exptime", "double", "time.duration;obs.exposure",
            _obscore("Char.TimeAxis.Coverage.Support.Extent"), unit="s",
            description="Exposure time"),
+    Column("t_resolution", "double", "time.resolution",
+           _obscore("Char.TimeAxis.Resolution.Refval.value"), unit="s",
+           description="Temporal resolution: one exposure"),
+    Column("t_xel", "long", "meta.number", _obscore("Char.TimeAxis.numBins"),
+           description="Samples along time: 1"),
     Column("em_min", "double", "em.wl;stat.min",
            _obscore("Char.SpectralAxis.Coverage.Bounds.Limits.LoLimit"), unit="m",
            description="Blue end of the passband (filter cut-on)"),
     Column("em_max", "double", "em.wl;stat.max",
            _obscore("Char.SpectralAxis.Coverage.Bounds.Limits.HiLimit"), unit="m",
            description="Red end of the passband (emulsion cut-off)"),
+    Column("em_res_power", "double", "spect.resolution",
+           _obscore("Char.SpectralAxis.Resolution.ResolPower.refVal"),
+           description="Spectral resolving power of the passband: its middle over its width"),
+    Column("em_xel", "long", "meta.number", _obscore("Char.SpectralAxis.numBins"),
+           description="Samples along the spectral axis: 1"),
     Column("facility_name", "char", "meta.id;instr.tel",
            _obscore("Provenance.ObsConfig.Facility.name"), arraysize="*",
            description="Telescope"),
@@ -123,6 +133,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("pol_states", "char", "meta.code;phys.polarization",
            _obscore("Char.PolarizationAxis.stateList"), arraysize="*",
            description="Empty: not polarimetric"),
+    Column("pol_xel", "long", "meta.number", _obscore("Char.PolarizationAxis.numBins"),
+           description="Null: not polarimetric"),
     Column("dss_online", "boolean", "meta.code.status", "",
            description="The plate's pixels are held online here (cut-outs served)"),
 )  # fmt: skip
@@ -260,6 +272,13 @@ def exposure_mjd(facts: PlateFacts) -> tuple[float | None, float | None]:
     return None, None
 
 
+def resolving_power(em_min: float | None, em_max: float | None) -> float | None:
+    """λ/Δλ of a passband: its middle over its width (None without one)."""
+    if em_min is None or em_max is None or em_max <= em_min:
+        return None
+    return (em_min + em_max) / 2.0 / (em_max - em_min)
+
+
 def instrument_of(facts: PlateFacts) -> str:
     return "/".join(x for x in (facts.emulsion, facts.filter_name) if x) or "photographic plate"
 
@@ -268,6 +287,7 @@ def obscore_row(facts: PlateFacts, *, publisher_did: str, access_url: str) -> di
     """The ObsCore values of one plate, by column name (None: no value)."""
     em_min, em_max = passband_m(facts)
     t_min, t_max = exposure_mjd(facts)
+    exptime_s = facts.exposure_min * 60.0 if facts.exposure_min is not None else None
     fp = facts.footprint
     return {
         "dataproduct_type": "image",
@@ -289,13 +309,18 @@ def obscore_row(facts: PlateFacts, *, publisher_did: str, access_url: str) -> di
         "s_pixel_scale": facts.pixel_scale_arcsec,
         "t_min": t_min,
         "t_max": t_max,
-        "t_exptime": facts.exposure_min * 60.0 if facts.exposure_min is not None else None,
+        "t_exptime": exptime_s,
+        "t_resolution": exptime_s,
+        "t_xel": 1,
         "em_min": em_min,
         "em_max": em_max,
+        "em_res_power": resolving_power(em_min, em_max),
+        "em_xel": 1,
         "facility_name": facts.telescope,
         "instrument_name": instrument_of(facts),
         "o_ucd": OBSERVABLE_UCD,
         "pol_states": "",
+        "pol_xel": None,
         "dss_online": facts.online,
     }
 
