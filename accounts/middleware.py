@@ -23,6 +23,8 @@ class LoginThrottledMiddleware:
         if request.path.startswith("/api/"):
             response: HttpResponse = JsonResponse({"error": str(exception)}, status=429)
         else:
-            response = HttpResponse(str(exception), status=429, content_type="text/plain")
+            response = HttpResponse(
+                str(exception), status=429, content_type="text/plain; charset=utf-8"
+            )
         response["Retry-After"] = str(exception.retry_after_s)
         return response

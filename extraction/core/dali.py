@@ -163,13 +163,24 @@ def _polygon(values: Sequence[str]) -> Polygon:
     return polygon
 
 
+#: The unit of each interval parameter, as its error messages name it.
+INTERVAL_UNITS = {
+    "BAND": "metres of vacuum wavelength",
+    "TIME": "MJD, UTC days",
+    "FOV": "degrees",
+    "SPATRES": "arcsec",
+    "EXPTIME": "seconds",
+}
+
+
 def interval_of(text: str, name: str) -> tuple[float, float]:
     """``"low high"`` (or one number) with ``-inf``/``+inf`` allowed; low <= high."""
     words = text.split()
+    what = f"{name} ({INTERVAL_UNITS[name]})" if name in INTERVAL_UNITS else name
     if len(words) not in (1, 2):
-        raise UsageError(f"{name} is an interval: two numbers 'low high' (-inf/+inf open)")
-    low = number(words[0], name, infinite=True)
-    high = number(words[-1], name, infinite=True)
+        raise UsageError(f"{what} is an interval: two numbers 'low high' (-inf/+inf open)")
+    low = number(words[0], what, infinite=True)
+    high = number(words[-1], what, infinite=True)
     if low > high:
         raise UsageError(f"{name}: the low end {low:g} is above the high end {high:g}")
     return low, high
@@ -177,9 +188,11 @@ def interval_of(text: str, name: str) -> tuple[float, float]:
 
 def _maxrec(values: Sequence[str]) -> int:
     text = values[-1].strip()
-    if not (text.isascii() and text.isdigit() and len(text) <= 9):
-        raise UsageError(f"MAXREC must be a whole number 0 or more, not {text[:20]!r}")
-    return min(int(text), MAX_MAXREC)
+    if not (text.isascii() and text.isdigit()):
+        shown = text if len(text) <= 20 else text[:20] + "..."
+        raise UsageError(f"MAXREC must be a whole number 0 or more, not {shown!r}")
+    # Any larger number is the service's limit (SIA-2 lets a service cap MAXREC).
+    return MAX_MAXREC if len(text) > 9 else min(int(text), MAX_MAXREC)
 
 
 def _response_format(values: Sequence[str]) -> None:

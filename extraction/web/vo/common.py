@@ -38,7 +38,9 @@ def vo_view(*methods: str) -> Callable[[View], View]:
                 request.method == "HEAD" and "GET" in methods
             ):
                 response = HttpResponse(
-                    f"use {' or '.join(methods)} here.\n", status=405, content_type="text/plain"
+                    f"use {' or '.join(methods)} here.\n",
+                    status=405,
+                    content_type="text/plain; charset=utf-8",
                 )
                 response["Allow"] = ", ".join(methods)
             else:
@@ -73,7 +75,9 @@ def text_error(status: int, message: str, *, retry_after_s: int | None = None) -
     """A SODA or old-URL error: ``text/plain``, ``UsageError: ...`` (``NotFoundFault`` for
     404, ``RateLimited`` for 429)."""
     kind = {404: "NotFoundFault", 429: "RateLimited"}.get(status, "UsageError")
-    response = HttpResponse(f"{kind}: {message}\n", status=status, content_type="text/plain")
+    response = HttpResponse(
+        f"{kind}: {message}\n", status=status, content_type="text/plain; charset=utf-8"
+    )
     if retry_after_s is not None:
         response["Retry-After"] = str(retry_after_s)
     return response

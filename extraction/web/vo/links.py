@@ -32,6 +32,7 @@ SODA_FORMATS = {
     "fits": "fits",
     "application/fits": "fits",
     "image/fits": "fits",
+    "application/x-fits": "fits",
     "image/png": "png",
     "png": "png",
 }
@@ -87,7 +88,10 @@ def soda_sync(request: HttpRequest) -> HttpResponse:
         region = region_of(_shape(params))
         fmt = SODA_FORMATS.get((_one(params, "RESPONSEFORMAT") or "").lower())
         if fmt is None:
-            raise UsageError("RESPONSEFORMAT must be application/fits or image/png.")
+            raise UsageError(
+                "RESPONSEFORMAT must be application/fits (also image/fits, fits) or image/png "
+                "(also png)."
+            )
     except UsageError as exc:
         return text_error(400, str(exc))
     try:
