@@ -34,10 +34,11 @@ if not SECRET_KEY:
             "or DEBUG=1 for local development; see .env.example."
         )
     SECRET_KEY = "dssportal-insecure-development-key-not-for-production"
-# Earlier keys, while a new SECRET_KEY reaches every host: Django still accepts what they
-# signed, and a host that lists the recorded key here records the new one as the site's
-# (dssportal.infra.signingkey).
+# Earlier keys after a change of SECRET_KEY: sessions, password-reset and confirmation links
+# signed with them stay valid (django-q's tasks are signed with SECRET_KEY alone).
 SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
+# How often a running qcluster checks that its key is still the site's (seconds).
+DSSPORTAL_SIGNING_KEY_RECHECK_S = env_float("DSSPORTAL_SIGNING_KEY_RECHECK_S", 30.0, minimum=1.0)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])

@@ -39,6 +39,7 @@ import signal
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from multiprocessing import util as multiprocessing_util
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event
@@ -145,7 +146,15 @@ def _die_with_forking_parent(_: object) -> None:
 class ClusterKeeper:
     """Run a cluster, and a new one whenever it ends or hangs, until :meth:`stop`."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, recheck: Callable[[], str | None] | None = None, recheck_every_s: float = 30.0
+    ) -> None:
+        """``recheck``: asked every ``recheck_every_s`` whether this host may go on taking
+        tasks (None) or why not; a reason stops the cluster and is kept in ``refused``."""
+        self.recheck = recheck
+        self.recheck_every_s = recheck_every_s
+        self.refused: str | None = None
+        self._rechecked = time.monotonic()
         self.stopping = False
         self.sentinel: BaseProcess | None = None
         self.stop_event: Event | None = None
@@ -166,13 +175,28 @@ class ClusterKeeper:
             self._kill_leftovers()
             self._sleep(delay)
 
-    def stop(self) -> None:
-        """Stop after the fields in hand, or kill everything after ``STOP_SECONDS`` (for a
-        signal handler: the main loop does the rest)."""
+    def stop(self, exit_status: int = 0) -> None:
+        """Stop after the fields in hand, or kill everything after ``STOP_SECONDS`` and exit
+        with ``exit_status`` (for a signal handler: the main loop does the rest)."""
         if self.stopping:
             return
         self.stopping = True
-        threading.Thread(target=_kill_everything_after, args=(STOP_SECONDS,), daemon=True).start()
+        threading.Thread(
+            target=_kill_everything_after, args=(STOP_SECONDS, exit_status), daemon=True
+        ).start()
+
+    def _refused_now(self) -> str | None:
+        """The recheck's reason to stop, when one is due and finds one (a database that
+        cannot be asked is no reason: the next recheck asks again)."""
+        if self.recheck is None or time.monotonic() - self._rechecked < self.recheck_every_s:
+            return None
+        self._rechecked = time.monotonic()
+        try:
+            return self.recheck()
+        except db.DatabaseError:
+            return None
+        finally:
+            db.connections.close_all()  # a sentinel forked later must not share it
 
     def _start(self) -> Any:
         db.connections.close_all()  # the sentinel must not share the command's connections
@@ -200,6 +224,12 @@ class ClusterKeeper:
                 if not asked_to_stop:
                     asked_to_stop = True
                     self._ask_to_stop(sentinel, self.stop_event)
+                continue
+            refused = self._refused_now()
+            if refused:
+                log.critical("the task cluster stops: %s", refused)
+                self.refused = refused
+                self.stop(exit_status=1)
                 continue
             silent = time.monotonic() - heartbeat.value
             if silent > HANG_SECONDS:
@@ -230,9 +260,9 @@ class ClusterKeeper:
             time.sleep(0.1)
 
 
-def _kill_everything_after(seconds: float) -> None:
+def _kill_everything_after(seconds: float, exit_status: int) -> None:
     time.sleep(seconds)
     for pid in descendant_pids(os.getpid()):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    os._exit(0)
+    os._exit(exit_status)

@@ -2,15 +2,17 @@
 sessions, CSRF tokens and confirmation links are signed with it.
 
 A worker host with another key takes its share of tasks off the broker and drops each one
-(django-q logs ``BadSignature`` and acknowledges it); a web host with another key enqueues
-tasks no worker can read and signs sessions the other hosts refuse. Nothing else warns.
+(django-q logs ``BadSignature`` and acknowledges it); a web or mail host with another key
+enqueues tasks no worker can read and signs sessions the other hosts refuse. Nothing else
+warns.
 
 The first host to start records a fingerprint of its key in the database; every host after
-it compares: ``qcluster`` refuses to start, ``/healthz`` answers 503. A deliberate change of
-key is accepted from a host that still lists the recorded key in ``SECRET_KEY_FALLBACKS``
-(Django's rotation setting), or recorded anew with ``manage.py record_signing_key``. With
-``DEBUG`` on (one development machine, whose ``.env`` may be written anew) a new key is
-recorded instead.
+it compares: ``qcluster`` waits for the database, refuses to start and, while running, stops
+when the site's key changes; ``runlmtp`` refuses to start, ``ingest_mail`` defers mail, and
+``/healthz`` answers 503. A deliberate change of key is recorded with ``manage.py
+record_signing_key`` (django-q signs with ``SECRET_KEY`` alone, so a change is all hosts at
+once). On SQLite, which one host alone can use, a new key is recorded with a warning: a
+development machine whose ``.env`` was written anew.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import logging
 import socket
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
@@ -29,6 +31,9 @@ logger = logging.getLogger(__name__)
 
 #: The one row of the record.
 _RECORD_PK = 1
+
+#: What a host with another key is told in public (``/healthz``): the rest is in its logs.
+PUBLIC_PROBLEM = "this host's SECRET_KEY is not the one the site's hosts share"
 
 
 def fingerprint(secret: str) -> str:
@@ -49,6 +54,10 @@ def record_signing_key() -> SigningKeyRecord:
     record, _created = SigningKeyRecord.objects.update_or_create(
         pk=_RECORD_PK, defaults=_this_key()
     )
+    logger.warning(
+        "the site's signing key is now this host's (%s): hosts with another SECRET_KEY are refused",
+        record.recorded_by,
+    )
     return record
 
 
@@ -66,23 +75,33 @@ def _recorded() -> SigningKeyRecord:
 
 def signing_key_problem() -> str | None:
     """Why this host's ``SECRET_KEY`` is not the site's, or None when it is (recording it when
-    the site has none yet)."""
+    the site has none yet).
+
+    Raises
+    ------
+    django.db.DatabaseError
+        When the database cannot be asked: nothing is known then.
+    """
     record = _recorded()
     if constant_time_compare(record.fingerprint, fingerprint(settings.SECRET_KEY)):
         return None
-    fallbacks = getattr(settings, "SECRET_KEY_FALLBACKS", [])
-    if any(constant_time_compare(record.fingerprint, fingerprint(old)) for old in fallbacks):
-        record_signing_key()  # a deliberate change: this host knows the old key
-        return None
-    if settings.DEBUG:
-        # Development: one machine, whose .env was written anew (make writes a random key).
+    if connection.vendor == "sqlite":
         logger.warning("SECRET_KEY changed since %s: recorded the new one", record.recorded_at)
         record_signing_key()
         return None
     return (
-        f"this host's SECRET_KEY is not the one the site's hosts share (recorded by host "
-        f"{record.recorded_by} on {record.recorded_at:%Y-%m-%d %H:%M} UTC): tasks, sessions "
-        "and links signed by one key are refused by the other. Give every host the same "
-        "SECRET_KEY. If the key was changed on purpose, start once with the old key in "
-        "SECRET_KEY_FALLBACKS, or run 'manage.py record_signing_key' on a host with the new one."
+        f"{PUBLIC_PROBLEM} (recorded by host {record.recorded_by} on "
+        f"{record.recorded_at:%Y-%m-%d %H:%M} UTC): tasks, sessions and links signed by one "
+        "key are refused by the other. Give every host the same SECRET_KEY; after changing it "
+        "on purpose, run 'manage.py record_signing_key' once on a host with the new key."
     )
+
+
+def signing_key_refusal(command: str) -> str | None:
+    """Why ``command`` must not take work in on this host, or None (also when the database
+    cannot be asked: the command's own handling of that applies)."""
+    try:
+        problem = signing_key_problem()
+    except DatabaseError:
+        return None
+    return f"{command} will not take work in: {problem}" if problem else None

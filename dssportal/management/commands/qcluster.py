@@ -32,14 +32,19 @@ sweepers (extraction.services.sweeper); their files are written atomically, so n
 
 This command takes precedence over django-q2's because ``dssportal`` is listed before
 ``django_q`` in INSTALLED_APPS. ``--run-once`` and ``--name`` go to django-q2's own command.
+Every form first checks that this host signs with the site's key
+(dssportal.infra.signingkey), waiting for the database; a running cluster checks again every
+``DSSPORTAL_SIGNING_KEY_RECHECK_S`` and stops when the site's key has changed under it.
 """
 
 from __future__ import annotations
 
 import signal
+import time
 from types import FrameType
 from typing import Any
 
+from django import db
 from django.conf import settings
 from django.core.management.base import CommandError
 from django.db import DatabaseError
@@ -51,11 +56,14 @@ from dssportal.infra.signingkey import signing_key_problem
 
 class Command(DjangoQClusterCommand):
     def handle(self, *args: Any, **options: Any) -> None:
-        if options.get("run_once") or options.get("cluster_name"):
-            return super().handle(*args, **options)
         settings.SECRET_KEY  # noqa: B018  (signing needs it: fail before starting anything)
         self._refuse_another_signing_key()
-        keeper = ClusterKeeper()
+        if options.get("run_once") or options.get("cluster_name"):
+            return super().handle(*args, **options)
+        keeper = ClusterKeeper(
+            recheck=signing_key_problem,
+            recheck_every_s=settings.DSSPORTAL_SIGNING_KEY_RECHECK_S,
+        )
 
         def stop(signum: int, frame: FrameType | None) -> None:
             keeper.stop()
@@ -63,13 +71,28 @@ class Command(DjangoQClusterCommand):
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         keeper.run()
+        if keeper.refused:
+            raise CommandError(f"qcluster stopped: {keeper.refused}")
 
     def _refuse_another_signing_key(self) -> None:
-        """A cluster with another key than the site's would drop every task it takes."""
-        try:
-            problem = signing_key_problem()
-        except DatabaseError as exc:  # the cluster waits for the database as it always did
-            self.stderr.write(f"qcluster: the signing key could not be checked ({exc}).")
-            return
+        """A cluster with another key than the site's would drop every task it takes. The
+        database is waited for: a worker host may come up before it."""
+        waiting_since = time.monotonic()
+        said = 0.0
+        while True:
+            try:
+                problem = signing_key_problem()
+                break
+            except DatabaseError as exc:
+                waited = time.monotonic() - waiting_since
+                if waited >= said:
+                    self.stderr.write(
+                        f"qcluster: waiting for the database to check the signing key "
+                        f"({waited:.0f} s so far): {str(exc).strip()[:200]}"
+                    )
+                    said = waited + 30.0
+                db.connections.close_all()
+                time.sleep(2.0)
+        db.connections.close_all()
         if problem:
             raise CommandError(f"qcluster will not start: {problem}")

@@ -11,7 +11,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from extraction.mail.sources import IMAP_PASSWORD_ENV, MailSourceError, MailSources
+from dssportal.infra.signingkey import signing_key_refusal
+from extraction.mail.sources import EX_TEMPFAIL, IMAP_PASSWORD_ENV, MailSourceError, MailSources
 
 
 class Command(BaseCommand):
@@ -47,6 +48,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        refusal = signing_key_refusal("ingest_mail")
+        if refusal:  # the MTA keeps the message and retries (EX_TEMPFAIL)
+            raise CommandError(refusal, returncode=EX_TEMPFAIL)
         sources = MailSources(out=self.stdout.write, err=self.stderr.write)
         kind = options["kind"]
         try:

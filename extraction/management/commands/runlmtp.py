@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from dssportal.infra.signingkey import signing_key_refusal
 from extraction.mail.lmtp import serve_lmtp
 
 
@@ -17,6 +18,9 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=2424)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        refusal = signing_key_refusal("runlmtp")
+        if refusal:  # the MTA keeps the mail while nothing listens
+            raise CommandError(refusal)
         host, port = options["host"], options["port"]
         serve_lmtp(
             host,
