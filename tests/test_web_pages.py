@@ -114,7 +114,7 @@ def test_a_b1950_field_reads_as_the_mail_line_of_the_original_service(client, us
         ({"name": "Nowhere Nebula 42"}, "is not known to OpenNGC"),
         ({}, "Give an object name or a position"),
         ({"lon": "12 05", "lat": "95"}, "between -90 and +90"),
-        ({"name": "M 31", "width": "600"}, "column 8"),
+        ({"name": "M 31", "width": "600"}, "larger than the maximum of 60 arcmin"),
         ({"name": "M 31", "mode": "plate"}, "Name the plate"),
     ],
 )
@@ -123,6 +123,25 @@ def test_a_bad_field_is_explained_and_nothing_stored(client, user, values, words
     assert response.status_code == 422
     assert words in response.content.decode()
     assert not Request.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("values", "box", "words"),
+    [
+        ({"width": "0"}, "width", "is not greater than 0"),
+        ({"height": "900"}, "height", "larger than the maximum of 60 arcmin"),
+        ({"mode": "plate", "plate_id": "ZZZZ"}, "plate_id", "ZZZZ is not in this archive's DSS2"),
+    ],
+)
+def test_the_one_field_form_puts_each_problem_under_its_box(client, user, values, box, words):
+    """The form builds a list line and the list parser judges it: the parser's verdict is
+    told in the form's terms, not as the line and its column numbers."""
+    response = client.post(reverse("request-list"), field_post(name="NGC 253", **values))
+    assert response.status_code == 422 and not Request.objects.exists()
+    errors = response.context["field_form"].errors
+    assert list(errors) == [box] and words in errors[box][0], errors
+    page = response.content.decode()
+    assert "column " not in page.split("<main", 1)[1] and "J2000 DSS2R" not in page
 
 
 def test_a_list_with_bad_lines_is_kept_for_correction_and_nothing_stored(client, user) -> None:

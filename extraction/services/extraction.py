@@ -172,8 +172,7 @@ def field_cut(*, target: FieldTarget, identifier: str) -> CutImage:
     plate = choice.plate
     if not plate.online or not plate.data_file:
         raise FieldSkip(
-            f"plate {plate.plate_id} ({choice.reason}) is catalogued but its pixels are not "
-            f"online in this archive."
+            f"plate {plate.plate_id} is catalogued but its pixels are not online in this archive."
         )
     try:
         cut = cut_from_store(

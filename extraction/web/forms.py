@@ -135,6 +135,20 @@ class PositionForm(forms.Form):
         return data
 
 
+#: A problem of the parser's, about one column or a range of them (``columns 2-4 (R.A.): ``).
+_COLUMN_PROBLEM = re.compile(r"(?:^|;\s*)columns? (\d+)(?:-\d+)? \([^)]*\):\s*")
+#: The box of the one-field form that each column of the line comes from.
+_FIELD_OF_COLUMN = {
+    1: "identifier", 2: "lon", 3: "lon", 4: "lon", 5: "lat", 6: "lat", 7: "lat",
+    8: "width", 9: "height", 10: "frame", 11: "survey", 12: "mode", 13: "compression",
+}  # fmt: skip
+
+
+def _sentence(text: str) -> str:
+    text = text.strip().rstrip(";")
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
 class FieldForm(PositionForm):
     """One field: an object name or a position, its size, survey, mode and compression."""
 
@@ -170,6 +184,18 @@ class FieldForm(PositionForm):
             or _designation_from(data)
         )
         return data
+
+    def add_list_errors(self, error: str) -> None:
+        """The request-list parser's verdict on :meth:`list_line`, each problem under the box
+        it is about (``column 8 (width, arcmin): ...`` under the width), not as list syntax."""
+        pieces = _COLUMN_PROBLEM.split(error)
+        if pieces[0].strip():
+            self.add_error(None, _sentence(pieces[0]))
+        for first_column, text in zip(pieces[1::2], pieces[2::2], strict=True):
+            name = _FIELD_OF_COLUMN.get(int(first_column))
+            if name == "mode" and self.cleaned_data.get("mode") == PlateMode.PLATE:
+                name = "plate_id"
+            self.add_error(name if name in self.fields else None, _sentence(text))
 
     def list_line(self) -> str:
         """The field as one line of the request list (after ``is_valid()``)."""

@@ -117,7 +117,7 @@ def request_list(request: HttpRequest) -> HttpResponse:
         parsed = parse_with_limits(line)
         if parsed.fields:
             return _submit(request, line, parsed)
-        field_form.add_error(None, f"{line}: {parsed.errors[0].error}")
+        field_form.add_list_errors(parsed.errors[0].error or "")
         return _request_page(request, field_form=field_form, list_form=list_form, status=422)
     if which == "list" and list_form.is_valid():
         text = list_form.cleaned_data["text"]
