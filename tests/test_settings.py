@@ -114,3 +114,25 @@ def test_list_and_malformed_float(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PROBE_FLOAT", "60'")
     with pytest.raises(ImproperlyConfigured, match='PROBE_FLOAT="60\'" is not a number'):
         env.env_float("PROBE_FLOAT", 1.0)
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"SECRET_KEY": ""}, "SECRET_KEY is required when DEBUG is off"),
+        ({"DSSPORTAL_STAGING_DAYS": "ten"}, "DSSPORTAL_STAGING_DAYS='ten' is not a whole number"),
+    ],
+)
+def test_a_command_with_a_bad_setting_says_so_in_one_line(
+    tmp_path: Path, variables: dict[str, str], message: str
+) -> None:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("DSSPORTAL_",))}
+    environment |= {"DEBUG": "0", "SECRET_KEY": "probe-secret"} | variables
+    environment |= {"DSSPORTAL_DATA_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "qcluster", "--help"],
+        cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"manage.py: ImproperlyConfigured: {message}")
