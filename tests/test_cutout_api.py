@@ -129,6 +129,7 @@ def test_a_cut_out_refused_for_its_bytes_does_not_use_up_the_rate(script, settin
     [
         ({"POS": "RANGE 1 2 3 4"}, 400, "CIRCLE"),
         ({"POS": "CIRCLE 1 2"}, 400, "CIRCLE"),
+        ({"POS": "CIRCLE 217.48 -62.68 0.01", "RA": "10"}, 400, "not both (POS and RA given)"),
         ({"RA": "217.48", "DEC": "-62.68"}, 400, "missing SIZE"),
         ({"RA": "x", "DEC": "1", "SIZE": "0.1"}, 400, "degrees"),
         ({"RA": "1e400", "DEC": "1", "SIZE": "0.1"}, 400, "finite"),

@@ -187,7 +187,7 @@ def test_iter_datalinks_covers_every_row_and_offline_plates_say_why(live_server,
     # nowhere, so says nothing about access.
     online = next(rows for did, rows in seen.items() if rows is not offline)
     terms = {s: (r["link_auth"], r["link_authorized"]) for s, r in online.items()}
-    assert terms == {"#this": ("false", True), "#preview": ("optional", True),
+    assert terms == {"#this": ("optional", True), "#preview": ("optional", True),
                      "#cutout": ("optional", True)}  # fmt: skip
     assert {r["content_qualifier"] for r in online.values()} == {"image"}
     # pyvo's records drop the mask of a null boolean: read the table itself.

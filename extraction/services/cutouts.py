@@ -199,14 +199,14 @@ def _anonymous_limits() -> tuple[Limit, Limit]:
     per_minute = Limit(
         settings.DSSPORTAL_ANON_CUTOUT_PER_MINUTE,
         timedelta(minutes=1),
-        f"At most {settings.DSSPORTAL_ANON_CUTOUT_PER_MINUTE} anonymous cut-outs a minute "
-        f"from one address. {advice}",
+        f"At most {settings.DSSPORTAL_ANON_CUTOUT_PER_MINUTE} anonymous cut-outs or whole-plate "
+        f"downloads a minute from one address. {advice}",
     )
     per_day = Limit(
         settings.DSSPORTAL_ANON_CUTOUT_PER_DAY,
         timedelta(days=1),
-        f"At most {settings.DSSPORTAL_ANON_CUTOUT_PER_DAY} anonymous cut-outs a day from one "
-        f"address. {advice}",
+        f"At most {settings.DSSPORTAL_ANON_CUTOUT_PER_DAY} anonymous cut-outs or whole-plate "
+        f"downloads a day from one address. {advice}",
     )
     return per_minute, per_day
 

@@ -55,9 +55,9 @@ COLUMNS: tuple[Column, ...] = (
            description="Whether this caller may follow the link"),
 )  # fmt: skip
 
-#: Whole plates and previews are public; SODA cut-outs are open to all and counted against
-#: a token's allowance when one is sent (``Authorization: Bearer``).
-_LINK_AUTH = {"#this": "false", "#preview": "optional", "#cutout": "optional"}
+#: Every link is open to all; an anonymous call counts against its address's limits, one with
+#: a token (``Authorization: Bearer``) against the token's allowance.
+_LINK_AUTH = {"#this": "optional", "#preview": "optional", "#cutout": "optional"}
 
 
 def _with_access_terms(link: dict[str, object]) -> dict[str, object]:

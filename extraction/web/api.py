@@ -424,6 +424,11 @@ def _degrees(text: str, name: str) -> float:
 
 def _field_of(params: dict[str, str]) -> tuple[float, float, float, float]:
     """``(ra_deg, dec_deg, width_arcmin, height_arcmin)`` from POS=CIRCLE or RA/DEC/SIZE."""
+    both = [p for p in ("RA", "DEC", "SIZE") if p in params]
+    if "POS" in params and both:
+        raise ApiError(
+            400, f"give POS or RA, DEC and SIZE, not both (POS and {', '.join(both)} given)."
+        )
     if "POS" in params:
         words = params["POS"].split()
         if not words or words[0].upper() != "CIRCLE" or len(words) != 4:
