@@ -5,10 +5,12 @@ plate server stopped in the middle of a batch."""
 
 from __future__ import annotations
 
+import gc
 import http.server
 import re
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -374,3 +376,28 @@ def test_a_synchronous_cutout_while_the_plate_server_is_down_is_a_503_naming_it(
     with nginx(server.config, server.port):
         response = script.get("/api/cutout", query)
     assert response.status_code == 200 and response["Content-Type"] == "application/fits"
+
+
+def test_a_finished_threads_connection_is_closed_not_left_to_the_collector(
+    running: PlateServer, over_http: PlateServer
+) -> None:
+    """Each thread keeps its own kept-alive connection to the plate server (a web server's
+    request threads, say); when the thread ends its socket is closed, not left open until
+    the garbage collector finds it (a ResourceWarning, and a socket held meanwhile)."""
+    plate = plate_register(header=plate_header("HT01"), survey="DSS1", data=noise(7))
+    store = HttpPlateStore(running.url)
+    read: list[object] = []
+
+    def read_in_a_thread() -> None:
+        read.append(store.open(plate.data_file).reader.read_box(10, 20, 30, 40).data)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        for _ in range(3):
+            thread = threading.Thread(target=read_in_a_thread)
+            thread.start()
+            thread.join()
+        gc.collect()
+    assert len(read) == 3
+    unclosed = [w for w in caught if "unclosed <socket" in str(w.message)]
+    assert unclosed == [], [str(w.message) for w in unclosed]

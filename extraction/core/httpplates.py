@@ -29,6 +29,7 @@ import threading
 import time
 import urllib.parse
 import warnings
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -192,24 +193,35 @@ class RangeClient:
         raise PlateServerError(self.base_url, f"{problem} (plate {key}, {self.attempts} tries)")
 
     def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
-        connection = getattr(self._local, "connection", None)
-        if connection is not None:
-            return connection, True
+        held = getattr(self._local, "held", None)
+        if held is not None:
+            return held.connection, True
         kind = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
         connection = kind(self._netloc, timeout=self.timeout_s)
-        self._local.connection = connection
+        held = _HeldConnection(connection)
+        # A thread's locals go when it ends: close its connection then, rather than leave
+        # the socket to the garbage collector (a request thread of a web server, say).
+        weakref.finalize(held, connection.close)
+        self._local.held = held
         return connection, False
 
     def _drop_connection(self) -> None:
-        connection = getattr(self._local, "connection", None)
-        self._local.connection = None
-        if connection is not None:
-            connection.close()
+        held = getattr(self._local, "held", None)
+        self._local.held = None
+        if held is not None:
+            held.connection.close()
 
     def _count(self, size: int) -> None:
         with self._count_lock:
             self.counter.requests += 1
             self.counter.bytes += size
+
+
+class _HeldConnection:
+    """One thread's kept-alive connection (its lifetime is the thread's)."""
+
+    def __init__(self, connection: http.client.HTTPConnection) -> None:
+        self.connection = connection
 
 
 def _read_body(response: http.client.HTTPResponse) -> Body:
