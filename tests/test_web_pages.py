@@ -144,6 +144,23 @@ def test_the_one_field_form_puts_each_problem_under_its_box(client, user, values
     assert "column " not in page.split("<main", 1)[1] and "J2000 DSS2R" not in page
 
 
+def test_every_problem_of_the_one_field_form_is_told_at_once(client, user) -> None:
+    """A bad position used to hide the size and plate problems until it was mended; and
+    position problems were told above the form, not at their boxes."""
+    values = {"lon": "25 00 00", "lat": "-95 00 00", "width": "0", "height": "900"}
+    values |= {"mode": "plate", "plate_id": "ZZZZ"}
+    response = client.post(reverse("request-list"), field_post(**values))
+    assert response.status_code == 422 and not Request.objects.exists()
+    errors = response.context["field_form"].errors
+    assert set(errors) == {"lon", "lat", "width", "height", "plate_id"}, errors
+    assert "hours must be 0 to 23" in errors["lon"][0]
+    assert "between -90 and +90" in errors["lat"][0]
+    assert "ZZZZ is not in this archive" in errors["plate_id"][0]
+    # A name that does not resolve, with good boxes otherwise: the name alone is wrong.
+    named = client.post(reverse("request-list"), field_post(name="Foobarxyz"))
+    assert list(named.context["field_form"].errors) == ["name"]
+
+
 def test_a_list_with_bad_lines_is_kept_for_correction_and_nothing_stored(client, user) -> None:
     text = f"{LINE_E}\nthis line is wrong\nreal2 14 29 56 -62 75 05 1. 1. J2000 DSS1 e U"
     response = client.post(reverse("request-list"), {"submit": "list", "text": text})

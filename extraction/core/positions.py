@@ -124,6 +124,22 @@ def parse_position(lon_text: str, lat_text: str, frame: Frame) -> tuple[float, f
     return float(lon.wrap_at(360 * u.deg).degree), float(lat.degree)
 
 
+def position_problems(lon_text: str, lat_text: str, frame: Frame) -> list[tuple[str, str]]:
+    """Every problem of a typed position, by the box it is in (``"lon"`` or ``"lat"``):
+    both when both are wrong, so that a form says so at once. Empty when it reads."""
+    galactic = frame == "galactic"
+    problems = []
+    try:
+        _angle(lon_text, hours=not galactic, what="l" if galactic else "R.A.")
+    except PositionError as exc:
+        problems.append(("lon", str(exc)))
+    try:
+        parse_position("0", lat_text, frame)
+    except PositionError as exc:
+        problems.append(("lat", str(exc)))
+    return problems
+
+
 def list_position(lon_deg: float, lat_deg: float, frame: Frame) -> ListPosition:
     """The request-list columns for a position; galactic becomes FK5 J2000 (astropy)."""
     if frame == "galactic":

@@ -17,14 +17,15 @@ from django.core.files.uploadedfile import UploadedFile
 from extraction.core.positions import (
     Frame,
     ListPosition,
-    PositionError,
     list_position,
     parse_position,
     position_designation,
+    position_problems,
 )
 from extraction.core.surveys import SURVEY_BANDS, PlateMode
 from extraction.models import compression_choices, mode_choices
 from extraction.services.names import NameNotFound, name_resolve
+from extraction.services.requests import parse_with_limits
 from extraction.text.mailtext import decode_text
 
 
@@ -76,11 +77,10 @@ def position_from(form: forms.Form, data: dict[str, Any]) -> ListPosition | None
     lon, lat = (data.get("lon") or "").strip(), (data.get("lat") or "").strip()
     frame: Frame = data.get("frame") or "J2000"
     if lon or lat:
-        try:
-            return list_position(*parse_position(lon, lat, frame), frame)
-        except PositionError as exc:
-            form.add_error(None, str(exc))
-            return None
+        problems = position_problems(lon, lat, frame)
+        for box, problem in problems:
+            form.add_error(box, problem)
+        return None if problems else list_position(*parse_position(lon, lat, frame), frame)
     if not name:
         form.add_error(None, "Give an object name or a position.")
         return None
@@ -144,6 +144,10 @@ _FIELD_OF_COLUMN = {
 }  # fmt: skip
 
 
+#: The columns a position fills (R.A., Dec., equinox): judged by the position's own boxes.
+_POSITION_COLUMNS = frozenset({2, 3, 4, 5, 6, 7, 10})
+
+
 def _sentence(text: str) -> str:
     text = text.strip().rstrip(";")
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
@@ -174,10 +178,12 @@ class FieldForm(PositionForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        if data.get("position") is None:
-            return data
-        if data.get("mode") == PlateMode.PLATE and not (data.get("plate_id") or "").strip():
+        no_plate_named = not (data.get("plate_id") or "").strip()
+        if data.get("mode") == PlateMode.PLATE and no_plate_named:
             self.add_error("plate_id", "Name the plate (its plate id), or choose another mode.")
+        if data.get("position") is None:
+            self._check_the_other_boxes(data)
+            return data
         data["identifier"] = (
             _identifier_typed(data.get("identifier") or "")
             or _identifier_from(data.get("name") or "")
@@ -185,26 +191,45 @@ class FieldForm(PositionForm):
         )
         return data
 
-    def add_list_errors(self, error: str) -> None:
+    def _check_the_other_boxes(self, data: dict[str, Any]) -> None:
+        """Without a position the line cannot be built; the size, survey, plate and identifier
+        are still judged, on a stand-in position, so that every problem is told at once."""
+        needed = ("width", "height", "survey", "mode", "compression")
+        if any(name not in data or name in self.errors for name in needed):
+            return
+        if data["mode"] == PlateMode.PLATE and "plate_id" in self.errors:
+            return
+        identifier = _identifier_typed(data.get("identifier") or "") or "field"
+        line = self.list_line(position=list_position(0.0, 0.0, "J2000"), identifier=identifier)
+        parsed = parse_with_limits(line)
+        if parsed.errors:
+            self.add_list_errors(parsed.errors[0].error or "", skip_columns=_POSITION_COLUMNS)
+
+    def add_list_errors(self, error: str, *, skip_columns: frozenset[int] = frozenset()) -> None:
         """The request-list parser's verdict on :meth:`list_line`, each problem under the box
         it is about (``column 8 (width, arcmin): ...`` under the width), not as list syntax."""
         pieces = _COLUMN_PROBLEM.split(error)
         if pieces[0].strip():
             self.add_error(None, _sentence(pieces[0]))
         for first_column, text in zip(pieces[1::2], pieces[2::2], strict=True):
+            if int(first_column) in skip_columns:
+                continue
             name = _FIELD_OF_COLUMN.get(int(first_column))
             if name == "mode" and self.cleaned_data.get("mode") == PlateMode.PLATE:
                 name = "plate_id"
             self.add_error(name if name in self.fields else None, _sentence(text))
 
-    def list_line(self) -> str:
-        """The field as one line of the request list (after ``is_valid()``)."""
+    def list_line(
+        self, *, position: ListPosition | None = None, identifier: str | None = None
+    ) -> str:
+        """The field as one line of the request list (after ``is_valid()``; or, with a
+        stand-in ``position`` and ``identifier``, to judge the other boxes)."""
         data = self.cleaned_data
-        position = data["position"]
+        position = position or data["position"]
         mode = data["plate_id"].strip() if data["mode"] == PlateMode.PLATE else data["mode"]
         return " ".join(
             [
-                data["identifier"],
+                identifier or data["identifier"],
                 position.ra_text,
                 position.dec_text,
                 _size_column(data["width"]),
